@@ -1,0 +1,286 @@
+"""A committee of ASE calculators with energy uncertainty and its gradient.
+
+The committee mean is the prediction and the spread of the member energies is the
+uncertainty, as in query-by-committee active learning (Seung, Opper & Sompolinsky,
+COLT 1992) and its use for MLIPs by Artrith & Behler, PRB 85, 045439 (2012). The
+gradient of the spread, which drives the adversarial bias, follows Schwalbe-Koda,
+Tan & Gomez-Bombarelli, Nat. Commun. 12, 5104 (2021) and, for energy-only
+committees, needs nothing but member energies and forces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+#: Default regularisation of the spread (eV) used in the gradient denominator.
+SIGMA_EPS_EV = 1e-8
+
+#: The uncertainty keys a committee-like calculator offers as properties.
+UNCERTAINTY_KEYS = (
+    "member_energies",
+    "member_forces",
+    "energy_uncertainty",
+    "energy_uncertainty_per_atom",
+    "energy_uncertainty_gradient",
+    "forces_uncertainty",
+)
+
+#: The extra keys offered when every member gives stress.
+STRESS_KEYS = ("stress", "member_stresses", "energy_uncertainty_stress")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommitteeStatistics:
+    """Means and spreads of M member predictions for one structure.
+
+    Attributes
+    ----------
+    energy : float
+        Mean member energy Ē (eV).
+    forces : ndarray, shape (N, 3)
+        Mean member forces F̄ (eV/Å).
+    energy_uncertainty : float
+        σ_U = sqrt(mean_i (E_i − Ē)²), the population standard deviation (eV).
+    energy_uncertainty_gradient : ndarray, shape (N, 3)
+        ∇σ_U with respect to the positions (eV/Å), regularised as σ → 0 (see
+        :func:`committee_statistics`).
+    forces_uncertainty : ndarray, shape (N,)
+        Per-atom force disagreement sqrt(mean_i |F_i,a − F̄_a|²) (eV/Å): the root
+        mean square over members of the deviation of each atom's force vector from
+        the committee mean.
+    stress, energy_uncertainty_stress : ndarray, shape (6,) or None
+        Mean member stress and the stress-like strain derivative of σ_U,
+        (1/V) ∂σ_U/∂ε, both in Voigt order (eV/Å³); ``None`` without stresses.
+    """
+
+    energy: float
+    forces: np.ndarray
+    energy_uncertainty: float
+    energy_uncertainty_gradient: np.ndarray
+    forces_uncertainty: np.ndarray
+    stress: np.ndarray | None = None
+    energy_uncertainty_stress: np.ndarray | None = None
+
+
+def committee_statistics(
+    energies: np.ndarray,
+    forces: np.ndarray,
+    stresses: np.ndarray | None = None,
+    *,
+    sigma_eps_eV: float = SIGMA_EPS_EV,
+) -> CommitteeStatistics:
+    """Means, σ_U and its derivatives from member energies, forces and stresses.
+
+    With dE_i = E_i − Ē and dF_i = F_i − F̄, differentiating
+    σ_U = sqrt(mean_i dE_i²) gives
+
+        ∇σ_U = −1/(M·σ_U) · Σ_i dE_i · dF_i            (forces are −∇E)
+
+    and, for a strain ε of the cell with volume V and Voigt stresses S_i,
+
+        (1/V) ∂σ_U/∂ε = 1/(M·σ_U) · Σ_i dE_i · (S_i − S̄).
+
+    σ_U is not differentiable where it vanishes (like |x| at 0). The derivatives
+    are therefore those of the smooth sqrt(σ_U² + ε²), ε = ``sigma_eps_eV``: they
+    equal σ_U's to a relative error ε²/(2σ_U²), vanish at σ_U = 0 instead of
+    0/0, and are bounded by the force disagreement (Cauchy–Schwarz), so they are
+    never NaN or inf for finite inputs.
+
+    Parameters
+    ----------
+    energies : array, shape (M,)
+        Member energies (eV).
+    forces : array, shape (M, N, 3)
+        Member forces (eV/Å).
+    stresses : array, shape (M, 6), optional
+        Member stresses in Voigt order (eV/Å³).
+    sigma_eps_eV : float
+        Regularisation ε of the spread in the derivative denominators (eV).
+
+    Returns
+    -------
+    CommitteeStatistics
+    """
+    energies = np.asarray(energies, dtype=float)
+    forces = np.asarray(forces, dtype=float)
+    if energies.ndim != 1 or len(energies) < 2:
+        raise ValueError(
+            f"energies must have shape (M,) with M >= 2, got {energies.shape}"
+        )
+    m = len(energies)
+    if forces.ndim != 3 or forces.shape[0] != m or forces.shape[2] != 3:
+        raise ValueError(
+            f"forces must have shape ({m}, N, 3) to match {m} energies, "
+            f"got {forces.shape}"
+        )
+    if not sigma_eps_eV > 0:
+        raise ValueError(f"sigma_eps_eV must be > 0, got {sigma_eps_eV}")
+
+    energy = float(energies.mean())
+    d_e = energies - energy
+    sigma = float(np.sqrt(np.mean(d_e**2)))
+    denominator = m * np.sqrt(sigma**2 + sigma_eps_eV**2)
+
+    mean_forces = forces.mean(axis=0)
+    d_f = forces - mean_forces
+    gradient = -np.einsum("i,ijk->jk", d_e, d_f) / denominator
+    forces_uncertainty = np.sqrt(np.mean(np.sum(d_f**2, axis=2), axis=0))
+
+    stress = stress_gradient = None
+    if stresses is not None:
+        stresses = np.asarray(stresses, dtype=float)
+        if stresses.shape != (m, 6):
+            raise ValueError(
+                f"stresses must have shape ({m}, 6) (Voigt), got {stresses.shape}"
+            )
+        stress = stresses.mean(axis=0)
+        stress_gradient = d_e @ (stresses - stress) / denominator
+
+    return CommitteeStatistics(
+        energy=energy,
+        forces=mean_forces,
+        energy_uncertainty=sigma,
+        energy_uncertainty_gradient=gradient,
+        forces_uncertainty=forces_uncertainty,
+        stress=stress,
+        energy_uncertainty_stress=stress_gradient,
+    )
+
+
+class Committee(Calculator):
+    """An ASE calculator over M >= 2 member calculators.
+
+    Energy, forces and stress are the member means; the members' spread is the
+    uncertainty. After a calculation ``results`` holds:
+
+    ``energy``, ``free_energy`` (eV)
+        Ē, the mean member energy (``free_energy`` equals it).
+    ``forces`` (N, 3), eV/Å
+        F̄, the mean member forces.
+    ``member_energies`` (M,), eV
+        Member energies. (Not ``energies``: ASE reads that key as per-atom
+        energies, and ``ase.io.write`` of a structure carrying the calculator
+        would fail on M values where N are expected.)
+    ``member_forces`` (M, N, 3), eV/Å
+        Member forces.
+    ``energy_uncertainty``, eV
+        σ_U, the population standard deviation of the member energies.
+    ``energy_uncertainty_per_atom``, eV/atom
+        σ_U / N, to compare cells of different size.
+    ``energy_uncertainty_gradient`` (N, 3), eV/Å
+        ∇σ_U with respect to positions (see :func:`committee_statistics`).
+    ``forces_uncertainty`` (N,), eV/Å
+        Per-atom force disagreement sqrt(mean_i |F_i,a − F̄_a|²).
+
+    When every member implements stress and stress is asked for, also
+    ``stress`` (6,), ``member_stresses`` (M, 6) and ``energy_uncertainty_stress``
+    (6,) = (1/V) ∂σ_U/∂ε, Voigt order, eV/Å³.
+
+    Each member is evaluated once per configuration: energy and forces are
+    requested together and the members' own caches serve any later request.
+
+    Parameters
+    ----------
+    members : sequence of ASE calculators
+        At least two distinct calculator objects (one object listed twice would
+        silently share its cache and state). Members should give forces
+        consistent with their energies (MLIPs do), since ∇σ_U is built from both.
+    sigma_eps_eV : float
+        Regularisation of σ_U in its derivatives (eV), see
+        :func:`committee_statistics`.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[Calculator],
+        *,
+        sigma_eps_eV: float = SIGMA_EPS_EV,
+        **kwargs,
+    ):
+        members = list(members)
+        if len(members) < 2:
+            raise ValueError(
+                f"a Committee needs at least 2 members, got {len(members)}: "
+                "the uncertainty is the spread between members"
+            )
+        for i, member in enumerate(members):
+            if not callable(getattr(member, "get_property", None)):
+                raise TypeError(
+                    f"member {i} ({type(member).__name__}) is not an ASE "
+                    "calculator: it has no get_property method"
+                )
+        if len({id(member) for member in members}) != len(members):
+            raise ValueError(
+                "Committee members must be distinct calculator objects; the same "
+                "object appears more than once"
+            )
+        if not sigma_eps_eV > 0:
+            raise ValueError(f"sigma_eps_eV must be > 0, got {sigma_eps_eV}")
+        super().__init__(**kwargs)
+        self.members = members
+        self.sigma_eps_eV = float(sigma_eps_eV)
+        self.has_stress = all(
+            "stress" in getattr(member, "implemented_properties", ())
+            for member in members
+        )
+        self.implemented_properties = [
+            "energy",
+            "free_energy",
+            "forces",
+            *UNCERTAINTY_KEYS,
+            *(STRESS_KEYS if self.has_stress else ()),
+        ]
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: Sequence[str] = ("energy",),
+        system_changes: Sequence[str] = tuple(all_changes),
+    ) -> None:
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        n_atoms = len(atoms)
+        want_stress = self.has_stress and any(p in STRESS_KEYS for p in properties)
+
+        energies = np.empty(len(self.members))
+        forces = np.empty((len(self.members), n_atoms, 3))
+        stresses = np.empty((len(self.members), 6)) if want_stress else None
+        for i, member in enumerate(self.members):
+            energies[i] = member.get_property("energy", atoms)
+            member_forces = np.asarray(member.get_property("forces", atoms))
+            if member_forces.shape != (n_atoms, 3):
+                raise ValueError(
+                    f"member {i} ({type(member).__name__}) returned forces of "
+                    f"shape {member_forces.shape} for {n_atoms} atoms; every "
+                    f"member must give ({n_atoms}, 3)"
+                )
+            forces[i] = member_forces
+            if stresses is not None:
+                stresses[i] = np.asarray(member.get_property("stress", atoms))
+
+        stats = committee_statistics(
+            energies, forces, stresses, sigma_eps_eV=self.sigma_eps_eV
+        )
+        self.results = {
+            "energy": stats.energy,
+            "free_energy": stats.energy,
+            "forces": stats.forces,
+            "member_energies": energies,
+            "member_forces": forces,
+            "energy_uncertainty": stats.energy_uncertainty,
+            "energy_uncertainty_per_atom": stats.energy_uncertainty / max(n_atoms, 1),
+            "energy_uncertainty_gradient": stats.energy_uncertainty_gradient,
+            "forces_uncertainty": stats.forces_uncertainty,
+        }
+        if stresses is not None:
+            self.results["stress"] = stats.stress
+            self.results["member_stresses"] = stresses
+            self.results["energy_uncertainty_stress"] = stats.energy_uncertainty_stress
