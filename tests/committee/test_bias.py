@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase import units
+from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.emt import EMT
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 from ase.constraints import FixCom
@@ -13,7 +14,7 @@ from ase.md.contour_exploration import ContourExploration
 from ase.md.langevin import Langevin
 from ase.optimize import FIRE
 
-from hyperal.committee import AdversarialBias, emt_committee
+from hyperal.committee import AdversarialBias, Committee, emt_committee
 from tests.helpers import rattled_cu
 
 
@@ -142,3 +143,15 @@ def test_negative_or_non_finite_alpha_is_refused(committee, alpha):
 def test_a_calculator_without_uncertainty_is_refused():
     with pytest.raises(ValueError, match="energy_uncertainty"):
         AdversarialBias(EMT(), alpha=1.0)
+
+
+def test_stress_is_not_offered_when_the_committee_has_none(cuni):
+    class NoStressEMT(EMT):
+        implemented_properties = ["energy", "free_energy", "forces"]
+
+    bias = AdversarialBias(Committee([NoStressEMT(), EMT()]), alpha=1.0)
+    assert "stress" not in bias.implemented_properties
+    cuni.calc = bias
+    cuni.get_forces()
+    with pytest.raises(PropertyNotImplementedError):
+        cuni.get_stress()
