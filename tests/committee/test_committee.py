@@ -7,6 +7,7 @@ import pytest
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 from ase.calculators.emt import EMT
 from ase.io import read, write
+from ase.stress import voigt_6_to_full_3x3_stress
 
 from hyperal.committee import Committee, committee_statistics, emt_committee
 from tests.helpers import central_difference
@@ -211,3 +212,13 @@ def test_stress_is_not_offered_unless_every_member_gives_it():
     committee = Committee([EMT(), NoStress()])
     assert "stress" not in committee.implemented_properties
     assert "stress" in emt_committee(2, ["Cu"], rng=0).implemented_properties
+
+
+def test_a_member_giving_a_3x3_stress_is_averaged_in_voigt_form(cuni):
+    class Full3x3EMT(EMT):
+        def calculate(self, *args, **kwargs):
+            super().calculate(*args, **kwargs)
+            self.results["stress"] = voigt_6_to_full_3x3_stress(self.results["stress"])
+
+    committee = Committee([Full3x3EMT(), EMT()])
+    np.testing.assert_allclose(committee.get_stress(cuni), EMT().get_stress(cuni))

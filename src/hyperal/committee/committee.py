@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
 
 #: Default regularisation of the spread (eV) used in the gradient denominator.
 SIGMA_EPS_EV = 1e-8
@@ -264,7 +265,13 @@ class Committee(Calculator):
                 )
             forces[i] = member_forces
             if stresses is not None:
-                stresses[i] = np.asarray(member.get_property("stress", atoms))
+                stress = np.asarray(member.get_property("stress", atoms))
+                # ASE's convention is Voigt (6,); accept a full 3x3 tensor too.
+                stresses[i] = (
+                    full_3x3_to_voigt_6_stress(stress)
+                    if stress.shape == (3, 3)
+                    else stress
+                )
 
         stats = committee_statistics(
             energies, forces, stresses, sigma_eps_eV=self.sigma_eps_eV
