@@ -68,6 +68,12 @@ class CommitteeStatistics:
     energy_uncertainty_stress: np.ndarray | None = None
 
 
+def forces_disagreement(member_forces: np.ndarray) -> np.ndarray:
+    """Per-atom force disagreement sqrt(mean_i |F_i,a − F̄_a|²), (M, N, 3) -> (N,)."""
+    deviation = member_forces - member_forces.mean(axis=0)
+    return np.sqrt(np.mean(np.sum(deviation**2, axis=2), axis=0))
+
+
 def committee_statistics(
     energies: np.ndarray,
     forces: np.ndarray,
@@ -130,7 +136,7 @@ def committee_statistics(
     mean_forces = forces.mean(axis=0)
     d_f = forces - mean_forces
     gradient = -np.einsum("i,ijk->jk", d_e, d_f) / denominator
-    forces_uncertainty = np.sqrt(np.mean(np.sum(d_f**2, axis=2), axis=0))
+    forces_uncertainty = forces_disagreement(forces)
 
     stress = stress_gradient = None
     if stresses is not None:

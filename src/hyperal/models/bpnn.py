@@ -23,8 +23,13 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
 
-from hyperal.committee.committee import SIGMA_EPS_EV, UNCERTAINTY_KEYS
+from hyperal.committee.committee import (
+    SIGMA_EPS_EV,
+    UNCERTAINTY_KEYS,
+    forces_disagreement,
+)
 from hyperal.models.descriptors import BPDescriptor
 
 FORMAT = "hyperal.bpnn"
@@ -874,9 +879,8 @@ class BPNNCalculator(Calculator):
         periodic = atoms.cell.rank == 3 and atoms.pbc.all()
         volume = atoms.get_volume() if periodic else None
 
-        def voigt(strain):
-            s = 0.5 * (strain + strain.T) / volume
-            return s[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        def voigt(strain):  # (1/V) dE/dε, symmetrised, Voigt order
+            return full_3x3_to_voigt_6_stress(strain) / volume
 
         if periodic:
             self.results["stress"] = voigt(r["strain_derivative"])
@@ -894,9 +898,7 @@ class BPNNCalculator(Calculator):
             if members:
                 f = r["member_forces"]
                 self.results["member_forces"] = f
-                self.results["forces_uncertainty"] = np.sqrt(
-                    np.mean(np.sum((f - f.mean(0)) ** 2, axis=2), axis=0)
-                )
+                self.results["forces_uncertainty"] = forces_disagreement(f)
                 if periodic:
                     self.results["member_stresses"] = np.stack(
                         [voigt(s) for s in r["member_strain_derivative"]]
