@@ -530,7 +530,9 @@ class BPNN:
         the training structures. Each member keeps the parameters of its best
         validation epoch; training stops when no member has improved for
         ``patience`` epochs. Adam, learning rate decaying exponentially from
-        ``learning_rate`` to ``final_learning_rate`` over ``epochs``.
+        ``learning_rate`` to ``final_learning_rate`` over ``epochs``. Fitting
+        again starts from the current weights (offsets and standardisation
+        are refitted), which is how a committee is retrained loop after loop.
 
         Parameters
         ----------
@@ -606,7 +608,17 @@ class BPNN:
         self._set_statistics(train_batches)
         val_source = val_idx if len(val_idx) else train_idx
         val_counts = np.ones((m, len(val_source)))
-        val_batches = batches(val_source, val_counts)
+        if len(val_idx):
+            val_batches = batches(val_idx, val_counts)
+        else:  # stop on the training data, unweighted, without a second copy
+            val_batches = [
+                dict(
+                    b,
+                    counts=torch.ones_like(b["counts"]),
+                    atom_counts=torch.ones_like(b["atom_counts"]),
+                )
+                for b in train_batches
+            ]
         val_totals = (
             val_counts.sum(1),
             3.0 * val_counts @ np.array([len(images[k]) for k in val_source], float),
