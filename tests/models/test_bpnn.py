@@ -310,3 +310,10 @@ def test_single_member_model_offers_no_uncertainty():
     assert "energy_uncertainty" not in calc.implemented_properties
     with pytest.raises(ValueError, match="energy_uncertainty"):
         AdversarialBias(calc, alpha=1.0)
+
+
+def test_fit_with_a_progress_bar_reports_epochs(capsys):
+    model = BPNN(["Cu", "Ni"], n_members=2, cutoff=4.0, hidden=(4,))
+    result = model.fit(labelled(6, seed=6), epochs=3, progress=True)
+    assert result.epochs == 3 and len(result.history) == 3
+    assert "fit: train" in capsys.readouterr().out
