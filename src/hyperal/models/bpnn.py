@@ -423,10 +423,8 @@ class BPNN:
             # Inference (C small): gather both rows per pair (index_select's
             # backward is a fast index_add) and contract in one bmm.
             rows = rows.contiguous()
-            species, parity = (
-                graph.species,
-                self.descriptor.parity(rows.dtype, rows.device),
-            )
+            species = graph.species
+            parity = self.descriptor.parity(rows.dtype, rows.device)
             combined = rows.index_select(0, graph.first * e + species[graph.second])
             combined = combined + (rows * parity).index_select(
                 0, graph.second * e + species[graph.first]
@@ -588,7 +586,7 @@ class BPNN:
                 ]
             ).astype(float)
         n_atoms_train = np.array([len(images[k]) for k in train_idx], dtype=float)
-        totals = (counts.sum(1), 3.0 * counts @ n_atoms_train)  # per member
+        totals = self._totals(counts, n_atoms_train)
 
         def batches(indices, weights):
             perm = rng.permutation(len(indices))
@@ -619,9 +617,8 @@ class BPNN:
                 )
                 for b in train_batches
             ]
-        val_totals = (
-            val_counts.sum(1),
-            3.0 * val_counts @ np.array([len(images[k]) for k in val_source], float),
+        val_totals = self._totals(
+            val_counts, np.array([len(images[k]) for k in val_source], dtype=float)
         )
 
         params = list(self.network.parameters())
@@ -707,14 +704,10 @@ class BPNN:
         n_e = self.descriptor.n_elements
         counts = np.concatenate(
             [
-                np.stack(
-                    [
-                        np.bincount(
-                            g.species[g.structure == k].cpu().numpy(), minlength=n_e
-                        )
-                        for k in range(g.n_structures)
-                    ]
-                )
+                np.bincount(
+                    (g.structure * n_e + g.species).cpu().numpy(),
+                    minlength=g.n_structures * n_e,
+                ).reshape(g.n_structures, n_e)
                 for g in (b["graph"] for b in batches)
             ]
         ).astype(float)
@@ -723,10 +716,10 @@ class BPNN:
         forces = (
             torch.cat([b["forces"].flatten() for b in batches]).cpu().double().numpy()
         )
-        residual = (energies - counts @ offsets) / counts.sum(1)
         scale = float(np.sqrt(np.mean(forces**2)))
-        if not scale > 1e-6:
-            scale = float(np.std(residual)) if np.std(residual) > 1e-6 else 1.0
+        if not scale > 1e-6:  # no forces to speak of: use the energy residual
+            residual = np.std((energies - counts @ offsets) / counts.sum(1))
+            scale = float(residual) if residual > 1e-6 else 1.0
         features = torch.cat([b["graph"].features for b in batches])
         species = torch.cat([b["graph"].species for b in batches])
         for e in range(n_e):
@@ -772,10 +765,17 @@ class BPNN:
         if relative:
             d_f = d_f / (batch["forces"].pow(2).sum(-1) + eps)
         loss_f = (batch["atom_counts"] * d_f).sum(1)
-        e_total, f_total = (
-            torch.as_tensor(t, dtype=self.dtype, device=self.device) for t in totals
-        )
+        e_total, f_total = totals
         return energy_weight * loss_e / e_total + force_weight * loss_f / f_total
+
+    def _totals(self, counts: np.ndarray, n_atoms: np.ndarray):
+        """Per-member normalisers of the energy and force terms over an epoch:
+        weighted structure count and weighted force-component count, (M,) each."""
+        to = {"dtype": self.dtype, "device": self.device}
+        return (
+            torch.as_tensor(counts.sum(1), **to),
+            torch.as_tensor(3.0 * counts @ n_atoms, **to),
+        )
 
     # --- persistence -------------------------------------------------------------
 
