@@ -224,6 +224,22 @@ class BPDescriptor:
         )
         return i.astype(np.int64), j.astype(np.int64), vectors
 
+    def compute(self, atoms: Atoms) -> np.ndarray:
+        """Descriptors of every atom of ``atoms``, (N, F) float64 numpy, in the
+        element order of :attr:`elements` (no Jacobian: for analysis)."""
+        species = self.species_index(atoms)
+        i, j, vectors = self.neighbours(atoms)
+        with torch.no_grad():
+            phi, _ = self.pair_basis(torch.as_tensor(vectors, dtype=torch.float64))
+            a = self.accumulate(
+                phi,
+                torch.as_tensor(i),
+                torch.as_tensor(j),
+                torch.as_tensor(species),
+                len(atoms),
+            )
+            return self.features(a).numpy()
+
     # --- pair stage ----------------------------------------------------------------
 
     def pair_basis(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

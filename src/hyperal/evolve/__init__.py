@@ -1,0 +1,29 @@
+"""Structure evolution (SPEC §3): MD, relaxation, contour exploration and dimer,
+each optionally pushed toward where the committee disagrees, and the selection
+of the frame worth labelling."""
+
+from hyperal.evolve.base import Evolver, EvolveResult, Frame, shortest_distance
+from hyperal.evolve.contour import ContourEvolver, SteeredContourExploration
+from hyperal.evolve.dimer import DimerEvolver
+from hyperal.evolve.md import MDEvolver
+from hyperal.evolve.relax import RelaxEvolver
+from hyperal.evolve.schemes import SCHEMES, Scheme, make_evolver
+from hyperal.evolve.select import RedundancyFilter, SelectResult, select_frame
+
+__all__ = [
+    "SCHEMES",
+    "ContourEvolver",
+    "DimerEvolver",
+    "EvolveResult",
+    "Evolver",
+    "Frame",
+    "MDEvolver",
+    "RedundancyFilter",
+    "RelaxEvolver",
+    "Scheme",
+    "SelectResult",
+    "SteeredContourExploration",
+    "make_evolver",
+    "select_frame",
+    "shortest_distance",
+]

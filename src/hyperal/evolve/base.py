@@ -1,0 +1,375 @@
+"""The evolver interface: configure once, ``run(atoms, steps=...) -> EvolveResult``.
+
+Every evolver drives an ASE dynamics (MD integrator, optimizer, contour
+exploration, dimer) through its ``irun`` generator and records one
+:class:`Frame` per step with the committee's view of it: the unbiased mean
+energy Ē, σ_U, the largest mean force and the shortest interatomic distance.
+With ``alpha > 0`` the dynamics runs on ``AdversarialBias(calculator, alpha)``
+(SPEC §2), while the frames still report the unbiased committee.
+
+A trajectory that blows up (non-finite energy, forces or positions; forces
+above ``blowup_force_eV_A``; atoms closer than ``blowup_distance_A``) or whose
+calculator raises a numerical error stops at once and is marked so; it never
+raises out of ``run``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from hyperal.committee.bias import AdversarialBias
+
+#: How an evolution ended.
+Status = Literal["converged", "step_limit", "exploded", "failed"]
+
+#: Shortest distances are searched within this radius (Å); a frame with no pair
+#: closer reports ``inf``.
+DISTANCE_PROBE_A = 3.0
+
+#: Errors a calculator or an ASE dynamics raises on a numerically broken
+#: structure; they end a trajectory as "failed" instead of propagating.
+NUMERICAL_ERRORS = (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError)
+
+
+def shortest_distance(atoms: Atoms, probe_A: float = DISTANCE_PROBE_A) -> float:
+    """Shortest interatomic distance (Å, periodic images included), or ``inf``
+    when no pair is closer than ``probe_A``."""
+    from vesin import NeighborList
+
+    if not np.all(np.isfinite(atoms.positions)):
+        return math.nan
+    box = atoms.cell[:] if np.any(atoms.pbc) else np.zeros((3, 3))
+    (distances,) = NeighborList(cutoff=probe_A, full_list=False).compute(
+        points=atoms.positions, box=box, periodic=np.any(atoms.pbc), quantities="d"
+    )
+    return float(distances.min()) if len(distances) else math.inf
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One recorded configuration and the committee's view of it.
+
+    Attributes
+    ----------
+    step : int
+        Dynamics step (0 is the start).
+    positions, cell, numbers, pbc
+        The configuration (Å).
+    energy : float
+        Unbiased (committee-mean) potential energy Ē (eV).
+    sigma : float
+        Committee energy uncertainty σ_U (eV); NaN for a calculator without one.
+    max_force : float
+        Largest atomic force of the unbiased mean forces, max_i |F̄_i| (eV/Å).
+    min_distance : float
+        Shortest interatomic distance (Å); ``inf`` if none within 3 Å.
+    kinetic_energy : float
+        Kinetic energy of the atoms' momenta (eV): MD's; bookkeeping in CE.
+    """
+
+    step: int
+    positions: np.ndarray
+    cell: np.ndarray
+    numbers: np.ndarray
+    pbc: np.ndarray
+    energy: float
+    sigma: float
+    max_force: float
+    min_distance: float
+    kinetic_energy: float = 0.0
+
+    @property
+    def natoms(self) -> int:
+        return len(self.numbers)
+
+    @property
+    def sigma_per_atom(self) -> float:
+        """σ_U / N (eV/atom), for comparing cells of different size."""
+        return self.sigma / self.natoms
+
+    def to_atoms(self) -> Atoms:
+        """The frame as Atoms (no calculator), its figures in ``info``."""
+        atoms = Atoms(
+            numbers=self.numbers, positions=self.positions, cell=self.cell, pbc=self.pbc
+        )
+        atoms.info.update(
+            step=self.step,
+            committee_energy=self.energy,
+            energy_uncertainty=self.sigma,
+            max_force=self.max_force,
+            min_distance=self.min_distance,
+        )
+        return atoms
+
+
+@dataclass(eq=False)
+class EvolveResult:
+    """A recorded trajectory and how it ended.
+
+    Attributes
+    ----------
+    frames : list of Frame
+        Recorded frames, the start first and the final configuration last.
+    status : {"converged", "step_limit", "exploded", "failed"}
+        ``converged`` (optimizer / dimer reached fmax), ``step_limit``,
+        ``exploded`` (non-finite values, huge forces or overlapping atoms) or
+        ``failed`` (the calculator or dynamics raised a numerical error).
+    reason : str
+        A sentence saying why it ended.
+    steps : int
+        Dynamics steps taken.
+    scheme : str
+        Name of the evolver that produced it.
+    info : dict
+        Evolver-specific figures (e.g. the contour energy target, the dimer's
+        final curvature).
+    """
+
+    frames: list[Frame]
+    status: Status
+    reason: str
+    steps: int
+    scheme: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def _column(self, name: str) -> np.ndarray:
+        return np.array([getattr(f, name) for f in self.frames], dtype=float)
+
+    @property
+    def energies(self) -> np.ndarray:
+        """Ē per frame (eV)."""
+        return self._column("energy")
+
+    @property
+    def sigmas(self) -> np.ndarray:
+        """σ_U per frame (eV)."""
+        return self._column("sigma")
+
+    @property
+    def max_forces(self) -> np.ndarray:
+        """max |F̄| per frame (eV/Å)."""
+        return self._column("max_force")
+
+    @property
+    def min_distances(self) -> np.ndarray:
+        """Shortest interatomic distance per frame (Å)."""
+        return self._column("min_distance")
+
+    def atoms(self, index: int = -1) -> Atoms:
+        """Frame ``index`` as Atoms."""
+        return self.frames[index].to_atoms()
+
+
+def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """``np.random.default_rng`` that passes a Generator through unchanged."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def _positive(name: str, value: float, *, strict: bool = True) -> None:
+    ok = math.isfinite(value) and (value > 0 if strict else value >= 0)
+    if not ok:
+        raise ValueError(
+            f"{name} must be a finite number {'>' if strict else '>='} 0, got {value}"
+        )
+
+
+def current_results(atoms: Atoms) -> Mapping[str, Any]:
+    """Results of ``atoms.calc`` at the current configuration (one state check;
+    after a dynamics step they are cached)."""
+    calc = atoms.calc
+    calc.get_property("forces", atoms)
+    if "energy" not in calc.results:
+        calc.get_property("energy", atoms)
+    return calc.results
+
+
+@dataclass(eq=False)
+class Session:
+    """One running evolution: the dynamics' ``irun`` generator (yielding its
+    "converged" flag once per step, the start first), how to read the
+    calculator results of the current configuration, and an optional hook
+    adding end-of-run figures to ``info``."""
+
+    steps: Iterator[bool]
+    results: Callable[[Atoms], Mapping[str, Any]] = current_results
+    finish: Callable[[dict], None] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Evolver:
+    """Base class of the evolvers (not used directly).
+
+    Parameters
+    ----------
+    calculator : ASE calculator
+        Any calculator. With ``alpha > 0`` it must be committee-like
+        (:class:`hyperal.Committee`, a BPNN committee calculator).
+    alpha : float
+        Adversarial bias strength α >= 0: the dynamics runs on
+        U − α·σ_U, F + α·∇σ_U (SPEC §2). 0 runs on ``calculator`` itself.
+    record_every : int
+        Record every n-th step (the start and the last frame always).
+    blowup_force_eV_A : float
+        A frame whose largest mean force exceeds this ends the run as exploded.
+    blowup_distance_A : float
+        A frame with two atoms closer than this ends the run as exploded.
+    rng : numpy Generator, int or None
+        Randomness of the dynamics (velocities, thermostat, drift, dimer
+        displacement). An int makes every ``run`` repeat the same draws from a
+        fresh generator; a Generator is drawn from run after run.
+    """
+
+    calculator: Calculator
+    alpha: float = 0.0
+    record_every: int = 1
+    blowup_force_eV_A: float = 500.0
+    blowup_distance_A: float = 0.3
+    rng: np.random.Generator | int | None = None
+
+    #: Registry-facing name, set by subclasses.
+    name: ClassVar[str] = "evolver"
+    #: Whether the dynamics' "converged" flag means a real convergence
+    #: (optimizers, dimer) rather than "reached the step limit" (MD).
+    reports_convergence: ClassVar[bool] = False
+
+    def __post_init__(self):
+        if not isinstance(self.calculator, Calculator) and not hasattr(
+            self.calculator, "get_property"
+        ):
+            raise ValueError(
+                f"calculator must be an ASE calculator, got {type(self.calculator)}"
+            )
+        _positive("alpha", self.alpha, strict=False)
+        _positive("blowup_force_eV_A", self.blowup_force_eV_A)
+        _positive("blowup_distance_A", self.blowup_distance_A, strict=False)
+        if int(self.record_every) != self.record_every or self.record_every < 1:
+            raise ValueError(
+                f"record_every must be an integer >= 1, got {self.record_every}"
+            )
+
+    # --- to implement -------------------------------------------------------------
+
+    def _check(self, atoms: Atoms) -> None:
+        """Raise ValueError when ``atoms`` cannot be evolved by this evolver
+        (a configuration error, reported before any dynamics runs)."""
+
+    def _start(
+        self, atoms: Atoms, steps: int, rng: np.random.Generator, info: dict
+    ) -> Session:
+        """Set up the ASE dynamics on ``atoms`` (calculator attached) and return
+        its ``irun`` generator in a :class:`Session`; put evolver figures into
+        ``info``."""
+        raise NotImplementedError
+
+    # --- driver -----------------------------------------------------------------
+
+    def dynamics_calculator(self) -> Calculator:
+        """The calculator the dynamics runs on: the bias when ``alpha > 0``."""
+        if self.alpha > 0:
+            return AdversarialBias(self.calculator, self.alpha)
+        return self.calculator
+
+    def run(self, atoms: Atoms, *, steps: int) -> EvolveResult:
+        """Evolve a copy of ``atoms`` for at most ``steps`` dynamics steps.
+
+        The input is not modified. Returns the recorded frames and how the
+        run ended; a blow-up or numerical failure ends it cleanly.
+        """
+        if int(steps) != steps or steps < 0:
+            raise ValueError(f"steps must be an integer >= 0, got {steps}")
+        steps = int(steps)
+        if len(atoms) == 0:
+            raise ValueError("atoms: cannot evolve an empty structure")
+        self._check(atoms)
+        rng = as_rng(self.rng)
+        work = atoms.copy()
+        work.calc = self.dynamics_calculator()
+        info: dict[str, Any] = {"alpha": self.alpha}
+        frames: list[Frame] = []
+        status: Status = "step_limit"
+        reason = f"reached the step limit ({steps})"
+        taken = 0
+        last: Frame | None = None
+        try:
+            session = self._start(work, steps, rng, info)
+            for index, converged in enumerate(session.steps):
+                taken = index
+                last = _frame(index, work, session.results(work))
+                if index % self.record_every == 0:
+                    frames.append(last)
+                problem = self._blowup(last)
+                if problem:
+                    status, reason = "exploded", f"step {index}: {problem}"
+                    break
+                if converged and self.reports_convergence:
+                    status, reason = "converged", f"converged after {index} steps"
+                    break
+            if status != "exploded" and session.finish is not None:
+                session.finish(info)
+        except NUMERICAL_ERRORS as exc:
+            status = "failed"
+            reason = f"step {taken + 1}: {type(exc).__name__}: {exc}"
+        if last is not None and (not frames or frames[-1] is not last):
+            frames.append(last)
+        return EvolveResult(
+            frames=frames,
+            status=status,
+            reason=reason,
+            steps=taken,
+            scheme=self.name,
+            info=info,
+        )
+
+    def _blowup(self, frame: Frame) -> str | None:
+        """Why ``frame`` counts as a blown-up trajectory, or None."""
+        values = (frame.energy, frame.max_force, frame.min_distance)
+        if (
+            not np.all(np.isfinite(frame.positions))
+            or any(math.isnan(v) for v in values)
+            or not math.isfinite(frame.energy)
+        ):
+            return "non-finite energy, forces or positions"
+        if frame.max_force > self.blowup_force_eV_A:
+            return (
+                f"max force {frame.max_force:.3g} eV/Å above "
+                f"blowup_force_eV_A={self.blowup_force_eV_A:g}"
+            )
+        if frame.min_distance < self.blowup_distance_A:
+            return (
+                f"atoms {frame.min_distance:.3g} Å apart, closer than "
+                f"blowup_distance_A={self.blowup_distance_A:g}"
+            )
+        return None
+
+
+def _frame(step: int, atoms: Atoms, results: Mapping[str, Any]) -> Frame:
+    """A Frame of ``atoms`` from calculator ``results`` at its configuration."""
+    energy = results.get("committee_energy", results.get("energy"))
+    forces = results.get("committee_forces", results.get("forces"))
+    sigma = results.get("energy_uncertainty", math.nan)
+    with np.errstate(invalid="ignore", over="ignore"):
+        max_force = float(np.sqrt((np.asarray(forces) ** 2).sum(axis=1)).max())
+    return Frame(
+        step=step,
+        positions=atoms.get_positions(),
+        cell=atoms.cell[:].copy(),
+        numbers=atoms.numbers.copy(),
+        pbc=atoms.pbc.copy(),
+        energy=float(energy),
+        sigma=float(sigma),
+        max_force=max_force,
+        min_distance=shortest_distance(atoms),
+        kinetic_energy=float(atoms.get_kinetic_energy()),
+    )

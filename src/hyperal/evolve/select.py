@@ -1,0 +1,213 @@
+"""Pick the frame worth labelling from a trajectory; drop near-duplicates.
+
+SPEC §3: from each trajectory take the frame with the largest σ_U whose largest
+atomic force is below F_max (reference 25 eV/Å) and whose shortest interatomic
+distance is above a floor. Adversarial attack alone creates unphysical
+structures (overlapping atoms, extreme energies); these limits keep the
+selected frames physical.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms
+
+from hyperal.evolve.base import EvolveResult, Frame
+
+
+@dataclass(frozen=True, eq=False)
+class SelectResult:
+    """The outcome of :func:`select_frame`.
+
+    Attributes
+    ----------
+    frame : Frame or None
+        The selected frame; None when every frame was blocked.
+    index : int or None
+        Its position in the list of frames.
+    n_frames : int
+        Frames considered.
+    blocked_force, blocked_distance, blocked_uncertainty : int
+        Frames blocked by max |F̄| >= ``max_force_eV_A``, by a shortest
+        distance <= ``min_distance_A``, and for lacking a finite σ_U or energy
+        (a frame may count under several limits).
+    reason : str
+        What was chosen, or why nothing was.
+    """
+
+    frame: Frame | None
+    index: int | None
+    n_frames: int
+    blocked_force: int
+    blocked_distance: int
+    blocked_uncertainty: int
+    reason: str
+
+    @property
+    def selected(self) -> bool:
+        return self.frame is not None
+
+
+def select_frame(
+    frames: EvolveResult | Sequence[Frame],
+    *,
+    max_force_eV_A: float = 25.0,
+    min_distance_A: float = 1.0,
+    per_atom: bool = False,
+    include_start: bool = True,
+) -> SelectResult:
+    """The physical frame with the largest committee uncertainty.
+
+    Parameters
+    ----------
+    frames : EvolveResult or sequence of Frame
+        A trajectory.
+    max_force_eV_A : float
+        F_max: a frame qualifies only if max_i |F̄_i| < F_max (eV/Å).
+    min_distance_A : float
+        A frame qualifies only if its shortest interatomic distance is above
+        this floor (Å).
+    per_atom : bool
+        Rank by σ_U / N instead of σ_U (the same within one trajectory of
+        fixed size; it matters when frames of different sizes are pooled).
+    include_start : bool
+        Whether the trajectory's first frame (the unevolved start) may be
+        chosen.
+    """
+    if not (max_force_eV_A > 0):
+        raise ValueError(f"max_force_eV_A must be > 0, got {max_force_eV_A}")
+    if not (min_distance_A >= 0):
+        raise ValueError(f"min_distance_A must be >= 0, got {min_distance_A}")
+    frames = list(frames.frames if isinstance(frames, EvolveResult) else frames)
+    candidates = frames if include_start else frames[1:]
+    offset = len(frames) - len(candidates)
+    force = [not (f.max_force < max_force_eV_A) for f in candidates]
+    distance = [not (f.min_distance > min_distance_A) for f in candidates]
+    uncertain = [
+        not (math.isfinite(f.sigma) and math.isfinite(f.energy)) for f in candidates
+    ]
+    blocked = [f or d or u for f, d, u in zip(force, distance, uncertain, strict=True)]
+    qualified = [k for k, b in enumerate(blocked) if not b]
+    best, best_score = None, -math.inf
+    for k in qualified:
+        frame = candidates[k]
+        score = frame.sigma_per_atom if per_atom else frame.sigma
+        if score > best_score:
+            best, best_score = k, score
+    counts = dict(
+        n_frames=len(candidates),
+        blocked_force=sum(force),
+        blocked_distance=sum(distance),
+        blocked_uncertainty=sum(uncertain),
+    )
+    if best is None:
+        reason = (
+            f"no frame selected: all {len(candidates)} blocked "
+            f"({counts['blocked_force']} by max |F| >= {max_force_eV_A:g} eV/Å, "
+            f"{counts['blocked_distance']} by shortest distance <= "
+            f"{min_distance_A:g} Å, {counts['blocked_uncertainty']} without a "
+            "finite σ_U)"
+            if candidates
+            else "no frame selected: no frames"
+        )
+        return SelectResult(frame=None, index=None, reason=reason, **counts)
+    frame = candidates[best]
+    unit = "eV/atom" if per_atom else "eV"
+    reason = (
+        f"frame {best + offset} (step {frame.step}) with σ_U = {best_score:.4g} "
+        f"{unit}; {len(qualified)} of {len(candidates)} frames qualified"
+    )
+    return SelectResult(frame=frame, index=best + offset, reason=reason, **counts)
+
+
+def descriptor_distance(
+    a: np.ndarray, species_a: np.ndarray, b: np.ndarray, species_b: np.ndarray
+) -> float:
+    """Symmetric Hausdorff distance between two sets of atomic descriptors,
+    matching atoms of the same element only, relative to the mean descriptor
+    norm: 0 for the same structure up to symmetry, translation and atom order.
+    ``inf`` when the two hold different element sets."""
+    if set(species_a.tolist()) != set(species_b.tolist()):
+        return math.inf
+    worst = 0.0
+    for s in np.unique(species_a):
+        x, y = a[species_a == s], b[species_b == s]
+        d = np.linalg.norm(x[:, None, :] - y[None, :, :], axis=2)
+        worst = max(worst, d.min(axis=1).max(), d.min(axis=0).max())
+    scale = 0.5 * (np.linalg.norm(a, axis=1).mean() + np.linalg.norm(b, axis=1).mean())
+    return float(worst / scale) if scale > 0 else float(worst)
+
+
+@dataclass(eq=False)
+class RedundancyFilter:
+    """Drops structures nearly identical to one already kept.
+
+    Two structures are redundant when the relative Hausdorff distance between
+    their atom-centred descriptors (:func:`descriptor_distance`) is below
+    ``threshold``. With the default Behler–Parrinello descriptor (cutoff 5 Å) a
+    32-atom fcc Cu–Ni cell rattled by 0.01 Å (RMS per coordinate) lies 0.010
+    from the original and one rattled by 0.1 Å lies 0.11; the default
+    threshold 0.01 thus drops only near-copies (e.g. two relaxations that
+    ended in the same minimum).
+
+    Parameters
+    ----------
+    elements : sequence of str
+        Every element the structures may contain.
+    threshold : float
+        Relative descriptor distance below which a structure is redundant.
+    descriptor : callable Atoms -> (N, F) array, optional
+        Atom-centred descriptor; default ``BPDescriptor(elements, cutoff=5)``.
+        A fitted model's ``atomic_features`` (averaged over members) also works.
+    """
+
+    elements: Sequence[str]
+    threshold: float = 0.01
+    descriptor: Callable[[Atoms], np.ndarray] | None = None
+    _kept: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not (self.threshold >= 0):
+            raise ValueError(f"threshold must be >= 0, got {self.threshold}")
+        if not self.elements:
+            raise ValueError("elements must name at least one element")
+        if self.descriptor is None:
+            from hyperal.models.descriptors import BPDescriptor
+
+            self.descriptor = BPDescriptor(
+                elements=tuple(self.elements), cutoff=5.0
+            ).compute
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def _describe(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.descriptor(atoms), dtype=float), atoms.numbers.copy()
+
+    def nearest(self, atoms: Atoms) -> float:
+        """Smallest descriptor distance from ``atoms`` to a kept structure
+        (``inf`` when none is kept)."""
+        return self._nearest(self._describe(atoms))
+
+    def _nearest(self, described) -> float:
+        return min(
+            (descriptor_distance(*described, *kept) for kept in self._kept),
+            default=math.inf,
+        )
+
+    def add(self, atoms: Atoms) -> bool:
+        """Keep ``atoms`` unless redundant; True when kept."""
+        described = self._describe(atoms)
+        if self._nearest(described) < self.threshold:
+            return False
+        self._kept.append(described)
+        return True
+
+    def filter(self, structures: Sequence[Atoms]) -> list[Atoms]:
+        """The structures that are not redundant (with the kept ones or each
+        other), in order."""
+        return [atoms for atoms in structures if self.add(atoms)]

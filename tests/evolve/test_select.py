@@ -1,0 +1,164 @@
+"""Frame selection limits, the redundancy filter and the scheme registry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+
+from hyperal.evolve import (
+    SCHEMES,
+    ContourEvolver,
+    DimerEvolver,
+    EvolveResult,
+    Frame,
+    MDEvolver,
+    RedundancyFilter,
+    RelaxEvolver,
+    make_evolver,
+    select_frame,
+)
+from hyperal.evolve.select import descriptor_distance
+from tests.helpers import rattled_cuni
+
+
+def frame(step, sigma, max_force=1.0, min_distance=2.5, n=4, energy=-1.0):
+    return Frame(
+        step=step,
+        positions=np.zeros((n, 3)),
+        cell=np.eye(3),
+        numbers=np.full(n, 29),
+        pbc=np.ones(3, bool),
+        energy=energy,
+        sigma=sigma,
+        max_force=max_force,
+        min_distance=min_distance,
+    )
+
+
+def test_selection_takes_the_most_uncertain_physical_frame():
+    frames = [
+        frame(0, 0.1),
+        frame(1, 0.9, max_force=30.0),  # blocked by F_max
+        frame(2, 0.8, min_distance=0.7),  # blocked by the distance floor
+        frame(3, 0.5),
+        frame(4, math.nan),  # no uncertainty
+        frame(5, 0.4),
+    ]
+    result = select_frame(frames)
+    assert result.selected and result.index == 3 and result.frame.sigma == 0.5
+    assert (result.blocked_force, result.blocked_distance) == (1, 1)
+    assert result.blocked_uncertainty == 1 and result.n_frames == 6
+    assert "frame 3" in result.reason and "3 of 6" in result.reason
+    # the limits are parameters: relax F_max and the 0.9 frame wins
+    assert select_frame(frames, max_force_eV_A=50.0).index == 1
+    assert select_frame(frames, min_distance_A=0.5).index == 2
+    assert select_frame(frames, max_force_eV_A=1.0).frame is None  # strict <
+
+
+def test_selection_reports_why_nothing_qualified():
+    frames = [frame(0, 0.3, max_force=40.0), frame(1, 0.5, min_distance=0.5)]
+    result = select_frame(frames)
+    assert not result.selected and result.frame is None and result.index is None
+    assert "all 2 blocked" in result.reason
+    assert "1 by max |F|" in result.reason and "1 by shortest distance" in result.reason
+    assert "no frames" in select_frame([]).reason
+
+
+def test_selection_per_atom_and_start_exclusion():
+    frames = [frame(0, 0.9, n=4), frame(1, 0.6, n=2), frame(2, 1.0, n=8)]
+    assert select_frame(frames).index == 2
+    assert select_frame(frames, per_atom=True).index == 1  # 0.3 eV/atom
+    assert select_frame(frames[:2], include_start=False).index == 1
+
+
+def test_selection_on_an_evolution(cuni, committee):
+    result = MDEvolver(calculator=committee, alpha=1.0, rng=0).run(cuni, steps=20)
+    chosen = select_frame(result)
+    assert isinstance(result, EvolveResult)
+    assert chosen.frame.sigma == pytest.approx(result.sigmas.max())
+    assert chosen.frame is result.frames[chosen.index]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"max_force_eV_A": -1}, "max_force"), ({"min_distance_A": -1}, "min_distance")],
+)
+def test_selection_validation(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        select_frame([], **kwargs)
+
+
+def test_redundancy_filter_drops_copies_keeps_distinct_structures():
+    atoms = rattled_cuni()
+    shifted = atoms.copy()
+    shifted.translate([0.7, -0.3, 1.1])
+    shifted.wrap()
+    permuted = atoms[np.random.default_rng(0).permutation(len(atoms))]
+    distinct = atoms.copy()
+    distinct.rattle(0.1, seed=9)
+    kept = RedundancyFilter(["Cu", "Ni"]).filter([atoms, shifted, permuted, distinct])
+    assert kept == [atoms, distinct]
+
+
+def test_descriptor_distance_needs_the_same_elements():
+    a = np.ones((2, 3))
+    assert descriptor_distance(a, np.array([29, 29]), a, np.array([29, 28])) == math.inf
+    assert descriptor_distance(a, np.array([29, 28]), a, np.array([28, 29])) == 0.0
+
+
+def test_redundancy_filter_validation():
+    with pytest.raises(ValueError, match="threshold"):
+        RedundancyFilter(["Cu"], threshold=-1)
+    with pytest.raises(ValueError, match="elements"):
+        RedundancyFilter([])
+
+
+EXPECTED = {
+    "md": (MDEvolver, "alpha", 0.0),
+    "advb_md": (MDEvolver, "alpha", 1.0),
+    "relax": (RelaxEvolver, "alpha", 0.0),
+    "advb_relax": (RelaxEvolver, "alpha", 1.0),
+    "ce": (ContourEvolver, "gamma", 0.0),
+    "advb_ce": (ContourEvolver, "gamma", 0.5),
+    "dimer": (DimerEvolver, "alpha", 0.0),
+    "advb_dimer": (DimerEvolver, "alpha", 1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_registry_builds_each_scheme(name, committee):
+    cls, key, value = EXPECTED[name]
+    evolver = make_evolver(name, committee, rng=3)
+    assert type(evolver) is cls and getattr(evolver, key) == value
+    assert evolver.rng == 3
+
+
+def test_registry_passes_parameters(committee):
+    evolver = make_evolver(
+        "advb_md", committee, {"alpha": 0.3, "temperature_K": 900, "timestep_fs": 2}
+    )
+    assert (evolver.alpha, evolver.temperature_K, evolver.timestep_fs) == (0.3, 900, 2)
+    dimer = make_evolver("dimer", EMT(), {"mode": [[0, 0, 1.0], [0, 0, 0]]})
+    assert isinstance(dimer.mode, np.ndarray) and dimer.mode[0, 2] == 1.0
+    assert set(SCHEMES) == set(EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "words"),
+    [
+        ("mc", {}, "unknown scheme 'mc'"),
+        ("md", {"temprature_K": 300}, "temprature_K"),
+        ("md", {"alpha": 1.0}, "use 'advb_md'"),
+        ("advb_md", {"alpha": 0.0}, "use 'md'"),
+        ("advb_ce", {"gamma": 0.0}, "gamma must be > 0"),
+        ("ce", {"gamma": 0.2}, "advb_ce"),
+        ("relax", {"calculator": 1}, "unknown parameter"),
+        ("md", {"temperature_K": -5}, "temperature_K"),
+    ],
+)
+def test_registry_errors_name_the_key(name, params, words, committee):
+    with pytest.raises(ValueError, match=words.replace("|", r"\|")):
+        make_evolver(name, committee, params)
