@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -47,7 +49,10 @@ def test_dimer_from_midpoint_with_path_mode_finds_the_saddle(vacancy_hop):
 def test_dimer_from_a_random_local_displacement(vacancy_hop):
     _, midpoint, _, hopper, e_initial = vacancy_hop
     evolver = DimerEvolver(
-        calculator=EMT(), displacement_center=hopper, displacement_radius_A=3.0, rng=2
+        calculator=EMT(),
+        displacement_center=np.int64(hopper),  # numpy ints are accepted too
+        displacement_radius_A=3.0,
+        rng=2,
     )
     first, again = evolver.run(midpoint, steps=150), evolver.run(midpoint, steps=150)
     assert first.status == "converged", first.reason
@@ -78,5 +83,20 @@ def test_dimer_validation(vacancy_hop):
         DimerEvolver(calculator=EMT(), mode=np.zeros((31, 3)))
     with pytest.raises(ValueError, match="mode has shape"):
         DimerEvolver(calculator=EMT(), mode=mode[:5]).run(midpoint, steps=1)
+    with pytest.raises(ValueError, match="displacement_radius_A"):
+        DimerEvolver(calculator=EMT(), displacement_center=3)
+    with pytest.raises(ValueError, match="displacement_center"):
+        DimerEvolver(calculator=EMT(), displacement_center=[1.0, 2.0])
     with pytest.raises(ValueError, match="dimer_separation_A"):
         DimerEvolver(calculator=EMT(), dimer_separation_A=0)
+
+
+def test_dimer_random_start_displaces_every_atom_without_warning(vacancy_hop):
+    _, midpoint, *_ = vacancy_hop
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = DimerEvolver(calculator=EMT(), displacement_std_A=0.05, rng=1).run(
+            midpoint, steps=2
+        )
+    moved = np.linalg.norm(result.frames[0].positions - midpoint.positions, axis=1)
+    assert (moved > 0).all() and moved.mean() < 0.05 * 3

@@ -10,6 +10,7 @@ from ase import Atoms
 from ase.calculators.emt import EMT
 
 from hyperal.evolve import MDEvolver, RelaxEvolver, shortest_distance
+from hyperal.evolve.base import DistanceTracker
 from tests.helpers import rattled_cu
 
 
@@ -194,3 +195,21 @@ def test_run_validation(cuni):
         MDEvolver(calculator=EMT()).run(Atoms(), steps=1)
     with pytest.raises(ValueError, match="optimizer"):
         RelaxEvolver(calculator=EMT(), optimizer="lbfgs")
+
+
+def test_distance_tracker_with_skin_matches_brute_force():
+    rng = np.random.default_rng(0)
+    atoms = rattled_cu()
+    tracker = DistanceTracker(probe_A=3.0, skin_A=0.5)
+    rebuilds = 0
+    for step in range(40):
+        atoms.positions += rng.normal(scale=0.04, size=atoms.positions.shape)
+        if step == 25:  # a cell change forces a rebuild
+            atoms.set_cell(atoms.cell * 0.98, scale_atoms=True)
+        reference = tracker._reference
+        got = tracker(atoms)
+        rebuilds += tracker._reference is not reference
+        d = atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]
+        expected = d.min() if d.min() < 3.0 else math.inf
+        assert got == pytest.approx(expected, abs=1e-12)
+    assert 2 <= rebuilds < 40  # the skin saved most rebuilds, and it did rebuild

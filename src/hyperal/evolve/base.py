@@ -40,16 +40,59 @@ NUMERICAL_ERRORS = (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgE
 
 def shortest_distance(atoms: Atoms, probe_A: float = DISTANCE_PROBE_A) -> float:
     """Shortest interatomic distance (Å, periodic images included), or ``inf``
-    when no pair is closer than ``probe_A``."""
-    from vesin import NeighborList
+    when no pair is closer than ``probe_A``; NaN for non-finite positions."""
+    return DistanceTracker(probe_A, skin_A=0.0)(atoms)
 
-    if not np.all(np.isfinite(atoms.positions)):
-        return math.nan
-    box = atoms.cell[:] if np.any(atoms.pbc) else np.zeros((3, 3))
-    (distances,) = NeighborList(cutoff=probe_A, full_list=False).compute(
-        points=atoms.positions, box=box, periodic=np.any(atoms.pbc), quantities="d"
-    )
-    return float(distances.min()) if len(distances) else math.inf
+
+class DistanceTracker:
+    """Shortest interatomic distance along a trajectory, with a Verlet skin.
+
+    The pair list (vesin, cutoff ``probe_A + skin_A``) is rebuilt only when an
+    atom has moved more than ``skin_A / 2`` since the last build, or the cell,
+    periodicity or atoms changed; in between, only listed pairs are measured.
+    No pair closer than ``probe_A`` can be missed: it was within
+    ``probe_A + skin_A`` at the last build (Verlet, Phys. Rev. 159, 98 (1967)).
+    """
+
+    def __init__(self, probe_A: float = DISTANCE_PROBE_A, skin_A: float = 0.5):
+        self.probe = float(probe_A)
+        self.skin = float(skin_A)
+        self._reference: Atoms | None = None
+
+    def _stale(self, atoms: Atoms) -> bool:
+        ref = self._reference
+        if ref is None or len(ref) != len(atoms) or self.skin == 0:
+            return True
+        if not (
+            np.array_equal(ref.cell.array, atoms.cell.array)
+            and np.array_equal(ref.pbc, atoms.pbc)
+            and np.array_equal(ref.numbers, atoms.numbers)
+        ):
+            return True
+        moved = np.einsum("ij,ij->i", *(2 * [atoms.positions - ref.positions]))
+        return bool(moved.max() > (0.5 * self.skin) ** 2)
+
+    def __call__(self, atoms: Atoms) -> float:
+        from vesin import NeighborList
+
+        positions = atoms.positions
+        if not np.all(np.isfinite(positions)):
+            return math.nan
+        if self._stale(atoms):
+            periodic = bool(np.any(atoms.pbc))
+            box = atoms.cell[:] if periodic else np.zeros((3, 3))
+            i, j, shifts = NeighborList(
+                cutoff=self.probe + self.skin, full_list=False
+            ).compute(points=positions, box=box, periodic=periodic, quantities="ijS")
+            self._pairs = (i.astype(np.int64), j.astype(np.int64))
+            self._offsets = shifts @ box
+            self._reference = atoms.copy()
+        i, j = self._pairs
+        if len(i) == 0:
+            return math.inf
+        vectors = positions[j] - positions[i] + self._offsets
+        shortest = float(np.sqrt(np.einsum("ij,ij->i", vectors, vectors).min()))
+        return shortest if shortest < self.probe else math.inf
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,6 +232,17 @@ def current_results(atoms: Atoms) -> Mapping[str, Any]:
     """Results of ``atoms.calc`` at the current configuration (one state check;
     after a dynamics step they are cached)."""
     calc = atoms.calc
+    state = getattr(calc, "atoms", None)
+    if (
+        state is not None
+        and "energy" in calc.results
+        and "forces" in calc.results
+        and np.array_equal(state.positions, atoms.positions)
+        and np.array_equal(state.cell.array, atoms.cell.array)
+        and np.array_equal(state.numbers, atoms.numbers)
+        and np.array_equal(state.pbc, atoms.pbc)
+    ):
+        return calc.results  # exact-equality fast path of ASE's check_state
     calc.get_property("forces", atoms)
     if "energy" not in calc.results:
         calc.get_property("energy", atoms)
@@ -303,10 +357,11 @@ class Evolver:
         taken = 0
         last: Frame | None = None
         try:
+            distance = DistanceTracker()
             session = self._start(work, steps, rng, info)
             for index, converged in enumerate(session.steps):
                 taken = index
-                last = _frame(index, work, session.results(work))
+                last = _frame(index, work, session.results(work), distance)
                 if index % self.record_every == 0:
                     frames.append(last)
                 problem = self._blowup(last)
@@ -354,7 +409,9 @@ class Evolver:
         return None
 
 
-def _frame(step: int, atoms: Atoms, results: Mapping[str, Any]) -> Frame:
+def _frame(
+    step: int, atoms: Atoms, results: Mapping[str, Any], distance: DistanceTracker
+) -> Frame:
     """A Frame of ``atoms`` from calculator ``results`` at its configuration."""
     energy = results.get("committee_energy", results.get("energy"))
     forces = results.get("committee_forces", results.get("forces"))
@@ -370,6 +427,6 @@ def _frame(step: int, atoms: Atoms, results: Mapping[str, Any]) -> Frame:
         energy=float(energy),
         sigma=float(sigma),
         max_force=max_force,
-        min_distance=shortest_distance(atoms),
+        min_distance=distance(atoms),
         kinetic_energy=float(atoms.get_kinetic_energy()),
     )

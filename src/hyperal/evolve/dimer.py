@@ -64,7 +64,7 @@ class DimerEvolver(Evolver):
         Standard deviation of the random start displacement (Å) when ``mode``
         is None (ASE's ``gauss_std``).
     displacement_center : int, (3,) position or None
-        Displace only atoms near this atom index or position ...
+        Displace only atoms near this atom index or position (Å) ...
     displacement_radius_A : float or None
         ... within this radius (Å); None with a centre: ASE's nearest-atom rule.
     number_of_displacement_atoms : int or None
@@ -112,6 +112,26 @@ class DimerEvolver(Evolver):
         _positive("dimer_separation_A", self.dimer_separation_A)
         _positive("trial_trans_step_A", self.trial_trans_step_A)
         _positive("maximum_translation_A", self.maximum_translation_A)
+        centre = self.displacement_center
+        if centre is not None:
+            # ASE accepts only a Python int or a tuple of three Python floats
+            if np.ndim(centre) == 0 and float(centre) == int(centre):
+                centre = int(centre)
+            elif np.shape(centre) == (3,):
+                centre = tuple(float(x) for x in centre)
+            else:
+                raise ValueError(
+                    "displacement_center must be an atom index or a position "
+                    f"(3 numbers), got {centre!r}"
+                )
+            object.__setattr__(self, "displacement_center", centre)
+            if self.displacement_radius_A is None and (
+                self.number_of_displacement_atoms is None
+            ):
+                raise ValueError(
+                    "displacement_center needs displacement_radius_A or "
+                    "number_of_displacement_atoms"
+                )
         if self.mode is not None:
             mode = np.asarray(self.mode, dtype=float)
             norm = np.linalg.norm(mode)
@@ -162,8 +182,8 @@ class DimerEvolver(Evolver):
         dimer = _CentreRecordingMinModeAtoms(
             atoms, self.control(), eigenmodes=eigenmodes, random_seed=seed
         )
-        if self.mode is None:
-            dimer.displace(log=False)
+        if self.mode is None:  # an explicit all-True mask: no "all atoms" warning
+            dimer.displace(mask=[True] * len(atoms), log=False)
         info.update(dimer_seed=seed)
 
         def results(atoms: Atoms) -> Mapping[str, Any]:
