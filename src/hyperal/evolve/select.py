@@ -168,7 +168,9 @@ class RedundancyFilter:
     elements: Sequence[str]
     threshold: float = 0.01
     descriptor: Callable[[Atoms], np.ndarray] | None = None
-    _kept: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    _kept: list[tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
     def __post_init__(self):
         if not (self.threshold >= 0):
