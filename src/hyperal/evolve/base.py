@@ -25,6 +25,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from hyperal.committee.bias import AdversarialBias
+from hyperal.utils import as_rng
 
 #: How an evolution ended.
 Status = Literal["converged", "step_limit", "exploded", "failed"]
@@ -211,13 +212,6 @@ class EvolveResult:
     def atoms(self, index: int = -1) -> Atoms:
         """Frame ``index`` as Atoms."""
         return self.frames[index].to_atoms()
-
-
-def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """``np.random.default_rng`` that passes a Generator through unchanged."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
 
 
 def _positive(name: str, value: float, *, strict: bool = True) -> None:

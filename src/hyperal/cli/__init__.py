@@ -1,0 +1,1 @@
+"""The ``hyperal`` command line (Typer): thin wrappers over the library."""

@@ -1,0 +1,289 @@
+"""Random structures: atoms and sub-components inserted at random into a cell
+sized by the interaction range only (SPEC §1.4).
+
+The cubic cell edge is L = 2·r_cut / x, x = D/L picked by a sphere-of-influence
+criterion (:mod:`hyperal.structures.soi`), not by a lattice parameter. The
+number of atoms follows from a density drawn in a range; atoms are placed one
+by one at uniformly random positions (random sequential addition), each
+rejected if closer than the minimum distance of its species pair to any atom
+already placed (periodic images included). Sub-components (a molecule, a metal
+cluster) go in first, as rigid units at random positions and orientations.
+
+Nothing loops forever: each atom has ``max_attempts`` tries, each structure
+``max_restarts`` fresh starts, and a density that cannot hold the minimum
+distances at all (packing fraction above random close packing, 0.64) is
+refused before any attempt.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses, atomic_numbers, covalent_radii
+from ase.units import _amu
+from scipy.spatial.transform import Rotation
+
+from hyperal.structures.composition import composition_counts
+from hyperal.structures.soi import cell_edge
+from hyperal.utils import RngLike, as_rng
+
+#: Random close packing fraction of equal spheres: the densest a random
+#: sequential placement can hope for.
+RANDOM_CLOSE_PACKING = 0.64
+
+#: amu/Å³ -> g/cm³
+G_CM3_PER_AMU_A3 = _amu * 1e3 / 1e-24
+
+
+class PlacementError(RuntimeError):
+    """Random placement did not fit the atoms within the attempt limits."""
+
+
+def minimum_distance(a: str, b: str, factor: float = 0.7) -> float:
+    """Default minimum distance of a species pair (Å): ``factor`` × the sum
+    of their covalent radii (Cordero et al., Dalton Trans. 2832 (2008), as in
+    ``ase.data.covalent_radii``)."""
+    return factor * (
+        covalent_radii[atomic_numbers[a]] + covalent_radii[atomic_numbers[b]]
+    )
+
+
+def _pair_table(symbols, min_distance, factor):
+    table = {}
+    for a in symbols:
+        for b in symbols:
+            if isinstance(min_distance, Mapping):
+                value = min_distance.get((a, b), min_distance.get((b, a)))
+                if value is None:
+                    value = minimum_distance(a, b, factor)
+            elif min_distance is not None:
+                value = float(min_distance)
+            else:
+                value = minimum_distance(a, b, factor)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"min_distance for {a}-{b} must be >= 0, got {value}")
+            table[(a, b)] = value
+    return table
+
+
+def _periodic_distances(points: np.ndarray, point: np.ndarray, edge: float):
+    delta = points - point
+    delta -= edge * np.round(delta / edge)
+    return np.sqrt((delta * delta).sum(axis=1))
+
+
+def random_structures(
+    n: int,
+    composition: Mapping[str, float],
+    *,
+    cutoff_A: float,
+    criterion: str | float = "inner_half_unique",
+    density_g_cm3: tuple[float, float] | None = None,
+    n_atoms: int | tuple[int, int] | None = None,
+    components: Sequence[Atoms] = (),
+    min_distance: float | Mapping[tuple[str, str], float] | None = None,
+    min_distance_factor: float = 0.7,
+    max_attempts: int = 1000,
+    max_restarts: int = 20,
+    rng: RngLike = None,
+) -> list[Atoms]:
+    """``n`` random periodic structures in a cubic cell sized by the cutoff.
+
+    Parameters
+    ----------
+    n : int
+        Number of structures.
+    composition : mapping symbol -> fraction
+        Atomic fractions of the single atoms (e.g. from
+        :func:`~hyperal.structures.composition.sample_compositions`).
+    cutoff_A : float
+        Interaction range r_cut (Å) of the model the structures are for.
+    criterion : str or float
+        Sphere-of-influence operating point (name or x = D/L); the cell edge
+        is L = 2·r_cut/x (:func:`hyperal.structures.soi.cell_edge`).
+    density_g_cm3 : (low, high), optional
+        Mass density range; each structure draws one and takes the atom count
+        that fills the cell at it. Give this or ``n_atoms``.
+    n_atoms : int or (low, high), optional
+        Number of single atoms (uniform in the range).
+    components : sequence of Atoms
+        Rigid units inserted first, each once per structure, at a random
+        position and orientation; their atoms count toward the density.
+    min_distance : float, mapping (a, b) -> Å, or None
+        Minimum interatomic distance; default per species pair
+        ``min_distance_factor`` × the sum of covalent radii.
+    max_attempts : int
+        Tries per atom before a restart.
+    max_restarts : int
+        Fresh starts per structure before :class:`PlacementError`.
+    rng : Generator, int or None
+
+    Returns
+    -------
+    list of Atoms (cubic, periodic), ``info``: ``source="random"``,
+    ``cell_edge_A``, ``x`` (criterion), ``cutoff_A``, ``density_g_cm3``.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, including a density whose minimum-distance spheres
+        could not fit (packing fraction above 0.64).
+    PlacementError
+        The attempt limits were exhausted.
+    """
+    if int(n) != n or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n}")
+    fractions = {str(k): float(v) for k, v in composition.items()}
+    if not fractions:
+        raise ValueError("composition is empty: name at least one species")
+    for symbol, value in fractions.items():
+        if symbol not in atomic_numbers:
+            raise ValueError(f"composition: {symbol!r} is not a chemical symbol")
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"composition[{symbol!r}] must be >= 0, got {value}")
+    if not sum(fractions.values()) > 0:
+        raise ValueError("composition: fractions must have a positive sum")
+    if (density_g_cm3 is None) == (n_atoms is None):
+        raise ValueError("give exactly one of density_g_cm3 and n_atoms")
+    for name, value in (("max_attempts", max_attempts), ("max_restarts", max_restarts)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value}")
+    edge = cell_edge(cutoff_A, criterion)
+    volume = edge**3
+    components = [c.copy() for c in components]
+    symbols = set(fractions)
+    for unit in components:
+        symbols |= set(unit.get_chemical_symbols())
+    table = _pair_table(sorted(symbols), min_distance, min_distance_factor)
+
+    if density_g_cm3 is not None:
+        lo, hi = (float(d) for d in density_g_cm3)
+        if not (math.isfinite(lo) and 0 < lo <= hi and math.isfinite(hi)):
+            raise ValueError(
+                f"density_g_cm3 must be (low, high) with 0 < low <= high, got "
+                f"{density_g_cm3}"
+            )
+        total = sum(fractions.values())
+        mean_mass = sum(
+            f / total * atomic_masses[atomic_numbers[s]] for s, f in fractions.items()
+        )
+        unit_mass = sum(c.get_masses().sum() for c in components)
+
+        def count(rho):
+            return max(
+                0, round((rho * volume / G_CM3_PER_AMU_A3 - unit_mass) / mean_mass)
+            )
+
+        worst = count(hi)
+    else:
+        bounds = (n_atoms, n_atoms) if np.ndim(n_atoms) == 0 else tuple(n_atoms)
+        lo_n, hi_n = (int(b) for b in bounds)
+        if not 0 <= lo_n <= hi_n:
+            raise ValueError(
+                f"n_atoms must be >= 0 (or a range low <= high), got {n_atoms}"
+            )
+        worst = hi_n
+
+    # refuse what cannot fit: spheres of radius d_min/2 above random close packing
+    counts = composition_counts(fractions, worst)
+    spheres = [s for s, c in counts.items() for _ in range(c)]
+    for unit in components:
+        spheres += unit.get_chemical_symbols()
+    packing = sum(math.pi / 6 * table[(s, s)] ** 3 for s in spheres) / volume
+    if packing > RANDOM_CLOSE_PACKING:
+        name = "density_g_cm3" if density_g_cm3 is not None else "n_atoms"
+        raise ValueError(
+            f"{name}: {len(spheres)} atoms with their minimum distances fill "
+            f"{packing:.2f} of the {edge:.2f} Å cell, above random close packing "
+            f"({RANDOM_CLOSE_PACKING}); lower the density or the minimum distance"
+        )
+
+    rng = as_rng(rng)
+    out = []
+    for _ in range(int(n)):
+        if density_g_cm3 is not None:
+            rho = float(rng.uniform(lo, hi))
+            n_single = count(rho)
+        else:
+            n_single = int(rng.integers(lo_n, hi_n + 1))
+        singles = composition_counts(fractions, n_single)
+        atoms = _place(
+            edge, singles, components, table, max_attempts, max_restarts, rng
+        )
+        mass = atoms.get_masses().sum()
+        atoms.info.update(
+            source="random",
+            cutoff_A=float(cutoff_A),
+            x=float(2 * cutoff_A / edge),
+            cell_edge_A=float(edge),
+            density_g_cm3=float(mass / volume * G_CM3_PER_AMU_A3)
+            if len(atoms)
+            else 0.0,
+            n_components=len(components),
+        )
+        out.append(atoms)
+    return out
+
+
+def _place(edge, singles, components, table, max_attempts, max_restarts, rng):
+    order = [s for s, c in singles.items() for _ in range(c)]
+    for _ in range(max_restarts):
+        symbols: list[str] = []
+        positions: list[np.ndarray] = []
+        ok = True
+        for unit in components:
+            if not _insert(unit, symbols, positions, edge, table, max_attempts, rng):
+                ok = False
+                break
+        if ok:
+            for symbol in rng.permutation(order) if order else []:
+                unit = Atoms(str(symbol), positions=[[0.0, 0.0, 0.0]])
+                if not _insert(
+                    unit, symbols, positions, edge, table, max_attempts, rng
+                ):
+                    ok = False
+                    break
+        if ok:
+            atoms = Atoms(
+                symbols,
+                positions=np.array(positions).reshape(-1, 3),
+                cell=[edge] * 3,
+                pbc=True,
+            )
+            atoms.wrap()
+            return atoms
+    raise PlacementError(
+        f"could not place {len(order)} atoms and {len(components)} components in a "
+        f"{edge:.2f} Å cell with the minimum distances after {max_restarts} "
+        f"restarts of {max_attempts} attempts per atom; lower the density or the "
+        "minimum distance, or raise max_attempts"
+    )
+
+
+def _insert(unit, symbols, positions, edge, table, max_attempts, rng) -> bool:
+    local = unit.positions - unit.positions.mean(axis=0)
+    unit_symbols = unit.get_chemical_symbols()
+    placed = np.array(positions).reshape(-1, 3)
+    for _ in range(max_attempts):
+        rotation = (
+            Rotation.random(random_state=rng).as_matrix()
+            if len(unit) > 1
+            else (np.eye(3))
+        )
+        trial = local @ rotation.T + rng.uniform(0.0, edge, size=3)
+        fits = True
+        if len(placed):
+            for symbol, point in zip(unit_symbols, trial, strict=True):
+                d = _periodic_distances(placed, point, edge)
+                limits = np.array([table[(symbol, s)] for s in symbols])
+                if (d < limits).any():
+                    fits = False
+                    break
+        if fits:
+            symbols.extend(unit_symbols)
+            positions.extend(trial)
+            return True
+    return False
