@@ -111,7 +111,9 @@ def random_structures(
         Number of single atoms (uniform in the range).
     components : sequence of Atoms
         Rigid units inserted first, each once per structure, at a random
-        position and orientation; their atoms count toward the density.
+        position and orientation; their atoms count toward the density. A unit
+        must fit in the cell: it is checked against other atoms, not against
+        its own periodic images.
     min_distance : float, mapping (a, b) -> Å, or None
         Minimum interatomic distance; default per species pair
         ``min_distance_factor`` × the sum of covalent radii.
