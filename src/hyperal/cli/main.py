@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hyperal.cli import structures
+from hyperal.cli import campaign, structures
 
 app = typer.Typer(
     help="hyperal: robust MLIPs from the fewest reference calculations.",
@@ -12,6 +12,14 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(structures.app, name="structures")
+for command in (
+    campaign.init,
+    campaign.run,
+    campaign.status,
+    campaign.report,
+    campaign.export,
+):
+    app.command()(command)
 
 
 def main() -> None:

@@ -1,0 +1,26 @@
+"""The active-learning campaign: configuration, store, executors and the loop."""
+
+from hyperal.campaign.config import (
+    TEMPLATE,
+    CampaignConfig,
+    ConfigError,
+    load_config,
+    parse_config,
+)
+from hyperal.campaign.executors import InProcessExecutor, make_executor
+from hyperal.campaign.loop import Campaign, Progress, evaluate
+from hyperal.campaign.store import Store
+
+__all__ = [
+    "TEMPLATE",
+    "Campaign",
+    "CampaignConfig",
+    "ConfigError",
+    "InProcessExecutor",
+    "Progress",
+    "Store",
+    "evaluate",
+    "load_config",
+    "make_executor",
+    "parse_config",
+]

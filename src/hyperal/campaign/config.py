@@ -1,0 +1,287 @@
+"""The campaign file: YAML validated by pydantic (``extra="forbid"``).
+
+Every error names the offending key (as a dotted path) and, where the value
+must be one of a set, the allowed values: :func:`load_config` raises
+:class:`ConfigError` whose message has one line per problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hyperal.evolve.schemes import SCHEMES
+from hyperal.oracle import ORACLES
+from hyperal.structures.known import PROTOTYPES
+from hyperal.structures.soi import OPERATING_POINTS
+
+
+class ConfigError(ValueError):
+    """A campaign file that does not validate; one line per problem."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PhaseConfig(_Model):
+    """A known phase (``hyperal.structures.known_structures`` arguments)."""
+
+    prototype: str
+    species: str | list[str] | dict[str, Any]
+    repeat: tuple[int, int, int] | None = None
+    min_atoms: int = Field(1, ge=1)
+    lattice: dict[str, float] | None = None
+
+    @field_validator("prototype")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in PROTOTYPES:
+            raise ValueError(
+                f"unknown prototype {value!r}; allowed: {', '.join(PROTOTYPES)}"
+            )
+        return value
+
+
+class RandomConfig(_Model):
+    """Random structures (SPEC §1.4): cell from the cutoff, density range."""
+
+    cutoff_A: float = Field(5.0, gt=0)
+    criterion: str | float = "inner_half_unique"
+    density_g_cm3: tuple[float, float] = (7.0, 10.0)
+    interstitials: dict[str, tuple[float, float]] = {}
+
+    @field_validator("criterion")
+    @classmethod
+    def _criterion(cls, value):
+        if isinstance(value, str) and value not in OPERATING_POINTS:
+            raise ValueError(
+                f"unknown criterion {value!r}; allowed: {', '.join(OPERATING_POINTS)} "
+                "or a number"
+            )
+        return value
+
+
+class SystemConfig(_Model):
+    """What the potential is for."""
+
+    elements: list[str] = Field(min_length=1)
+    metal_phases: list[PhaseConfig] = Field(min_length=1)
+    oxide_phases: list[PhaseConfig] = []
+    derive_metal: dict[str, Any] = {}
+    derive_oxide: dict[str, Any] = {}
+    random: RandomConfig = RandomConfig()
+
+    @field_validator("derive_metal", "derive_oxide")
+    @classmethod
+    def _derive(cls, value: dict) -> dict:
+        from dataclasses import fields
+
+        from hyperal.structures.derive import DerivationParameters
+
+        allowed = [f.name for f in fields(DerivationParameters)]
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        return value
+
+
+class InitialConfig(_Model):
+    """Initial data: oracle relaxation trajectories of the known phases
+    (rattled), a part for training, the rest the gentle test set."""
+
+    structures: int = Field(6, ge=1, description="rattled known-phase starts")
+    rattle_A: float = Field(0.1, ge=0)
+    relax_steps: int = Field(8, ge=1)
+    fmax_eV_A: float = Field(0.05, gt=0)
+    train_fraction: float = Field(0.5, gt=0, le=1)
+
+
+class CountsConfig(_Model):
+    """New starting structures per loop (SPEC §4 reference: 50 / 50 / 100)."""
+
+    derived_metal: int = Field(50, ge=0)
+    derived_oxide: int = Field(50, ge=0)
+    random: int = Field(100, ge=0)
+
+
+class SchemeConfig(_Model):
+    """How starts are evolved (a name of ``hyperal.evolve.SCHEMES``)."""
+
+    name: str = "advb_ce"
+    steps: int = Field(100, ge=1)
+    params: dict[str, Any] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if value not in SCHEMES:
+            raise ValueError(f"unknown scheme {value!r}; allowed: {', '.join(SCHEMES)}")
+        return value
+
+
+class SelectionConfig(_Model):
+    max_force_eV_A: float = Field(25.0, gt=0)
+    min_distance_A: float = Field(1.0, ge=0)
+    per_atom: bool = False
+
+
+class CommitteeConfig(_Model):
+    """The committee MLIP (the built-in BPNN) and its fit."""
+
+    backend: Literal["bpnn"] = "bpnn"
+    n_members: int = Field(8, ge=2)
+    hidden: tuple[int, ...] = (10, 10)
+    cutoff_A: float = Field(6.0, gt=0)
+    epochs: int = Field(150, ge=1)
+    fit: dict[str, Any] = {}
+
+
+class OracleConfig(_Model):
+    """The reference calculator: a registered name or an import path."""
+
+    name: str
+    kwargs: dict[str, Any] = {}
+    timeout_s: float | None = Field(None, gt=0)
+    retries: int = Field(0, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _oracle(cls, value: str) -> str:
+        if value not in ORACLES and "." not in value:
+            raise ValueError(
+                f"unknown oracle {value!r}; allowed: {', '.join(ORACLES)} or an "
+                "import path like 'ase.calculators.emt.EMT'"
+            )
+        return value
+
+
+class ExecutorConfig(_Model):
+    kind: Literal["inprocess", "process", "dask"] = "inprocess"
+    workers: int = Field(1, ge=1)
+    address: str | None = None
+
+
+class CampaignConfig(_Model):
+    """A whole campaign."""
+
+    system: SystemConfig
+    oracle: OracleConfig
+    initial: InitialConfig = InitialConfig()
+    counts: CountsConfig = CountsConfig()
+    difficult_fraction: float = Field(0.2, ge=0, lt=1)
+    scheme: SchemeConfig = SchemeConfig()
+    selection: SelectionConfig = SelectionConfig()
+    committee: CommitteeConfig = CommitteeConfig()
+    loops: int = Field(3, ge=1)
+    seed: int = 0
+    store: str = "campaign.db"
+    executor: ExecutorConfig = ExecutorConfig()
+
+
+def _format(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "missing (required)"
+        elif item["type"] == "literal_error":
+            message = message.replace("Input should be", "must be one of")
+        lines.append(f"{where}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any) -> CampaignConfig:
+    """Validate a dict (as from YAML) into a :class:`CampaignConfig`."""
+    if not isinstance(data, dict):
+        raise ConfigError("the campaign file must be a YAML mapping of keys")
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc)) from None
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign YAML file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data)
+
+
+TEMPLATE = """\
+# hyperal campaign file: `hyperal run campaign.yaml` grows a robust MLIP.
+# Every key is listed with its default; `hyperal run` names any key it does
+# not know, any value out of range, and the allowed values.
+
+system:
+  elements: [Cu, Ni, Pd]            # every element the potential must know
+  metal_phases:                     # known phases (prototype, species per sublattice)
+    - {prototype: fcc, species: [Cu, Ni, Pd], repeat: [2, 2, 2]}
+  oxide_phases: []                  # e.g. {prototype: rutile, species: {cation: Ti}}
+  derive_metal: {}      # SPEC §1.3 overrides, e.g. {displacement_std_A: 0.2}
+  derive_oxide: {}
+  random:                           # random structures (SPEC §1.4)
+    cutoff_A: 5.0                   # interaction range: sets the cubic cell edge
+    criterion: inner_half_unique    # sphere-of-influence operating point (or x = D/L)
+    density_g_cm3: [7.0, 10.0]
+    interstitials: {}               # e.g. {O: [0.0, 0.3]}
+
+oracle:                             # the reference calculator (required)
+  name: emt                         # registered name, or an import path
+  kwargs: {}                        # passed to the calculator
+  timeout_s: null                   # per-call limit (s)
+  retries: 0
+
+initial:                            # oracle relaxations of rattled known phases
+  structures: 6
+  rattle_A: 0.1
+  relax_steps: 8                    # every step is one labelled structure
+  fmax_eV_A: 0.05
+  train_fraction: 0.5               # the rest is the frozen gentle test set
+
+counts:                             # new starting structures per loop (SPEC: 50/50/100)
+  derived_metal: 50
+  derived_oxide: 50
+  random: 100
+difficult_fraction: 0.2             # of the starts, labelled as the difficult test set
+
+scheme:  # md, advb_md, relax, advb_relax, ce, advb_ce, dimer, advb_dimer
+  name: advb_ce
+  steps: 100
+  params: {}          # e.g. {gamma: 0.7} or {alpha: 2.0, temperature_K: 600}
+
+selection:
+  max_force_eV_A: 25.0
+  min_distance_A: 1.0
+  per_atom: false
+
+committee:
+  backend: bpnn
+  n_members: 8
+  hidden: [10, 10]
+  cutoff_A: 6.0
+  epochs: 150
+  fit: {}                           # other BPNN.fit arguments, e.g. {energy_weight: 3}
+
+loops: 3
+seed: 0
+store: campaign.db                  # ase.db file (or postgresql://...)
+executor:
+  kind: inprocess                   # inprocess, process, dask
+  workers: 1
+  address: null                     # dask scheduler address (dask-jobqueue on Slurm)
+"""

@@ -1,0 +1,74 @@
+"""Engines: every campaign task goes through a ``concurrent.futures.Executor``
+(DESIGN §5). In-process by default, a local process pool, or Dask distributed
+(``dask.distributed.Client.get_executor()`` on a LocalCluster or a scheduler
+address — for Slurm, start the scheduler and workers with dask-jobqueue and
+give its address). Tasks are module-level functions of picklable arguments;
+nothing outside this module imports Dask."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Literal
+
+ExecutorKind = Literal["inprocess", "process", "dask"]
+
+
+class InProcessExecutor(Executor):
+    """Runs each task at once in the calling process (the default: simplest to
+    debug, and the oracle's time limit can interrupt a call)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered through the future, like a pool
+            future.set_exception(exc)
+        return future
+
+
+@contextmanager
+def make_executor(
+    kind: ExecutorKind = "inprocess", *, workers: int = 1, address: str | None = None
+):
+    """A context manager yielding the Executor of ``kind``.
+
+    ``workers`` sizes the process pool or the Dask LocalCluster; ``address``
+    connects Dask to a running scheduler instead (e.g. ``tcp://host:8786``).
+    """
+    if int(workers) != workers or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers}")
+    if kind == "inprocess":
+        yield InProcessExecutor()
+    elif kind == "process":
+        with ProcessPoolExecutor(max_workers=int(workers)) as pool:
+            yield pool
+    elif kind == "dask":
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ValueError(
+                "executor: kind 'dask' needs dask.distributed "
+                "(pip install 'dask[distributed]')"
+            ) from exc
+        if address:
+            client = Client(address)
+            cluster = None
+        else:
+            cluster = LocalCluster(
+                n_workers=int(workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+        try:
+            yield client.get_executor()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        raise ValueError(
+            f"executor: unknown kind {kind!r}; known: inprocess, process, dask"
+        )

@@ -1,0 +1,181 @@
+"""The campaign store: one ase.db (SQLite by default; a PostgreSQL URL works),
+written by the coordinator only, one transaction per result (DESIGN §6).
+
+Every structure is a row with the key-value pairs ``name`` (unique within the
+campaign: what makes a resumed run skip work already done), ``loop``,
+``stage`` (initial / start / selected / metrics), ``source``, ``scheme``,
+``split`` (train / gentle / difficult / none), ``uncertainty`` (σ_U at
+selection, eV) and ``oracle_status`` (pending / ok / failed, with
+``oracle_reason`` when failed). A label is written into its row the moment it
+arrives — energy, forces (and stress) as the row's calculator results, the
+oracle's name — so a killed run loses none. Per-loop metrics are rows of
+their own (``stage="metrics"``, an empty structure, the figures in ``data``);
+model checkpoints live in a folder beside the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.db import connect
+
+from hyperal.oracle import Label
+
+SPLITS = ("train", "gentle", "difficult", "none")
+
+
+class Store:
+    """The campaign's ase.db and checkpoint folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        SQLite file (``campaign.db``) or a ``postgresql://`` URL.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self.db = connect(self.path)
+        base = "campaign" if self.path.startswith("postgres") else self.path
+        self.checkpoints = Path(f"{base}.checkpoints")
+
+    # --- structures -----------------------------------------------------------------
+
+    def add(self, entries: Iterable[tuple]) -> list[int]:
+        """Write structures in one transaction; returns their row ids.
+
+        Each entry is ``(atoms, pairs)`` or ``(atoms, pairs, label)``: the
+        key-value pairs (``name`` must be new) and, when the label came with
+        the structure (an oracle relaxation step), the label itself — stored
+        in the same transaction, so no structure is ever written without the
+        label that came with it.
+        """
+        ids = []
+        with self.db:
+            for entry in entries:
+                atoms, pairs = entry[0], dict(entry[1])
+                label = entry[2] if len(entry) > 2 else None
+                if pairs.get("split", "none") not in SPLITS:
+                    raise ValueError(
+                        f"split must be one of {SPLITS}, got {pairs['split']}"
+                    )
+                row, extra = _row(atoms, label)
+                pairs = {"oracle_status": "pending", "split": "none", **pairs, **extra}
+                ids.append(self.db.write(row, key_value_pairs=pairs))
+        return ids
+
+    def names(self, **selection) -> set[str]:
+        """``name`` of every row matching ``selection``."""
+        return {row.name for row in self.db.select(**selection)}
+
+    def count(self, **selection) -> int:
+        return self.db.count(**selection)
+
+    def rows(self, **selection) -> list:
+        return list(self.db.select(sort="id", **selection))
+
+    def record_label(self, row_id: int, label: Label) -> None:
+        """Write one oracle result into its row (one transaction)."""
+        row, extra = _row(self.db.get(id=row_id).toatoms(), label)
+        self.db.update(row_id, atoms=row if label.ok else None, **extra)
+
+    def labelled(
+        self,
+        *,
+        split: str | Sequence[str],
+        max_loop: int | None = None,
+    ) -> list[Atoms]:
+        """Structures of ``split`` with an ok label, as Atoms whose calculator
+        holds the reference results (``info`` gets the row's key-value pairs)."""
+        splits = [split] if isinstance(split, str) else list(split)
+        rows = [
+            row
+            for s in splits
+            for row in self.db.select(split=s, oracle_status="ok")
+            if max_loop is None or row.loop <= max_loop
+        ]
+        # by name, not by arrival: results arrive in completion order, and a
+        # fit must see the same data in the same order on every run
+        out = []
+        for row in sorted(rows, key=lambda r: r.name):
+            atoms = row.toatoms(add_additional_information=False)
+            atoms.info.update(row.key_value_pairs)
+            out.append(atoms)
+        return out
+
+    # --- metrics and checkpoints --------------------------------------------------
+
+    def add_metrics(self, loop: int, metrics: dict[str, Any]) -> None:
+        """One metrics row for ``loop`` (replacing an older one)."""
+        with self.db:
+            for row in self.db.select(stage="metrics", loop=loop):
+                del self.db[row.id]
+            self.db.write(
+                Atoms(),
+                key_value_pairs={
+                    "name": f"metrics-{loop}",
+                    "loop": loop,
+                    "stage": "metrics",
+                    "split": "none",
+                    "oracle_status": "none",
+                },
+                data={"metrics": _plain(metrics)},
+            )
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Per-loop metrics, loop order."""
+        rows = sorted(self.db.select(stage="metrics"), key=lambda r: r.loop)
+        return [dict(row.data["metrics"], loop=row.loop) for row in rows]
+
+    def checkpoint(self, loop: int) -> Path:
+        """Path of the committee checkpoint after ``loop``."""
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        return self.checkpoints / f"committee-loop{loop}.pt"
+
+
+def _row(atoms: Atoms, label: Label | None) -> tuple[Atoms, dict[str, Any]]:
+    """The Atoms to store (no info, standard arrays only; the label's results
+    as its calculator) and the label's key-value pairs."""
+    row = atoms.copy()
+    row.info = {}
+    for key in list(row.arrays):
+        if key not in ("numbers", "positions", "momenta", "tags"):
+            del row.arrays[key]
+    if label is None:
+        return row, {}
+    extra: dict[str, Any] = {
+        "oracle": label.oracle,
+        "oracle_seconds": float(label.seconds),
+    }
+    if label.ok:
+        results = {
+            "energy": label.energy,
+            "free_energy": label.energy,
+            "forces": label.forces,
+        }
+        if label.stress is not None:
+            results["stress"] = label.stress
+        row.calc = SinglePointCalculator(row, **results)
+        extra["oracle_status"] = "ok"
+    else:
+        extra["oracle_status"] = "failed"
+        extra["oracle_reason"] = label.reason[:500] or "failed"
+    return row, extra
+
+
+def _plain(value):
+    """JSON-friendly copy: numpy scalars and arrays to Python."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,199 @@
+"""``hyperal init | run | status | report | export``: the campaign commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from hyperal.campaign.config import TEMPLATE, ConfigError, load_config
+
+console = Console()
+err = Console(stderr=True)
+
+ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _config(path: Path):
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _fail(f"{path}:\n{exc}" if "\n" in str(exc) else f"{path}: {exc}")
+
+
+def _store(config_path: Path, store: Path | None):
+    from hyperal.campaign.store import Store
+
+    path = store or Path(_config(config_path).store)
+    if not str(path).startswith("postgres") and not Path(path).exists():
+        _fail(f"{path}: no campaign store yet (run `hyperal run` first)")
+    return Store(path)
+
+
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the template.")] = Path(
+        "campaign.yaml"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+):
+    """Write a commented campaign template (every key with its default)."""
+    if path.exists() and not force:
+        _fail(f"{path} exists (use --force to overwrite)")
+    path.write_text(TEMPLATE)
+    console.print(f"wrote {path}: edit it, then `hyperal run {path}`")
+
+
+def run(config_path: ConfigPath):
+    """Run the campaign, or resume it from its store where it stopped."""
+    from hyperal.campaign.loop import Campaign
+
+    config = _config(config_path)
+    with Progress(
+        TextColumn("loop {task.fields[loop]}"),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("oracle failures: {task.fields[failures]}"),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("starting", total=None, loop=0, failures=0)
+        state = {"key": None}
+
+        def report(p):
+            key = (p.loop, p.stage)
+            if key != state["key"]:
+                state["key"] = key
+                bar.update(task, completed=0)
+            bar.update(
+                task,
+                description=p.stage,
+                completed=p.done,
+                total=p.total,
+                loop=p.loop,
+                failures=p.failures,
+            )
+            if p.stage == "evaluated":
+                bar.console.print(_line(campaign.store.metrics()[-1]))
+
+        campaign = Campaign(config, progress=report)
+        metrics = campaign.run()
+    console.print(f"done: {len(metrics) - 1} loops; store {config.store}")
+
+
+def _line(m: dict) -> str:
+    parts = [
+        f"loop {m['loop']}: {m['oracle_calls']} oracle calls,",
+        f"{m['n_train']} training structures",
+    ]
+    for split in ("gentle", "difficult"):
+        stats = (m.get(split) or {}).get("all")
+        if stats:
+            parts.append(
+                f"| {split}: E {stats['energy_rmse_meV_atom']:.1f} meV/atom, "
+                f"F {stats['force_rmse_meV_A']:.0f} meV/Å, "
+                f"θ_F {stats['angle_mae_deg']:.1f}°"
+            )
+    return " ".join(parts)
+
+
+def status(
+    config_path: ConfigPath,
+    store: Annotated[
+        Path | None, typer.Option(help="Store path (default: the config's).")
+    ] = None,
+):
+    """A table per loop: oracle calls, training size, errors on both test sets."""
+    metrics = _store(config_path, store).metrics()
+    table = Table(title="hyperal campaign")
+    for column in (
+        "loop",
+        "oracle calls",
+        "failures",
+        "train",
+        "selected/skipped",
+        "gentle E (meV/atom)",
+        "gentle F (meV/Å)",
+        "difficult E",
+        "difficult F",
+        "difficult θ_F (°)",
+    ):
+        table.add_column(column, justify="right")
+    for m in metrics:
+        g = (m.get("gentle") or {}).get("all") or {}
+        d = (m.get("difficult") or {}).get("all") or {}
+
+        def f(stats, key, fmt="{:.1f}"):
+            return fmt.format(stats[key]) if key in stats else "–"
+
+        table.add_row(
+            str(m["loop"]),
+            str(m["oracle_calls"]),
+            str(m["oracle_failures"]),
+            str(m["n_train"]),
+            f"{m.get('n_selected', 0)}/{m.get('n_skipped', 0)}",
+            f(g, "energy_rmse_meV_atom"),
+            f(g, "force_rmse_meV_A", "{:.0f}"),
+            f(d, "energy_rmse_meV_atom"),
+            f(d, "force_rmse_meV_A", "{:.0f}"),
+            f(d, "angle_mae_deg"),
+        )
+    console.print(table)
+
+
+def report(
+    config_path: ConfigPath,
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file.")] = Path(
+        "report.html"
+    ),
+    store: Annotated[
+        Path | None, typer.Option(help="Store path (default: the config's).")
+    ] = None,
+):
+    """A self-contained HTML report: learning curves, parity plots, θ_F and σ_U."""
+    from hyperal.report import write_report
+
+    write_report(_store(config_path, store), output)
+    console.print(f"report: {output.resolve()}")
+
+
+def export(
+    config_path: ConfigPath,
+    output: Annotated[Path, typer.Option("--output", "-o", help="extxyz file.")] = Path(
+        "train.extxyz"
+    ),
+    split: Annotated[str, typer.Option(help="train, gentle or difficult.")] = "train",
+    store: Annotated[
+        Path | None, typer.Option(help="Store path (default: the config's).")
+    ] = None,
+):
+    """The labelled structures of a split as extxyz with REF_energy / REF_forces
+    (REF_stress) for other fitting codes (pacemaker, MACE, NequIP)."""
+    from ase.io import write
+
+    if split not in ("train", "gentle", "difficult"):
+        _fail(f"--split must be train, gentle or difficult, got {split!r}")
+    images = _store(config_path, store).labelled(split=split)
+    out = []
+    for atoms in images:
+        results = atoms.calc.results
+        plain = atoms.copy()
+        plain.info = {
+            k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))
+        }
+        plain.info["REF_energy"] = float(results["energy"])
+        plain.arrays["REF_forces"] = results["forces"].copy()
+        if "stress" in results:
+            plain.info["REF_stress"] = results["stress"].copy()
+        out.append(plain)
+    write(output, out, format="extxyz")
+    console.print(f"wrote {len(out)} {split} structures to {output}")

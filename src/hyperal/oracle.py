@@ -1,0 +1,224 @@
+"""The oracle: any ASE calculator as the reference labeller (SPEC §8).
+
+An :class:`Oracle` names its calculator — a registered name from
+:data:`ORACLES` (``emt``) or an import path (``ase.calculators.emt.EMT``,
+``my_package.dft:make_vasp``) — plus keyword arguments, and builds a fresh
+calculator for each call, so it pickles to any worker. :meth:`Oracle.label`
+never raises for a failed calculation: an exception, a NaN or inf in the
+results, a calculator that reports non-convergence, or a time-out comes back
+as a :class:`Label` with ``status="failed"`` and the reason, after the
+configured retries. Failed labels are recorded and never become data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.calculators.emt import EMT
+
+#: Registered oracle names -> calculator factories (keyword arguments in).
+#: Later issues add DFT presets; anything else goes by import path.
+ORACLES: dict[str, Callable[..., Calculator]] = {"emt": EMT}
+
+
+class OracleTimeout(Exception):
+    """Raised inside a call that exceeded the oracle's time limit."""
+
+
+@dataclass(eq=False)
+class Label:
+    """The oracle's answer for one structure.
+
+    Attributes
+    ----------
+    status : {"ok", "failed"}
+    energy : float or None
+        Potential energy (eV).
+    forces : array (N, 3) or None
+        Forces (eV/Å).
+    stress : array (6,) or None
+        Voigt stress (eV/Å³) when the cell is periodic and the calculator
+        offers it.
+    reason : str
+        Empty when ok, else why it failed (the last attempt's reason).
+    oracle : str
+        The oracle's name.
+    seconds : float
+        Wall time of all attempts.
+    attempts : int
+    """
+
+    status: str
+    energy: float | None = None
+    forces: np.ndarray | None = None
+    stress: np.ndarray | None = None
+    reason: str = ""
+    oracle: str = ""
+    seconds: float = 0.0
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _resolve(name: str) -> Callable[..., Calculator]:
+    if name in ORACLES:
+        return ORACLES[name]
+    module_name, sep, attribute = name.partition(":")
+    if not sep:
+        module_name, _, attribute = name.rpartition(".")
+    if not module_name or not attribute:
+        raise ValueError(
+            f"oracle: {name!r} is neither a registered oracle ({', '.join(ORACLES)}) "
+            "nor an import path such as 'ase.calculators.emt.EMT'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+        factory = getattr(module, attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"oracle: cannot import {name!r}: {exc}") from exc
+    if not callable(factory):
+        raise ValueError(f"oracle: {name!r} is not callable")
+    return factory
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """A picklable recipe for the reference calculator.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ORACLES` or an import path of a Calculator class or
+        factory function.
+    kwargs : mapping
+        Keyword arguments of the factory.
+    timeout_s : float or None
+        Per-attempt wall-time limit (s). Enforced with SIGALRM in a process's
+        main thread (the call is interrupted); elsewhere the caller stops
+        waiting and the abandoned call finishes in the background.
+    retries : int
+        Extra attempts after a failure.
+    stress : bool
+        Also ask for the stress of periodic cells.
+    """
+
+    name: str = "emt"
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+    retries: int = 0
+    stress: bool = False
+
+    def __post_init__(self):
+        _resolve(self.name)  # fail early on an unknown oracle
+        if self.timeout_s is not None and not (
+            math.isfinite(self.timeout_s) and self.timeout_s > 0
+        ):
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if int(self.retries) != self.retries or self.retries < 0:
+            raise ValueError(f"retries must be an integer >= 0, got {self.retries}")
+
+    def calculator(self) -> Calculator:
+        """A fresh calculator."""
+        return _resolve(self.name)(**dict(self.kwargs))
+
+    def label(self, atoms: Atoms) -> Label:
+        """Label a copy of ``atoms``; never raises for a failed calculation."""
+        start = time.perf_counter()
+        reason = ""
+        for attempt in range(1, int(self.retries) + 2):
+            try:
+                energy, forces, stress = self._call(atoms)
+            except OracleTimeout:
+                reason = f"timed out after {self.timeout_s:g} s"
+            except Exception as exc:  # any calculator failure is recorded, not raised
+                reason = f"{type(exc).__name__}: {exc}".strip()
+            else:
+                bad = [
+                    key
+                    for key, value in (
+                        ("energy", energy),
+                        ("forces", forces),
+                        ("stress", stress),
+                    )
+                    if value is not None and not np.all(np.isfinite(value))
+                ]
+                if not bad:
+                    return Label(
+                        "ok",
+                        energy,
+                        forces,
+                        stress,
+                        oracle=self.name,
+                        seconds=time.perf_counter() - start,
+                        attempts=attempt,
+                    )
+                reason = f"non-finite {', '.join(bad)}"
+        return Label(
+            "failed",
+            reason=reason or "failed",
+            oracle=self.name,
+            seconds=time.perf_counter() - start,
+            attempts=int(self.retries) + 1,
+        )
+
+    def _call(self, atoms: Atoms):
+        if self.timeout_s is None:
+            return self._compute(atoms)
+        if threading.current_thread() is threading.main_thread():
+
+            def alarm(signum, frame):
+                raise OracleTimeout
+
+            previous = signal.signal(signal.SIGALRM, alarm)
+            signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
+            try:
+                return self._compute(atoms)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+        box: dict[str, Any] = {}
+
+        def target():
+            try:
+                box["value"] = self._compute(atoms)
+            except Exception as exc:  # handed to the waiting thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, daemon=True)
+        worker.start()
+        worker.join(self.timeout_s)
+        if worker.is_alive():
+            raise OracleTimeout
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def _compute(self, atoms: Atoms):
+        probe = atoms.copy()
+        probe.calc = self.calculator()
+        energy = float(probe.get_potential_energy())
+        forces = np.array(probe.get_forces(), dtype=float)
+        converged = probe.calc.results.get("converged", True)
+        if converged is False:
+            raise RuntimeError("the calculator reports no convergence")
+        stress = None
+        if self.stress and np.all(probe.pbc):
+            stress = np.array(probe.get_stress(), dtype=float)
+        return energy, forces, stress
+
+
+def label_structure(oracle: Oracle, atoms: Atoms) -> Label:
+    """Module-level ``oracle.label(atoms)`` for executors."""
+    return oracle.label(atoms)

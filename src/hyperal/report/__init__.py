@@ -1,0 +1,200 @@
+"""The campaign report: one self-contained HTML file read from the store only.
+
+Learning curves (errors against loop and against oracle calls, gentle and
+difficult sets, per structure type), parity plots and the force-angle
+distribution of the latest loop, and the σ_U of the selected frames per loop;
+figures are matplotlib PNGs embedded as base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+SPLITS = ("gentle", "difficult")
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img src="data:image/png;base64,{data}">'
+
+
+def _curves(metrics, x_key, x_label):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
+    quantities = (
+        ("energy_rmse_meV_atom", "energy RMSE (meV/atom)"),
+        ("force_rmse_meV_A", "force RMSE (meV/Å)"),
+        ("angle_mae_deg", "force angle MAE (°)"),
+    )
+    for ax, (key, label) in zip(axes, quantities, strict=True):
+        for style, split in zip(("-o", "--s"), SPLITS, strict=True):
+            types = sorted(
+                {t for m in metrics for t in (m.get(split) or {}) if t != "parity"}
+            )
+            for t in types:
+                pts = [
+                    (m[x_key], m[split][t][key])
+                    for m in metrics
+                    if t in (m.get(split) or {})
+                ]
+                if pts:
+                    xs, ys = zip(*pts, strict=True)
+                    ax.plot(
+                        xs,
+                        ys,
+                        style,
+                        label=f"{split}: {t}",
+                        lw=2.5 if t == "all" else 1,
+                    )
+        ax.set(xlabel=x_label, ylabel=label, yscale="log")
+    axes[0].legend(fontsize=7)
+    return _png(fig)
+
+
+def _latest(metrics):
+    import matplotlib.pyplot as plt
+
+    last = metrics[-1]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
+    for split, color in zip(SPLITS, ("C0", "C3"), strict=True):
+        parity = (last.get(split) or {}).get("parity")
+        if not parity:
+            continue
+        axes[0].scatter(
+            parity["energy_ref"], parity["energy_pred"], s=8, c=color, label=split
+        )
+        axes[1].scatter(
+            parity["force_ref"],
+            parity["force_pred"],
+            s=3,
+            c=color,
+            alpha=0.5,
+            label=split,
+        )
+        axes[2].hist(
+            parity["angles"],
+            bins=40,
+            range=(0, 180),
+            alpha=0.6,
+            color=color,
+            label=split,
+            density=True,
+        )
+    for ax, name in zip(
+        axes[:2], ("energy (eV/atom)", "force component (eV/Å)"), strict=True
+    ):
+        lo, hi = ax.get_xlim()
+        ax.plot([lo, hi], [lo, hi], "k:", lw=1)
+        ax.set(xlabel=f"reference {name}", ylabel=f"committee {name}")
+        ax.legend(fontsize=8)
+    axes[2].set(xlabel="θ_F (°)", ylabel="density")
+    axes[2].legend(fontsize=8)
+    fig.suptitle(f"loop {last['loop']}")
+    return _png(fig)
+
+
+def _sigma(metrics):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), constrained_layout=True)
+    for m in metrics:
+        values = m.get("selected_sigma") or []
+        if values:
+            ax.hist(values, bins=20, histtype="step", lw=1.5, label=f"loop {m['loop']}")
+    ax.set(xlabel="σ_U of the selected frames (eV)", ylabel="frames")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _table(metrics) -> str:
+    head = (
+        "loop",
+        "oracle calls",
+        "failures",
+        "train",
+        "selected",
+        "skipped",
+        "gentle E",
+        "gentle F",
+        "difficult E",
+        "difficult F",
+        "difficult θ_F",
+    )
+    rows = []
+    for m in metrics:
+        g = (m.get("gentle") or {}).get("all") or {}
+        d = (m.get("difficult") or {}).get("all") or {}
+
+        def f(stats, key):
+            return f"{stats[key]:.1f}" if key in stats else "–"
+
+        cells = (
+            m["loop"],
+            m["oracle_calls"],
+            m["oracle_failures"],
+            m["n_train"],
+            m.get("n_selected", 0),
+            m.get("n_skipped", 0),
+            f(g, "energy_rmse_meV_atom"),
+            f(g, "force_rmse_meV_A"),
+            f(d, "energy_rmse_meV_atom"),
+            f(d, "force_rmse_meV_A"),
+            f(d, "angle_mae_deg"),
+        )
+        rows.append(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+        )
+    header = "".join(f"<th>{h}</th>" for h in head)
+    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+
+
+def write_report(store, path: str | Path) -> Path:
+    """Write the HTML report of the campaign in ``store`` to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    metrics = store.metrics()
+    if not metrics:
+        raise ValueError("the store has no finished loop yet")
+    body = [
+        "<h1>hyperal campaign report</h1>",
+        f"<p>store: {html.escape(str(store.path))}; loops finished: "
+        f"{len(metrics) - 1}; errors in meV/atom, meV/Å and degrees (RMSE; θ_F "
+        "MAE), committee mean against the oracle.</p>",
+        _table(metrics),
+        "<h2>Learning curves against loop</h2>",
+        _curves(metrics, "loop", "loop"),
+        "<h2>Learning curves against oracle calls</h2>",
+        _curves(metrics, "oracle_calls", "oracle calls"),
+        "<h2>Latest loop: parity and force angles</h2>",
+        _latest(metrics),
+        "<h2>Uncertainty of the selected frames</h2>",
+        _sigma(metrics),
+    ]
+    style = (
+        "body{font-family:sans-serif;max-width:1400px;margin:auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:3px 8px;text-align:right}img{max-width:100%}"
+    )
+    document = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hyperal "
+        f"report</title><style>{style}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>"
+    )
+    path = Path(path)
+    path.write_text(document)
+    return path
+
+
+__all__ = ["write_report"]
