@@ -219,7 +219,10 @@ def load_config(path: str | Path) -> CampaignConfig:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(data)
+    try:
+        return parse_config(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}:\n{exc}") from None
 
 
 TEMPLATE = """\

@@ -19,7 +19,7 @@ ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -27,7 +27,7 @@ def _config(path: Path):
     try:
         return load_config(path)
     except ConfigError as exc:
-        _fail(f"{path}:\n{exc}" if "\n" in str(exc) else f"{path}: {exc}")
+        _fail(str(exc))
 
 
 def _store(config_path: Path, store: Path | None):

@@ -1,0 +1,61 @@
+"""Test oracles, importable by path from a campaign file (and subprocesses)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+
+from ase.calculators.emt import EMT
+
+
+def _fingerprint(atoms) -> int:
+    return int(hashlib.sha1(atoms.positions.round(6).tobytes()).hexdigest()[:8], 16)
+
+
+class FlakyEMT(EMT):
+    """EMT that fails, deterministically by structure, on about one call in
+    ``every``: raises, returns NaN forces, or reports no convergence."""
+
+    def __init__(self, every: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.every = every
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        super().calculate(atoms, properties, system_changes)
+        kind = _fingerprint(self.atoms) % (3 * self.every)
+        if kind == 0:
+            raise RuntimeError("SCF failed (flaky test oracle)")
+        if kind == 1:
+            self.results["forces"] = self.results["forces"] * math.nan
+        if kind == 2:
+            self.results["converged"] = False
+
+
+class CountingEMT(EMT):
+    """EMT that appends one line per calculation to ``log`` (flushed), for
+    counting oracle calls across killed processes."""
+
+    def __init__(self, log: str, **kwargs):
+        super().__init__(**kwargs)
+        self.log = log
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        super().calculate(atoms, properties, system_changes)
+        with open(self.log, "a") as handle:
+            handle.write(f"{_fingerprint(self.atoms)}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+class SleepyEMT(EMT):
+    """EMT that sleeps ``seconds`` per calculation (time-out tests, benchmark)."""
+
+    def __init__(self, seconds: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.seconds = seconds
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        time.sleep(self.seconds)
+        super().calculate(atoms, properties, system_changes)

@@ -1,0 +1,84 @@
+"""Campaign files: the template, and one clear line per mistake."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hyperal.campaign import TEMPLATE, CampaignConfig, ConfigError, parse_config
+from hyperal.cli.main import app
+
+
+def test_template_validates_and_states_the_defaults():
+    config = parse_config(yaml.safe_load(TEMPLATE))
+    defaults = CampaignConfig(system=config.system, oracle=config.oracle)
+    assert config == defaults
+    assert config.counts.derived_metal == 50 and config.difficult_fraction == 0.2
+
+
+def _error(data) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d.update(loopz=3), "loopz: unknown key"),
+        (lambda d: d.update(loops="many"), "loops: Input should be a valid integer"),
+        (
+            lambda d: d["counts"].update(random=-5),
+            "counts.random: Input should be greater than or equal to 0",
+        ),
+        (lambda d: d.pop("oracle"), "oracle: missing (required)"),
+        (
+            lambda d: d["scheme"].update(name="mc"),
+            "scheme.name: unknown scheme 'mc'; allowed: md, advb_md",
+        ),
+        (
+            lambda d: d["executor"].update(kind="slurm"),
+            "executor.kind: must be one of 'inprocess', 'process' or 'dask'",
+        ),
+        (
+            lambda d: d["system"]["metal_phases"][0].update(prototype="perovskite"),
+            "system.metal_phases.0.prototype: unknown prototype",
+        ),
+        (
+            lambda d: d["system"].update(derive_metal={"shake": 1}),
+            "system.derive_metal: unknown parameter(s) shake",
+        ),
+        (lambda d: d["oracle"].update(name="vasp"), "oracle.name: unknown oracle"),
+    ],
+)
+def test_each_mistake_is_one_line_naming_the_key(change, expected):
+    data = yaml.safe_load(TEMPLATE)
+    change(data)
+    message = _error(data)
+    assert message.count("\n") == 0, message
+    assert expected in message, message
+
+
+def test_cli_reports_config_errors_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    data = yaml.safe_load(TEMPLATE)
+    data["loopz"] = 1
+    data["counts"]["random"] = -1
+    bad.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["run", str(bad)])
+    assert result.exit_code == 2
+    assert "loopz: unknown key" in result.output
+    assert "counts.random" in result.output
+    assert "Traceback" not in result.output
+    missing = CliRunner().invoke(app, ["run", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_init_writes_the_template(tmp_path):
+    path = tmp_path / "campaign.yaml"
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(path)]).exit_code == 0
+    assert path.read_text() == TEMPLATE
+    again = runner.invoke(app, ["init", str(path)])
+    assert again.exit_code == 2 and "exists" in again.output

@@ -1,0 +1,98 @@
+"""The oracle and the store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+
+from hyperal.campaign.store import Store
+from hyperal.oracle import Label, Oracle
+from tests.helpers import rattled_cuni
+
+
+def test_emt_oracle_labels():
+    atoms = rattled_cuni()
+    label = Oracle("emt").label(atoms)
+    reference = atoms.copy()
+    reference.calc = EMT()
+    assert label.ok and label.oracle == "emt" and label.attempts == 1
+    assert label.energy == pytest.approx(reference.get_potential_energy())
+    np.testing.assert_allclose(label.forces, reference.get_forces())
+    assert atoms.calc is None  # the input is not touched
+    stressed = Oracle("ase.calculators.emt.EMT", stress=True).label(atoms)
+    assert stressed.ok and stressed.stress.shape == (6,)
+
+
+def test_flaky_failures_are_labels_with_reasons():
+    oracle = Oracle("tests.campaign.calculators:FlakyEMT", {"every": 2})
+    labels = [oracle.label(rattled_cuni(seed=k)) for k in range(30)]
+    failed = [label for label in labels if not label.ok]
+    assert 0 < len(failed) < len(labels)
+    for label in failed:
+        assert label.energy is None and label.forces is None and label.reason
+    reasons = " | ".join(label.reason for label in failed)
+    assert "RuntimeError: SCF failed" in reasons
+    assert "non-finite forces" in reasons
+    assert "no convergence" in reasons
+
+
+def test_retries_and_timeout():
+    sleepy = Oracle(
+        "tests.campaign.calculators:SleepyEMT",
+        {"seconds": 0.5},
+        timeout_s=0.1,
+        retries=1,
+    )
+    label = sleepy.label(rattled_cuni())
+    assert not label.ok and "timed out after 0.1 s" in label.reason
+    assert label.attempts == 2 and label.seconds < 0.5
+    fast = Oracle(
+        "tests.campaign.calculators:SleepyEMT", {"seconds": 0.01}, timeout_s=2.0
+    )
+    assert fast.label(rattled_cuni()).ok
+
+
+def test_unknown_oracles_are_refused():
+    with pytest.raises(ValueError, match="neither a registered oracle"):
+        Oracle("vasp")
+    with pytest.raises(ValueError, match="cannot import"):
+        Oracle("no_such_module.Calculator")
+    with pytest.raises(ValueError, match="retries"):
+        Oracle("emt", retries=-1)
+
+
+def test_store_round_trip(tmp_path):
+    store = Store(tmp_path / "c.db")
+    a, b = rattled_cuni(seed=1), rattled_cuni(seed=2)
+    ids = store.add(
+        [
+            (a, {"name": "a", "loop": 1, "stage": "start", "split": "difficult"}),
+            (
+                b,
+                {
+                    "name": "b",
+                    "loop": 1,
+                    "stage": "selected",
+                    "split": "train",
+                    "uncertainty": 0.3,
+                },
+            ),
+        ]
+    )
+    assert store.count(oracle_status="pending") == 2
+    store.record_label(ids[0], Oracle("emt").label(a))
+    store.record_label(ids[1], Label("failed", reason="SCF failed", oracle="emt"))
+    (labelled,) = store.labelled(split="difficult")
+    assert labelled.info["name"] == "a" and labelled.calc.results["forces"].shape == (
+        32,
+        3,
+    )
+    assert store.labelled(split="train") == []  # a failed label never becomes data
+    (row,) = store.rows(name="b")
+    assert row.oracle_status == "failed" and row.oracle_reason == "SCF failed"
+    store.add_metrics(1, {"n_train": np.int64(3), "x": np.arange(3)})
+    store.add_metrics(1, {"n_train": 4})
+    assert store.metrics() == [{"n_train": 4, "loop": 1}]
+    with pytest.raises(ValueError, match="split"):
+        store.add([(a, {"name": "c", "split": "validation"})])
