@@ -7,9 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -48,33 +48,47 @@ def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path):
         **os.environ,
         "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
     }
-    rng = np.random.default_rng(1)
+    log = work / "calls.log"
+    total = len((reference_dir / "calls.log").read_text().split())
+    # kill when the oracle-call log reaches these counts: inside the initial
+    # relaxations, after them, and inside the labelling of loops 1 and 2
+    targets = [5, 20, 38, total - 12, total - 9, total - 4, total - 1]
     progress_at_kill = []
-    for _ in range(15):
+    deadline = time.monotonic() + 300
+    finished = False
+    errors = work / "stderr.txt"
+    while not finished:
         process = subprocess.Popen(
             [sys.executable, "-m", "hyperal.cli.main", "run", str(config)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=errors.open("w"),  # a file: a full pipe would block the child
         )
-        try:
-            _, stderr = process.communicate(timeout=rng.uniform(2.0, 3.5))
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.communicate()
-            db = work / "campaign.db"
-            progress_at_kill.append(Store(db).count() if db.exists() else 0)
-            continue
-        assert process.returncode == 0, stderr.decode()[-2000:]
-        break
-    else:
-        pytest.fail("the campaign never finished")
+        while True:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(
+                    f"never finished; kills at {progress_at_kill}; "
+                    f"stderr: {errors.read_text()[-2000:]}"
+                )
+            if process.poll() is not None:
+                assert process.returncode == 0, errors.read_text()[-2000:]
+                finished = True
+                break
+            calls = len(log.read_text().split()) if log.exists() else 0
+            if targets and calls >= targets[0]:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                progress_at_kill.append(calls)
+                while targets and calls >= targets[0]:
+                    targets.pop(0)
+                break
+            time.sleep(0.02)
 
     kills = len(progress_at_kill)
-    print("rows at each kill:", progress_at_kill)
-    assert kills >= 3, "not killed at several points: lengthen the campaign"
-    assert len(set(progress_at_kill)) >= 3, progress_at_kill
+    print("oracle calls at each kill:", progress_at_kill, "of", total)
+    assert kills >= 4, progress_at_kill
 
     resumed = Store(work / "campaign.db")
     names = [row.name for row in resumed.rows()]
@@ -84,7 +98,10 @@ def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path):
     got = _labels(resumed)
     assert got.keys() == expected.keys()  # nothing lost, nothing extra
     for name, energy in expected.items():
-        assert got[name] == pytest.approx(energy, abs=1e-9), name
+        # initial and start structures are generated exactly; a selected frame
+        # comes from a float32 MD run whose last bits may differ by process
+        tolerance = 1e-4 if "-sel-" in name else 1e-9
+        assert got[name] == pytest.approx(energy, abs=tolerance), name
     assert [m["loop"] for m in resumed.metrics()] == [0, 1, 2]
 
     # oracle calls: those in flight when killed may be repeated, nothing else

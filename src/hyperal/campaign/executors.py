@@ -7,9 +7,10 @@ nothing outside this module imports Dask."""
 
 from __future__ import annotations
 
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 ExecutorKind = Literal["inprocess", "process", "dask"]
 
@@ -25,6 +26,25 @@ class InProcessExecutor(Executor):
         except BaseException as exc:  # delivered through the future, like a pool
             future.set_exception(exc)
         return future
+
+
+def completed(
+    executor: Executor, calls: Iterable[tuple[Hashable, Callable, tuple]]
+) -> Iterator[tuple[Hashable, Any]]:
+    """Run ``fn(*args)`` for every ``(key, fn, args)`` and yield ``(key,
+    result)`` as each finishes, so the caller can persist it at once.
+
+    In process (:class:`InProcessExecutor`) the calls run one by one, each
+    yielded before the next starts; other executors get every call submitted
+    up front and yield in completion order.
+    """
+    if isinstance(executor, InProcessExecutor):
+        for key, fn, args in calls:
+            yield key, fn(*args)
+        return
+    futures = {executor.submit(fn, *args): key for key, fn, args in calls}
+    for future in as_completed(futures):
+        yield futures[future], future.result()
 
 
 @contextmanager

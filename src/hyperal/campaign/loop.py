@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,7 @@ from ase.optimize import FIRE
 
 from hyperal import metrics
 from hyperal.campaign.config import CampaignConfig
-from hyperal.campaign.executors import make_executor
+from hyperal.campaign.executors import completed, make_executor
 from hyperal.campaign.store import Store
 from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.select import select_frame
@@ -192,19 +191,22 @@ class Campaign:
         splits = list(rng.permutation(splits))
         have = {name.rsplit("-", 1)[0] for name in store.names(stage="initial")}
         todo = [i for i in range(len(starts)) if f"init-{i}" not in have]
-        futures = {
-            self.executor.submit(
+        calls = (
+            (
+                i,
                 oracle_relaxation,
-                self.oracle,
-                starts[i],
-                cfg.initial.relax_steps,
-                cfg.initial.fmax_eV_A,
-            ): i
+                (
+                    self.oracle,
+                    starts[i],
+                    cfg.initial.relax_steps,
+                    cfg.initial.fmax_eV_A,
+                ),
+            )
             for i in todo
-        }
-        for n, future in enumerate(as_completed(futures), start=1):
-            i = futures[future]
-            frames, failure = future.result()
+        )
+        for n, (i, (frames, failure)) in enumerate(
+            completed(self.executor, calls), start=1
+        ):
             entries = []
             for k, (atoms, label) in enumerate(frames):
                 entries.append(
@@ -333,12 +335,11 @@ class Campaign:
     def _label_pending(self, loop: int, *, stage: str, split: str) -> None:
         store = self.store
         rows = store.rows(loop=loop, stage=stage, split=split, oracle_status="pending")
-        futures = {
-            self.executor.submit(label_structure, self.oracle, row.toatoms()): row.id
-            for row in rows
-        }
-        for n, future in enumerate(as_completed(futures), start=1):
-            store.record_label(futures[future], future.result())
+        calls = (
+            (row.id, label_structure, (self.oracle, row.toatoms())) for row in rows
+        )
+        for n, (row_id, label) in enumerate(completed(self.executor, calls), start=1):
+            store.record_label(row_id, label)
             self.progress(
                 Progress(loop, f"labelling {split}", n, len(rows), self._failures())
             )
@@ -352,22 +353,25 @@ class Campaign:
             if row.name.replace("start", "sel") not in done
         ]
         selection = cfg.selection.model_dump()
-        futures = {
-            self.executor.submit(
+        by_name = {row.name: row for row in starts}
+        calls = (
+            (
+                row.name,
                 evolve_and_select,
-                model,
-                cfg.scheme.name,
-                dict(cfg.scheme.params),
-                cfg.scheme.steps,
-                selection,
-                row.toatoms(),
-                _seed(cfg.seed, loop, int(row.name.rsplit("-", 1)[1])),
-            ): row
+                (
+                    model,
+                    cfg.scheme.name,
+                    dict(cfg.scheme.params),
+                    cfg.scheme.steps,
+                    selection,
+                    row.toatoms(),
+                    _seed(cfg.seed, loop, int(row.name.rsplit("-", 1)[1])),
+                ),
+            )
             for row in starts
-        }
-        for n, future in enumerate(as_completed(futures), start=1):
-            row = futures[future]
-            outcome: Selected = future.result()
+        )
+        for n, (name, outcome) in enumerate(completed(self.executor, calls), start=1):
+            row = by_name[name]
             pairs = {
                 "name": row.name.replace("start", "sel"),
                 "loop": loop,

@@ -40,7 +40,10 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = str(path)
-        self.db = connect(self.path)
+        # No ase.db lock file: SQLite's own transactions make each write atomic,
+        # the coordinator is the only writer, and the lock file that ASE
+        # creates would survive a SIGKILL and block every later run forever.
+        self.db = connect(self.path, use_lock_file=False)
         base = "campaign" if self.path.startswith("postgres") else self.path
         self.checkpoints = Path(f"{base}.checkpoints")
 

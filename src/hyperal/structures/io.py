@@ -59,7 +59,7 @@ def write_structures(
 
         if not append and not path_text.startswith("postgres") and Path(path).exists():
             Path(path).unlink()
-        db = connect(path_text)
+        db = connect(path_text, use_lock_file=False)  # a stale lock blocks forever
         with db, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "key is also a chemical formula"
             for atoms in structures:
@@ -99,7 +99,7 @@ def read_structures(path: str | Path) -> list[Atoms]:
         from ase.db import connect
 
         out = []
-        for row in connect(path_text).select():
+        for row in connect(path_text, use_lock_file=False).select():
             atoms = row.toatoms()
             atoms.info.update(row.key_value_pairs)
             data = row.data or {}
