@@ -82,3 +82,23 @@ def test_init_writes_the_template(tmp_path):
     assert path.read_text() == TEMPLATE
     again = runner.invoke(app, ["init", str(path)])
     assert again.exit_code == 2 and "exists" in again.output
+
+
+@pytest.mark.parametrize("name", ["campaign_demo.yaml", "campaign_full.yaml"])
+def test_example_campaigns_validate_and_build_their_phases(name):
+    from pathlib import Path
+
+    from hyperal.campaign import load_config
+    from hyperal.structures import known_structures
+
+    config = load_config(Path(__file__).parents[2] / "examples" / name)
+    for phase in config.system.metal_phases + config.system.oxide_phases:
+        (atoms,) = known_structures(
+            phase.prototype,
+            phase.species,
+            repeat=phase.repeat,
+            min_atoms=phase.min_atoms,
+            lattice=phase.lattice,
+            rng=0,
+        )
+        assert len(atoms) >= phase.min_atoms

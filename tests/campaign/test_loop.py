@@ -81,7 +81,7 @@ def test_selected_frames_carry_their_uncertainty(finished):
 def test_flaky_oracle_failures_are_recorded_and_skipped(tmp_path):
     data = tiny(
         tmp_path,
-        oracle={"name": "tests.campaign.calculators:FlakyEMT", "kwargs": {"every": 2}},
+        oracle={"name": "hyperal.testing:FlakyEMT", "kwargs": {"every": 2}},
         loops=1,
     )
     metrics = Campaign(parse_config(data)).run()

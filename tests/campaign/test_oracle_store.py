@@ -25,7 +25,7 @@ def test_emt_oracle_labels():
 
 
 def test_flaky_failures_are_labels_with_reasons():
-    oracle = Oracle("tests.campaign.calculators:FlakyEMT", {"every": 2})
+    oracle = Oracle("hyperal.testing:FlakyEMT", {"every": 2})
     labels = [oracle.label(rattled_cuni(seed=k)) for k in range(30)]
     failed = [label for label in labels if not label.ok]
     assert 0 < len(failed) < len(labels)
@@ -39,7 +39,7 @@ def test_flaky_failures_are_labels_with_reasons():
 
 def test_retries_and_timeout():
     sleepy = Oracle(
-        "tests.campaign.calculators:SleepyEMT",
+        "hyperal.testing:SleepyEMT",
         {"seconds": 0.5},
         timeout_s=0.1,
         retries=1,
@@ -47,9 +47,7 @@ def test_retries_and_timeout():
     label = sleepy.label(rattled_cuni())
     assert not label.ok and "timed out after 0.1 s" in label.reason
     assert label.attempts == 2 and label.seconds < 0.5
-    fast = Oracle(
-        "tests.campaign.calculators:SleepyEMT", {"seconds": 0.01}, timeout_s=2.0
-    )
+    fast = Oracle("hyperal.testing:SleepyEMT", {"seconds": 0.01}, timeout_s=2.0)
     assert fast.label(rattled_cuni()).ok
 
 

@@ -23,7 +23,7 @@ def _counting(path: Path) -> dict:
     return tiny(
         path,
         oracle={
-            "name": "tests.campaign.calculators:CountingEMT",
+            "name": "hyperal.testing:CountingEMT",
             "kwargs": {"log": str(path / "calls.log")},
         },
     )

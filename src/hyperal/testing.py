@@ -1,4 +1,8 @@
-"""Test oracles, importable by path from a campaign file (and subprocesses)."""
+"""Calculators for tests, demos and benchmarks of the campaign machinery.
+
+Importable by path from a campaign file (``oracle: {name: hyperal.testing:FlakyEMT}``),
+so subprocesses and workers find them. None of them is a physical model beyond EMT.
+"""
 
 from __future__ import annotations
 
