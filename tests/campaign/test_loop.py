@@ -121,9 +121,11 @@ def test_cli_status_report_export(finished, tmp_path):
     )
 
 
-def test_dask_executor_runs_a_campaign(tmp_path):
-    pytest.importorskip("dask.distributed")
-    data = tiny(tmp_path, loops=1, executor={"kind": "dask", "workers": 2})
+@pytest.mark.parametrize("kind", ["process", "dask"])
+def test_parallel_executors_give_the_in_process_result(tmp_path, kind):
+    if kind == "dask":
+        pytest.importorskip("dask.distributed")
+    data = tiny(tmp_path, loops=1, executor={"kind": kind, "workers": 2})
     metrics = Campaign(parse_config(data)).run()
     (tmp_path / "ref").mkdir()
     reference = Campaign(parse_config(tiny(tmp_path / "ref", loops=1))).run()
@@ -134,3 +136,12 @@ def test_dask_executor_runs_a_campaign(tmp_path):
     assert metrics[-1]["gentle"]["all"]["energy_rmse_meV_atom"] == pytest.approx(
         reference[-1]["gentle"]["all"]["energy_rmse_meV_atom"], rel=1e-5
     )
+
+
+def test_stress_labels_when_asked(tmp_path):
+    data = tiny(tmp_path, loops=1, oracle={"name": "emt", "stress": True})
+    Campaign(parse_config(data)).run()
+    labelled = Store(data["store"]).labelled(split=["train", "gentle", "difficult"])
+    assert {a.info["stage"] for a in labelled} == {"initial", "start", "selected"}
+    for atoms in labelled:
+        assert atoms.calc.results["stress"].shape == (6,)

@@ -150,6 +150,7 @@ class OracleConfig(_Model):
     kwargs: dict[str, Any] = {}
     timeout_s: float | None = Field(None, gt=0)
     retries: int = Field(0, ge=0)
+    stress: bool = False
 
     @field_validator("name")
     @classmethod
@@ -248,6 +249,7 @@ oracle:                             # the reference calculator (required)
   kwargs: {}                        # passed to the calculator
   timeout_s: null                   # per-call limit (s)
   retries: 0
+  stress: false                     # also label the stress of periodic cells
 
 initial:                            # oracle relaxations of rattled known phases
   structures: 6

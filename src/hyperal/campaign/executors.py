@@ -7,6 +7,7 @@ nothing outside this module imports Dask."""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -61,7 +62,10 @@ def make_executor(
     if kind == "inprocess":
         yield InProcessExecutor()
     elif kind == "process":
-        with ProcessPoolExecutor(max_workers=int(workers)) as pool:
+        # spawn, not fork: a forked child of a process whose torch/OpenMP
+        # threads already ran can deadlock (seen here with the BPNN committee)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=int(workers), mp_context=context) as pool:
             yield pool
     elif kind == "dask":
         try:

@@ -79,8 +79,11 @@ def oracle_relaxation(
             forces = np.array(work.get_forces())
             if not (np.isfinite(energy) and np.isfinite(forces).all()):
                 return frames, "non-finite energy or forces"
+            stress = None
+            if oracle.stress and np.all(work.pbc):
+                stress = np.array(work.get_stress())
             frames.append(
-                (work.copy(), Label("ok", energy, forces, oracle=oracle.name))
+                (work.copy(), Label("ok", energy, forces, stress, oracle=oracle.name))
             )
     except Exception as exc:  # the oracle failed mid-trajectory: keep what came
         return frames, f"{type(exc).__name__}: {exc}"
@@ -147,6 +150,7 @@ class Campaign:
             config.oracle.kwargs,
             timeout_s=config.oracle.timeout_s,
             retries=config.oracle.retries,
+            stress=config.oracle.stress,
         )
         self.progress = progress or (lambda report: None)
 
