@@ -113,40 +113,14 @@ def status(
     ] = None,
 ):
     """A table per loop: oracle calls, training size, errors on both test sets."""
+    from hyperal.report import SUMMARY_COLUMNS, summary_rows
+
     metrics = _store(config_path, store).metrics()
     table = Table(title="hyperal campaign")
-    for column in (
-        "loop",
-        "oracle calls",
-        "failures",
-        "train",
-        "selected/skipped",
-        "gentle E (meV/atom)",
-        "gentle F (meV/Å)",
-        "difficult E",
-        "difficult F",
-        "difficult θ_F (°)",
-    ):
+    for column in SUMMARY_COLUMNS:
         table.add_column(column, justify="right")
-    for m in metrics:
-        g = (m.get("gentle") or {}).get("all") or {}
-        d = (m.get("difficult") or {}).get("all") or {}
-
-        def f(stats, key, fmt="{:.1f}"):
-            return fmt.format(stats[key]) if key in stats else "–"
-
-        table.add_row(
-            str(m["loop"]),
-            str(m["oracle_calls"]),
-            str(m["oracle_failures"]),
-            str(m["n_train"]),
-            f"{m.get('n_selected', 0)}/{m.get('n_skipped', 0)}",
-            f(g, "energy_rmse_meV_atom"),
-            f(g, "force_rmse_meV_A", "{:.0f}"),
-            f(d, "energy_rmse_meV_atom"),
-            f(d, "force_rmse_meV_A", "{:.0f}"),
-            f(d, "angle_mae_deg"),
-        )
+    for row in summary_rows(metrics):
+        table.add_row(*row)
     console.print(table)
 
 

@@ -116,46 +116,55 @@ def _sigma(metrics):
     return _png(fig)
 
 
-def _table(metrics) -> str:
-    head = (
-        "loop",
-        "oracle calls",
-        "failures",
-        "train",
-        "selected",
-        "skipped",
-        "gentle E",
-        "gentle F",
-        "difficult E",
-        "difficult F",
-        "difficult θ_F",
-    )
+#: Columns of the per-loop summary (report table and ``hyperal status``).
+SUMMARY_COLUMNS = (
+    "loop",
+    "oracle calls",
+    "failures",
+    "train",
+    "selected/skipped",
+    "gentle E (meV/atom)",
+    "gentle F (meV/Å)",
+    "difficult E (meV/atom)",
+    "difficult F (meV/Å)",
+    "difficult θ_F (°)",
+)
+
+
+def summary_rows(metrics) -> list[list[str]]:
+    """One row of text cells per loop, in :data:`SUMMARY_COLUMNS` order."""
+
+    def cell(stats, key, digits=1):
+        return f"{stats[key]:.{digits}f}" if key in stats else "–"
+
     rows = []
     for m in metrics:
         g = (m.get("gentle") or {}).get("all") or {}
         d = (m.get("difficult") or {}).get("all") or {}
-
-        def f(stats, key):
-            return f"{stats[key]:.1f}" if key in stats else "–"
-
-        cells = (
-            m["loop"],
-            m["oracle_calls"],
-            m["oracle_failures"],
-            m["n_train"],
-            m.get("n_selected", 0),
-            m.get("n_skipped", 0),
-            f(g, "energy_rmse_meV_atom"),
-            f(g, "force_rmse_meV_A"),
-            f(d, "energy_rmse_meV_atom"),
-            f(d, "force_rmse_meV_A"),
-            f(d, "angle_mae_deg"),
-        )
         rows.append(
-            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+            [
+                str(m["loop"]),
+                str(m["oracle_calls"]),
+                str(m["oracle_failures"]),
+                str(m["n_train"]),
+                f"{m.get('n_selected', 0)}/{m.get('n_skipped', 0)}",
+                cell(g, "energy_rmse_meV_atom"),
+                cell(g, "force_rmse_meV_A", 0),
+                cell(d, "energy_rmse_meV_atom"),
+                cell(d, "force_rmse_meV_A", 0),
+                cell(d, "angle_mae_deg"),
+            ]
         )
-    header = "".join(f"<th>{h}</th>" for h in head)
-    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+    return rows
+
+
+def _table(metrics) -> str:
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in SUMMARY_COLUMNS)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in summary_rows(metrics)
+    )
+    return f"<table><tr>{header}</tr>{rows}</table>"
 
 
 def write_report(store, path: str | Path) -> Path:
@@ -197,4 +206,4 @@ def write_report(store, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["write_report"]
+__all__ = ["SUMMARY_COLUMNS", "summary_rows", "write_report"]
