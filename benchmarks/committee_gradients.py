@@ -16,6 +16,7 @@ from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_s
 
 from hyperal import AdversarialBias, Committee
 from hyperal.committee import perturbed_emt_members
+from hyperal.testing import central_difference
 
 
 def cell(seed: int = 1):
@@ -27,16 +28,9 @@ def cell(seed: int = 1):
 
 def sigma_gradient_error(committee: Committee, atoms, h: float) -> float:
     analytic = committee.get_property("energy_uncertainty_gradient", atoms)
-    probe, p0 = atoms.copy(), atoms.get_positions()
-    numeric = np.zeros_like(p0)
-    for index in np.ndindex(*p0.shape):
-        values = []
-        for step in (h, -h):
-            p = p0.copy()
-            p[index] += step
-            probe.set_positions(p)
-            values.append(committee.get_property("energy_uncertainty", probe))
-        numeric[index] = (values[0] - values[1]) / (2 * h)
+    numeric = central_difference(
+        lambda probe: committee.get_property("energy_uncertainty", probe), atoms, h
+    )
     return float(np.abs(analytic - numeric).max())
 
 

@@ -1,4 +1,5 @@
-"""Calculators for tests, demos and benchmarks of the campaign machinery.
+"""Helpers for tests, demos and benchmarks: a central-difference gradient and
+calculators for exercising the campaign machinery.
 
 Importable by path from a campaign file (``oracle: {name: hyperal.testing:FlakyEMT}``),
 so subprocesses and workers find them. None of them is a physical model beyond EMT.
@@ -11,7 +12,27 @@ import math
 import os
 import time
 
+import numpy as np
+from ase import Atoms
 from ase.calculators.emt import EMT
+
+
+def central_difference(function, atoms: Atoms, h: float = 1e-4) -> np.ndarray:
+    """d function(atoms) / d positions by central differences, per coordinate
+    (error O(h²)); ``function`` maps Atoms to a float."""
+    probe = atoms.copy()
+    p0 = atoms.get_positions()
+    gradient = np.zeros_like(p0)
+    for index in np.ndindex(*p0.shape):
+        p = p0.copy()
+        p[index] += h
+        probe.set_positions(p)
+        f_plus = function(probe)
+        p[index] -= 2 * h
+        probe.set_positions(p)
+        f_minus = function(probe)
+        gradient[index] = (f_plus - f_minus) / (2 * h)
+    return gradient
 
 
 def _fingerprint(atoms) -> int:
