@@ -145,15 +145,7 @@ class Oracle:
             except Exception as exc:  # any calculator failure is recorded, not raised
                 reason = f"{type(exc).__name__}: {exc}".strip()
             else:
-                bad = [
-                    key
-                    for key, value in (
-                        ("energy", energy),
-                        ("forces", forces),
-                        ("stress", stress),
-                    )
-                    if value is not None and not np.all(np.isfinite(value))
-                ]
+                bad = nonfinite(energy, forces, stress)
                 if not bad:
                     return Label(
                         "ok",
@@ -164,7 +156,7 @@ class Oracle:
                         seconds=time.perf_counter() - start,
                         attempts=attempt,
                     )
-                reason = f"non-finite {', '.join(bad)}"
+                reason = bad
         return Label(
             "failed",
             reason=reason or "failed",
@@ -208,15 +200,31 @@ class Oracle:
     def _compute(self, atoms: Atoms):
         probe = atoms.copy()
         probe.calc = self.calculator()
-        energy = float(probe.get_potential_energy())
-        forces = np.array(probe.get_forces(), dtype=float)
-        converged = probe.calc.results.get("converged", True)
-        if converged is False:
+        return self.read(probe)
+
+    def read(self, atoms: Atoms):
+        """(energy, forces, stress or None) of ``atoms`` from the oracle
+        calculator attached to it; raises if the calculator reports no
+        convergence. Stress only when asked for and the cell is periodic."""
+        energy = float(atoms.get_potential_energy())
+        forces = np.array(atoms.get_forces(), dtype=float)
+        if atoms.calc.results.get("converged", True) is False:
             raise RuntimeError("the calculator reports no convergence")
         stress = None
-        if self.stress and np.all(probe.pbc):
-            stress = np.array(probe.get_stress(), dtype=float)
+        if self.stress and np.all(atoms.pbc):
+            stress = np.array(atoms.get_stress(), dtype=float)
         return energy, forces, stress
+
+
+def nonfinite(energy, forces, stress) -> str:
+    """'' when every value given is finite, else the failure reason
+    ('non-finite forces', ...)."""
+    bad = [
+        key
+        for key, value in (("energy", energy), ("forces", forces), ("stress", stress))
+        if value is not None and not np.all(np.isfinite(value))
+    ]
+    return f"non-finite {', '.join(bad)}" if bad else ""
 
 
 def label_structure(oracle: Oracle, atoms: Atoms) -> Label:

@@ -38,7 +38,7 @@ from hyperal.campaign.store import Store
 from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.select import select_frame
 from hyperal.models.bpnn import BPNN
-from hyperal.oracle import Label, Oracle, label_structure
+from hyperal.oracle import Label, Oracle, label_structure, nonfinite
 from hyperal.structures import (
     derive_structures,
     known_structures,
@@ -75,13 +75,10 @@ def oracle_relaxation(
     optimizer = FIRE(work, logfile=None)
     try:
         for _ in optimizer.irun(fmax=fmax, steps=steps):
-            energy = float(work.get_potential_energy())
-            forces = np.array(work.get_forces())
-            if not (np.isfinite(energy) and np.isfinite(forces).all()):
-                return frames, "non-finite energy or forces"
-            stress = None
-            if oracle.stress and np.all(work.pbc):
-                stress = np.array(work.get_stress())
+            energy, forces, stress = oracle.read(work)
+            failure = nonfinite(energy, forces, stress)
+            if failure:
+                return frames, failure
             frames.append(
                 (work.copy(), Label("ok", energy, forces, stress, oracle=oracle.name))
             )
@@ -457,7 +454,7 @@ class Campaign:
             "oracle_calls": store.count(oracle_status="ok")
             + store.count(oracle_status="failed"),
             "oracle_failures": self._failures(),
-            "n_train": len(store.labelled(split="train", max_loop=loop)),
+            "n_train": store.count(f"loop<={loop}", split="train", oracle_status="ok"),
         }
         rows = store.rows(loop=loop, stage="selected")
         report["selected_sigma"] = [

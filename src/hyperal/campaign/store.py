@@ -76,8 +76,9 @@ class Store:
         """``name`` of every row matching ``selection``."""
         return {row.name for row in self.db.select(**selection)}
 
-    def count(self, **selection) -> int:
-        return self.db.count(**selection)
+    def count(self, query: str | None = None, **selection) -> int:
+        """Rows matching an ase.db ``query`` string and/or key-value pairs."""
+        return self.db.count(query, **selection)
 
     def rows(self, **selection) -> list:
         return list(self.db.select(sort="id", **selection))
