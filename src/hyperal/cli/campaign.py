@@ -6,28 +6,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from hyperal.campaign.config import TEMPLATE, ConfigError, load_config
-
-console = Console()
-err = Console(stderr=True)
+from hyperal.cli.common import console, fail
 
 ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _config(path: Path):
     try:
         return load_config(path)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _store(config_path: Path, store: Path | None):
@@ -35,7 +27,7 @@ def _store(config_path: Path, store: Path | None):
 
     path = store or Path(_config(config_path).store)
     if not str(path).startswith("postgres") and not Path(path).exists():
-        _fail(f"{path}: no campaign store yet (run `hyperal run` first)")
+        fail(f"{path}: no campaign store yet (run `hyperal run` first)")
     return Store(path)
 
 
@@ -47,7 +39,7 @@ def init(
 ):
     """Write a commented campaign template (every key with its default)."""
     if path.exists() and not force:
-        _fail(f"{path} exists (use --force to overwrite)")
+        fail(f"{path} exists (use --force to overwrite)")
     path.write_text(TEMPLATE)
     console.print(f"wrote {path}: edit it, then `hyperal run {path}`")
 
@@ -155,7 +147,7 @@ def export(
     from ase.io import write
 
     if split not in ("train", "gentle", "difficult"):
-        _fail(f"--split must be train, gentle or difficult, got {split!r}")
+        fail(f"--split must be train, gentle or difficult, got {split!r}")
     images = _store(config_path, store).labelled(split=split)
     out = []
     for atoms in images:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from hyperal.cli.common import console, fail
 from hyperal.structures import (
     OPERATING_POINTS,
     PROTOTYPES,
@@ -39,8 +39,6 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
-console = Console()
-err = Console(stderr=True)
 
 Output = Annotated[
     Path,
@@ -56,18 +54,13 @@ Append = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
 def _floats(text: str, name: str, count: int | None = None) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        _fail(f"{name}: expected comma-separated numbers, got {text!r}")
+        fail(f"{name}: expected comma-separated numbers, got {text!r}")
     if count is not None and len(values) != count:
-        _fail(f"{name}: expected {count} numbers, got {text!r}")
+        fail(f"{name}: expected {count} numbers, got {text!r}")
     return values
 
 
@@ -76,7 +69,7 @@ def _pairs(items: list[str], name: str) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            _fail(f"{name}: expected key=value, got {item!r}")
+            fail(f"{name}: expected key=value, got {item!r}")
         out[key.strip()] = value.strip()
     return out
 
@@ -158,7 +151,7 @@ def known(
             rng=seed,
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _write(structures, output, append)
 
 
@@ -222,7 +215,7 @@ def enumerate_(
             console.print(f"{exact} decorations (estimate {estimate:.3g})")
             return
         if output is None:
-            _fail("--output is required unless --count is given")
+            fail("--output is required unless --count is given")
         structures = enumerate_decorations(
             parent,
             species,
@@ -232,7 +225,7 @@ def enumerate_(
             rng=seed,
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _write(structures, output, append)
 
 
@@ -299,14 +292,14 @@ def derive(
         overrides["substitution_probability"] = substitution_probability
     pools = {k: _species(v) for k, v in _pairs(species, "--species").items()}
     if kind not in DEFAULTS:
-        _fail(f"--kind must be one of {', '.join(DEFAULTS)}, got {kind!r}")
+        fail(f"--kind must be one of {', '.join(DEFAULTS)}, got {kind!r}")
     parents = [atoms for path in inputs for atoms in read_structures(path)]
     try:
         structures = derive_structures(
             parents, n, kind=kind, species=pools or None, rng=seed, **overrides
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _write(structures, output, append)
     if figure is not None:
         from hyperal.structures.plot import plot_derived
@@ -364,7 +357,7 @@ def random(
     except ValueError:
         x = criterion
     if (composition is None) == (elements is None):
-        _fail("give exactly one of --composition and --elements")
+        fail("give exactly one of --composition and --elements")
     if composition is not None:
         fractions = {
             k: float(v)
@@ -404,7 +397,7 @@ def random(
                 **kwargs,
             )
     except (ValueError, PlacementError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _write(structures, output, append)
 
 
@@ -432,7 +425,7 @@ def soi(
     points = dict(OPERATING_POINTS)
     if x is not None:
         if not (math.isfinite(x) and x > 0):
-            _fail(f"--x must be > 0, got {x}")
+            fail(f"--x must be > 0, got {x}")
         points["given"] = x
     table = Table(title="Sphere of influence, cubic cell (x = D/L = 2·r_cut/L)")
     for column in [
@@ -475,5 +468,5 @@ def plot(
     try:
         plot_derived(structures, output)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"figure: {output}")
