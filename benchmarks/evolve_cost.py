@@ -6,12 +6,12 @@ On 3×3×3 conventional fcc Al (108 atoms) with ASE's EMT:
    recording: committee figures and the shortest distance every step) against
    ``ase.md.contour_exploration.ContourExploration`` alone, timed in the same
    process, interleaved, same start, same target, same seed; ratio of medians.
-2. The energy error against the target at the SPEC reference setting (164
+2. The energy error against the target at the reference setting (docs/method.md §3) (164
    meV/atom above the relaxed energy) after a warm-up: mean, std and max of
    (E − E_target)/N in meV/atom.
 3. With a committee of EMT variants (``emt_committee``, perturbed Al
    parameters), the mean σ_U over the last half of the run for γ = 0, 0.3,
-   0.7 (steered CE, SPEC §3), from the same start and seed.
+   0.7 (steered CE, docs/method.md §3), from the same start and seed.
 
 Prints figures; asserts nothing. The last line is machine-readable.
 

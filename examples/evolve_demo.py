@@ -3,7 +3,7 @@
 A rattled 32-atom fcc Cu–Ni cell is evolved by each registered scheme (MD,
 relaxation, contour exploration, dimer, and their adversarially biased twins)
 on a committee of perturbed-EMT members; from each trajectory the frame with
-the largest σ_U below the force and distance limits is selected (SPEC §3).
+the largest σ_U below the force and distance limits is selected (docs/method.md §3).
 Prints one line per scheme.
 
 Run:  python examples/evolve_demo.py [--steps 100] [--schemes md advb_md ...]

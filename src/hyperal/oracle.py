@@ -1,4 +1,4 @@
-"""The oracle: any ASE calculator as the reference labeller (SPEC §8).
+"""The oracle: any ASE calculator as the reference labeller (docs/method.md §8).
 
 An :class:`Oracle` names its calculator — a registered name from
 :data:`ORACLES` (``emt``) or an import path (``ase.calculators.emt.EMT``,

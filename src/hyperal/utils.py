@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: What every function that draws random numbers accepts (DESIGN convention 8).
+#: What every function that draws random numbers accepts.
 RngLike = np.random.Generator | int | None
 
 

@@ -50,6 +50,26 @@ def _error(data) -> str:
             "system.derive_metal: unknown parameter(s) shake",
         ),
         (lambda d: d["oracle"].update(name="vasp"), "oracle.name: unknown oracle"),
+        (
+            lambda d: d["committee"].update(backend="nequip"),
+            "committee.backend: unknown backend 'nequip'; allowed: bpnn, mace",
+        ),
+        (
+            lambda d: d["committee"]["fit"].update(energy_weigth=3),
+            "committee.fit.energy_weigth: unknown key",
+        ),
+        (
+            lambda d: d["committee"]["fit"].update(epochs="many"),
+            "committee.fit.epochs: Input should be a valid integer",
+        ),
+        (
+            lambda d: d["committee"].update(activation="relu"),
+            "committee.activation: must be one of 'silu' or 'tanh'",
+        ),
+        (
+            lambda d: d.update(committee={"backend": "mace", "hidden": [8]}),
+            "committee.hidden: unknown key",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_key(change, expected):
@@ -102,3 +122,15 @@ def test_example_campaigns_validate_and_build_their_phases(name):
             rng=0,
         )
         assert len(atoms) >= phase.min_atoms
+
+
+def test_committee_section_is_typed_per_backend():
+    from hyperal.models.options import BPNNOptions, MACEOptions
+
+    data = yaml.safe_load(TEMPLATE)
+    data["committee"] = {"n_members": 3, "epochs": 20}  # no backend: the BPNN
+    committee = parse_config(data).committee
+    assert isinstance(committee, BPNNOptions) and committee.fit.epochs == 20
+    data["committee"] = {"backend": "mace", "fit": {"max_num_epochs": 5}}
+    committee = parse_config(data).committee
+    assert isinstance(committee, MACEOptions) and committee.fit.max_num_epochs == 5

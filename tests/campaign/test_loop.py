@@ -8,8 +8,12 @@ import yaml
 from ase.io import read
 from typer.testing import CliRunner
 
-from hyperal.campaign import Campaign, Store, parse_config
+from hyperal.campaign import Campaign, StageKind, Store, parse_config
+from hyperal.campaign.evaluate import Labelled, summarise
+from hyperal.campaign.tasks import predict
 from hyperal.cli.main import app
+from hyperal.labels import reference
+from hyperal.models.checkpoint import read_manifest
 from tests.campaign.conftest import tiny
 
 
@@ -24,20 +28,53 @@ def finished(tmp_path_factory):
 
 def test_tiny_campaign_runs_every_loop(finished):
     data, metrics, reports, _ = finished
-    assert [m["loop"] for m in metrics] == [0, 1, 2]
-    assert metrics[0]["gentle"]["all"]["count"] > 0 and not metrics[0]["difficult"]
+    assert [m.loop for m in metrics] == [0, 1, 2]
+    assert metrics[0].errors("gentle").count > 0 and "difficult" not in metrics[0].tests
     for m in metrics[1:]:
-        assert m["difficult"]["all"]["count"] > 0
-        assert m["n_selected"] + m["n_skipped"] == 7 - 1  # 7 starts, 1 difficult
-        for key in ("energy_rmse_meV_atom", "force_rmse_meV_A", "angle_mae_deg"):
-            assert np.isfinite(m["gentle"]["all"][key])
+        assert m.errors("difficult").count > 0
+        assert m.n_selected + m.n_skipped == 7 - 1  # 7 starts, 1 difficult
+        assert sum(m.evolution.values()) == 6
     # more oracle calls and more training data every loop
-    calls = [m["oracle_calls"] for m in metrics]
+    calls = [m.oracle_calls for m in metrics]
     assert calls == sorted(calls) and calls[0] < calls[-1]
-    assert metrics[-1]["n_train"] > metrics[0]["n_train"]
-    stages = {r.stage for r in reports}
-    assert {"initial data", "labelling difficult", "evaluated"} <= stages
-    assert any(s.startswith("evolving (advb_md)") for s in stages)
+    assert metrics[-1].n_train > metrics[0].n_train
+    kinds = {r.kind for r in reports}
+    assert {StageKind.INITIAL, StageKind.LABEL, StageKind.EVOLVE} <= kinds
+    assert {StageKind.FITTED, StageKind.EVALUATED} <= kinds
+    assert any(r.kind is StageKind.EVOLVE and r.message == "advb_md" for r in reports)
+
+
+def test_errors_are_physical_and_recomputable_from_the_checkpoint(finished):
+    data, metrics, *_ = finished
+    store = Store(data["store"])
+    last = metrics[-1]
+    gentle = store.labelled(split="gentle", max_loop=2)
+    refs = [reference(a) for a in gentle]
+    rms_force = 1e3 * np.sqrt(
+        np.mean(np.concatenate([r.forces.ravel() for r in refs]) ** 2)
+    )
+    # the committee learned something: errors below what predicting zero gives
+    assert 0 < last.errors("gentle").force_rmse_meV_A < rms_force
+    # the stored figures are those of the stored checkpoint
+    predictions = predict(str(store.checkpoint_path(2)), gentle)
+    again = summarise(
+        [
+            Labelled(r.energy, r.forces, a.info["source"])
+            for r, a in zip(refs, gentle, strict=True)
+        ],
+        predictions,
+        seed=2,
+    )
+    assert again == last.tests["gentle"]
+
+
+def test_fits_are_warm_started_after_loop_0(finished):
+    data, metrics, *_ = finished
+    assert not metrics[0].fit.warm_started
+    assert all(m.fit.warm_started for m in metrics[1:])
+    epochs = data["committee"]["epochs"]
+    assert metrics[0].fit.epochs <= epochs and metrics[1].fit.epochs <= epochs // 3
+    assert all(m.fit.backend == "bpnn" and m.fit.wall_s > 0 for m in metrics)
 
 
 def test_difficult_structures_never_train(finished):
@@ -48,14 +85,12 @@ def test_difficult_structures_never_train(finished):
     train = store.labelled(split="train")
     train_positions = {a.positions.round(6).tobytes() for a in train}
     assert not any(r.positions.round(6).tobytes() in train_positions for r in difficult)
-    # the committee saw exactly the training rows
-    assert metrics_train(store) == len(train)
+    # the committee saw exactly the training rows: the fit's own record of them
+    manifest = read_manifest(store.checkpoint_path(2))
+    assert manifest.extra["training_names"] == [a.info["name"] for a in train]
+    assert not {r.name for r in difficult} & set(manifest.extra["training_names"])
     names = [r.name for r in store.rows()]
     assert len(names) == len(set(names))  # every structure once
-
-
-def metrics_train(store):
-    return store.metrics()[-1]["n_train"]
 
 
 def test_rerun_of_a_finished_campaign_does_nothing(finished):
@@ -71,6 +106,7 @@ def test_selected_frames_carry_their_uncertainty(finished):
     data, *_ = finished
     store = Store(data["store"])
     for row in store.rows(stage="selected"):
+        assert row.run == "main" and row.start_index >= 0
         if row.oracle_status == "skipped":
             assert "no frame selected" in row.oracle_reason
         else:
@@ -87,7 +123,7 @@ def test_flaky_oracle_failures_are_recorded_and_skipped(tmp_path):
     metrics = Campaign(parse_config(data)).run()
     store = Store(data["store"])
     failed = store.rows(oracle_status="failed")
-    assert failed and metrics[-1]["oracle_failures"] == len(failed)
+    assert failed and metrics[-1].oracle_failures == len(failed)
     for row in failed:
         assert row.oracle_reason
         assert row.get("energy") is None  # no label stored
@@ -106,18 +142,23 @@ def test_cli_status_report_export(finished, tmp_path):
     runner = CliRunner()
     status = runner.invoke(app, ["status", str(config)])
     assert status.exit_code == 0 and "hyperal campaign" in status.output
+    gentle = f"{metrics[-1].errors('gentle').energy_rmse_meV_atom:.1f}"
+    assert gentle in status.output
     html = tmp_path / "r.html"
     result = runner.invoke(app, ["report", str(config), "-o", str(html)])
     assert result.exit_code == 0, result.output
     text = html.read_text()
     assert text.count("data:image/png;base64,") == 4 and "<table>" in text
+    assert gentle in text
     out = tmp_path / "train.extxyz"
     result = runner.invoke(app, ["export", str(config), "-o", str(out)])
     assert result.exit_code == 0, result.output
     images = read(out, index=":")
-    assert len(images) == metrics[-1]["n_train"]
-    assert (
-        "REF_energy" in images[0].info and images[0].arrays["REF_forces"].shape[1] == 3
+    assert len(images) == metrics[-1].n_train
+    train = Store(data["store"]).labelled(split="train")
+    assert images[0].info["REF_energy"] == pytest.approx(reference(train[0]).energy)
+    np.testing.assert_allclose(  # extxyz keeps 8 significant digits
+        images[0].arrays["REF_forces"], reference(train[0]).forces, atol=1e-7
     )
 
 
@@ -128,14 +169,16 @@ def test_parallel_executors_give_the_in_process_result(tmp_path, kind):
     data = tiny(tmp_path, loops=1, executor={"kind": kind, "workers": 2})
     metrics = Campaign(parse_config(data)).run()
     (tmp_path / "ref").mkdir()
-    reference = Campaign(parse_config(tiny(tmp_path / "ref", loops=1))).run()
-    assert [m["oracle_calls"] for m in metrics] == [
-        m["oracle_calls"] for m in reference
+    reference_metrics = Campaign(parse_config(tiny(tmp_path / "ref", loops=1))).run()
+    assert [m.oracle_calls for m in metrics] == [
+        m.oracle_calls for m in reference_metrics
     ]
-    # results arrive in any order; the fits read them by name: same model
-    assert metrics[-1]["gentle"]["all"]["energy_rmse_meV_atom"] == pytest.approx(
-        reference[-1]["gentle"]["all"]["energy_rmse_meV_atom"], rel=1e-5
-    )
+    # results arrive in any order; the fits (on a worker) read them by name
+    for m, r in zip(metrics, reference_metrics, strict=True):
+        assert m.errors("gentle").energy_rmse_meV_atom > 0
+        assert m.errors("gentle").energy_rmse_meV_atom == pytest.approx(
+            r.errors("gentle").energy_rmse_meV_atom, rel=1e-5
+        )
 
 
 def test_stress_labels_when_asked(tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
+from hyperal.campaign.results import LoopMetrics
 from hyperal.campaign.store import Store
 from hyperal.oracle import Label, Oracle
 from tests.helpers import rattled_cuni
@@ -82,15 +83,17 @@ def test_store_round_trip(tmp_path):
     store.record_label(ids[0], Oracle("emt").label(a))
     store.record_label(ids[1], Label("failed", reason="SCF failed", oracle="emt"))
     (labelled,) = store.labelled(split="difficult")
-    assert labelled.info["name"] == "a" and labelled.calc.results["forces"].shape == (
-        32,
-        3,
-    )
+    expected = Oracle("emt").label(a)
+    assert labelled.info["name"] == "a"
+    assert labelled.calc.results["energy"] == pytest.approx(expected.energy, abs=1e-12)
+    np.testing.assert_allclose(labelled.calc.results["forces"], expected.forces)
     assert store.labelled(split="train") == []  # a failed label never becomes data
     (row,) = store.rows(name="b")
     assert row.oracle_status == "failed" and row.oracle_reason == "SCF failed"
-    store.add_metrics(1, {"n_train": np.int64(3), "x": np.arange(3)})
-    store.add_metrics(1, {"n_train": 4})
-    assert store.metrics() == [{"n_train": 4, "loop": 1}]
+    first = LoopMetrics(loop=1, oracle_calls=2, oracle_failures=1, n_train=3)
+    store.add_metrics(first)
+    store.add_metrics(first.model_copy(update={"n_train": 4}))  # replaces
+    assert store.metrics() == [first.model_copy(update={"n_train": 4})]
+    assert store.metrics(run="other") == []
     with pytest.raises(ValueError, match="split"):
         store.add([(a, {"name": "c", "split": "validation"})])

@@ -18,7 +18,7 @@ def al108():
 
 
 def test_ce_holds_energy_at_reference_setting():
-    """164 meV/atom above the relaxed energy of 3×3×3 fcc Al (SPEC §3)."""
+    """164 meV/atom above the relaxed energy of 3×3×3 fcc Al (docs/method.md §3)."""
     atoms = al108()
     result = ContourEvolver(calculator=EMT(), rng=0).run(atoms, steps=150)
     info = result.info

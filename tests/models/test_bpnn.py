@@ -48,7 +48,7 @@ def test_descriptor_moments_match_a_brute_force_full_neighbour_list(model64):
     including periodic self-images of a 4-atom cell."""
     d = model64.descriptor
     for atoms in (alloy(repeat=1), alloy(repeat=2)):
-        graph = model64._graph(atoms)
+        graph = model64.graph(atoms)
         i, j, vectors = ase_neighbor_list("ijD", atoms, d.cutoff)
         species = torch.as_tensor(d.species_index(atoms))
         phi, _ = d.pair_basis(torch.as_tensor(vectors))
@@ -62,7 +62,7 @@ def test_descriptor_moments_match_a_brute_force_full_neighbour_list(model64):
 def test_wide_angle_g9_matches_its_triple_sum(model64):
     atoms = alloy(repeat=1)
     d = model64.descriptor
-    features = model64._graph(atoms).features.numpy()
+    features = model64.graph(atoms).features.numpy()
     i, j, vectors = ase_neighbor_list("ijD", atoms, d.cutoff)
     species = d.species_index(atoms)
     atom = 1
@@ -178,12 +178,12 @@ def test_training_and_inference_contractions_agree(model64):
     """Padded slot Jacobians (training) and the pair gather (inference) give the
     same member forces."""
     atoms = alloy(seed=7)
-    data = model64._neighbour_data(atoms)
-    grads = model64._atomic(model64._graph_of([data]))[1]
-    padded, _ = model64._position_gradients(
-        model64._graph_of([data], slots=True), grads, strain=False
+    data = model64.neighbour_data(atoms)
+    grads = model64.atomic(model64.graph_of([data]))[1]
+    padded, _ = model64.position_gradients(
+        model64.graph_of([data], slots=True), grads, strain=False
     )
-    gathered, _ = model64._position_gradients(model64._graph_of([data]), grads)
+    gathered, _ = model64.position_gradients(model64.graph_of([data]), grads)
     assert torch.allclose(padded, gathered, atol=1e-12)
 
 

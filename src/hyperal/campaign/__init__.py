@@ -8,7 +8,10 @@ from hyperal.campaign.config import (
     parse_config,
 )
 from hyperal.campaign.executors import InProcessExecutor, make_executor
-from hyperal.campaign.loop import Campaign, Progress, evaluate
+from hyperal.campaign.loop import Campaign
+from hyperal.campaign.progress import Progress, StageKind
+from hyperal.campaign.results import ErrorSummary, LoopMetrics, SplitErrors
+from hyperal.campaign.stages import StageContext
 from hyperal.campaign.store import Store
 
 __all__ = [
@@ -17,9 +20,13 @@ __all__ = [
     "CampaignConfig",
     "ConfigError",
     "InProcessExecutor",
+    "ErrorSummary",
+    "LoopMetrics",
     "Progress",
+    "SplitErrors",
+    "StageContext",
+    "StageKind",
     "Store",
-    "evaluate",
     "load_config",
     "make_executor",
     "parse_config",

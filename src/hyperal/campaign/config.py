@@ -14,9 +14,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hyperal.evolve.schemes import SCHEMES
+from hyperal.models.options import BPNNOptions, CommitteeOptions
 from hyperal.oracle import ORACLES
 from hyperal.structures.known import PROTOTYPES
 from hyperal.structures.soi import OPERATING_POINTS
+
+#: Backend names: the tags of the ``committee`` union.
+BACKEND_TAGS = ("bpnn", "mace")
 
 
 class ConfigError(ValueError):
@@ -47,7 +51,7 @@ class PhaseConfig(_Model):
 
 
 class RandomConfig(_Model):
-    """Random structures (SPEC §1.4): cell from the cutoff, density range."""
+    """Random structures (docs/method.md §1.4): cell from the cutoff, density range."""
 
     cutoff_A: float = Field(5.0, gt=0)
     criterion: str | float = "inner_half_unique"
@@ -104,7 +108,7 @@ class InitialConfig(_Model):
 
 
 class CountsConfig(_Model):
-    """New starting structures per loop (SPEC §4 reference: 50 / 50 / 100)."""
+    """New starting structures per loop (docs/method.md §4 reference: 50 / 50 / 100)."""
 
     derived_metal: int = Field(50, ge=0)
     derived_oxide: int = Field(50, ge=0)
@@ -130,17 +134,6 @@ class SelectionConfig(_Model):
     max_force_eV_A: float = Field(25.0, gt=0)
     min_distance_A: float = Field(1.0, ge=0)
     per_atom: bool = False
-
-
-class CommitteeConfig(_Model):
-    """The committee MLIP (the built-in BPNN) and its fit."""
-
-    backend: Literal["bpnn"] = "bpnn"
-    n_members: int = Field(8, ge=2)
-    hidden: tuple[int, ...] = (10, 10)
-    cutoff_A: float = Field(6.0, gt=0)
-    epochs: int = Field(150, ge=1)
-    fit: dict[str, Any] = {}
 
 
 class OracleConfig(_Model):
@@ -179,7 +172,7 @@ class CampaignConfig(_Model):
     difficult_fraction: float = Field(0.2, ge=0, lt=1)
     scheme: SchemeConfig = SchemeConfig()
     selection: SelectionConfig = SelectionConfig()
-    committee: CommitteeConfig = CommitteeConfig()
+    committee: CommitteeOptions = BPNNOptions()
     loops: int = Field(3, ge=1)
     seed: int = 0
     store: str = "campaign.db"
@@ -189,12 +182,22 @@ class CampaignConfig(_Model):
 def _format(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        loc = list(item["loc"])
+        if loc[:1] == ["committee"] and len(loc) > 1 and loc[1] in BACKEND_TAGS:
+            del loc[
+                1
+            ]  # the union's tag: `committee.hidden`, not `committee.bpnn.hidden`
+        where = ".".join(str(p) for p in loc) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         elif item["type"] == "missing":
             message = "missing (required)"
+        elif item["type"] == "unknown_backend":
+            given = item.get("input", {})
+            given = given.get("backend") if isinstance(given, dict) else given
+            message = f"unknown backend {given!r}; allowed: {', '.join(BACKEND_TAGS)}"
+            where = "committee.backend"
         elif item["type"] == "literal_error":
             message = message.replace("Input should be", "must be one of")
         lines.append(f"{where}: {message}")
@@ -236,9 +239,9 @@ system:
   metal_phases:                     # known phases (prototype, species per sublattice)
     - {prototype: fcc, species: [Cu, Ni, Pd], repeat: [2, 2, 2]}
   oxide_phases: []                  # e.g. {prototype: rutile, species: {cation: Ti}}
-  derive_metal: {}      # SPEC §1.3 overrides, e.g. {displacement_std_A: 0.2}
+  derive_metal: {}      # docs/method.md §1.3 overrides, e.g. {displacement_std_A: 0.2}
   derive_oxide: {}
-  random:                           # random structures (SPEC §1.4)
+  random:                           # random structures (docs/method.md §1.4)
     cutoff_A: 5.0                   # interaction range: sets the cubic cell edge
     criterion: inner_half_unique    # sphere-of-influence operating point (or x = D/L)
     density_g_cm3: [7.0, 10.0]
@@ -258,7 +261,7 @@ initial:                            # oracle relaxations of rattled known phases
   fmax_eV_A: 0.05
   train_fraction: 0.5               # the rest is the frozen gentle test set
 
-counts:                             # new starting structures per loop (SPEC: 50/50/100)
+counts:                             # new starts per loop (reference: 50/50/100)
   derived_metal: 50
   derived_oxide: 50
   random: 100
@@ -274,13 +277,29 @@ selection:
   min_distance_A: 1.0
   per_atom: false
 
-committee:
-  backend: bpnn
+committee:                          # the MLIP: backend bpnn (built in) or mace
+  backend: bpnn                     # (mace: pip install hyperal[mace]; see the docs)
   n_members: 8
-  hidden: [10, 10]
+  hidden: [10, 10]                  # per-element network layers
   cutoff_A: 6.0
-  epochs: 150
-  fit: {}                           # other BPNN.fit arguments, e.g. {energy_weight: 3}
+  n_radial: 16                      # radial functions per element pair
+  activation: silu                  # silu, tanh
+  dtype: float32                    # float32, float64
+  device: cpu                       # or cuda
+  warm_start: true                  # each loop's fit continues from the last one
+  fit:
+    epochs: 150                     # a cold fit (loop 0, or warm_start: false)
+    warm_epochs: null               # a warm fit (default: epochs / 3)
+    learning_rate: 0.01
+    warm_learning_rate: null        # default: learning_rate / 5
+    final_learning_rate: 0.0005
+    energy_weight: 1.0
+    force_weight: 1.0
+    relative_force_weighting: false # |ΔF|² / (|F_ref|² + eps): saddles and minima
+    batch_size: 8
+    validation_fraction: 0.1
+    patience: 50
+    bootstrap: false
 
 loops: 3
 seed: 0

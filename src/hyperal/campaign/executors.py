@@ -1,5 +1,5 @@
 """Engines: every campaign task goes through a ``concurrent.futures.Executor``
-(DESIGN §5). In-process by default, a local process pool, or Dask distributed
+(docs/method.md §9). In-process by default, a local process pool, or Dask distributed
 (``dask.distributed.Client.get_executor()`` on a LocalCluster or a scheduler
 address — for Slurm, start the scheduler and workers with dask-jobqueue and
 give its address). Tasks are module-level functions of picklable arguments;

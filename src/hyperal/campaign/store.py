@@ -1,16 +1,17 @@
 """The campaign store: one ase.db (SQLite by default; a PostgreSQL URL works),
-written by the coordinator only, one transaction per result (DESIGN §6).
+written by the coordinator only, one transaction per result.
 
 Every structure is a row with the key-value pairs ``name`` (unique within the
-campaign: what makes a resumed run skip work already done), ``loop``,
-``stage`` (initial / start / selected / metrics), ``source``, ``scheme``,
-``split`` (train / gentle / difficult / none), ``uncertainty`` (σ_U at
-selection, eV) and ``oracle_status`` (pending / ok / failed, with
-``oracle_reason`` when failed). A label is written into its row the moment it
-arrives — energy, forces (and stress) as the row's calculator results, the
+store: what makes a resumed run skip work already done), ``run``, ``loop``,
+``stage``, ``source``, ``scheme``, ``split``, ``start_index`` (and ``frame``),
+``uncertainty`` (σ_U at selection, eV) and ``oracle_status``, with
+``oracle_reason`` when failed or skipped (the values are the enums of
+:mod:`hyperal.campaign.records`). A label is written into its row the moment
+it arrives — energy, forces (and stress) as the row's calculator results, the
 oracle's name — so a killed run loses none. Per-loop metrics are rows of
 their own (``stage="metrics"``, an empty structure, the figures in ``data``);
-model checkpoints live in a folder beside the database.
+committee checkpoints are directories beside the database,
+``<store>.checkpoints/<run>/loop-<k>/``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 
+from hyperal.campaign.records import MAIN_RUN, Split, Stage, metrics_name
+from hyperal.campaign.results import LoopMetrics
 from hyperal.oracle import Label
 
-SPLITS = ("train", "gentle", "difficult", "none")
+SPLITS = tuple(Split)
+#: Store layout version, in the ase.db metadata; 1 added ``run`` and
+#: ``start_index`` to every row (older stores are upgraded when opened).
+LAYOUT = 1
 
 
 class Store:
@@ -46,6 +52,28 @@ class Store:
         self.db = connect(self.path, use_lock_file=False)
         base = "campaign" if self.path.startswith("postgres") else self.path
         self.checkpoints = Path(f"{base}.checkpoints")
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Give rows of a store written before runs existed their ``run``
+        and ``start_index`` (read once, here, from the names of that layout)."""
+        metadata = self.db.metadata
+        if metadata.get("hyperal_layout", 0) >= LAYOUT:
+            return
+        with self.db:
+            for row in self.db.select():
+                if "run" in row.key_value_pairs:
+                    continue
+                pairs = {"run": MAIN_RUN}
+                parts = row.name.split("-")
+                if row.stage == Stage.INITIAL:  # init-<i>-<k> / init-<i>-failed
+                    pairs["start_index"] = int(parts[1])
+                    if parts[2] != "failed":
+                        pairs["frame"] = int(parts[2])
+                elif row.stage in (Stage.START, Stage.SELECTED):  # L<l>-start-<j>
+                    pairs["start_index"] = int(parts[-1])
+                self.db.update(row.id, **pairs)
+        self.db.metadata = dict(metadata, hyperal_layout=LAYOUT)
 
     # --- structures -----------------------------------------------------------------
 
@@ -93,15 +121,18 @@ class Store:
         *,
         split: str | Sequence[str],
         max_loop: int | None = None,
+        runs: Sequence[str] | None = None,
     ) -> list[Atoms]:
-        """Structures of ``split`` with an ok label, as Atoms whose calculator
-        holds the reference results (``info`` gets the row's key-value pairs)."""
+        """Structures of ``split`` with an ok label (of ``runs``, default all;
+        up to ``max_loop``), as Atoms whose calculator holds the reference
+        results (``info`` gets the row's key-value pairs), in name order."""
         splits = [split] if isinstance(split, str) else list(split)
+        query = None if max_loop is None else f"loop<={int(max_loop)}"
         rows = [
             row
             for s in splits
-            for row in self.db.select(split=s, oracle_status="ok")
-            if max_loop is None or row.loop <= max_loop
+            for row in self.db.select(query, split=str(s), oracle_status="ok")
+            if runs is None or row.get("run") in runs
         ]
         # by name, not by arrival: results arrive in completion order, and a
         # fit must see the same data in the same order on every run
@@ -114,32 +145,38 @@ class Store:
 
     # --- metrics and checkpoints --------------------------------------------------
 
-    def add_metrics(self, loop: int, metrics: dict[str, Any]) -> None:
-        """One metrics row for ``loop`` (replacing an older one)."""
+    def add_metrics(self, metrics: LoopMetrics) -> None:
+        """The metrics row of ``metrics.loop`` of ``metrics.run`` (replacing
+        an older one)."""
         with self.db:
-            for row in self.db.select(stage="metrics", loop=loop):
+            for row in self.db.select(
+                stage=Stage.METRICS.value, loop=metrics.loop, run=metrics.run
+            ):
                 del self.db[row.id]
             self.db.write(
                 Atoms(),
                 key_value_pairs={
-                    "name": f"metrics-{loop}",
-                    "loop": loop,
-                    "stage": "metrics",
-                    "split": "none",
+                    "name": metrics_name(metrics.run, metrics.loop),
+                    "run": metrics.run,
+                    "loop": metrics.loop,
+                    "stage": Stage.METRICS.value,
+                    "split": Split.NONE.value,
                     "oracle_status": "none",
                 },
-                data={"metrics": _plain(metrics)},
+                data={"metrics": _plain(metrics.to_store())},
             )
 
-    def metrics(self) -> list[dict[str, Any]]:
-        """Per-loop metrics, loop order."""
-        rows = sorted(self.db.select(stage="metrics"), key=lambda r: r.loop)
-        return [dict(row.data["metrics"], loop=row.loop) for row in rows]
+    def metrics(self, run: str = MAIN_RUN) -> list[LoopMetrics]:
+        """Per-loop metrics of ``run``, loop order."""
+        rows = sorted(
+            self.db.select(stage=Stage.METRICS.value, run=run), key=lambda r: r.loop
+        )
+        return [LoopMetrics.from_store(row.loop, row.data["metrics"]) for row in rows]
 
-    def checkpoint(self, loop: int) -> Path:
-        """Path of the committee checkpoint after ``loop``."""
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
-        return self.checkpoints / f"committee-loop{loop}.pt"
+    def checkpoint_path(self, loop: int, run: str = MAIN_RUN) -> Path:
+        """Directory of ``run``'s committee checkpoint after ``loop`` (it
+        exists once that fit has finished)."""
+        return self.checkpoints / run / f"loop-{loop}"
 
 
 def _row(atoms: Atoms, label: Label | None) -> tuple[Atoms, dict[str, Any]]:

@@ -47,6 +47,7 @@ def init(
 def run(config_path: ConfigPath):
     """Run the campaign, or resume it from its store where it stopped."""
     from hyperal.campaign.loop import Campaign
+    from hyperal.campaign.progress import StageKind
 
     config = _config(config_path)
     with Progress(
@@ -62,19 +63,19 @@ def run(config_path: ConfigPath):
         state = {"key": None}
 
         def report(p):
-            key = (p.loop, p.stage)
+            key = (p.loop, p.kind, p.message)
             if key != state["key"]:
                 state["key"] = key
                 bar.update(task, completed=0)
             bar.update(
                 task,
-                description=p.stage,
+                description=p.description,
                 completed=p.done,
                 total=p.total,
                 loop=p.loop,
                 failures=p.failures,
             )
-            if p.stage == "evaluated":
+            if p.kind is StageKind.EVALUATED:
                 bar.console.print(_line(campaign.store.metrics()[-1]))
 
         campaign = Campaign(config, progress=report)
@@ -82,18 +83,21 @@ def run(config_path: ConfigPath):
     console.print(f"done: {len(metrics) - 1} loops; store {config.store}")
 
 
-def _line(m: dict) -> str:
+def _line(m) -> str:
     parts = [
-        f"loop {m['loop']}: {m['oracle_calls']} oracle calls,",
-        f"{m['n_train']} training structures",
+        f"loop {m.loop}: {m.oracle_calls} oracle calls,",
+        f"{m.n_train} training structures",
     ]
+    if m.fit is not None:
+        kind = "warm" if m.fit.warm_started else "cold"
+        parts.append(f"({kind} fit {m.fit.wall_s:.0f} s)")
     for split in ("gentle", "difficult"):
-        stats = (m.get(split) or {}).get("all")
+        stats = m.errors(split)
         if stats:
             parts.append(
-                f"| {split}: E {stats['energy_rmse_meV_atom']:.1f} meV/atom, "
-                f"F {stats['force_rmse_meV_A']:.0f} meV/Å, "
-                f"θ_F {stats['angle_mae_deg']:.1f}°"
+                f"| {split}: E {stats.energy_rmse_meV_atom:.1f} meV/atom, "
+                f"F {stats.force_rmse_meV_A:.0f} meV/Å, "
+                f"θ_F {stats.angle_mae_deg:.1f}°"
             )
     return " ".join(parts)
 
@@ -146,20 +150,11 @@ def export(
     (REF_stress) for other fitting codes (pacemaker, MACE, NequIP)."""
     from ase.io import write
 
+    from hyperal.labels import with_ref_keys
+
     if split not in ("train", "gentle", "difficult"):
         fail(f"--split must be train, gentle or difficult, got {split!r}")
     images = _store(config_path, store).labelled(split=split)
-    out = []
-    for atoms in images:
-        results = atoms.calc.results
-        plain = atoms.copy()
-        plain.info = {
-            k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))
-        }
-        plain.info["REF_energy"] = float(results["energy"])
-        plain.arrays["REF_forces"] = results["forces"].copy()
-        if "stress" in results:
-            plain.info["REF_stress"] = results["stress"].copy()
-        out.append(plain)
+    out = [with_ref_keys(atoms, k) for k, atoms in enumerate(images)]
     write(output, out, format="extxyz")
     console.print(f"wrote {len(out)} {split} structures to {output}")

@@ -31,7 +31,8 @@ from hyperal.structures.derive import DEFAULTS
 
 app = typer.Typer(
     help=(
-        "Build starting structures (SPEC §1) and write them to an extxyz file or "
+        "Build starting structures (docs/method.md §1) and write them to an extxyz "
+        "file or "
         "an ase.db (by the output's suffix: .db/.json or a postgresql:// URL is a "
         "database, anything else goes through ase.io, .xyz/.extxyz as extxyz). "
         "Every structure carries info['source'] and its parameters."
@@ -237,7 +238,8 @@ def derive(
     output: Output,
     n: Annotated[int, typer.Option(help="Derived structures to make.")] = 10,
     kind: Annotated[
-        str, typer.Option(help="Reference defaults: metal or oxide (SPEC §1.3).")
+        str,
+        typer.Option(help="Reference defaults: metal or oxide (docs/method.md §1.3)."),
     ] = "metal",
     species: Annotated[
         list[str],

@@ -279,21 +279,8 @@ class Committee(Calculator):
                     else stress
                 )
 
-        stats = committee_statistics(
+        from hyperal.committee.results import member_results
+
+        self.results = member_results(
             energies, forces, stresses, sigma_eps_eV=self.sigma_eps_eV
         )
-        self.results = {
-            "energy": stats.energy,
-            "free_energy": stats.energy,
-            "forces": stats.forces,
-            "member_energies": energies,
-            "member_forces": forces,
-            "energy_uncertainty": stats.energy_uncertainty,
-            "energy_uncertainty_per_atom": stats.energy_uncertainty / max(n_atoms, 1),
-            "energy_uncertainty_gradient": stats.energy_uncertainty_gradient,
-            "forces_uncertainty": stats.forces_uncertainty,
-        }
-        if stresses is not None:
-            self.results["stress"] = stats.stress
-            self.results["member_stresses"] = stresses
-            self.results["energy_uncertainty_stress"] = stats.energy_uncertainty_stress

@@ -1,6 +1,6 @@
-"""Structure evolution (SPEC §3): MD, relaxation, contour exploration and dimer,
-each optionally pushed toward where the committee disagrees, and the selection
-of the frame worth labelling."""
+"""Structure evolution (docs/method.md §3): MD, relaxation, contour exploration
+and dimer, each optionally pushed toward where the committee disagrees, and
+the selection of the frame worth labelling."""
 
 from hyperal.evolve.base import Evolver, EvolveResult, Frame, shortest_distance
 from hyperal.evolve.contour import ContourEvolver, SteeredContourExploration

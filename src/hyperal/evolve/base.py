@@ -5,7 +5,7 @@ exploration, dimer) through its ``irun`` generator and records one
 :class:`Frame` per step with the committee's view of it: the unbiased mean
 energy Ē, σ_U, the largest mean force and the shortest interatomic distance.
 With ``alpha > 0`` the dynamics runs on ``AdversarialBias(calculator, alpha)``
-(SPEC §2), while the frames still report the unbiased committee.
+(docs/method.md §2), while the frames still report the unbiased committee.
 
 A trajectory that blows up (non-finite energy, forces or positions; forces
 above ``blowup_force_eV_A``; atoms closer than ``blowup_distance_A``) or whose
@@ -266,7 +266,7 @@ class Evolver:
         (:class:`hyperal.Committee`, a BPNN committee calculator).
     alpha : float
         Adversarial bias strength α >= 0: the dynamics runs on
-        U − α·σ_U, F + α·∇σ_U (SPEC §2). 0 runs on ``calculator`` itself.
+        U − α·σ_U, F + α·∇σ_U (docs/method.md §2). 0 runs on ``calculator`` itself.
     record_every : int
         Record every n-th step (the start and the last frame always).
     blowup_force_eV_A : float

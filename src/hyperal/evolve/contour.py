@@ -4,13 +4,13 @@ CE is the potentiostatic kinematics of Waters & Rondinelli, J. Phys.: Condens.
 Matter 33, 445901 (2021), shipped in ASE as
 ``ase.md.contour_exploration.ContourExploration``: the potential energy is held
 at a target while the structure moves along the contour tangent T ⟂ F. The
-adversarial variant (SPEC §3) steers the tangent toward where the committee
+adversarial variant (docs/method.md §3) steers the tangent toward where the committee
 disagrees,
 
     T_bias = γ·unit(∇σ_U⟂) + (1 − γ)·T,   ∇σ_U⟂ = ∇σ_U − (∇σ_U·N) N,  N = F/|F|,
 
 by setting the velocities to T_bias before ASE's step: ASE rebuilds its tangent
-from the velocities at every step (see ../shared/DESIGN.md). γ = 0 is ASE's CE
+from the velocities at every step (docs/method.md §10). γ = 0 is ASE's CE
 unchanged.
 """
 
@@ -90,7 +90,7 @@ class SteeredContourExploration(ContourExploration):
 class ContourEvolver(Evolver):
     """Contour exploration at a target energy, the tangent steered by ``gamma``.
 
-    The bias of CE is the steering (SPEC §3), so ``alpha`` must stay 0.
+    The bias of CE is the steering (docs/method.md §3), so ``alpha`` must stay 0.
 
     Parameters
     ----------
@@ -98,7 +98,7 @@ class ContourEvolver(Evolver):
         Tangent steering weight γ in [0, 1] (0: ASE's CE). γ > 0 needs a
         committee-like calculator (``energy_uncertainty_gradient``).
     energy_above_meV_atom : float
-        Target = reference energy + this × N (meV/atom). The SPEC's reference
+        Target = reference energy + this × N (meV/atom). The reference
         setting is 164 meV/atom above the relaxed energy of fcc Al (EMT), 5 %
         of its cohesive energy.
     reference : {"relaxed", "start"}

@@ -2,7 +2,7 @@
 
 The dimer method of Henkelman & Jónsson, J. Chem. Phys. 111, 7010 (1999), as
 ASE implements it (``ase.mep.dimer``: ``DimerControl``, ``MinModeAtoms``,
-``MinModeTranslate``). Two ASE pitfalls are closed here (../shared/DESIGN.md):
+``MinModeTranslate``). Two ASE pitfalls are closed here (docs/method.md §10):
 ``DimerControl.parameters`` is a class-level dict that ``set_parameter``
 mutates, so each search gets its own copy and every parameter is passed
 explicitly; and ``MinModeAtoms`` seeds from the clock unless given a seed, so

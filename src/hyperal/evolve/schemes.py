@@ -1,6 +1,6 @@
 """The scheme registry: names (as in campaign YAML) -> configured evolvers.
 
-SPEC §3 / §4: each evolution scheme with and without adversarial bias. The
+docs/method.md §3 / §4: each evolution scheme with and without adversarial bias. The
 biased twins differ only in their bias parameter: ``alpha`` (the biased
 surface U − α·σ_U) for MD, relaxation and dimer, ``gamma`` (the steered
 tangent) for contour exploration.

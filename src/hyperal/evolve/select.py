@@ -1,10 +1,10 @@
 """Pick the frame worth labelling from a trajectory; drop near-duplicates.
 
-SPEC §3: from each trajectory take the frame with the largest σ_U whose largest
-atomic force is below F_max (reference 25 eV/Å) and whose shortest interatomic
-distance is above a floor. Adversarial attack alone creates unphysical
-structures (overlapping atoms, extreme energies); these limits keep the
-selected frames physical.
+docs/method.md §3: from each trajectory take the frame with the largest σ_U
+whose largest atomic force is below F_max (reference 25 eV/Å) and whose
+shortest interatomic distance is above a floor. Adversarial attack alone
+creates unphysical structures (overlapping atoms, extreme energies); these
+limits keep the selected frames physical.
 """
 
 from __future__ import annotations

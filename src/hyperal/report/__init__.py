@@ -35,16 +35,19 @@ def _curves(metrics, x_key, x_label):
         ("force_rmse_meV_A", "force RMSE (meV/Å)"),
         ("angle_mae_deg", "force angle MAE (°)"),
     )
+
+    def summaries(m, split):  # structure type -> ErrorSummary, "all" first
+        errors = m.tests.get(split)
+        return {"all": errors.all, **errors.by_source} if errors else {}
+
     for ax, (key, label) in zip(axes, quantities, strict=True):
         for style, split in zip(("-o", "--s"), SPLITS, strict=True):
-            types = sorted(
-                {t for m in metrics for t in (m.get(split) or {}) if t != "parity"}
-            )
+            types = sorted({t for m in metrics for t in summaries(m, split)})
             for t in types:
                 pts = [
-                    (m[x_key], m[split][t][key])
+                    (getattr(m, x_key), getattr(summaries(m, split)[t], key))
                     for m in metrics
-                    if t in (m.get(split) or {})
+                    if t in summaries(m, split)
                 ]
                 if pts:
                     xs, ys = zip(*pts, strict=True)
@@ -66,22 +69,23 @@ def _latest(metrics):
     last = metrics[-1]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
     for split, color in zip(SPLITS, ("C0", "C3"), strict=True):
-        parity = (last.get(split) or {}).get("parity")
-        if not parity:
+        errors = last.tests.get(split)
+        if errors is None:
             continue
+        parity = errors.parity
         axes[0].scatter(
-            parity["energy_ref"], parity["energy_pred"], s=8, c=color, label=split
+            parity.energy_ref, parity.energy_pred, s=8, c=color, label=split
         )
         axes[1].scatter(
-            parity["force_ref"],
-            parity["force_pred"],
+            parity.force_ref,
+            parity.force_pred,
             s=3,
             c=color,
             alpha=0.5,
             label=split,
         )
         axes[2].hist(
-            parity["angles"],
+            parity.angles,
             bins=40,
             range=(0, 180),
             alpha=0.6,
@@ -98,7 +102,7 @@ def _latest(metrics):
         ax.legend(fontsize=8)
     axes[2].set(xlabel="θ_F (°)", ylabel="density")
     axes[2].legend(fontsize=8)
-    fig.suptitle(f"loop {last['loop']}")
+    fig.suptitle(f"loop {last.loop}")
     return _png(fig)
 
 
@@ -107,9 +111,14 @@ def _sigma(metrics):
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8), constrained_layout=True)
     for m in metrics:
-        values = m.get("selected_sigma") or []
-        if values:
-            ax.hist(values, bins=20, histtype="step", lw=1.5, label=f"loop {m['loop']}")
+        if m.selected_sigma:
+            ax.hist(
+                m.selected_sigma,
+                bins=20,
+                histtype="step",
+                lw=1.5,
+                label=f"loop {m.loop}",
+            )
     ax.set(xlabel="σ_U of the selected frames (eV)", ylabel="frames")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -135,19 +144,18 @@ def summary_rows(metrics) -> list[list[str]]:
     """One row of text cells per loop, in :data:`SUMMARY_COLUMNS` order."""
 
     def cell(stats, key, digits=1):
-        return f"{stats[key]:.{digits}f}" if key in stats else "–"
+        return "–" if stats is None else f"{getattr(stats, key):.{digits}f}"
 
     rows = []
     for m in metrics:
-        g = (m.get("gentle") or {}).get("all") or {}
-        d = (m.get("difficult") or {}).get("all") or {}
+        g, d = m.errors("gentle"), m.errors("difficult")
         rows.append(
             [
-                str(m["loop"]),
-                str(m["oracle_calls"]),
-                str(m["oracle_failures"]),
-                str(m["n_train"]),
-                f"{m.get('n_selected', 0)}/{m.get('n_skipped', 0)}",
+                str(m.loop),
+                str(m.oracle_calls),
+                str(m.oracle_failures),
+                str(m.n_train),
+                f"{m.n_selected}/{m.n_skipped}",
                 cell(g, "energy_rmse_meV_atom"),
                 cell(g, "force_rmse_meV_A", 0),
                 cell(d, "energy_rmse_meV_atom"),

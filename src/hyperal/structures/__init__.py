@@ -1,9 +1,9 @@
-"""Sources of starting structures (SPEC §1), from the most a-priori knowledge to
-the least: known phases, enumerated decorations, derived (perturbed) structures
-and random structures; plus compositions, cell morphologies and the
-sphere-of-influence metrics that size a random cell. Every function returns a
-list of Atoms whose ``info["source"]`` says where it came from, and draws from
-an explicit ``rng``."""
+"""Sources of starting structures (docs/method.md §1), from the most a-priori
+knowledge to the least: known phases, enumerated decorations, derived
+(perturbed) structures and random structures; plus compositions, cell
+morphologies and the sphere-of-influence metrics that size a random cell. Every
+function returns a list of Atoms whose ``info["source"]`` says where it came
+from, and draws from an explicit ``rng``."""
 
 from hyperal.structures.composition import composition_counts, sample_compositions
 from hyperal.structures.derive import DEFAULTS, DerivationParameters, derive_structures

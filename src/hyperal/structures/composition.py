@@ -1,4 +1,4 @@
-"""Composition sampling biased toward equimolar alloys (SPEC §1.5).
+"""Composition sampling biased toward equimolar alloys (docs/method.md §1.5).
 
 MPEA properties are studied near equimolar compositions, but a robust potential
 must also see the rest of composition space: about ``near_equimolar_per_random``
@@ -48,7 +48,7 @@ def sample_compositions(
         Number of compositions.
     interstitials : mapping symbol -> (low, high), optional
         Interstitial species and their at.% range as fractions of all atoms,
-        e.g. ``{"O": (0.0, 0.30)}`` (SPEC: 0–30 at.% O).
+        e.g. ``{"O": (0.0, 0.30)}`` (reference: 0–30 at.% O).
     near_equimolar_per_random : float
         Ratio of near-equimolar to fully random compositions (>= 0).
     concentration : float

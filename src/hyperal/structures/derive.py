@@ -1,4 +1,4 @@
-"""Derived structures: known or enumerated phases, perturbed (SPEC §1.3).
+"""Derived structures: known or enumerated phases, perturbed (docs/method.md §1.3).
 
 Each derived structure draws, independently (reference defaults metal /
 oxide):
@@ -39,7 +39,7 @@ def species_kind(symbol: str) -> str:
 
 @dataclass(frozen=True)
 class DerivationParameters:
-    """Perturbation parameters (SPEC §1.3).
+    """Perturbation parameters (docs/method.md §1.3).
 
     Attributes
     ----------

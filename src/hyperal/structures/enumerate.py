@@ -1,5 +1,5 @@
 """Symmetry-distinct decorations of a parent lattice, enumerated with icet
-(SPEC §1.2).
+(docs/method.md §1.2).
 
 ``icet.tools.enumerate_structures`` implements the algorithm of Hart & Forcade,
 Phys. Rev. B 77, 224115 (2008) and 80, 014120 (2009): all inequivalent

@@ -1,4 +1,4 @@
-"""Known phases: a small prototype library (SPEC §1.1).
+"""Known phases: a small prototype library (docs/method.md §1.1).
 
 Metals bcc, fcc, hcp, omega; oxides rocksalt, fluorite (c-ZrO2), rutile and
 monoclinic (baddeleyite, m-ZrO2). Every prototype is built by

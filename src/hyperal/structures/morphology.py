@@ -1,4 +1,4 @@
-"""Cell morphology (SPEC §1.6): N1×N2×N3 repeats of a conventional cell, each
+"""Cell morphology (docs/method.md §1.6): N1×N2×N3 repeats of a conventional cell, each
 Ni drawn from a set (default {2, 3}), with an optional random strain — a
 uniform isotropic linear strain (−5 % … +10 %) and a volume-preserving von
 Mises strain (0–5 %) — emulating lattice strain in complex alloys. Mostly a

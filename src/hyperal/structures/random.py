@@ -1,5 +1,5 @@
 """Random structures: atoms and sub-components inserted at random into a cell
-sized by the interaction range only (SPEC §1.4).
+sized by the interaction range only (docs/method.md §1.4).
 
 The cubic cell edge is L = 2·r_cut / x, x = D/L picked by a sphere-of-influence
 criterion (:mod:`hyperal.structures.soi`), not by a lattice parameter. The

@@ -1,7 +1,7 @@
 """Sphere-of-influence (SOI) metrics: how big a periodic cell must be for a cutoff.
 
 An atom's sphere of influence has diameter D = 2·r_cut; the cubic cell has edge
-L; x = D/L (SPEC §1.4). For a cubic cell:
+L; x = D/L (docs/method.md §1.4). For a cubic cell:
 
 - SOI volume / cell volume          = (π/6)·x³
 - unique radius / r_cut             = 2/x − 1   (r_u = L − r_cut: within r_u of an

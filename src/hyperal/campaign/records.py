@@ -1,0 +1,73 @@
+"""What a campaign row is: its stage, split and oracle status as enums, and
+its name, built in one place.
+
+Every row of the store carries ``run`` (several runs can share one store: a
+benchmark's schemes, a barrier campaign beside the main loop), ``stage``,
+``split``, ``oracle_status`` and the integers that locate it — ``loop``,
+``start_index`` (the initial trajectory or the loop's start) and, for the
+initial trajectories, ``frame``. Code reads those keys; the ``name`` only
+makes a row unique (a resumed run skips a name it finds) and is never parsed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+#: The run of ``hyperal run``; its row names carry no prefix (as before runs).
+MAIN_RUN = "main"
+
+
+class Stage(StrEnum):
+    INITIAL = "initial"  # an oracle relaxation frame of loop 0
+    START = "start"  # a loop's new starting structure
+    SELECTED = "selected"  # the frame selected from a start's evolution
+    METRICS = "metrics"  # a loop's metrics (no structure)
+
+
+class Split(StrEnum):
+    TRAIN = "train"
+    GENTLE = "gentle"
+    DIFFICULT = "difficult"
+    NONE = "none"
+
+
+class OracleStatus(StrEnum):
+    PENDING = "pending"  # to be labelled
+    OK = "ok"
+    FAILED = "failed"  # with oracle_reason; never data
+    SKIPPED = "skipped"  # nothing selected from the evolution (reason kept)
+    NONE = "none"  # not to be labelled
+
+
+def _prefix(run: str) -> str:
+    return "" if run == MAIN_RUN else f"{run}:"
+
+
+def initial_name(run: str, trajectory: int, frame: int | None) -> str:
+    """Frame ``frame`` of initial trajectory ``trajectory`` (None: the record
+    of a trajectory whose relaxation failed)."""
+    tail = "failed" if frame is None else str(frame)
+    return f"{_prefix(run)}init-{trajectory}-{tail}"
+
+
+def start_name(run: str, loop: int, index: int) -> str:
+    return f"{_prefix(run)}L{loop}-start-{index}"
+
+
+def selected_name(run: str, loop: int, index: int) -> str:
+    return f"{_prefix(run)}L{loop}-sel-{index}"
+
+
+def metrics_name(run: str, loop: int) -> str:
+    return f"{_prefix(run)}metrics-{loop}"
+
+
+def validate_run(run: str) -> str:
+    """A run name: letters, digits, ``_``, ``-`` and ``.``."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", run):
+        raise ValueError(
+            f"run name {run!r}: use letters, digits, '_', '-' and '.' only"
+        )
+    return run

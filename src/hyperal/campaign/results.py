@@ -1,0 +1,122 @@
+"""Typed campaign metrics, and their one conversion to and from the store.
+
+A loop's :class:`LoopMetrics` holds its oracle and data counts, the fit report
+and, per test set, :class:`SplitErrors`: the errors over all structures, per
+structure type (``by_source``) and the parity data. The status table, the
+report and the benchmark read these attributes; :meth:`LoopMetrics.from_store`
+also reads the untyped dicts of stores written before (schema 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from hyperal.models.protocol import FitReport
+
+SCHEMA = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorSummary(_Model):
+    """Committee-mean errors against the oracle on a set of structures."""
+
+    count: int
+    energy_rmse_meV_atom: float
+    energy_mae_meV_atom: float
+    force_rmse_meV_A: float
+    force_mae_meV_A: float
+    angle_mae_deg: float
+
+
+class Parity(_Model):
+    """Predicted against reference values: energies per structure (eV/atom),
+    a random sample of force components (eV/Å) with their atoms' force angles
+    (degrees), and σ_U per structure (eV)."""
+
+    energy_ref: list[float] = []
+    energy_pred: list[float] = []
+    force_ref: list[float] = []
+    force_pred: list[float] = []
+    angles: list[float] = []
+    sigma: list[float] = []
+    source: list[str] = []
+
+
+class SplitErrors(_Model):
+    """Errors on one test set: overall, per structure type, parity data."""
+
+    all: ErrorSummary
+    by_source: dict[str, ErrorSummary] = {}
+    parity: Parity = Parity()
+
+
+class LoopMetrics(_Model):
+    """What one loop of one run did and how good its committee is."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    loop: int
+    run: str = "main"
+    oracle_calls: int
+    oracle_failures: int
+    n_train: int
+    n_selected: int = 0
+    n_skipped: int = 0
+    selected_sigma: list[float] = []
+    evolution: dict[str, int] = {}
+    fit: FitReport | None = None
+    tests: dict[str, SplitErrors] = {}
+
+    def errors(self, split: str) -> ErrorSummary | None:
+        """Overall errors on ``split`` (None when not evaluated)."""
+        found = self.tests.get(split)
+        return found.all if found else None
+
+    def to_store(self) -> dict[str, Any]:
+        data = self.model_dump(exclude={"fit", "loop"})
+        data["schema"] = SCHEMA
+        data["fit"] = None if self.fit is None else self.fit.to_dict()
+        return data
+
+    @classmethod
+    def from_store(cls, loop: int, data: dict[str, Any]) -> LoopMetrics:
+        """From a metrics row's data (schema 1, or the schema-0 dicts of
+        stores written before typed metrics)."""
+        data = dict(data)
+        if data.pop("schema", 0) >= 1:
+            fit = data.pop("fit", None)
+            return cls(
+                loop=loop,
+                fit=None if fit is None else FitReport.from_dict(fit),
+                **data,
+            )
+        tests = {}
+        for split in ("gentle", "difficult"):
+            old = data.pop(split, None) or {}
+            if "all" not in old:
+                continue
+            parity = old.get("parity") or {}
+            tests[split] = SplitErrors(
+                all=ErrorSummary(**old["all"]),
+                by_source={
+                    k: ErrorSummary(**v)
+                    for k, v in old.items()
+                    if k not in ("all", "parity")
+                },
+                parity=Parity(**{k: v for k, v in parity.items() if k != "source"}),
+            )
+        return cls(
+            loop=loop,
+            oracle_calls=data.get("oracle_calls", 0),
+            oracle_failures=data.get("oracle_failures", 0),
+            n_train=data.get("n_train", 0),
+            n_selected=data.get("n_selected", 0),
+            n_skipped=data.get("n_skipped", 0),
+            selected_sigma=data.get("selected_sigma", []),
+            tests=tests,
+        )

@@ -1,0 +1,416 @@
+"""The campaign's stages as functions: each takes a :class:`StageContext`
+(settings, store, executor, oracle, the run's name, a progress callback) and
+typed arguments, asks the store what already exists — so a killed run resumes
+stage by stage and repeats at most the tasks in flight — and returns a typed
+result. :class:`hyperal.campaign.Campaign` sequences them; a benchmark or the
+barrier workflow composes them under their own run names in one store.
+
+Oracle labels and selected frames are written the moment each arrives; a
+checkpoint exists once its fit has finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from hyperal.campaign.config import CampaignConfig
+from hyperal.campaign.evaluate import Labelled, summarise
+from hyperal.campaign.executors import completed
+from hyperal.campaign.progress import Progress, StageKind
+from hyperal.campaign.records import (
+    MAIN_RUN,
+    OracleStatus,
+    Split,
+    Stage,
+    initial_name,
+    selected_name,
+    start_name,
+    validate_run,
+)
+from hyperal.campaign.results import LoopMetrics, SplitErrors
+from hyperal.campaign.starts import initial_starts, loop_starts, task_seed
+from hyperal.campaign.store import Store
+from hyperal.campaign.tasks import (
+    evolve_and_select,
+    fit_committee,
+    oracle_relaxation,
+    predict,
+)
+from hyperal.labels import reference
+from hyperal.models.checkpoint import MANIFEST, read_manifest
+from hyperal.oracle import Label, Oracle, label_structure
+
+#: Structures per evaluation task.
+EVALUATION_CHUNK = 32
+
+
+def _ignore(report: Progress) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What every stage works with. ``run`` names this run's rows and
+    checkpoints, so several runs can share one store."""
+
+    config: CampaignConfig
+    store: Store
+    executor: Executor
+    oracle: Oracle
+    run: str = MAIN_RUN
+    progress: Callable[[Progress], None] = _ignore
+
+    def __post_init__(self):
+        validate_run(self.run)
+
+    def with_run(self, run: str) -> StageContext:
+        return replace(self, run=run)
+
+    def failures(self) -> int:
+        return self.store.count(oracle_status=OracleStatus.FAILED.value, run=self.run)
+
+    def report(self, loop: int, kind: StageKind, done: int, total: int, message=""):
+        self.progress(
+            Progress(loop, kind, done, total, self.failures(), message, self.run)
+        )
+
+
+def _pairs(ctx: StageContext, loop: int, stage: Stage, **pairs) -> dict:
+    return {"run": ctx.run, "loop": loop, "stage": stage.value, **pairs}
+
+
+# --- labelling ---------------------------------------------------------------------
+
+
+def label_initial(ctx: StageContext) -> int:
+    """Loop 0: relax the rattled known phases with the oracle, each ionic step
+    a labelled structure of the trajectory's split. Returns the trajectories
+    labelled now (those already stored are skipped)."""
+    starts = initial_starts(ctx.config)
+    have = {
+        row.start_index
+        for row in ctx.store.rows(stage=Stage.INITIAL.value, run=ctx.run)
+    }
+    todo = [i for i in range(len(starts)) if i not in have]
+    initial = ctx.config.initial
+    calls = (
+        (
+            i,
+            oracle_relaxation,
+            (ctx.oracle, starts[i].atoms, initial.relax_steps, initial.fmax_eV_A),
+        )
+        for i in todo
+    )
+    for n, (i, (frames, failure)) in enumerate(completed(ctx.executor, calls), 1):
+        start = starts[i]
+        common = {"source": start.source, "start_index": i}
+        entries = [
+            (
+                atoms,
+                _pairs(
+                    ctx,
+                    0,
+                    Stage.INITIAL,
+                    name=initial_name(ctx.run, i, k),
+                    split=start.split.value,
+                    frame=k,
+                    **common,
+                ),
+                label,
+            )
+            for k, (atoms, label) in enumerate(frames)
+        ]
+        if failure:
+            entries.append(
+                (
+                    start.atoms,
+                    _pairs(
+                        ctx,
+                        0,
+                        Stage.INITIAL,
+                        name=initial_name(ctx.run, i, None),
+                        split=Split.NONE.value,
+                        **common,
+                    ),
+                    Label("failed", reason=failure, oracle=ctx.oracle.name),
+                )
+            )
+        ctx.store.add(entries)  # a trajectory's labels arrive together: one write
+        ctx.report(0, StageKind.INITIAL, n, len(todo))
+    return len(todo)
+
+
+def write_starts(ctx: StageContext, loop: int) -> int:
+    """Write loop ``loop``'s starts (once: nothing if they exist). Difficult
+    ones wait for the oracle, the rest for evolution. Returns the count."""
+    if ctx.store.count(stage=Stage.START.value, loop=loop, run=ctx.run):
+        return 0
+    starts = loop_starts(ctx.config, loop)
+    ctx.store.add(
+        (
+            start.atoms,
+            _pairs(
+                ctx,
+                loop,
+                Stage.START,
+                name=start_name(ctx.run, loop, j),
+                source=start.source,
+                split=start.split.value,
+                start_index=j,
+                oracle_status=(
+                    OracleStatus.PENDING
+                    if start.split == Split.DIFFICULT
+                    else OracleStatus.NONE
+                ).value,
+            ),
+        )
+        for j, start in enumerate(starts)
+    )
+    return len(starts)
+
+
+def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -> int:
+    """Label every pending row of ``stage`` and ``split`` in ``loop``, each
+    written as it arrives. Returns the number labelled."""
+    rows = ctx.store.rows(
+        loop=loop,
+        stage=stage.value,
+        split=split.value,
+        oracle_status=OracleStatus.PENDING.value,
+        run=ctx.run,
+    )
+    calls = ((row.id, label_structure, (ctx.oracle, row.toatoms())) for row in rows)
+    for n, (row_id, label) in enumerate(completed(ctx.executor, calls), start=1):
+        ctx.store.record_label(row_id, label)
+        ctx.report(loop, StageKind.LABEL, n, len(rows), split.value)
+    return len(rows)
+
+
+# --- evolution -----------------------------------------------------------------------
+
+
+def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
+    """Evolve each of the loop's non-difficult starts with the scheme on the
+    committee of ``checkpoint`` and store the selected frame (pending its
+    label) or why none was selected. Returns the number evolved now."""
+    cfg, store = ctx.config, ctx.store
+    done = {
+        row.start_index
+        for row in store.rows(loop=loop, stage=Stage.SELECTED.value, run=ctx.run)
+    }
+    starts = [
+        row
+        for row in store.rows(
+            loop=loop, stage=Stage.START.value, split=Split.NONE.value, run=ctx.run
+        )
+        if row.start_index not in done
+    ]
+    by_index = {row.start_index: row for row in starts}
+    selection = cfg.selection.model_dump()
+    calls = (
+        (
+            row.start_index,
+            evolve_and_select,
+            (
+                str(checkpoint),
+                cfg.scheme.name,
+                dict(cfg.scheme.params),
+                cfg.scheme.steps,
+                selection,
+                row.toatoms(),
+                task_seed(cfg.seed, loop, row.start_index),
+            ),
+        )
+        for row in starts
+    )
+    for n, (j, outcome) in enumerate(completed(ctx.executor, calls), start=1):
+        row = by_index[j]
+        pairs = _pairs(
+            ctx,
+            loop,
+            Stage.SELECTED,
+            name=selected_name(ctx.run, loop, j),
+            source=row.source,
+            scheme=cfg.scheme.name,
+            evolution=outcome.status,
+            start_index=j,
+        )
+        if outcome.atoms is None:
+            entry = (
+                row.toatoms(),
+                {
+                    **pairs,
+                    "split": Split.NONE.value,
+                    "oracle_status": OracleStatus.SKIPPED.value,
+                    "oracle_reason": outcome.reason[:500],
+                },
+            )
+        else:
+            atoms = outcome.atoms
+            atoms.info = {}
+            entry = (
+                atoms,
+                {
+                    **pairs,
+                    "split": Split.TRAIN.value,
+                    "uncertainty": float(outcome.sigma),
+                },
+            )
+        store.add([entry])
+        ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
+    return len(starts)
+
+
+# --- fit and evaluation ------------------------------------------------------------
+
+
+def training_set(ctx: StageContext, loop: int, runs: Sequence[str] | None = None):
+    """The labelled training structures up to ``loop`` of ``runs`` (default:
+    this run), in name order."""
+    return ctx.store.labelled(
+        split=Split.TRAIN, max_loop=loop, runs=list(runs or [ctx.run])
+    )
+
+
+def fit(
+    ctx: StageContext,
+    loop: int,
+    *,
+    init: Path | None = None,
+    runs: Sequence[str] | None = None,
+) -> Path:
+    """Fit the committee on the training data up to ``loop`` (of ``runs``,
+    default this run) as a task through the executor — warm-started from the
+    checkpoint ``init`` when given — and return its checkpoint directory. An
+    existing checkpoint is returned as it is."""
+    path = ctx.store.checkpoint_path(loop, ctx.run)
+    if (path / MANIFEST).is_file():
+        return path
+    train = training_set(ctx, loop, runs)
+    names = [a.info["name"] for a in train]
+    ctx.report(loop, StageKind.FIT, 0, 1, f"on {len(train)} structures")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = ctx.config
+    call = (
+        loop,
+        fit_committee,
+        (
+            cfg.committee,
+            tuple(cfg.system.elements),
+            cfg.seed + loop,
+            train,
+            str(path),
+            None if init is None else str(init),
+            names,
+        ),
+    )
+    for _ in completed(ctx.executor, [call]):
+        pass
+    ctx.report(loop, StageKind.FITTED, 1, 1)
+    return path
+
+
+def warm_start(ctx: StageContext, loop: int) -> Path | None:
+    """The checkpoint a fit of ``loop`` continues from: the previous loop's,
+    when the committee options ask for warm starts and it exists."""
+    if loop == 0 or not ctx.config.committee.warm_start:
+        return None
+    previous = ctx.store.checkpoint_path(loop - 1, ctx.run)
+    return previous if (previous / MANIFEST).is_file() else None
+
+
+def errors_on(
+    ctx: StageContext, loop: int, checkpoint: Path, images
+) -> SplitErrors | None:
+    """:class:`~hyperal.campaign.results.SplitErrors` of the committee of
+    ``checkpoint`` on labelled ``images``, predicted by executor tasks of
+    :data:`EVALUATION_CHUNK` structures (None for no images)."""
+    if not images:
+        return None
+    chunks = [
+        images[k : k + EVALUATION_CHUNK]
+        for k in range(0, len(images), EVALUATION_CHUNK)
+    ]
+    calls = ((k, predict, (str(checkpoint), chunk)) for k, chunk in enumerate(chunks))
+    parts = dict(completed(ctx.executor, calls))
+    predictions = [p for k in range(len(chunks)) for p in parts[k]]
+    refs = []
+    for atoms in images:
+        ref = reference(atoms)
+        refs.append(
+            Labelled(ref.energy, ref.forces, atoms.info.get("source", "unknown"))
+        )
+    return summarise(refs, predictions, seed=loop)
+
+
+def evaluate(
+    ctx: StageContext,
+    loop: int,
+    checkpoint: Path,
+    test_sets: dict[str, list] | None = None,
+) -> LoopMetrics:
+    """Record loop ``loop``'s metrics: oracle and data counts, the fit report
+    and the committee's errors on each test set (default: this run's gentle
+    set and its difficult structures up to ``loop``)."""
+    store, run = ctx.store, ctx.run
+    if test_sets is None:
+        test_sets = {
+            split.value: store.labelled(split=split, max_loop=loop, runs=[run])
+            for split in (Split.GENTLE, Split.DIFFICULT)
+        }
+    ctx.report(loop, StageKind.EVALUATE, 0, 1)
+    selected = store.rows(loop=loop, stage=Stage.SELECTED.value, run=run)
+    evolution: dict[str, int] = {}
+    for row in selected:
+        evolution[row.evolution] = evolution.get(row.evolution, 0) + 1
+    sigma = [row.uncertainty for row in selected if row.get("uncertainty") is not None]
+    manifest = read_manifest(checkpoint)
+    tests = {}
+    for name, images in test_sets.items():
+        errors = errors_on(ctx, loop, checkpoint, images)
+        if errors is not None:
+            tests[name] = errors
+    metrics = LoopMetrics(
+        loop=loop,
+        run=run,
+        oracle_calls=store.count(oracle_status=OracleStatus.OK.value, run=run)
+        + store.count(oracle_status=OracleStatus.FAILED.value, run=run),
+        oracle_failures=ctx.failures(),
+        n_train=len(manifest.extra.get("training_names", [])),
+        n_selected=len(sigma),
+        n_skipped=sum(row.oracle_status == OracleStatus.SKIPPED for row in selected),
+        selected_sigma=sigma,
+        evolution=evolution,
+        fit=manifest.fit,
+        tests=tests,
+    )
+    store.add_metrics(metrics)
+    ctx.report(loop, StageKind.EVALUATED, 1, 1)
+    return metrics
+
+
+# --- compositions ------------------------------------------------------------------
+
+
+def initial_loop(ctx: StageContext) -> Path:
+    """Loop 0: initial oracle relaxations, the first fit, its evaluation."""
+    label_initial(ctx)
+    checkpoint = fit(ctx, 0)
+    evaluate(ctx, 0, checkpoint)
+    return checkpoint
+
+
+def active_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
+    """Loop ``loop`` >= 1 on the committee of ``checkpoint``: new starts, the
+    difficult ones labelled, the rest evolved and their selected frames
+    labelled, a (warm-started) refit, its evaluation."""
+    write_starts(ctx, loop)
+    label_pending(ctx, loop, stage=Stage.START, split=Split.DIFFICULT)
+    evolve(ctx, loop, checkpoint)
+    label_pending(ctx, loop, stage=Stage.SELECTED, split=Split.TRAIN)
+    new = fit(ctx, loop, init=warm_start(ctx, loop))
+    evaluate(ctx, loop, new)
+    return new

@@ -1,0 +1,128 @@
+"""Starting structures: pure functions of the campaign settings and
+``(seed, loop)``, so a rerun, a resumed run and every run sharing a store (the
+schemes of a benchmark) build the same starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+
+from hyperal.campaign.config import CampaignConfig, PhaseConfig
+from hyperal.campaign.records import Split
+from hyperal.structures import (
+    derive_structures,
+    known_structures,
+    random_structures,
+    sample_compositions,
+)
+from hyperal.utils import as_rng
+
+
+@dataclass(frozen=True)
+class Start:
+    """A starting structure, its structure type and its split."""
+
+    atoms: Atoms
+    source: str
+    split: Split
+
+
+def stream(seed: int, loop: int, stream: int) -> np.random.Generator:
+    """The random stream ``stream`` of ``loop`` of a campaign seeded ``seed``."""
+    return as_rng(np.random.SeedSequence([seed, loop, stream]))
+
+
+def task_seed(*keys: int) -> int:
+    """A 32-bit seed for one task (an evolution) from integer keys."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
+
+
+def phase(config: PhaseConfig, rng: np.random.Generator) -> list[Atoms]:
+    return known_structures(
+        config.prototype,
+        config.species,
+        repeat=config.repeat,
+        min_atoms=config.min_atoms,
+        lattice=config.lattice,
+        rng=rng,
+    )
+
+
+def initial_starts(cfg: CampaignConfig) -> list[Start]:
+    """Loop 0: rattled known metal phases; ``train_fraction`` of them train,
+    the rest is the gentle test set."""
+    rng = stream(cfg.seed, 0, 0)
+    structures = []
+    for i in range(cfg.initial.structures):
+        (atoms,) = phase(cfg.system.metal_phases[i % len(cfg.system.metal_phases)], rng)
+        atoms.rattle(cfg.initial.rattle_A, seed=int(rng.integers(2**31)))
+        structures.append(atoms)
+    n_train = max(1, round(cfg.initial.train_fraction * len(structures)))
+    splits = [Split.TRAIN] * n_train + [Split.GENTLE] * (len(structures) - n_train)
+    splits = [Split(s) for s in rng.permutation(splits)]
+    return [
+        Start(atoms, "known", split)
+        for atoms, split in zip(structures, splits, strict=True)
+    ]
+
+
+def loop_starts(cfg: CampaignConfig, loop: int) -> list[Start]:
+    """Loop ``loop``'s new starts — derived metal, derived oxide, random — of
+    which ``difficult_fraction`` go to the difficult test set (split
+    ``difficult``) and the rest are evolved (split ``none``)."""
+    rng = stream(cfg.seed, loop, 0)
+    starts: list[tuple[Atoms, str]] = []
+    system = cfg.system
+    if cfg.counts.derived_metal:
+        parents = [a for p in system.metal_phases for a in phase(p, rng)]
+        derived = derive_structures(
+            parents,
+            cfg.counts.derived_metal,
+            kind="metal",
+            species={"metal": system.elements},
+            rng=rng,
+            **system.derive_metal,
+        )
+        starts += [(a, "derived_metal") for a in derived]
+    if cfg.counts.derived_oxide and system.oxide_phases:
+        parents = [a for p in system.oxide_phases for a in phase(p, rng)]
+        derived = derive_structures(
+            parents,
+            cfg.counts.derived_oxide,
+            kind="oxide",
+            rng=rng,
+            **system.derive_oxide,
+        )
+        starts += [(a, "derived_oxide") for a in derived]
+    if cfg.counts.random:
+        random_cfg = system.random
+        compositions = sample_compositions(
+            [e for e in system.elements if e not in random_cfg.interstitials],
+            cfg.counts.random,
+            interstitials=random_cfg.interstitials,
+            rng=rng,
+        )
+        for fractions in compositions:
+            starts += [
+                (a, "random")
+                for a in random_structures(
+                    1,
+                    fractions,
+                    cutoff_A=random_cfg.cutoff_A,
+                    criterion=random_cfg.criterion,
+                    density_g_cm3=random_cfg.density_g_cm3,
+                    rng=rng,
+                )
+            ]
+    n_difficult = round(cfg.difficult_fraction * len(starts))
+    difficult = set(rng.choice(len(starts), size=n_difficult, replace=False).tolist())
+    out = []
+    for j, (atoms, source) in enumerate(starts):
+        atoms.info = {}
+        atoms.arrays.pop("displacement", None)
+        out.append(
+            Start(atoms, source, Split.DIFFICULT if j in difficult else Split.NONE)
+        )
+    return out

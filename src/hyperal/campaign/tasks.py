@@ -1,0 +1,141 @@
+"""Worker tasks: module-level functions of picklable arguments, sent through
+the campaign's executor (in process, a process pool or Dask).
+
+A task that needs the committee receives its checkpoint *path* and loads it
+once per worker process (:func:`committee`, cached by path and manifest
+time); no model is ever pickled. Checkpoints must therefore lie on a file
+system the workers share with the coordinator (true in process, for a local
+pool or LocalCluster, and for Slurm workers on a cluster file system).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+from ase.optimize import FIRE
+
+from hyperal.campaign.evaluate import Prediction
+from hyperal.evolve.schemes import make_evolver
+from hyperal.evolve.select import select_frame
+from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoint
+from hyperal.models.protocol import CommitteeModel, FitReport
+from hyperal.models.registry import get_backend
+from hyperal.oracle import Label, Oracle, nonfinite
+
+
+@functools.lru_cache(maxsize=2)
+def _cached(path: str, stamp: int) -> CommitteeModel:
+    return load_checkpoint(path)
+
+
+def committee(path: str | Path) -> CommitteeModel:
+    """The committee of checkpoint ``path``, loaded once per process (a
+    rewritten checkpoint, with a new manifest time, is loaded again)."""
+    path = Path(path)
+    return _cached(str(path.resolve()), (path / MANIFEST).stat().st_mtime_ns)
+
+
+def oracle_relaxation(
+    oracle: Oracle, atoms: Atoms, steps: int, fmax: float
+) -> tuple[list[tuple[Atoms, Label]], str]:
+    """Relax ``atoms`` with the oracle (FIRE); every step's structure with its
+    label. Returns the frames and a failure reason ('' if none)."""
+    frames: list[tuple[Atoms, Label]] = []
+    work = atoms.copy()
+    work.calc = oracle.calculator()
+    optimizer = FIRE(work, logfile=None)
+    try:
+        for _ in optimizer.irun(fmax=fmax, steps=steps):
+            energy, forces, stress = oracle.read(work)
+            failure = nonfinite(energy, forces, stress)
+            if failure:
+                return frames, failure
+            frames.append(
+                (work.copy(), Label("ok", energy, forces, stress, oracle=oracle.name))
+            )
+    except Exception as exc:  # the oracle failed mid-trajectory: keep what came
+        return frames, f"{type(exc).__name__}: {exc}"
+    return frames, ""
+
+
+@dataclass(frozen=True)
+class Selected:
+    """Outcome of one evolution: the selected frame (or None) and why."""
+
+    atoms: Atoms | None
+    sigma: float
+    status: str
+    reason: str
+
+
+def evolve_and_select(
+    checkpoint: str,
+    scheme: str,
+    params: dict,
+    steps: int,
+    selection: dict,
+    atoms: Atoms,
+    seed: int,
+) -> Selected:
+    """Evolve ``atoms`` with ``scheme`` on the committee of ``checkpoint``
+    and select one frame."""
+    calc = committee(checkpoint).calculator()
+    result = make_evolver(scheme, calc, params, rng=seed).run(atoms, steps=steps)
+    chosen = select_frame(result, **selection)
+    if not chosen.selected:
+        return Selected(None, math.nan, result.status, chosen.reason)
+    return Selected(
+        chosen.frame.to_atoms(), chosen.frame.sigma, result.status, chosen.reason
+    )
+
+
+def fit_committee(
+    options: Any,
+    elements: Sequence[str],
+    seed: int,
+    frames: Sequence[Atoms],
+    out: str,
+    init: str | None,
+    names: Sequence[str],
+) -> FitReport:
+    """Build a committee from ``options`` (a backend's typed options), fit it
+    on ``frames`` — warm-started from the checkpoint ``init`` when given —
+    and write it as the checkpoint ``out`` (its manifest lists the ``names``
+    of the structures fitted)."""
+    backend = get_backend(options.backend)
+    model = backend.build(elements, options, seed=seed)
+    start = load_checkpoint(init) if init else None
+    report = model.fit(frames, options.fit, init=start, seed=seed)
+    write_checkpoint(
+        model,
+        out,
+        options=options,
+        seed=seed,
+        report=report,
+        extra={"training_names": list(names)},
+    )
+    return report
+
+
+def predict(checkpoint: str, images: Sequence[Atoms]) -> list[Prediction]:
+    """Committee energy, forces and σ_U of each structure."""
+    calc = committee(checkpoint).calculator()
+    out = []
+    for atoms in images:
+        probe = atoms.copy()
+        probe.calc = calc
+        energy = probe.get_potential_energy()
+        out.append(
+            Prediction(
+                energy,
+                probe.get_forces().copy(),
+                float(calc.results.get("energy_uncertainty", 0.0)),
+            )
+        )
+    return out

@@ -1,0 +1,152 @@
+"""Committee checkpoints: a directory with the backend's files and a manifest.
+
+``manifest.json`` names the backend, its options, the elements, the member
+count, the seed, the fit report, any caller's extra record (the campaign
+stores the names of the structures fitted) and the SHA-256 of every file.
+:func:`write_checkpoint` writes into a scratch directory and renames it into
+place, so a checkpoint exists only once complete (a killed fit leaves none);
+:func:`load_checkpoint` checks the hashes and dispatches through
+:data:`hyperal.models.BACKENDS`, so nothing needs the campaign file to open a
+checkpoint. Workers receive the path and load it once, never a pickled model.
+
+The BPNN checkpoint holds tensors only (``torch.load(weights_only=True)``).
+MACE's ``.model`` files are full pickles: load a MACE checkpoint only from a
+folder you trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperal.models.protocol import CommitteeModel, FitReport
+from hyperal.models.registry import get_backend
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The contents of a checkpoint's ``manifest.json``."""
+
+    backend: str
+    elements: tuple[str, ...]
+    n_members: int
+    seed: int
+    options: dict[str, Any]
+    fit: FitReport | None
+    files: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+    format: int = FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "backend": self.backend,
+            "elements": list(self.elements),
+            "n_members": self.n_members,
+            "seed": self.seed,
+            "options": self.options,
+            "fit": None if self.fit is None else self.fit.to_dict(),
+            "files": self.files,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        return cls(
+            backend=data["backend"],
+            elements=tuple(data["elements"]),
+            n_members=int(data["n_members"]),
+            seed=int(data["seed"]),
+            options=dict(data["options"]),
+            fit=None if data.get("fit") is None else FitReport.from_dict(data["fit"]),
+            files=dict(data["files"]),
+            extra=dict(data.get("extra") or {}),
+            format=int(data.get("format", FORMAT)),
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checkpoint(
+    model: CommitteeModel,
+    path: str | Path,
+    *,
+    options: Any,
+    seed: int,
+    report: FitReport | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Save ``model`` with its manifest as the directory ``path``, atomically
+    (an existing checkpoint there is replaced)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save(tmp)
+    files = {
+        p.relative_to(tmp).as_posix(): _sha256(p)
+        for p in sorted(tmp.rglob("*"))
+        if p.is_file()
+    }
+    dump = options.model_dump(mode="json") if hasattr(options, "model_dump") else {}
+    manifest = Manifest(
+        backend=model.backend,
+        elements=tuple(model.elements),
+        n_members=int(model.n_members),
+        seed=int(seed),
+        options=dump,
+        fit=report,
+        files=files,
+        extra=dict(extra or {}),
+    )
+    (tmp / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=1))
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)  # a directory rename: the checkpoint appears complete
+    return path
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """The manifest of the checkpoint directory ``path``."""
+    file = Path(path) / MANIFEST
+    if not file.is_file():
+        raise ValueError(f"{path} is not a hyperal checkpoint (no {MANIFEST})")
+    data = json.loads(file.read_text())
+    if data.get("format") != FORMAT:
+        raise ValueError(
+            f"{path}: checkpoint format {data.get('format')}; this hyperal reads "
+            f"format {FORMAT}"
+        )
+    return Manifest.from_dict(data)
+
+
+def load_checkpoint(
+    path: str | Path, *, device: str | None = None, verify: bool = True
+) -> CommitteeModel:
+    """The committee saved at ``path``; with ``verify`` every file's hash is
+    checked against the manifest first (a changed or truncated file is an
+    error, not a silently different model)."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    if verify:
+        for name, digest in manifest.files.items():
+            file = path / name
+            if not file.is_file() or _sha256(file) != digest:
+                raise ValueError(f"{path}: {name} is missing or changed since saved")
+    backend = get_backend(manifest.backend)
+    return backend.load(path, manifest.options, device=device)

@@ -1,0 +1,128 @@
+"""Stage functions called alone, runs sharing a store, typed metrics and
+stores written before runs existed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.db import connect
+
+from hyperal.campaign import InProcessExecutor, StageContext, Store, parse_config
+from hyperal.campaign.evaluate import Labelled, Prediction, summarise
+from hyperal.campaign.loop import make_oracle
+from hyperal.campaign.records import Split, Stage
+from hyperal.campaign.stages import fit, label_initial, write_starts
+from hyperal.models.checkpoint import read_manifest
+from hyperal.oracle import Oracle
+from tests.campaign.conftest import tiny
+from tests.helpers import rattled_cuni
+
+
+def test_summarise_on_hand_made_numbers():
+    f_ref = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    f_pred = np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 0.0]])  # 90° and 0°
+    refs = [Labelled(-4.0, f_ref, "a"), Labelled(-2.0, f_ref, "b")]
+    preds = [Prediction(-3.8, f_pred, 0.1), Prediction(-2.0, f_ref, 0.2)]
+    errors = summarise(refs, preds)
+    # energy errors 0.1 and 0 eV/atom over 2 atoms each
+    assert errors.all.energy_rmse_meV_atom == pytest.approx(1e3 * np.sqrt(0.01 / 2))
+    assert errors.all.energy_mae_meV_atom == pytest.approx(50.0)
+    # force components: two of twelve off by 1 eV/Å
+    assert errors.all.force_rmse_meV_A == pytest.approx(1e3 * np.sqrt(2 / 12))
+    assert errors.all.angle_mae_deg == pytest.approx(90 / 4)
+    assert errors.by_source["a"].angle_mae_deg == pytest.approx(45.0)
+    assert errors.by_source["b"].force_rmse_meV_A == 0
+    assert errors.parity.energy_ref == [-2.0, -1.0] and errors.parity.sigma == [
+        0.1,
+        0.2,
+    ]
+    assert sorted(errors.parity.force_ref) == sorted(
+        np.concatenate([f_ref, f_ref]).ravel()
+    )
+
+
+@pytest.fixture
+def context(tmp_path):
+    config = parse_config(tiny(tmp_path, initial={"structures": 2, "relax_steps": 2}))
+    return StageContext(
+        config, Store(config.store), InProcessExecutor(), make_oracle(config)
+    )
+
+
+def test_stages_run_alone_resume_and_share_a_store_between_runs(context):
+    assert label_initial(context) == 2
+    assert label_initial(context) == 0  # everything stored: nothing to redo
+    bench = context.with_run("bench")
+    assert label_initial(bench) == 2  # another run, its own rows
+    store = context.store
+    main = store.rows(stage=Stage.INITIAL.value, run="main")
+    other = store.rows(stage=Stage.INITIAL.value, run="bench")
+    assert len(main) == len(other) and all(r.name.startswith("bench:") for r in other)
+    # same settings and seed: the same labelled structures in both runs
+    assert sorted(r.energy for r in main) == pytest.approx(
+        sorted(r.energy for r in other)
+    )
+    path = fit(context, 0)
+    stamp = (path / "manifest.json").stat().st_mtime_ns
+    assert fit(context, 0) == path  # a finished fit is not repeated
+    assert (path / "manifest.json").stat().st_mtime_ns == stamp
+    trained = read_manifest(path).extra["training_names"]
+    assert trained and not any(n.startswith("bench:") for n in trained)
+    assert write_starts(context, 1) == 7 and write_starts(context, 1) == 0
+    with pytest.raises(ValueError, match="run name"):
+        context.with_run("a b")
+
+
+def test_a_store_written_before_runs_is_upgraded_and_readable(tmp_path):
+    path = tmp_path / "old.db"
+    db = connect(path, use_lock_file=False)
+    atoms = rattled_cuni()
+    atoms.calc = Oracle("emt").calculator()
+    atoms.get_potential_energy()
+    old = {"loop": 0, "stage": "initial", "source": "known", "oracle_status": "ok"}
+    db.write(atoms, name="init-3-1", split="train", **old)
+    db.write(
+        Atoms(),
+        name="L1-sel-4",
+        loop=1,
+        stage="selected",
+        split="none",
+        oracle_status="skipped",
+    )
+    summary = {
+        "count": 2,
+        "energy_rmse_meV_atom": 1.5,
+        "energy_mae_meV_atom": 1.0,
+        "force_rmse_meV_A": 90.0,
+        "force_mae_meV_A": 60.0,
+        "angle_mae_deg": 7.0,
+    }
+    v0 = {
+        "oracle_calls": 9,
+        "oracle_failures": 0,
+        "n_train": 4,
+        "selected_sigma": [],
+        "n_selected": 0,
+        "n_skipped": 1,
+        "gentle": {"all": summary, "known": summary, "parity": {"energy_ref": [1.0]}},
+        "difficult": {},
+    }
+    db.write(
+        Atoms(),
+        name="metrics-0",
+        loop=0,
+        stage="metrics",
+        split="none",
+        oracle_status="none",
+        data={"metrics": v0},
+    )
+    store = Store(path)
+    (row,) = store.rows(name="init-3-1")
+    assert row.run == "main" and row.start_index == 3 and row.frame == 1
+    assert store.rows(name="L1-sel-4")[0].start_index == 4
+    (metrics,) = store.metrics()
+    assert metrics.errors("gentle").force_rmse_meV_A == 90.0
+    assert metrics.tests["gentle"].by_source["known"].count == 2
+    assert metrics.errors("difficult") is None and metrics.fit is None
+    assert len(store.labelled(split=Split.TRAIN, runs=["main"])) == 1
