@@ -7,10 +7,12 @@ from hyperal.committee.committee import (
     committee_statistics,
 )
 from hyperal.committee.emt import PerturbedEMT, emt_committee, perturbed_emt_members
+from hyperal.committee.grade import ExtrapolationGrade
 
 __all__ = [
     "AdversarialBias",
     "Committee",
+    "ExtrapolationGrade",
     "CommitteeStatistics",
     "PerturbedEMT",
     "committee_statistics",
