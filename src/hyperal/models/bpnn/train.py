@@ -306,7 +306,9 @@ def _set_statistics(
         # structure with a closer contact would then reach the network as a
         # huge input (errors of 100 eV/Å seen on a gentle test set). Floor the
         # spread at a tenth of the element's typical feature spread.
-        floor = max(float(STD_FLOOR * std.median()), 1e-6)
+        # (All features constant, as for one structure: unit spreads.)
+        typical = float(std.median())
+        floor = STD_FLOOR * typical if typical > 1e-6 else 1.0
         model.feature_std[e] = torch.clamp(std, min=floor)
     model.energy_offsets.copy_(torch.as_tensor(offsets, dtype=model.dtype))
     model.energy_scale.fill_(scale)
