@@ -126,3 +126,22 @@ def test_a_store_written_before_runs_is_upgraded_and_readable(tmp_path):
     assert metrics.tests["gentle"].by_source["known"].count == 2
     assert metrics.errors("difficult") is None and metrics.fit is None
     assert len(store.labelled(split=Split.TRAIN, runs=["main"])) == 1
+
+
+def test_a_campaign_whose_every_label_fails_stops_with_one_line(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from hyperal.cli.main import app
+
+    data = tiny(
+        tmp_path,
+        oracle={"name": "hyperal.testing:FlakyEMT", "kwargs": {"every": 1}},
+        initial={"structures": 2, "relax_steps": 2},
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["run", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "no labelled training structure" in result.output
+    assert "Traceback" not in result.output

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hyperal.campaign.records import MAIN_RUN
+
 
 class StageKind(StrEnum):
     INITIAL = "initial data"
@@ -28,7 +30,7 @@ class Progress:
     total: int
     failures: int = 0
     message: str = ""
-    run: str = "main"
+    run: str = MAIN_RUN
 
     @property
     def description(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from hyperal.campaign.records import MAIN_RUN
 from hyperal.models.protocol import FitReport
 
 SCHEMA = 1
@@ -61,7 +62,7 @@ class LoopMetrics(_Model):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     loop: int
-    run: str = "main"
+    run: str = MAIN_RUN
     oracle_calls: int
     oracle_failures: int
     n_train: int

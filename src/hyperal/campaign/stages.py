@@ -47,6 +47,10 @@ from hyperal.oracle import Label, Oracle, label_structure
 EVALUATION_CHUNK = 32
 
 
+class CampaignError(RuntimeError):
+    """A campaign that cannot go on for a reason in its data (one line)."""
+
+
 def _ignore(report: Progress) -> None:
     pass
 
@@ -290,6 +294,11 @@ def fit(
     if (path / MANIFEST).is_file():
         return path
     train = training_set(ctx, loop, runs)
+    if not train:
+        raise CampaignError(
+            f"loop {loop}: no labelled training structure to fit (every oracle "
+            "label failed? see `oracle_reason` in the store)"
+        )
     names = [a.info["name"] for a in train]
     ctx.report(loop, StageKind.FIT, 0, 1, f"on {len(train)} structures")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,7 @@ def run(config_path: ConfigPath):
     """Run the campaign, or resume it from its store where it stopped."""
     from hyperal.campaign.loop import Campaign
     from hyperal.campaign.progress import StageKind
+    from hyperal.campaign.stages import CampaignError
 
     config = _config(config_path)
     with Progress(
@@ -79,7 +80,11 @@ def run(config_path: ConfigPath):
                 bar.console.print(_line(campaign.store.metrics()[-1]))
 
         campaign = Campaign(config, progress=report)
-        metrics = campaign.run()
+        try:
+            metrics = campaign.run()
+        except CampaignError as exc:
+            bar.stop()
+            fail(str(exc))
     console.print(f"done: {len(metrics) - 1} loops; store {config.store}")
 
 

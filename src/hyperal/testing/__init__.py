@@ -1,5 +1,7 @@
-"""Helpers for tests, demos and benchmarks: a central-difference gradient and
-calculators for exercising the campaign machinery.
+"""Helpers for tests, demos and benchmarks: the backend conformance check
+(:func:`check_backend`, with its EMT data :func:`emt_cells`), a
+central-difference gradient and calculators for exercising the campaign
+machinery.
 
 Importable by path from a campaign file (``oracle: {name: hyperal.testing:FlakyEMT}``),
 so subprocesses and workers find them. None of them is a physical model beyond EMT.
