@@ -153,3 +153,17 @@ def test_warm_start_refuses_another_architecture(fitted):
     other = backend.build(("Cu", "Ni"), wider, seed=0)
     with pytest.raises(ValueError, match="another architecture"):
         other.fit(emt_cells(4), wider.fit, init=model)
+
+
+def test_importing_hyperal_never_imports_mace():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hyperal, hyperal.models, hyperal.campaign, hyperal.testing;"
+        "print(any(m == 'mace' or m.startswith('mace.') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"

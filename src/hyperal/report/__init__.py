@@ -58,7 +58,11 @@ def _curves(metrics, x_key, x_label):
                         label=f"{split}: {t}",
                         lw=2.5 if t == "all" else 1,
                     )
-        ax.set(xlabel=x_label, ylabel=label, yscale="log")
+        # log scale where every value is positive; a zero error (a perfect
+        # fit, or one structure) would leave a log panel empty
+        values = [y for line in ax.get_lines() for y in line.get_ydata()]
+        positive = bool(values) and min(values) > 0
+        ax.set(xlabel=x_label, ylabel=label, yscale="log" if positive else "linear")
     axes[0].legend(fontsize=7)
     return _png(fig)
 
@@ -132,12 +136,21 @@ SUMMARY_COLUMNS = (
     "failures",
     "train",
     "selected/skipped",
+    "fit",
     "gentle E (meV/atom)",
     "gentle F (meV/Å)",
     "difficult E (meV/atom)",
     "difficult F (meV/Å)",
     "difficult θ_F (°)",
 )
+
+
+def _fit_cell(fit) -> str:
+    """How the loop's committee was fitted: warm or cold, epochs, seconds."""
+    if fit is None:
+        return "–"
+    kind = "warm" if fit.warm_started else "cold"
+    return f"{fit.backend} {kind} {fit.epochs} ep {fit.wall_s:.0f} s"
 
 
 def summary_rows(metrics) -> list[list[str]]:
@@ -156,6 +169,7 @@ def summary_rows(metrics) -> list[list[str]]:
                 str(m.oracle_failures),
                 str(m.n_train),
                 f"{m.n_selected}/{m.n_skipped}",
+                _fit_cell(m.fit),
                 cell(g, "energy_rmse_meV_atom"),
                 cell(g, "force_rmse_meV_A", 0),
                 cell(d, "energy_rmse_meV_atom"),
