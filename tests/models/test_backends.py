@@ -84,6 +84,20 @@ def test_check_backend_catches_a_wrong_gradient(monkeypatch):
         check_backend("bpnn", TINY_BPNN)
 
 
+def test_check_backend_catches_a_missing_key(monkeypatch):
+    from hyperal.models.bpnn.calculator import BPNNCalculator
+
+    original = BPNNCalculator.calculate
+
+    def broken(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        del self.results["energy_uncertainty"]
+
+    monkeypatch.setattr(BPNNCalculator, "calculate", broken)
+    with pytest.raises(AssertionError, match="keys: energy_uncertainty missing"):
+        check_backend("bpnn", TINY_BPNN)
+
+
 @pytest.fixture(scope="module")
 def fitted():
     backend = get_backend("bpnn")

@@ -59,6 +59,13 @@ def _isolated():
         os.environ.update(environ)
 
 
+def _epochs(options: MACEFitOptions, *, warm: bool) -> int:
+    """Epochs of a cold fit, or of a warm one (default a third)."""
+    if not warm:
+        return options.max_num_epochs
+    return options.warm_epochs or max(1, options.max_num_epochs // 3)
+
+
 def _member_file(k: int) -> str:
     return f"member-{k}.model"
 
@@ -201,9 +208,7 @@ class MACECommittee:
         self, k: int, options: MACEFitOptions, work: Path, init: Path | None
     ) -> list[str]:
         o = self.options
-        epochs = options.max_num_epochs
-        if init is not None:
-            epochs = options.warm_epochs or max(1, options.max_num_epochs // 3)
+        epochs = _epochs(options, warm=init is not None)
         args = {
             "name": f"member-{k}",
             "seed": self.seed * 1000 + k,
@@ -298,9 +303,7 @@ class MACECommittee:
             backend=self.backend,
             n_train=len(train),
             n_validation=len(valid),
-            epochs=options.max_num_epochs
-            if init is None
-            else options.warm_epochs or max(1, options.max_num_epochs // 3),
+            epochs=_epochs(options, warm=init is not None),
             wall_s=time.perf_counter() - tic,
             validation_energy_rmse_meV_atom=1e3
             * float(np.sqrt(np.mean(np.square(e_err)))),

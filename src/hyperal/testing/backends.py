@@ -188,7 +188,11 @@ def check_backend(
                 f"{key} has shape {np.shape(r.get(key))}, expected {shape}",
             )
         for key in ("energy", "free_energy", "energy_uncertainty"):
-            _check(np.ndim(r.get(key)) == 0, "keys", f"{key} missing or not a scalar")
+            _check(
+                key in r and np.ndim(r[key]) == 0,
+                "keys",
+                f"{key} missing or not a scalar",
+            )
         me, mf = r["member_energies"], r["member_forces"]
         _check(m == opts.n_members, "keys", f"{m} members, configured {opts.n_members}")
         _check(
