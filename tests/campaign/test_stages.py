@@ -145,3 +145,19 @@ def test_a_campaign_whose_every_label_fails_stops_with_one_line(tmp_path):
     assert result.exit_code == 2, result.output
     assert "no labelled training structure" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_checkpoint_fitted_with_other_options_is_refused(context):
+    from hyperal.campaign.stages import CampaignError
+
+    label_initial(context)
+    fit(context, 0)
+    changed = context.config.model_copy(
+        update={
+            "committee": context.config.committee.model_copy(update={"hidden": (9,)})
+        }
+    )
+    from dataclasses import replace
+
+    with pytest.raises(CampaignError, match=r"committee\.hidden"):
+        fit(replace(context, config=changed), 0)

@@ -292,6 +292,7 @@ def fit(
     existing checkpoint is returned as it is."""
     path = ctx.store.checkpoint_path(loop, ctx.run)
     if (path / MANIFEST).is_file():
+        _same_committee(ctx, path)
         return path
     train = training_set(ctx, loop, runs)
     if not train:
@@ -320,6 +321,31 @@ def fit(
         pass
     ctx.report(loop, StageKind.FITTED, 1, 1)
     return path
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys += _differences(x, y, f"{prefix}{key}.")
+        elif x != y:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def _same_committee(ctx: StageContext, checkpoint: Path) -> None:
+    """Refuse a stored checkpoint fitted with other committee options than the
+    campaign's (a changed config must not mix two committees silently)."""
+    stored = read_manifest(checkpoint).options
+    wanted = ctx.config.committee.model_dump(mode="json")
+    differ = _differences(stored, wanted)
+    if differ:
+        raise CampaignError(
+            f"{checkpoint} was fitted with other committee options than the "
+            f"campaign file's ({', '.join('committee.' + k for k in differ)}); "
+            "use a new store, or restore those settings"
+        )
 
 
 def warm_start(ctx: StageContext, loop: int) -> Path | None:
