@@ -16,6 +16,7 @@ committee checkpoints are directories beside the database,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,13 +66,15 @@ class Store:
                 if "run" in row.key_value_pairs:
                     continue
                 pairs = {"run": MAIN_RUN}
-                parts = row.name.split("-")
-                if row.stage == Stage.INITIAL:  # init-<i>-<k> / init-<i>-failed
-                    pairs["start_index"] = int(parts[1])
-                    if parts[2] != "failed":
-                        pairs["frame"] = int(parts[2])
-                elif row.stage in (Stage.START, Stage.SELECTED):  # L<l>-start-<j>
-                    pairs["start_index"] = int(parts[-1])
+                name = row.get("name", "")
+                initial = re.fullmatch(r"init-(\d+)-(\d+|failed)", name)
+                loop_row = re.fullmatch(r"L\d+-(?:start|sel)-(\d+)", name)
+                if initial:
+                    pairs["start_index"] = int(initial[1])
+                    if initial[2] != "failed":
+                        pairs["frame"] = int(initial[2])
+                elif loop_row:
+                    pairs["start_index"] = int(loop_row[1])
                 self.db.update(row.id, **pairs)
         self.db.metadata = dict(metadata, hyperal_layout=LAYOUT)
 

@@ -147,6 +147,9 @@ def export(
         "train.extxyz"
     ),
     split: Annotated[str, typer.Option(help="train, gentle or difficult.")] = "train",
+    run: Annotated[
+        str, typer.Option(help="The run whose structures to write (main: hyperal run).")
+    ] = "main",
     store: Annotated[
         Path | None, typer.Option(help="Store path (default: the config's).")
     ] = None,
@@ -159,7 +162,7 @@ def export(
 
     if split not in ("train", "gentle", "difficult"):
         fail(f"--split must be train, gentle or difficult, got {split!r}")
-    images = _store(config_path, store).labelled(split=split)
+    images = _store(config_path, store).labelled(split=split, runs=[run])
     out = [with_ref_keys(atoms, k) for k, atoms in enumerate(images)]
     write(output, out, format="extxyz")
     console.print(f"wrote {len(out)} {split} structures to {output}")
