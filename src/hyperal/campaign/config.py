@@ -15,12 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hyperal.evolve.schemes import SCHEMES
 from hyperal.models.options import BPNNOptions, CommitteeOptions
+from hyperal.models.registry import BACKENDS
 from hyperal.oracle import ORACLES
 from hyperal.structures.known import PROTOTYPES
 from hyperal.structures.soi import OPERATING_POINTS
 
 #: Backend names: the tags of the ``committee`` union.
-BACKEND_TAGS = ("bpnn", "mace")
+BACKEND_TAGS = tuple(BACKENDS)
 
 
 class ConfigError(ValueError):
@@ -184,9 +185,8 @@ def _format(error: ValidationError) -> str:
     for item in error.errors():
         loc = list(item["loc"])
         if loc[:1] == ["committee"] and len(loc) > 1 and loc[1] in BACKEND_TAGS:
-            del loc[
-                1
-            ]  # the union's tag: `committee.hidden`, not `committee.bpnn.hidden`
+            # the union's tag: `committee.hidden`, not `committee.bpnn.hidden`
+            del loc[1]
         where = ".".join(str(p) for p in loc) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
