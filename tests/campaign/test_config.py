@@ -56,7 +56,8 @@ def _error(data) -> str:
         ),
         (
             lambda d: d["committee"]["fit"].update(energy_weigth=3),
-            "committee.fit.energy_weigth: unknown key",
+            "committee.fit.energy_weigth: unknown key; allowed: batch_size, "
+            "bootstrap, energy_weight,",
         ),
         (
             lambda d: d["committee"]["fit"].update(epochs="many"),
@@ -68,7 +69,7 @@ def _error(data) -> str:
         ),
         (
             lambda d: d.update(committee={"backend": "mace", "hidden": [8]}),
-            "committee.hidden: unknown key",
+            "committee.hidden: unknown key; allowed: backend, correlation,",
         ),
     ],
 )

@@ -8,7 +8,7 @@ must be one of a set, the allowed values: :func:`load_config` raises
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -180,10 +180,38 @@ class CampaignConfig(_Model):
     executor: ExecutorConfig = ExecutorConfig()
 
 
+def _models_in(annotation) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (through lists, unions, tags)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _allowed_keys(loc: list) -> list[str]:
+    """The keys allowed where the last element of ``loc`` was refused."""
+    candidates: list[type[BaseModel]] = [CampaignConfig]
+    for key in loc[:-1]:
+        if isinstance(key, int):
+            continue
+        tagged = [m for m in candidates if m.model_fields.get("backend") is not None]
+        tagged = [m for m in tagged if m.model_fields["backend"].default == key]
+        if tagged:  # the committee union's tag picks the backend's options
+            candidates = tagged
+            continue
+        candidates = [
+            model
+            for m in candidates
+            if key in m.model_fields
+            for model in _models_in(m.model_fields[key].annotation)
+        ]
+    return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
+
+
 def _format(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         loc = list(item["loc"])
+        allowed = _allowed_keys(loc) if item["type"] == "extra_forbidden" else []
         if loc[:1] == ["committee"] and len(loc) > 1 and loc[1] in BACKEND_TAGS:
             # the union's tag: `committee.hidden`, not `committee.bpnn.hidden`
             del loc[1]
@@ -191,6 +219,8 @@ def _format(error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
+            if allowed:
+                message += f"; allowed: {', '.join(allowed)}"
         elif item["type"] == "missing":
             message = "missing (required)"
         elif item["type"] == "unknown_backend":
