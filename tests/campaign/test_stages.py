@@ -161,3 +161,32 @@ def test_a_checkpoint_fitted_with_other_options_is_refused(context):
 
     with pytest.raises(CampaignError, match=r"committee\.hidden"):
         fit(replace(context, config=changed), 0)
+
+
+def test_background_labels_give_the_same_campaign(tmp_path):
+    """Labelling in a coordinator thread while the committee evolves and fits
+    changes when labels are made, not what is stored or fitted."""
+    from hyperal.campaign import Campaign
+
+    results = {}
+    for background in (True, False):
+        data = tiny(
+            tmp_path / str(background),
+            loops=2,
+            executor={"kind": "inprocess", "background_labels": background},
+        )
+        (tmp_path / str(background)).mkdir()
+        metrics = Campaign(parse_config(data)).run()
+        store = Store(data["store"])
+        rows = {r.name: (r.oracle_status, r.get("energy")) for r in store.rows()}
+        results[background] = (metrics, rows)
+    (m_bg, rows_bg), (m_fg, rows_fg) = results[True], results[False]
+    assert rows_bg.keys() == rows_fg.keys()
+    for name, (status, energy) in rows_fg.items():
+        assert rows_bg[name][0] == status, name
+        if energy is not None:
+            assert rows_bg[name][1] == pytest.approx(energy, abs=1e-9), name
+    assert not [s for s, _ in rows_bg.values() if s == "pending"]
+    for a, b in zip(m_bg, m_fg, strict=True):
+        assert a.oracle_calls == b.oracle_calls and a.n_train == b.n_train
+        assert a.errors("gentle") == b.errors("gentle")

@@ -161,6 +161,12 @@ class ExecutorConfig(_Model):
     kind: Literal["inprocess", "process", "dask"] = "inprocess"
     workers: int = Field(1, ge=1)
     address: str | None = None
+    background_labels: bool = Field(
+        True,
+        description="in process: label selected frames while the next ones "
+        "evolve, and the next loop's difficult starts while the committee fits, "
+        "in one coordinator thread (the oracle still runs one call at a time)",
+    )
 
 
 class CampaignConfig(_Model):
@@ -338,4 +344,6 @@ executor:
   kind: inprocess                   # inprocess, process, dask
   workers: 1
   address: null                     # dask scheduler address (dask-jobqueue on Slurm)
+  background_labels: true           # inprocess: the oracle works while the committee
+                                    # evolves and fits (one oracle call at a time)
 """

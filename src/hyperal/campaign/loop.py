@@ -21,6 +21,7 @@ structure whose label was stored.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.executors import make_executor
@@ -71,13 +72,23 @@ class Campaign:
         """Run every loop not yet finished; returns the per-loop metrics."""
         cfg = self.config
         done = {m.loop for m in self.store.metrics(self.run_name)}
-        with make_executor(
-            cfg.executor.kind,
-            workers=cfg.executor.workers,
-            address=cfg.executor.address,
-        ) as executor:
+        background = cfg.executor.kind == "inprocess" and cfg.executor.background_labels
+        with (
+            make_executor(
+                cfg.executor.kind,
+                workers=cfg.executor.workers,
+                address=cfg.executor.address,
+            ) as executor,
+            ThreadPoolExecutor(max_workers=1) as labeller,
+        ):
             ctx = StageContext(
-                cfg, self.store, executor, self.oracle, self.run_name, self.progress
+                cfg,
+                self.store,
+                executor,
+                self.oracle,
+                self.run_name,
+                self.progress,
+                labeller=labeller if background else None,
             )
             checkpoint = self.store.checkpoint_path(0, self.run_name)
             if 0 not in done or not (checkpoint / MANIFEST).is_file():

@@ -12,7 +12,7 @@ checkpoint exists once its fit has finished.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from hyperal.campaign.store import Store
 from hyperal.campaign.tasks import (
     evolve_and_select,
     fit_committee,
+    label_and_record,
     oracle_relaxation,
     predict,
 )
@@ -66,6 +67,10 @@ class StageContext:
     oracle: Oracle
     run: str = MAIN_RUN
     progress: Callable[[Progress], None] = _ignore
+    #: A thread pool of the coordinator for oracle calls that overlap its own
+    #: work (evolutions, fits) when tasks run in process; each label is
+    #: written by the thread that made it (:func:`tasks.label_and_record`).
+    labeller: Executor | None = None
 
     def __post_init__(self):
         validate_run(self.run)
@@ -193,13 +198,47 @@ def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -
     return len(rows)
 
 
+def _label_in_background(ctx: StageContext, row_id: int, atoms) -> Future:
+    return ctx.labeller.submit(
+        label_and_record, ctx.store.path, row_id, ctx.oracle, atoms
+    )
+
+
+def _wait(ctx: StageContext, loop: int, futures: Sequence[Future], split: Split):
+    """Wait for background labels (each already stored), reporting them as
+    they finish; re-raise a labelling error."""
+    for n, future in enumerate(as_completed(futures), start=1):
+        future.result()
+        ctx.report(loop, StageKind.LABEL, n, len(futures), split.value)
+
+
+def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
+    """Write loop ``loop``'s starts and label its difficult ones in the
+    background (with a labeller; otherwise nothing), so the oracle works
+    while the coordinator fits the previous loop's committee. The labels are
+    stored as they arrive; the loop's own labelling stage then finds them."""
+    if ctx.labeller is None or loop > ctx.config.loops:
+        return []
+    write_starts(ctx, loop)
+    rows = ctx.store.rows(
+        loop=loop,
+        stage=Stage.START.value,
+        split=Split.DIFFICULT.value,
+        oracle_status=OracleStatus.PENDING.value,
+        run=ctx.run,
+    )
+    return [_label_in_background(ctx, row.id, row.toatoms()) for row in rows]
+
+
 # --- evolution -----------------------------------------------------------------------
 
 
 def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     """Evolve each of the loop's non-difficult starts with the scheme on the
     committee of ``checkpoint`` and store the selected frame (pending its
-    label) or why none was selected. Returns the number evolved now."""
+    label) or why none was selected; with a labeller, each selected frame is
+    labelled in the background while the next start evolves. Returns the
+    number evolved now."""
     cfg, store = ctx.config, ctx.store
     done = {
         row.start_index
@@ -214,6 +253,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     ]
     by_index = {row.start_index: row for row in starts}
     selection = cfg.selection.model_dump()
+    streamed: list[Future] = []  # labels of selected frames, made meanwhile
     calls = (
         (
             row.start_index,
@@ -263,8 +303,11 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                     "uncertainty": float(outcome.sigma),
                 },
             )
-        store.add([entry])
+        (row_id,) = store.add([entry])
+        if ctx.labeller is not None and outcome.atoms is not None:
+            streamed.append(_label_in_background(ctx, row_id, entry[0]))
         ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
+    _wait(ctx, loop, streamed, Split.TRAIN)
     return len(starts)
 
 
@@ -397,6 +440,7 @@ def evaluate(
             for split in (Split.GENTLE, Split.DIFFICULT)
         }
     ctx.report(loop, StageKind.EVALUATE, 0, 1)
+    upto = f"loop<={int(loop)}"  # not the next loop's labels made meanwhile
     selected = store.rows(loop=loop, stage=Stage.SELECTED.value, run=run)
     evolution: dict[str, int] = {}
     for row in selected:
@@ -411,9 +455,11 @@ def evaluate(
     metrics = LoopMetrics(
         loop=loop,
         run=run,
-        oracle_calls=store.count(oracle_status=OracleStatus.OK.value, run=run)
-        + store.count(oracle_status=OracleStatus.FAILED.value, run=run),
-        oracle_failures=ctx.failures(),
+        oracle_calls=store.count(upto, oracle_status=OracleStatus.OK.value, run=run)
+        + store.count(upto, oracle_status=OracleStatus.FAILED.value, run=run),
+        oracle_failures=store.count(
+            upto, oracle_status=OracleStatus.FAILED.value, run=run
+        ),
         n_train=len(manifest.extra.get("training_names", [])),
         n_selected=len(sigma),
         n_skipped=sum(row.oracle_status == OracleStatus.SKIPPED for row in selected),
@@ -431,9 +477,12 @@ def evaluate(
 
 
 def initial_loop(ctx: StageContext) -> Path:
-    """Loop 0: initial oracle relaxations, the first fit, its evaluation."""
+    """Loop 0: initial oracle relaxations, the first fit (with loop 1's
+    difficult starts labelled meanwhile, given a labeller), its evaluation."""
     label_initial(ctx)
+    meanwhile = prefetch_difficult(ctx, 1)
     checkpoint = fit(ctx, 0)
+    _wait(ctx, 1, meanwhile, Split.DIFFICULT)
     evaluate(ctx, 0, checkpoint)
     return checkpoint
 
@@ -446,6 +495,8 @@ def active_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
     label_pending(ctx, loop, stage=Stage.START, split=Split.DIFFICULT)
     evolve(ctx, loop, checkpoint)
     label_pending(ctx, loop, stage=Stage.SELECTED, split=Split.TRAIN)
+    meanwhile = prefetch_difficult(ctx, loop + 1)
     new = fit(ctx, loop, init=warm_start(ctx, loop))
+    _wait(ctx, loop + 1, meanwhile, Split.DIFFICULT)
     evaluate(ctx, loop, new)
     return new

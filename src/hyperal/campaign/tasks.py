@@ -123,6 +123,18 @@ def fit_committee(
     return report
 
 
+def label_and_record(store: str, row_id: int, oracle: Oracle, atoms: Atoms) -> Label:
+    """Label one stored structure and write the label into its row at once,
+    through a store connection of its own: the task of the coordinator's
+    labelling thread (never of a remote worker), so a label finished while the
+    main thread fits a committee is never lost to a kill."""
+    from hyperal.campaign.store import Store
+
+    label = oracle.label(atoms)
+    Store(store).record_label(row_id, label)
+    return label
+
+
 def predict(checkpoint: str, images: Sequence[Atoms]) -> list[Prediction]:
     """Committee energy, forces and σ_U of each structure."""
     calc = committee(checkpoint).calculator()
