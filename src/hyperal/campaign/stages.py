@@ -181,16 +181,20 @@ def write_starts(ctx: StageContext, loop: int) -> int:
     return len(starts)
 
 
-def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -> int:
-    """Label every pending row of ``stage`` and ``split`` in ``loop``, each
-    written as it arrives. Returns the number labelled."""
-    rows = ctx.store.rows(
+def _pending(ctx: StageContext, loop: int, stage: Stage, split: Split) -> list:
+    return ctx.store.rows(
         loop=loop,
         stage=stage.value,
         split=split.value,
         oracle_status=OracleStatus.PENDING.value,
         run=ctx.run,
     )
+
+
+def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -> int:
+    """Label every pending row of ``stage`` and ``split`` in ``loop``, each
+    written as it arrives. Returns the number labelled."""
+    rows = _pending(ctx, loop, stage, split)
     calls = ((row.id, label_structure, (ctx.oracle, row.toatoms())) for row in rows)
     for n, (row_id, label) in enumerate(completed(ctx.executor, calls), start=1):
         ctx.store.record_label(row_id, label)
@@ -220,13 +224,7 @@ def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
     if ctx.labeller is None or loop > ctx.config.loops:
         return []
     write_starts(ctx, loop)
-    rows = ctx.store.rows(
-        loop=loop,
-        stage=Stage.START.value,
-        split=Split.DIFFICULT.value,
-        oracle_status=OracleStatus.PENDING.value,
-        run=ctx.run,
-    )
+    rows = _pending(ctx, loop, Stage.START, Split.DIFFICULT)
     return [_label_in_background(ctx, row.id, row.toatoms()) for row in rows]
 
 
