@@ -33,26 +33,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from committee_cost import ELEMENTS, alloy_cell, emt_dataset  # noqa: E402
 
-from hyperal import metrics  # noqa: E402
+from hyperal.campaign.evaluate import Labelled, summarise  # noqa: E402
 from hyperal.labels import reference  # noqa: E402
 from hyperal.models import BPNN, get_backend  # noqa: E402
+from hyperal.models.protocol import predict  # noqa: E402
 
 
 def test_errors(model, test) -> tuple[float, float]:
     """Committee-mean energy RMSE (meV/atom) and force RMSE (meV/Å)."""
-    calc = model.calculator()
-    e_pred, e_ref, f_pred, f_ref = [], [], [], []
-    for atoms in test:
-        probe = atoms.copy()
-        probe.calc = calc
-        e_pred.append(probe.get_potential_energy())
-        f_pred.append(probe.get_forces())
-        ref = reference(atoms)
-        e_ref.append(ref.energy)
-        f_ref.append(ref.forces)
-    e = metrics.energy_errors(e_pred, e_ref, [len(a) for a in test])
-    f = metrics.force_errors(f_pred, f_ref)
-    return 1e3 * e.rmse, 1e3 * f.rmse
+    refs = [Labelled(r.energy, r.forces, "test") for r in map(reference, test)]
+    errors = summarise(refs, predict(model, test)).all
+    return errors.energy_rmse_meV_atom, errors.force_rmse_meV_A
 
 
 def eval_seconds(calc, atoms, *, calls=5) -> float:

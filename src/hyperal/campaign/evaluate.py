@@ -1,8 +1,9 @@
 """Test-set errors from predictions: pure functions, no model, no store.
 
-The committee's predictions come from worker tasks
-(:func:`hyperal.campaign.tasks.predict`); :func:`summarise` turns them and the
-reference labels into :class:`~hyperal.campaign.results.SplitErrors`.
+The committee's predictions (:class:`~hyperal.models.protocol.Prediction`)
+come from worker tasks (:func:`hyperal.campaign.tasks.predict`);
+:func:`summarise` turns them and the reference labels into
+:class:`~hyperal.campaign.results.SplitErrors`.
 """
 
 from __future__ import annotations
@@ -14,19 +15,10 @@ import numpy as np
 
 from hyperal import metrics
 from hyperal.campaign.results import ErrorSummary, Parity, SplitErrors
+from hyperal.models.protocol import Prediction
 
 #: Force components kept (a seeded random sample) for the parity plots.
 PARITY_SAMPLE = 3000
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Committee prediction for one structure: energy (eV), forces (N, 3,
-    eV/Å), σ_U (eV)."""
-
-    energy: float
-    forces: np.ndarray
-    sigma: float
 
 
 @dataclass(frozen=True)

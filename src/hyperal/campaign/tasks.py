@@ -20,11 +20,11 @@ from typing import Any
 from ase import Atoms
 from ase.optimize import FIRE
 
-from hyperal.campaign.evaluate import Prediction
 from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.select import select_frame
 from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoint
-from hyperal.models.protocol import CommitteeModel, FitReport
+from hyperal.models.protocol import CommitteeModel, FitReport, Prediction
+from hyperal.models.protocol import predict as predictions
 from hyperal.models.registry import get_backend
 from hyperal.oracle import Label, Oracle, nonfinite
 
@@ -137,17 +137,4 @@ def label_and_record(store: str, row_id: int, oracle: Oracle, atoms: Atoms) -> L
 
 def predict(checkpoint: str, images: Sequence[Atoms]) -> list[Prediction]:
     """Committee energy, forces and σ_U of each structure."""
-    calc = committee(checkpoint).calculator()
-    out = []
-    for atoms in images:
-        probe = atoms.copy()
-        probe.calc = calc
-        energy = probe.get_potential_energy()
-        out.append(
-            Prediction(
-                energy,
-                probe.get_forces().copy(),
-                float(calc.results.get("energy_uncertainty", 0.0)),
-            )
-        )
-    return out
+    return predictions(committee(checkpoint), images)

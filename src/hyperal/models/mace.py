@@ -87,6 +87,7 @@ class MACECommitteeCalculator(Calculator):
     def __init__(self, inner, **kwargs):
         super().__init__(**kwargs)
         self.inner = inner  # a mace.calculators.MACECalculator over all members
+        self.known = {chemical_symbols[int(z)] for z in inner.z_table.zs}
 
     @classmethod
     def from_paths(
@@ -113,12 +114,11 @@ class MACECommitteeCalculator(Calculator):
         system_changes: Sequence[str] = tuple(all_changes),
     ) -> None:
         super().calculate(atoms, properties, system_changes)
-        known = {chemical_symbols[int(z)] for z in self.inner.z_table.zs}
-        unknown = sorted(set(self.atoms.get_chemical_symbols()) - known)
+        unknown = sorted(set(self.atoms.get_chemical_symbols()) - self.known)
         if unknown:
             raise ValueError(
                 f"the MACE committee was not fitted for {', '.join(unknown)} "
-                f"(it knows {', '.join(sorted(known))})"
+                f"(it knows {', '.join(sorted(self.known))})"
             )
         with _isolated():
             self.inner.calculate(self.atoms.copy())

@@ -77,6 +77,16 @@ class FitReport:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """Committee prediction for one structure: energy (eV), forces (N, 3,
+    eV/Å), σ_U (eV; 0 for a one-member model)."""
+
+    energy: float
+    forces: np.ndarray
+    sigma: float
+
+
 @runtime_checkable
 class CommitteeModel(Protocol):
     """M committee members of one backend, fitted or freshly built.
@@ -184,3 +194,22 @@ class Backend:
         return self.model_class().load(
             Path(directory), self.parse_options(options), device=device
         )
+
+
+def predict(model: CommitteeModel, images: Sequence[Atoms]) -> list[Prediction]:
+    """The committee's energy, forces and σ_U for each structure (the inputs
+    are not changed)."""
+    calc = model.calculator()
+    out = []
+    for atoms in images:
+        probe = atoms.copy()
+        probe.calc = calc
+        energy = probe.get_potential_energy()
+        out.append(
+            Prediction(
+                energy,
+                probe.get_forces().copy(),
+                float(calc.results.get("energy_uncertainty", 0.0)),
+            )
+        )
+    return out

@@ -88,11 +88,14 @@ class SleepyEMT(EMT):
         super().calculate(atoms, properties, system_changes)
 
 
-def __getattr__(name):
-    # check_backend imports the model machinery: only on first use, so a
-    # campaign file naming hyperal.testing:FlakyEMT stays light to import
-    if name in ("check_backend", "emt_cells"):
-        from hyperal.testing import backends
+# at the end: backends.py uses central_difference from this module
+from hyperal.testing.backends import check_backend, emt_cells  # noqa: E402
 
-        return getattr(backends, name)
-    raise AttributeError(f"module 'hyperal.testing' has no attribute {name!r}")
+__all__ = [
+    "CountingEMT",
+    "FlakyEMT",
+    "SleepyEMT",
+    "central_difference",
+    "check_backend",
+    "emt_cells",
+]

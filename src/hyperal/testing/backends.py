@@ -44,8 +44,9 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from hyperal.labels import reference
 from hyperal.models.checkpoint import load_checkpoint, write_checkpoint
-from hyperal.models.protocol import Backend, CommitteeModel
+from hyperal.models.protocol import Backend, CommitteeModel, predict
 from hyperal.models.registry import get_backend
+from hyperal.testing import central_difference
 
 
 def emt_cells(n: int = 12, *, seed: int = 0, rattle_A: float = 0.12) -> list[Atoms]:
@@ -70,20 +71,10 @@ def emt_cells(n: int = 12, *, seed: int = 0, rattle_A: float = 0.12) -> list[Ato
 
 
 def _predict(model: CommitteeModel, frames: list[Atoms]) -> np.ndarray:
-    out = []
-    for atoms in frames:
-        probe = atoms.copy()
-        probe.calc = model.calculator()
-        out.append(
-            np.concatenate([[probe.get_potential_energy()], probe.get_forces().ravel()])
-        )
-    return np.concatenate(out)
-
-
-def _fd(function, atoms: Atoms, h: float) -> np.ndarray:
-    from hyperal.testing import central_difference
-
-    return central_difference(function, atoms, h)
+    """Energies and force components of every frame, one flat array."""
+    return np.concatenate(
+        [np.r_[p.energy, p.forces.ravel()] for p in predict(model, frames)]
+    )
 
 
 def _check(condition: bool, name: str, detail: str) -> None:
@@ -136,10 +127,7 @@ def check_backend(
         )
         pred = _predict(model, frames)
         ref = np.concatenate(
-            [
-                np.concatenate([[reference(a).energy], reference(a).forces.ravel()])
-                for a in frames
-            ]
+            [np.r_[r.energy, r.forces.ravel()] for r in map(reference, frames)]
         )
         index = np.cumsum([0] + [1 + 3 * len(a) for a in frames])
         force_mask = np.ones(len(ref), bool)
@@ -240,14 +228,14 @@ def check_backend(
             return value
 
         scale = max(float(np.abs(r["forces"]).max()), 1e-3)
-        fd_forces = -_fd(committee("energy"), atoms, h)
+        fd_forces = -central_difference(committee("energy"), atoms, h)
         error = np.abs(fd_forces - r["forces"]).max()
         _check(
             error < gradient_rtol * scale + 1e-6,
             "gradients",
             f"forces differ from −∂E/∂r by {error:.3g} eV/Å",
         )
-        fd_sigma = _fd(committee("energy_uncertainty"), atoms, h)
+        fd_sigma = central_difference(committee("energy_uncertainty"), atoms, h)
         g_scale = max(float(np.abs(r["energy_uncertainty_gradient"]).max()), 1e-3)
         error = np.abs(fd_sigma - r["energy_uncertainty_gradient"]).max()
         _check(
