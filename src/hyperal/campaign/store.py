@@ -131,11 +131,12 @@ class Store:
         results (``info`` gets the row's key-value pairs), in name order."""
         splits = [split] if isinstance(split, str) else list(split)
         query = None if max_loop is None else f"loop<={int(max_loop)}"
+        by_run = [{}] if runs is None else [{"run": run} for run in runs]
         rows = [
             row
             for s in splits
-            for row in self.db.select(query, split=str(s), oracle_status="ok")
-            if runs is None or row.get("run") in runs
+            for run in by_run
+            for row in self.db.select(query, split=str(s), oracle_status="ok", **run)
         ]
         # by name, not by arrival: results arrive in completion order, and a
         # fit must see the same data in the same order on every run
