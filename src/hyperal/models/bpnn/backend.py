@@ -87,13 +87,13 @@ class BPNNCommittee:
                     f"a BPNN committee warm-starts from a BPNN committee, not "
                     f"{type(init).__name__}"
                 )
-            mine, theirs = self.model.state(), init.model.state()
-            if mine["config"] | {"seed": 0} != theirs["config"] | {"seed": 0}:
+            mine, theirs = self.model.config, init.model.config
+            if mine | {"seed": 0} != theirs | {"seed": 0}:
                 raise ValueError(
                     "warm start: the previous committee has another architecture "
-                    f"({theirs['config']} vs {mine['config']})"
+                    f"({theirs} vs {mine})"
                 )
-            self.model.load_state(theirs)
+            self.model.load_state(init.model.state())
             kwargs["epochs"] = options.warm_epochs or max(1, options.epochs // 3)
             kwargs["learning_rate"] = (
                 options.warm_learning_rate or options.learning_rate / 5
