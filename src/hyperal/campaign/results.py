@@ -59,8 +59,6 @@ class SplitErrors(_Model):
 class LoopMetrics(_Model):
     """What one loop of one run did and how good its committee is."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-
     loop: int
     run: str = MAIN_RUN
     oracle_calls: int
