@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from hyperal.models.protocol import CommitteeModel, FitReport
 from hyperal.models.registry import get_backend
 
@@ -85,7 +87,7 @@ def write_checkpoint(
     model: CommitteeModel,
     path: str | Path,
     *,
-    options: Any,
+    options: BaseModel,
     seed: int,
     report: FitReport | None = None,
     extra: dict[str, Any] | None = None,
@@ -103,13 +105,12 @@ def write_checkpoint(
         for p in sorted(tmp.rglob("*"))
         if p.is_file()
     }
-    dump = options.model_dump(mode="json") if hasattr(options, "model_dump") else {}
     manifest = Manifest(
         backend=model.backend,
         elements=tuple(model.elements),
         n_members=int(model.n_members),
         seed=int(seed),
-        options=dump,
+        options=options.model_dump(mode="json"),
         fit=report,
         files=files,
         extra=dict(extra or {}),
