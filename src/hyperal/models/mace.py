@@ -36,11 +36,12 @@ from ase.data import chemical_symbols
 from ase.io import write
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from hyperal import metrics
 from hyperal.committee.committee import UNCERTAINTY_KEYS
 from hyperal.committee.results import member_results
 from hyperal.labels import reference, with_ref_keys
 from hyperal.models.options import MACEFitOptions, MACEOptions
-from hyperal.models.protocol import CommitteeModel, FitReport
+from hyperal.models.protocol import CommitteeModel, FitReport, predict
 
 
 @contextlib.contextmanager
@@ -291,24 +292,22 @@ class MACECommittee:
                 )
         self.paths = [work / "models" / _member_file(k) for k in range(self.n_members)]
         self._inner = None
-        e_err, f_err = [], []
-        calc = self.calculator()
-        for atoms in valid:
-            ref = reference(atoms)
-            probe = atoms.copy()
-            probe.calc = calc
-            e_err.append((probe.get_potential_energy() - ref.energy) / len(atoms))
-            f_err.append((probe.get_forces() - ref.forces).ravel())
+        refs = [reference(atoms) for atoms in valid]
+        preds = predict(self, valid)
+        e_err = metrics.energy_errors(
+            [p.energy for p in preds], [r.energy for r in refs], [len(a) for a in valid]
+        )
+        f_err = metrics.force_errors(
+            [p.forces for p in preds], [r.forces for r in refs]
+        )
         return FitReport(
             backend=self.backend,
             n_train=len(train),
             n_validation=len(valid),
             epochs=_epochs(options, warm=init is not None),
             wall_s=time.perf_counter() - tic,
-            validation_energy_rmse_meV_atom=1e3
-            * float(np.sqrt(np.mean(np.square(e_err)))),
-            validation_force_rmse_meV_A=1e3
-            * float(np.sqrt(np.mean(np.square(np.concatenate(f_err))))),
+            validation_energy_rmse_meV_atom=1e3 * e_err.rmse,
+            validation_force_rmse_meV_A=1e3 * f_err.rmse,
             warm_started=init is not None,
         )
 
