@@ -190,3 +190,54 @@ def test_background_labels_give_the_same_campaign(tmp_path):
     for a, b in zip(m_bg, m_fg, strict=True):
         assert a.oracle_calls == b.oracle_calls and a.n_train == b.n_train
         assert a.errors("gentle") == b.errors("gentle")
+
+
+def _evolve_loop_1(tmp_path, **selection):
+    from hyperal.campaign.stages import evolve, initial_loop
+
+    tmp_path.mkdir()
+    config = parse_config(
+        tiny(
+            tmp_path,
+            initial={"structures": 2, "relax_steps": 3},
+            counts={"derived_metal": 4, "random": 0},
+            difficult_fraction=0.0,
+            scheme={"name": "relax", "steps": 4},
+            selection=selection,
+            committee={"n_members": 2, "hidden": [4], "cutoff_A": 4.0, "epochs": 5},
+        )
+    )
+    ctx = StageContext(
+        config, Store(config.store), InProcessExecutor(), make_oracle(config)
+    )
+    checkpoint = initial_loop(ctx)
+    write_starts(ctx, 1)
+    assert evolve(ctx, 1, checkpoint) == 4
+    return ctx.store.rows(stage=Stage.SELECTED.value, loop=1)
+
+
+def test_the_redundancy_filter_passes_over_near_copies(tmp_path):
+    # a threshold every pair of structures is within: each candidate nearly
+    # repeats a training structure, so every start is skipped for it
+    rows = _evolve_loop_1(tmp_path / "a", redundancy_threshold=1e9, candidates=3)
+    assert [r.oracle_status for r in rows].count("pending") == 0
+    assert all(r.oracle_status == "skipped" for r in rows)
+    assert all("nearly repeat" in r.oracle_reason for r in rows)
+    assert all(r.redundant >= 1 for r in rows)
+    # threshold 0 keeps everything: nothing passed over
+    rows = _evolve_loop_1(tmp_path / "b", redundancy_threshold=0.0)
+    assert all(r.oracle_status == "pending" and r.redundant == 0 for r in rows)
+    # switched off: the same frames as threshold 0
+    off = _evolve_loop_1(tmp_path / "c", redundancy_filter=False)
+    assert [r.positions.tobytes() for r in off] == [r.positions.tobytes() for r in rows]
+
+
+def test_the_random_rule_draws_other_frames_than_max_sigma(tmp_path):
+    best = _evolve_loop_1(tmp_path / "a", redundancy_filter=False)
+    drawn = _evolve_loop_1(tmp_path / "b", redundancy_filter=False, rule="random")
+    assert all(r.oracle_status == "pending" for r in best + drawn)
+    # max σ is never below what the random rule drew from the same trajectory
+    assert all(
+        b.uncertainty >= d.uncertainty - 1e-12 for b, d in zip(best, drawn, strict=True)
+    )
+    assert any(b.uncertainty > d.uncertainty for b, d in zip(best, drawn, strict=True))

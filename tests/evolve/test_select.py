@@ -58,6 +58,24 @@ def test_selection_takes_the_most_uncertain_physical_frame():
     assert select_frame(frames, max_force_eV_A=1.0).frame is None  # strict <
 
 
+def test_ranking_and_the_random_control():
+    frames = [frame(0, 0.1), frame(1, 0.9, max_force=30.0), frame(2, 0.5)]
+    frames += [frame(3, 0.7), frame(4, 0.3)]
+    # the qualified frames by σ, largest first: the next candidates
+    assert select_frame(frames).ranked == (3, 2, 4, 0)
+    assert select_frame(frames, include_start=False).ranked == (3, 2, 4)
+    # random: the same qualified frames, an order drawn from the seed
+    drawn = [select_frame(frames, rule="random", rng=s) for s in range(40)]
+    assert all(sorted(d.ranked) == [0, 2, 3, 4] for d in drawn)
+    assert all(d.index == d.ranked[0] and "at random" in d.reason for d in drawn)
+    assert {d.index for d in drawn} == {0, 2, 3, 4}  # each qualified one drawn
+    assert select_frame(frames, rule="random", rng=7).ranked == (
+        select_frame(frames, rule="random", rng=7).ranked
+    )
+    with pytest.raises(ValueError, match="rule must be one of max_sigma, random"):
+        select_frame(frames, rule="median")
+
+
 def test_selection_reports_why_nothing_qualified():
     frames = [frame(0, 0.3, max_force=40.0), frame(1, 0.5, min_distance=0.5)]
     result = select_frame(frames)

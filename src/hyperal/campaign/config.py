@@ -132,9 +132,30 @@ class SchemeConfig(_Model):
 
 
 class SelectionConfig(_Model):
+    """Which frame of each evolution is labelled (docs/method.md §3, §4)."""
+
     max_force_eV_A: float = Field(25.0, gt=0)
     min_distance_A: float = Field(1.0, ge=0)
     per_atom: bool = False
+    rule: Literal["max_sigma", "random"] = Field(
+        "max_sigma",
+        description="max_sigma: the most uncertain physical frame; random: a "
+        "physical frame drawn uniformly (the control)",
+    )
+    redundancy_filter: bool = Field(
+        True,
+        description="pass over a frame that nearly repeats a training structure "
+        "or a frame selected earlier in the loop; take the next candidate",
+    )
+    redundancy_threshold: float = Field(0.01, ge=0)
+    candidates: int = Field(
+        4, ge=1, description="ranked frames per trajectory the filter may try"
+    )
+
+    def limits(self) -> dict:
+        """The keyword arguments of :func:`hyperal.evolve.select_frame`."""
+        return self.model_dump(include={"max_force_eV_A", "min_distance_A",
+                                        "per_atom", "rule"})
 
 
 class OracleConfig(_Model):
@@ -308,10 +329,14 @@ scheme:  # md, advb_md, relax, advb_relax, ce, advb_ce, dimer, advb_dimer
   steps: 100
   params: {}          # e.g. {gamma: 0.7} or {alpha: 2.0, temperature_K: 600}
 
-selection:
-  max_force_eV_A: 25.0
-  min_distance_A: 1.0
-  per_atom: false
+selection:                          # one frame per evolved start is labelled
+  max_force_eV_A: 25.0              # physical limits: a frame qualifies below F_max
+  min_distance_A: 1.0               # ... and above this shortest distance
+  per_atom: false                   # rank by σ_U / N
+  rule: max_sigma                   # max_sigma, or random (the control)
+  redundancy_filter: true           # skip near-copies of data, take the next frame
+  redundancy_threshold: 0.01        # relative descriptor distance (0: identical)
+  candidates: 4                     # ranked frames per trajectory to try
 
 committee:                          # the MLIP: backend bpnn (built in) or mace
   backend: bpnn                     # (mace: pip install hyperal[mace]; see the docs)

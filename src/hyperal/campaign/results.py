@@ -66,6 +66,8 @@ class LoopMetrics(_Model):
     n_train: int
     n_selected: int = 0
     n_skipped: int = 0
+    #: candidate frames passed over as near-copies by the redundancy filter
+    n_redundant: int = 0
     selected_sigma: list[float] = []
     evolution: dict[str, int] = {}
     fit: FitReport | None = None

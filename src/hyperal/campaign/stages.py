@@ -231,11 +231,46 @@ def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
 # --- evolution -----------------------------------------------------------------------
 
 
+def _redundancy_filter(ctx: StageContext, loop: int):
+    """A :class:`~hyperal.evolve.select.RedundancyFilter` that already keeps
+    the training structures before ``loop`` and the frames selected in
+    ``loop`` so far (None when the campaign switches the filter off)."""
+    selection = ctx.config.selection
+    if not selection.redundancy_filter:
+        return None
+    from hyperal.evolve.select import RedundancyFilter
+
+    kept = RedundancyFilter(
+        ctx.config.system.elements, threshold=selection.redundancy_threshold
+    )
+    for atoms in training_set(ctx, loop - 1):
+        kept.keep(atoms)
+    for row in ctx.store.rows(
+        loop=loop, stage=Stage.SELECTED.value, split=Split.TRAIN.value, run=ctx.run
+    ):
+        kept.keep(row.toatoms())
+    return kept
+
+
+def _first_new(outcome, kept) -> tuple[object, float, int]:
+    """The first of an evolution's candidates that is not redundant: its
+    Atoms (None if every one is), σ_U and the number passed over."""
+    if kept is None:
+        return outcome.atoms, outcome.sigma, 0
+    for passed, (atoms, sigma) in enumerate(outcome.candidates):
+        if kept.add(atoms):
+            return atoms, sigma, passed
+    return None, float("nan"), len(outcome.candidates)
+
+
 def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     """Evolve each of the loop's non-difficult starts with the scheme on the
     committee of ``checkpoint`` and store the selected frame (pending its
     label) or why none was selected; with a labeller, each selected frame is
-    labelled in the background while the next start evolves. Returns the
+    labelled in the background while the next start evolves. With the
+    redundancy filter on, a frame that nearly repeats a training structure or
+    a frame already selected this loop is passed over for the trajectory's
+    next candidate (``redundant`` counts those passed over). Returns the
     number evolved now."""
     cfg, store = ctx.config, ctx.store
     done = {
@@ -250,7 +285,8 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         if row.start_index not in done
     ]
     by_index = {row.start_index: row for row in starts}
-    selection = cfg.selection.model_dump()
+    kept = _redundancy_filter(ctx, loop) if starts else None
+    n_candidates = cfg.selection.candidates if kept is not None else 1
     streamed: list[Future] = []  # labels of selected frames, made meanwhile
     calls = (
         (
@@ -261,15 +297,24 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                 cfg.scheme.name,
                 dict(cfg.scheme.params),
                 cfg.scheme.steps,
-                selection,
+                cfg.selection.limits(),
                 row.toatoms(),
                 task_seed(cfg.seed, loop, row.start_index),
+                n_candidates,
             ),
         )
         for row in starts
     )
     for n, (j, outcome) in enumerate(completed(ctx.executor, calls), start=1):
         row = by_index[j]
+        atoms, sigma, passed = _first_new(outcome, kept)
+        reason = outcome.reason
+        if atoms is None and outcome.atoms is not None:
+            reason = (
+                f"no frame selected: all {passed} candidates nearly repeat a "
+                "training structure or a frame selected this loop (relative "
+                f"descriptor distance < {cfg.selection.redundancy_threshold:g})"
+            )
         pairs = _pairs(
             ctx,
             loop,
@@ -279,30 +324,26 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             scheme=cfg.scheme.name,
             evolution=outcome.status,
             start_index=j,
+            redundant=passed,
         )
-        if outcome.atoms is None:
+        if atoms is None:
             entry = (
                 row.toatoms(),
                 {
                     **pairs,
                     "split": Split.NONE.value,
                     "oracle_status": OracleStatus.SKIPPED.value,
-                    "oracle_reason": outcome.reason[:500],
+                    "oracle_reason": reason[:500],
                 },
             )
         else:
-            atoms = outcome.atoms
             atoms.info = {}
             entry = (
                 atoms,
-                {
-                    **pairs,
-                    "split": Split.TRAIN.value,
-                    "uncertainty": float(outcome.sigma),
-                },
+                {**pairs, "split": Split.TRAIN.value, "uncertainty": float(sigma)},
             )
         (row_id,) = store.add([entry])
-        if ctx.labeller is not None and outcome.atoms is not None:
+        if ctx.labeller is not None and atoms is not None:
             streamed.append(_label_in_background(ctx, row_id, entry[0]))
         ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
     _wait(ctx, loop, streamed, Split.TRAIN)
@@ -444,6 +485,7 @@ def evaluate(
     for row in selected:
         evolution[row.evolution] = evolution.get(row.evolution, 0) + 1
     sigma = [row.uncertainty for row in selected if row.get("uncertainty") is not None]
+    redundant = sum(int(row.get("redundant", 0)) for row in selected)
     manifest = read_manifest(checkpoint)
     tests = {}
     for name, images in test_sets.items():
@@ -461,6 +503,7 @@ def evaluate(
         n_train=len(manifest.extra.get("training_names", [])),
         n_selected=len(sigma),
         n_skipped=sum(row.oracle_status == OracleStatus.SKIPPED for row in selected),
+        n_redundant=redundant,
         selected_sigma=sigma,
         evolution=evolution,
         fit=manifest.fit,

@@ -66,12 +66,14 @@ def oracle_relaxation(
 
 @dataclass(frozen=True)
 class Selected:
-    """Outcome of one evolution: the selected frame (or None) and why."""
+    """Outcome of one evolution: the selected frame (or None) and why, and
+    the next candidates in the selection rule's order (each with its σ_U)."""
 
     atoms: Atoms | None
     sigma: float
     status: str
     reason: str
+    candidates: tuple[tuple[Atoms, float], ...] = ()
 
 
 def evolve_and_select(
@@ -82,16 +84,28 @@ def evolve_and_select(
     selection: dict,
     atoms: Atoms,
     seed: int,
+    candidates: int = 1,
 ) -> Selected:
     """Evolve ``atoms`` with ``scheme`` on the committee of ``checkpoint``
-    and select one frame."""
+    and select one frame (``selection``: :func:`select_frame`'s limits and
+    rule); ``candidates`` frames in the rule's order come back, the selected
+    one first."""
     calc = committee(checkpoint).calculator()
     result = make_evolver(scheme, calc, params, rng=seed).run(atoms, steps=steps)
-    chosen = select_frame(result, **selection)
+    # the random rule draws from its own stream, not the evolution's
+    chosen = select_frame(result, **selection, rng=seed + 1)
     if not chosen.selected:
         return Selected(None, math.nan, result.status, chosen.reason)
+    ranked = tuple(
+        (result.frames[k].to_atoms(), result.frames[k].sigma)
+        for k in chosen.ranked[:candidates]
+    )
     return Selected(
-        chosen.frame.to_atoms(), chosen.frame.sigma, result.status, chosen.reason
+        chosen.frame.to_atoms(),
+        chosen.frame.sigma,
+        result.status,
+        chosen.reason,
+        ranked,
     )
 
 

@@ -17,6 +17,11 @@ import numpy as np
 from ase import Atoms
 
 from hyperal.evolve.base import EvolveResult, Frame
+from hyperal.utils import as_rng
+
+#: Selection rules: the most uncertain qualified frame, or — the control that
+#: isolates what the uncertainty is worth — one drawn uniformly at random.
+RULES = ("max_sigma", "random")
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +42,10 @@ class SelectResult:
         (a frame may count under several limits).
     reason : str
         What was chosen, or why nothing was.
+    ranked : tuple of int
+        Every qualified frame's position, in the rule's order of preference
+        (``index`` first): the next candidates when the first is refused (as
+        redundant, by the campaign).
     """
 
     frame: Frame | None
@@ -46,6 +55,7 @@ class SelectResult:
     blocked_distance: int
     blocked_uncertainty: int
     reason: str
+    ranked: tuple[int, ...] = ()
 
     @property
     def selected(self) -> bool:
@@ -59,8 +69,11 @@ def select_frame(
     min_distance_A: float = 1.0,
     per_atom: bool = False,
     include_start: bool = True,
+    rule: str = "max_sigma",
+    rng=None,
 ) -> SelectResult:
-    """The physical frame with the largest committee uncertainty.
+    """The physical frame with the largest committee uncertainty (or, with
+    ``rule="random"``, a physical frame drawn uniformly).
 
     Parameters
     ----------
@@ -77,7 +90,16 @@ def select_frame(
     include_start : bool
         Whether the trajectory's first frame (the unevolved start) may be
         chosen.
+    rule : {"max_sigma", "random"}
+        ``max_sigma`` ranks the qualified frames by σ_U (largest first);
+        ``random`` orders them by a uniform random permutation — the same
+        physical limits, no use of the uncertainty: the control that shows
+        what selecting by σ is worth.
+    rng : int or numpy Generator, optional
+        Seeds the ``random`` rule.
     """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
     if not (max_force_eV_A > 0):
         raise ValueError(f"max_force_eV_A must be > 0, got {max_force_eV_A}")
     if not (min_distance_A >= 0):
@@ -92,12 +114,16 @@ def select_frame(
     ]
     blocked = [f or d or u for f, d, u in zip(force, distance, uncertain, strict=True)]
     qualified = [k for k, b in enumerate(blocked) if not b]
-    best, best_score = None, -math.inf
-    for k in qualified:
+
+    def score(k: int) -> float:
         frame = candidates[k]
-        score = frame.sigma_per_atom if per_atom else frame.sigma
-        if score > best_score:
-            best, best_score = k, score
+        return frame.sigma_per_atom if per_atom else frame.sigma
+
+    if rule == "random":
+        order = [qualified[i] for i in as_rng(rng).permutation(len(qualified))]
+    else:  # stable: the earliest of equally uncertain frames first
+        order = sorted(qualified, key=lambda k: -score(k))
+    best = order[0] if order else None
     counts = dict(
         n_frames=len(candidates),
         blocked_force=sum(force),
@@ -117,11 +143,18 @@ def select_frame(
         return SelectResult(frame=None, index=None, reason=reason, **counts)
     frame = candidates[best]
     unit = "eV/atom" if per_atom else "eV"
+    drawn = " (drawn at random)" if rule == "random" else ""
     reason = (
-        f"frame {best + offset} (step {frame.step}) with σ_U = {best_score:.4g} "
-        f"{unit}; {len(qualified)} of {len(candidates)} frames qualified"
+        f"frame {best + offset} (step {frame.step}) with σ_U = {score(best):.4g} "
+        f"{unit}{drawn}; {len(qualified)} of {len(candidates)} frames qualified"
     )
-    return SelectResult(frame=frame, index=best + offset, reason=reason, **counts)
+    return SelectResult(
+        frame=frame,
+        index=best + offset,
+        reason=reason,
+        ranked=tuple(k + offset for k in order),
+        **counts,
+    )
 
 
 def descriptor_distance(
@@ -200,6 +233,10 @@ class RedundancyFilter:
             (descriptor_distance(*described, *kept) for kept in self._kept),
             default=math.inf,
         )
+
+    def keep(self, atoms: Atoms) -> None:
+        """Keep ``atoms`` without asking (a structure already in the data)."""
+        self._kept.append(self._describe(atoms))
 
     def add(self, atoms: Atoms) -> bool:
         """Keep ``atoms`` unless redundant; True when kept."""
