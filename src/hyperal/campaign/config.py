@@ -154,8 +154,9 @@ class SelectionConfig(_Model):
 
     def limits(self) -> dict:
         """The keyword arguments of :func:`hyperal.evolve.select_frame`."""
-        return self.model_dump(include={"max_force_eV_A", "min_distance_A",
-                                        "per_atom", "rule"})
+        return self.model_dump(
+            include={"max_force_eV_A", "min_distance_A", "per_atom", "rule"}
+        )
 
 
 class OracleConfig(_Model):
