@@ -33,6 +33,12 @@ def test_summarise_on_hand_made_numbers():
     assert errors.all.angle_mae_deg == pytest.approx(90 / 4)
     assert errors.by_source["a"].angle_mae_deg == pytest.approx(45.0)
     assert errors.by_source["b"].force_rmse_meV_A == 0
+    # robust figures: |ΔE| per atom 100 and 0 meV/atom; ten of twelve force
+    # components exact, two off by 1000 meV/Å
+    assert errors.all.energy_median_meV_atom == pytest.approx(50.0)
+    assert errors.all.energy_p95_meV_atom == pytest.approx(95.0)
+    assert errors.all.force_median_meV_A == 0.0
+    assert errors.all.force_p95_meV_A == pytest.approx(1000.0)
     assert errors.parity.energy_ref == [-2.0, -1.0] and errors.parity.sigma == [
         0.1,
         0.2,
@@ -241,3 +247,45 @@ def test_the_random_rule_draws_other_frames_than_max_sigma(tmp_path):
         b.uncertainty >= d.uncertainty - 1e-12 for b, d in zip(best, drawn, strict=True)
     )
     assert any(b.uncertainty > d.uncertainty for b, d in zip(best, drawn, strict=True))
+
+
+def test_a_stored_label_is_reused_for_an_identical_structure(context):
+    store = context.store
+    atoms = rattled_cuni(seed=3)
+    first, second, other = store.add(
+        [
+            (atoms, {"name": "a", "run": "r1", "oracle_status": "pending"}),
+            (atoms.copy(), {"name": "b", "run": "r2", "oracle_status": "pending"}),
+            (rattled_cuni(seed=4), {"name": "c", "run": "r2"}),
+        ]
+    )
+    assert not store.reuse_label(first)  # nothing labelled yet
+    label = Oracle("emt").label(atoms)
+    store.record_label(first, label)
+    assert store.reuse_label(second) and not store.reuse_label(other)
+    copied = store.db.get(id=second)
+    assert copied.oracle_status == "ok" and copied.cached == 1
+    assert copied.energy == label.energy
+    np.testing.assert_array_equal(copied.forces, label.forces)
+    # paid once: the copy is not an oracle call of its run
+    assert store.oracle_calls(run="r1") == 1 and store.oracle_calls(run="r2") == 0
+
+
+def test_final_evaluation_uses_the_same_sets_for_every_loop(tmp_path):
+    from hyperal.campaign import Campaign
+
+    data = tiny(tmp_path, loops=2)
+    Campaign(parse_config(data)).run()
+    store = Store(data["store"])
+    final = store.final()
+    assert [f.loop for f in final] == [0, 1, 2]
+    n_difficult = len(store.labelled(split="difficult"))
+    assert all(
+        f.sizes == {"gentle": final[0].sizes["gentle"], "difficult": n_difficult}
+        for f in final
+    )
+    assert all(f.errors("difficult").count == n_difficult for f in final)
+    # the last loop's final errors are its per-loop errors: same sets by then
+    assert final[-1].tests == store.metrics()[-1].tests
+    # loop 0's per-loop metrics have no difficult set; its final errors do
+    assert "difficult" not in store.metrics()[0].tests

@@ -39,7 +39,20 @@ def _summary(refs: Sequence[Labelled], preds: Sequence[Prediction]) -> ErrorSumm
     f_ref = [r.forces for r in refs]
     f = metrics.force_errors(f_pred, f_ref).scaled(1000, "meV/Å")
     a = metrics.force_angle_errors(f_pred, f_ref)
+    de = 1e3 * np.abs(
+        [
+            (p.energy - r.energy) / len(r.forces)
+            for r, p in zip(refs, preds, strict=True)
+        ]
+    )
+    df = 1e3 * np.abs(
+        np.concatenate([(p - r).ravel() for p, r in zip(f_pred, f_ref, strict=True)])
+    )
     return ErrorSummary(
+        energy_median_meV_atom=float(np.median(de)),
+        energy_p95_meV_atom=float(np.percentile(de, 95)),
+        force_median_meV_A=float(np.median(df)),
+        force_p95_meV_A=float(np.percentile(df, 95)),
         count=len(refs),
         energy_rmse_meV_atom=e.rmse,
         energy_mae_meV_atom=e.mae,

@@ -13,6 +13,10 @@ all training data (warm-started from the previous loop's weights unless
 ``committee.warm_start`` is false) -> errors on the gentle and difficult sets
 per structure type recorded.
 
+After the last loop every loop's committee is evaluated again on the final
+frozen sets — the gentle set and the union of all loops' difficult sets — so
+the learning curve compares the same structures at every point.
+
 Resume: every stage first asks the store what is already there, so a killed
 run repeats at most the calls that were in flight, and never labels a
 structure whose label was stored.
@@ -28,9 +32,15 @@ from hyperal.campaign.executors import make_executor
 from hyperal.campaign.progress import Progress
 from hyperal.campaign.records import MAIN_RUN
 from hyperal.campaign.results import LoopMetrics
-from hyperal.campaign.stages import StageContext, active_loop, initial_loop
+from hyperal.campaign.stages import (
+    StageContext,
+    active_loop,
+    final_evaluation,
+    finished,
+    frozen_test_sets,
+    initial_loop,
+)
 from hyperal.campaign.store import Store
-from hyperal.models.checkpoint import MANIFEST
 from hyperal.oracle import Oracle
 
 
@@ -69,9 +79,9 @@ class Campaign:
         self.run_name = run
 
     def run(self) -> list[LoopMetrics]:
-        """Run every loop not yet finished; returns the per-loop metrics."""
+        """Run every loop not yet finished, then the final evaluation;
+        returns the per-loop metrics."""
         cfg = self.config
-        done = {m.loop for m in self.store.metrics(self.run_name)}
         background = cfg.executor.kind == "inprocess" and cfg.executor.background_labels
         with (
             make_executor(
@@ -90,13 +100,8 @@ class Campaign:
                 self.progress,
                 labeller=labeller if background else None,
             )
-            checkpoint = self.store.checkpoint_path(0, self.run_name)
-            if 0 not in done or not (checkpoint / MANIFEST).is_file():
-                checkpoint = initial_loop(ctx)
+            checkpoint = finished(ctx, 0) or initial_loop(ctx)
             for loop in range(1, cfg.loops + 1):
-                path = self.store.checkpoint_path(loop, self.run_name)
-                if loop in done and (path / MANIFEST).is_file():
-                    checkpoint = path
-                    continue
-                checkpoint = active_loop(ctx, loop, checkpoint)
+                checkpoint = finished(ctx, loop) or active_loop(ctx, loop, checkpoint)
+            final_evaluation(ctx, cfg.loops, frozen_test_sets(ctx))
         return self.store.metrics(self.run_name)

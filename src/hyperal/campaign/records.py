@@ -22,6 +22,7 @@ class Stage(StrEnum):
     START = "start"  # a loop's new starting structure
     SELECTED = "selected"  # the frame selected from a start's evolution
     METRICS = "metrics"  # a loop's metrics (no structure)
+    FINAL = "final"  # a checkpoint's errors on the final frozen test sets
 
 
 class Split(StrEnum):
@@ -60,6 +61,10 @@ def selected_name(run: str, loop: int, index: int) -> str:
 
 def metrics_name(run: str, loop: int) -> str:
     return f"{_prefix(run)}metrics-{loop}"
+
+
+def final_name(run: str, loop: int) -> str:
+    return f"{_prefix(run)}final-{loop}"
 
 
 def validate_run(run: str) -> str:

@@ -32,6 +32,13 @@ class ErrorSummary(_Model):
     force_rmse_meV_A: float
     force_mae_meV_A: float
     angle_mae_deg: float
+    #: robust figures: median and 95th percentile of the absolute errors of
+    #: the structures' energies and of the force components (None in stores
+    #: written before they existed)
+    energy_median_meV_atom: float | None = None
+    energy_p95_meV_atom: float | None = None
+    force_median_meV_A: float | None = None
+    force_p95_meV_A: float | None = None
 
 
 class Parity(_Model):
@@ -54,6 +61,21 @@ class SplitErrors(_Model):
     all: ErrorSummary
     by_source: dict[str, ErrorSummary] = {}
     parity: Parity = Parity()
+
+
+class FinalErrors(_Model):
+    """One checkpoint's errors on the final frozen test sets (the same sets
+    for every loop and, in a benchmark, every scheme); ``sizes`` are the
+    sets' structure counts when evaluated."""
+
+    loop: int
+    run: str = MAIN_RUN
+    sizes: dict[str, int]
+    tests: dict[str, SplitErrors]
+
+    def errors(self, split: str) -> ErrorSummary | None:
+        found = self.tests.get(split)
+        return found.all if found else None
 
 
 class LoopMetrics(_Model):

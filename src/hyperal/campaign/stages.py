@@ -30,7 +30,7 @@ from hyperal.campaign.records import (
     start_name,
     validate_run,
 )
-from hyperal.campaign.results import LoopMetrics, SplitErrors
+from hyperal.campaign.results import FinalErrors, LoopMetrics, SplitErrors
 from hyperal.campaign.starts import initial_starts, loop_starts, task_seed
 from hyperal.campaign.store import Store
 from hyperal.campaign.tasks import (
@@ -71,12 +71,28 @@ class StageContext:
     #: work (evolutions, fits) when tasks run in process; each label is
     #: written by the thread that made it (:func:`tasks.label_and_record`).
     labeller: Executor | None = None
+    #: The run that holds this run's initial data, loop-0 committee and
+    #: difficult test sets (a benchmark's schemes share one); None: its own.
+    shared: str | None = None
 
     def __post_init__(self):
         validate_run(self.run)
+        if self.shared is not None:
+            validate_run(self.shared)
 
-    def with_run(self, run: str) -> StageContext:
-        return replace(self, run=run)
+    def with_run(self, run: str, shared: str | None = None) -> StageContext:
+        return replace(self, run=run, shared=shared)
+
+    @property
+    def data_runs(self) -> list[str]:
+        """The runs whose labelled structures this run trains and tests on."""
+        return [self.run] if self.shared is None else [self.shared, self.run]
+
+    def checkpoint(self, loop: int) -> Path:
+        """Directory of this run's committee after ``loop`` (loop 0's is the
+        shared run's, when there is one)."""
+        owner = self.shared if loop == 0 and self.shared is not None else self.run
+        return self.store.checkpoint_path(loop, owner)
 
     def failures(self) -> int:
         return self.store.count(oracle_status=OracleStatus.FAILED.value, run=self.run)
@@ -154,10 +170,13 @@ def label_initial(ctx: StageContext) -> int:
 
 def write_starts(ctx: StageContext, loop: int) -> int:
     """Write loop ``loop``'s starts (once: nothing if they exist). Difficult
-    ones wait for the oracle, the rest for evolution. Returns the count."""
+    ones wait for the oracle, the rest for evolution; a run with a shared run
+    writes no difficult ones (the shared run holds them). Returns the count."""
     if ctx.store.count(stage=Stage.START.value, loop=loop, run=ctx.run):
         return 0
     starts = loop_starts(ctx.config, loop)
+    if ctx.shared is not None:
+        starts = [s if s.split != Split.DIFFICULT else None for s in starts]
     ctx.store.add(
         (
             start.atoms,
@@ -177,8 +196,9 @@ def write_starts(ctx: StageContext, loop: int) -> int:
             ),
         )
         for j, start in enumerate(starts)
+        if start is not None
     )
-    return len(starts)
+    return sum(start is not None for start in starts)
 
 
 def _pending(ctx: StageContext, loop: int, stage: Stage, split: Split) -> list:
@@ -194,7 +214,12 @@ def _pending(ctx: StageContext, loop: int, stage: Stage, split: Split) -> list:
 def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -> int:
     """Label every pending row of ``stage`` and ``split`` in ``loop``, each
     written as it arrives. Returns the number labelled."""
-    rows = _pending(ctx, loop, stage, split)
+    # a structure whose label is stored already (a shared one) is not paid again
+    rows = [
+        row
+        for row in _pending(ctx, loop, stage, split)
+        if not ctx.store.reuse_label(row.id)
+    ]
     calls = ((row.id, label_structure, (ctx.oracle, row.toatoms())) for row in rows)
     for n, (row_id, label) in enumerate(completed(ctx.executor, calls), start=1):
         ctx.store.record_label(row_id, label)
@@ -203,6 +228,10 @@ def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -
 
 
 def _label_in_background(ctx: StageContext, row_id: int, atoms) -> Future:
+    if ctx.store.reuse_label(row_id):  # no oracle call: a finished future
+        done: Future = Future()
+        done.set_result(None)
+        return done
     return ctx.labeller.submit(
         label_and_record, ctx.store.path, row_id, ctx.oracle, atoms
     )
@@ -221,7 +250,7 @@ def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
     background (with a labeller; otherwise nothing), so the oracle works
     while the coordinator fits the previous loop's committee. The labels are
     stored as they arrive; the loop's own labelling stage then finds them."""
-    if ctx.labeller is None or loop > ctx.config.loops:
+    if ctx.labeller is None or ctx.shared is not None or loop > ctx.config.loops:
         return []
     write_starts(ctx, loop)
     rows = _pending(ctx, loop, Stage.START, Split.DIFFICULT)
@@ -355,9 +384,9 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
 
 def training_set(ctx: StageContext, loop: int, runs: Sequence[str] | None = None):
     """The labelled training structures up to ``loop`` of ``runs`` (default:
-    this run), in name order."""
+    this run and its shared run), in name order."""
     return ctx.store.labelled(
-        split=Split.TRAIN, max_loop=loop, runs=list(runs or [ctx.run])
+        split=Split.TRAIN, max_loop=loop, runs=list(runs or ctx.data_runs)
     )
 
 
@@ -372,7 +401,7 @@ def fit(
     default this run) as a task through the executor — warm-started from the
     checkpoint ``init`` when given — and return its checkpoint directory. An
     existing checkpoint is returned as it is."""
-    path = ctx.store.checkpoint_path(loop, ctx.run)
+    path = ctx.checkpoint(loop)
     if (path / MANIFEST).is_file():
         _same_committee(ctx, path)
         return path
@@ -435,7 +464,7 @@ def warm_start(ctx: StageContext, loop: int) -> Path | None:
     when the committee options ask for warm starts and it exists."""
     if loop == 0 or not ctx.config.committee.warm_start:
         return None
-    previous = ctx.store.checkpoint_path(loop - 1, ctx.run)
+    previous = ctx.checkpoint(loop - 1)
     return previous if (previous / MANIFEST).is_file() else None
 
 
@@ -471,11 +500,13 @@ def evaluate(
 ) -> LoopMetrics:
     """Record loop ``loop``'s metrics: oracle and data counts, the fit report
     and the committee's errors on each test set (default: this run's gentle
-    set and its difficult structures up to ``loop``)."""
+    set and its difficult structures up to ``loop``, of this run and its
+    shared run). Oracle calls count this run's own, not labels copied from
+    identical structures."""
     store, run = ctx.store, ctx.run
     if test_sets is None:
         test_sets = {
-            split.value: store.labelled(split=split, max_loop=loop, runs=[run])
+            split.value: store.labelled(split=split, max_loop=loop, runs=ctx.data_runs)
             for split in (Split.GENTLE, Split.DIFFICULT)
         }
     ctx.report(loop, StageKind.EVALUATE, 0, 1)
@@ -495,8 +526,7 @@ def evaluate(
     metrics = LoopMetrics(
         loop=loop,
         run=run,
-        oracle_calls=store.count(upto, oracle_status=OracleStatus.OK.value, run=run)
-        + store.count(upto, oracle_status=OracleStatus.FAILED.value, run=run),
+        oracle_calls=store.oracle_calls(upto, run=run),
         oracle_failures=store.count(
             upto, oracle_status=OracleStatus.FAILED.value, run=run
         ),
@@ -512,6 +542,52 @@ def evaluate(
     store.add_metrics(metrics)
     ctx.report(loop, StageKind.EVALUATED, 1, 1)
     return metrics
+
+
+def finished(ctx: StageContext, loop: int) -> Path | None:
+    """The checkpoint of ``loop`` when that loop is finished (fitted and
+    evaluated), else None: what lets a rerun skip it."""
+    path = ctx.checkpoint(loop)
+    done = any(m.loop == loop for m in ctx.store.metrics(ctx.run))
+    return path if done and (path / MANIFEST).is_file() else None
+
+
+def frozen_test_sets(ctx: StageContext) -> dict[str, list]:
+    """The final frozen test sets: the gentle set and the union of every
+    loop's difficult set (of the shared run, when there is one)."""
+    owner = [ctx.shared or ctx.run]
+    return {
+        split.value: ctx.store.labelled(split=split, runs=owner)
+        for split in (Split.GENTLE, Split.DIFFICULT)
+    }
+
+
+def final_evaluation(
+    ctx: StageContext, last: int, test_sets: dict[str, list]
+) -> list[FinalErrors]:
+    """Every checkpoint from loop 0 to ``last`` evaluated on the same
+    ``test_sets`` — so each point of a learning curve is measured on the same
+    structures, unlike the per-loop metrics, whose difficult set grows. Stored
+    per loop; kept while the test sets' sizes are unchanged (a campaign
+    resumed with more loops has a larger difficult set: all are redone)."""
+    sizes = {name: len(images) for name, images in test_sets.items() if images}
+    stored = {f.loop: f for f in ctx.store.final(ctx.run) if f.sizes == sizes}
+    out = []
+    for loop in range(last + 1):
+        if loop in stored:
+            out.append(stored[loop])
+            continue
+        ctx.report(loop, StageKind.EVALUATE, 0, 1, "final test sets")
+        checkpoint = ctx.checkpoint(loop)
+        tests = {
+            name: errors_on(ctx, loop, checkpoint, images)
+            for name, images in test_sets.items()
+            if images
+        }
+        final = FinalErrors(loop=loop, run=ctx.run, sizes=sizes, tests=tests)
+        ctx.store.add_final(final)
+        out.append(final)
+    return out
 
 
 # --- compositions ------------------------------------------------------------------

@@ -4,18 +4,24 @@ written by the coordinator only, one transaction per result.
 Every structure is a row with the key-value pairs ``name`` (unique within the
 store: what makes a resumed run skip work already done), ``run``, ``loop``,
 ``stage``, ``source``, ``scheme``, ``split``, ``start_index`` (and ``frame``),
-``uncertainty`` (σ_U at selection, eV) and ``oracle_status``, with
-``oracle_reason`` when failed or skipped (the values are the enums of
-:mod:`hyperal.campaign.records`). A label is written into its row the moment
-it arrives — energy, forces (and stress) as the row's calculator results, the
-oracle's name — so a killed run loses none. Per-loop metrics are rows of
-their own (``stage="metrics"``, an empty structure, the figures in ``data``);
+``uncertainty`` (σ_U at selection, eV), ``structure_key`` (a hash of the
+numbers, positions, cell and pbc: :func:`structure_key`) and
+``oracle_status``, with ``oracle_reason`` when failed or skipped (the values
+are the enums of :mod:`hyperal.campaign.records`). A structure whose label is
+already in the store is never labelled again: :meth:`Store.reuse_label`
+copies it (``cached=1``: no oracle call was made). A label is written into
+its row the moment it arrives — energy, forces (and stress) as the row's
+calculator results, the oracle's name — so a killed run loses none. Per-loop
+metrics and the errors on the final frozen test sets are rows of their own
+(``stage="metrics"`` / ``"final"``, an empty structure, the figures in
+``data``);
 committee checkpoints are directories beside the database,
 ``<store>.checkpoints/<run>/loop-<k>/``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,8 +32,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 
-from hyperal.campaign.records import MAIN_RUN, Split, Stage, metrics_name
-from hyperal.campaign.results import LoopMetrics
+from hyperal.campaign.records import MAIN_RUN, Split, Stage, final_name, metrics_name
+from hyperal.campaign.results import FinalErrors, LoopMetrics
 from hyperal.oracle import Label
 
 SPLITS = tuple(Split)
@@ -99,7 +105,13 @@ class Store:
                         f"split must be one of {SPLITS}, got {pairs['split']}"
                     )
                 row, extra = _row(atoms, label)
-                pairs = {"oracle_status": "pending", "split": "none", **pairs, **extra}
+                pairs = {
+                    "oracle_status": "pending",
+                    "split": "none",
+                    "structure_key": structure_key(atoms),
+                    **pairs,
+                    **extra,
+                }
                 ids.append(self.db.write(row, key_value_pairs=pairs))
         return ids
 
@@ -114,10 +126,44 @@ class Store:
     def rows(self, **selection) -> list:
         return list(self.db.select(sort="id", **selection))
 
-    def record_label(self, row_id: int, label: Label) -> None:
-        """Write one oracle result into its row (one transaction)."""
+    def record_label(self, row_id: int, label: Label, *, cached: bool = False) -> None:
+        """Write one oracle result into its row (one transaction); ``cached``
+        marks a label copied from an identical structure."""
         row, extra = _row(self.db.get(id=row_id).toatoms(), label)
+        if cached:
+            extra["cached"] = 1
         self.db.update(row_id, atoms=row if label.ok else None, **extra)
+
+    def reuse_label(self, row_id: int) -> bool:
+        """Give row ``row_id`` the label of an identical structure already
+        labelled ok in the store (``cached=1``, no oracle call); False when
+        there is none. The oracle cache that lets runs sharing a store (a
+        benchmark's schemes) pay for a shared structure once."""
+        row = self.db.get(id=row_id)
+        key = row.get("structure_key")
+        if key is None:
+            return False
+        for found in self.db.select(structure_key=key, oracle_status="ok", limit=1):
+            calc = found.toatoms().calc
+            label = Label(
+                "ok",
+                calc.results["energy"],
+                calc.results["forces"],
+                calc.results.get("stress"),
+                oracle=found.get("oracle", ""),
+            )
+            self.record_label(row_id, label, cached=True)
+            return True
+        return False
+
+    def oracle_calls(self, query: str | None = None, **selection) -> int:
+        """Oracle calls paid for the matching rows: labels ok or failed,
+        not counting those copied from an identical structure."""
+        ok = self.count(query, oracle_status="ok", **selection)
+        failed = self.count(query, oracle_status="failed", **selection)
+        return (
+            ok + failed - self.count(query, oracle_status="ok", cached=1, **selection)
+        )
 
     def labelled(
         self,
@@ -149,38 +195,83 @@ class Store:
 
     # --- metrics and checkpoints --------------------------------------------------
 
-    def add_metrics(self, metrics: LoopMetrics) -> None:
-        """The metrics row of ``metrics.loop`` of ``metrics.run`` (replacing
-        an older one)."""
+    def _put(self, stage: Stage, name: str, run: str, loop: int, data: dict) -> None:
+        """A data row (no structure) of ``stage`` for ``run``'s ``loop``,
+        replacing an older one, in one transaction."""
         with self.db:
-            for row in self.db.select(
-                stage=Stage.METRICS.value, loop=metrics.loop, run=metrics.run
-            ):
+            for row in self.db.select(stage=stage.value, loop=loop, run=run):
                 del self.db[row.id]
             self.db.write(
                 Atoms(),
                 key_value_pairs={
-                    "name": metrics_name(metrics.run, metrics.loop),
-                    "run": metrics.run,
-                    "loop": metrics.loop,
-                    "stage": Stage.METRICS.value,
+                    "name": name,
+                    "run": run,
+                    "loop": loop,
+                    "stage": stage.value,
                     "split": Split.NONE.value,
                     "oracle_status": "none",
                 },
-                data={"metrics": _plain(metrics.to_store())},
+                data=_plain(data),
             )
+
+    def _get(self, stage: Stage, run: str) -> list:
+        return sorted(self.db.select(stage=stage.value, run=run), key=lambda r: r.loop)
+
+    def add_metrics(self, metrics: LoopMetrics) -> None:
+        """The metrics row of ``metrics.loop`` of ``metrics.run`` (replacing
+        an older one)."""
+        self._put(
+            Stage.METRICS,
+            metrics_name(metrics.run, metrics.loop),
+            metrics.run,
+            metrics.loop,
+            {"metrics": metrics.to_store()},
+        )
 
     def metrics(self, run: str = MAIN_RUN) -> list[LoopMetrics]:
         """Per-loop metrics of ``run``, loop order."""
-        rows = sorted(
-            self.db.select(stage=Stage.METRICS.value, run=run), key=lambda r: r.loop
+        return [
+            LoopMetrics.from_store(row.loop, row.data["metrics"])
+            for row in self._get(Stage.METRICS, run)
+        ]
+
+    def add_final(self, final: FinalErrors) -> None:
+        """``final.run``'s errors of loop ``final.loop`` on the final frozen
+        test sets (replacing older ones)."""
+        self._put(
+            Stage.FINAL,
+            final_name(final.run, final.loop),
+            final.run,
+            final.loop,
+            {"final": final.model_dump()},
         )
-        return [LoopMetrics.from_store(row.loop, row.data["metrics"]) for row in rows]
+
+    def final(self, run: str = MAIN_RUN) -> list[FinalErrors]:
+        """``run``'s errors on the final frozen test sets, loop order."""
+        return [
+            FinalErrors.model_validate(row.data["final"])
+            for row in self._get(Stage.FINAL, run)
+        ]
+
+    def runs(self) -> list[str]:
+        """Every run with metrics in the store."""
+        return sorted({row.run for row in self.db.select(stage=Stage.METRICS.value)})
 
     def checkpoint_path(self, loop: int, run: str = MAIN_RUN) -> Path:
         """Directory of ``run``'s committee checkpoint after ``loop`` (it
         exists once that fit has finished)."""
         return self.checkpoints / run / f"loop-{loop}"
+
+
+def structure_key(atoms: Atoms) -> str:
+    """A hash of ``atoms``' numbers, positions, cell and pbc (positions and
+    cell rounded to 1e-6 Å): equal for the same structure stored twice."""
+    digest = hashlib.sha256()
+    digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    for array in (atoms.positions, atoms.cell.array):
+        digest.update((np.round(np.asarray(array, float), 6) + 0.0).tobytes())
+    digest.update(np.asarray(atoms.pbc, dtype=bool).tobytes())
+    return digest.hexdigest()[:32]
 
 
 def _row(atoms: Atoms, label: Label | None) -> tuple[Atoms, dict[str, Any]]:
