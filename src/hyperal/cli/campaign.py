@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from hyperal.campaign.config import TEMPLATE, ConfigError, load_config
-from hyperal.cli.common import console, fail
+from hyperal.cli.common import console, fail, progress_bar
 
 ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
 
@@ -47,43 +46,19 @@ def init(
 def run(config_path: ConfigPath):
     """Run the campaign, or resume it from its store where it stopped."""
     from hyperal.campaign.loop import Campaign
-    from hyperal.campaign.progress import StageKind
     from hyperal.campaign.stages import CampaignError
 
     config = _config(config_path)
-    with Progress(
-        TextColumn("loop {task.fields[loop]}"),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("oracle failures: {task.fields[failures]}"),
-        console=console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("starting", total=None, loop=0, failures=0)
-        state = {"key": None}
 
-        def report(p):
-            key = (p.loop, p.kind, p.message)
-            if key != state["key"]:
-                state["key"] = key
-                bar.update(task, completed=0)
-            bar.update(
-                task,
-                description=p.description,
-                completed=p.done,
-                total=p.total,
-                loop=p.loop,
-                failures=p.failures,
-            )
-            if p.kind is StageKind.EVALUATED:
-                bar.console.print(_line(campaign.store.metrics()[-1]))
+    def line(p, out):
+        out.print(_line(campaign.store.metrics()[-1]))
 
+    with progress_bar(line) as report:
         campaign = Campaign(config, progress=report)
         try:
             metrics = campaign.run()
         except CampaignError as exc:
-            bar.stop()
+            report.stop()
             fail(str(exc))
     console.print(f"done: {len(metrics) - 1} loops; store {config.store}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
@@ -15,3 +17,48 @@ def fail(message: str) -> NoReturn:
     """Print ``error: message`` to stderr (no traceback) and exit with status 2."""
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+@contextmanager
+def progress_bar(
+    on_evaluated: Callable | None = None, *, show_run: bool = False
+) -> Iterator[Callable]:
+    """A rich progress bar; yields the callback for campaign
+    :class:`~hyperal.campaign.progress.Progress` reports. ``on_evaluated``
+    is called with each report of a finished loop (to print its line)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from hyperal.campaign.progress import StageKind
+
+    columns = [TextColumn("loop {task.fields[loop]}")]
+    if show_run:
+        columns.append(TextColumn("{task.fields[run]}"))
+    columns += [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("oracle failures: {task.fields[failures]}"),
+    ]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("starting", total=None, loop=0, failures=0, run="")
+        state = {"key": None}
+
+        def report(p):
+            key = (p.run, p.loop, p.kind, p.message)
+            if key != state["key"]:
+                state["key"] = key
+                bar.update(task, completed=0)
+            bar.update(
+                task,
+                description=p.description,
+                completed=p.done,
+                total=p.total,
+                loop=p.loop,
+                failures=p.failures,
+                run=p.run,
+            )
+            if p.kind is StageKind.EVALUATED and on_evaluated is not None:
+                on_evaluated(p, bar.console)
+
+        report.stop = bar.stop
+        yield report

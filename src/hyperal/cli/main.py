@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hyperal.cli import campaign, structures
+from hyperal.cli import benchmark, campaign, structures
 
 app = typer.Typer(
     help="hyperal: robust MLIPs from the fewest reference calculations.",
@@ -18,6 +18,7 @@ for command in (
     campaign.status,
     campaign.report,
     campaign.export,
+    benchmark.benchmark,
 ):
     app.command()(command)
 

@@ -1,0 +1,23 @@
+"""``hyperal benchmark``: which way of exploring gives the best potential for
+the fewest oracle calls — every scheme on the same data, the same starts and
+the same frozen test sets, over replicate seeds, shared labels paid once."""
+
+from hyperal.benchmark.config import (
+    BenchmarkConfig,
+    VariantConfig,
+    default_variants,
+    load_benchmark,
+)
+from hyperal.benchmark.results import BenchmarkResults, calls_to_reach, collect
+from hyperal.benchmark.run import Benchmark
+
+__all__ = [
+    "Benchmark",
+    "BenchmarkConfig",
+    "BenchmarkResults",
+    "VariantConfig",
+    "calls_to_reach",
+    "collect",
+    "default_variants",
+    "load_benchmark",
+]

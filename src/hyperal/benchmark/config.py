@@ -1,0 +1,201 @@
+"""The benchmark file: a base campaign, the variants (schemes with their
+parameters and selection) to compare, and how many replicate seeds.
+
+Every variant of a replicate runs the base campaign with its own scheme on
+the same initial data, the same starts per loop and the same test sets; only
+the exploration (and the selection rule) differs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hyperal.campaign.config import (
+    CampaignConfig,
+    ConfigError,
+    SelectionConfig,
+    _format,
+    parse_config,
+)
+from hyperal.evolve.schemes import SCHEMES, make_evolver
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VariantConfig(_Model):
+    """One way of exploring: a scheme, its parameters and selection."""
+
+    name: str
+    scheme: str | None = Field(None, description="default: the variant's name")
+    params: dict[str, Any] = {}
+    steps: int | None = Field(None, ge=1, description="default: the campaign's")
+    selection: dict[str, Any] = Field(
+        {}, description="overrides of the campaign's selection keys"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_\-]+", value) or value == "shared":
+            raise ValueError(
+                f"variant name {value!r}: letters, digits, '_' and '-' only "
+                "(and not 'shared')"
+            )
+        return value
+
+    @property
+    def scheme_name(self) -> str:
+        return self.scheme or self.name
+
+
+def default_variants() -> list[VariantConfig]:
+    """All eight schemes, and plain MD with random selection (the control)."""
+    return [VariantConfig(name=name) for name in SCHEMES] + [
+        VariantConfig(name="md-random", scheme="md", selection={"rule": "random"})
+    ]
+
+
+class BenchmarkConfig(_Model):
+    """A benchmark: which exploration gives the best potential per oracle call."""
+
+    campaign: str | dict[str, Any] = Field(
+        description="the base campaign: a YAML path (relative to this file) "
+        "or the campaign's keys inline"
+    )
+    variants: list[VariantConfig] = Field(default_factory=default_variants)
+    replicates: int = Field(3, ge=1, description="seeds: campaign seed + 0, 1, ...")
+    scheme_params: dict[str, dict[str, Any]] = Field(
+        {},
+        description="parameters per scheme family (md, relax, ce, dimer), shared "
+        "by the plain scheme and its biased twin; a variant's params win",
+    )
+    reference: str = Field(
+        "md", description="the variant whose final error is the target"
+    )
+    target_force_rmse_meV_A: float | None = Field(
+        None,
+        gt=0,
+        description="difficult-set force RMSE to reach; default: the reference "
+        "variant's final one, per replicate",
+    )
+    test_file: str | None = Field(
+        None, description="an extra frozen test set: extxyz with reference labels"
+    )
+    store: str = "benchmark.db"
+
+    @field_validator("scheme_params")
+    @classmethod
+    def _families(cls, value: dict) -> dict:
+        families = sorted({name.removeprefix("advb_") for name in SCHEMES})
+        unknown = sorted(set(value) - set(families))
+        if unknown:
+            raise ValueError(
+                f"unknown scheme family {', '.join(unknown)}; allowed: "
+                f"{', '.join(families)}"
+            )
+        return value
+
+
+def variant_campaign(
+    base: CampaignConfig, bench: BenchmarkConfig, variant: VariantConfig, seed: int
+) -> CampaignConfig:
+    """The campaign a variant runs in the replicate seeded ``seed``."""
+    family = variant.scheme_name.removeprefix("advb_")
+    params = {**bench.scheme_params.get(family, {}), **variant.params}
+    selection = {**base.selection.model_dump(), **variant.selection}
+    return base.model_copy(
+        update={
+            "seed": seed,
+            "store": bench.store,
+            "scheme": base.scheme.model_copy(
+                update={
+                    "name": variant.scheme_name,
+                    "params": params,
+                    "steps": variant.steps or base.scheme.steps,
+                }
+            ),
+            "selection": SelectionConfig.model_validate(selection),
+        }
+    )
+
+
+def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
+    """Every problem of the variants, one line each naming the key."""
+    from ase.calculators.emt import EMT
+
+    problems = []
+    names = [v.name for v in bench.variants]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"variants: name {name!r} used twice")
+    if bench.reference not in names:
+        problems.append(
+            f"reference: {bench.reference!r} is not a variant; allowed: "
+            f"{', '.join(names)}"
+        )
+    for i, variant in enumerate(bench.variants):
+        where = f"variants[{i}] ({variant.name})"
+        if variant.scheme_name not in SCHEMES:
+            problems.append(
+                f"{where}.scheme: unknown scheme {variant.scheme_name!r}; "
+                f"allowed: {', '.join(SCHEMES)}"
+            )
+            continue
+        try:
+            SelectionConfig.model_validate(
+                {**base.selection.model_dump(), **variant.selection}
+            )
+        except ValidationError as exc:
+            for line in _format(exc).splitlines():
+                problems.append(f"{where}.selection.{line}")
+        family = variant.scheme_name.removeprefix("advb_")
+        params = {**bench.scheme_params.get(family, {}), **variant.params}
+        try:
+            make_evolver(variant.scheme_name, EMT(), params)
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{where}.params: {exc}")
+    return problems
+
+
+def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
+    """Read and validate a benchmark YAML file and its base campaign; every
+    problem is reported together, one line each naming the key."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the benchmark file must be a YAML mapping")
+    try:
+        bench = BenchmarkConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}:\n{_format(exc)}") from None
+    campaign = bench.campaign
+    if isinstance(campaign, str):
+        campaign_path = (path.parent / campaign).resolve()
+        if not campaign_path.exists():
+            raise ConfigError(f"{path}:\ncampaign: {campaign_path}: no such file")
+        campaign = yaml.safe_load(campaign_path.read_text())
+    try:
+        base = parse_config(campaign)
+    except ConfigError as exc:
+        lines = [f"campaign.{line}" for line in str(exc).splitlines()]
+        raise ConfigError(f"{path}:\n" + "\n".join(lines)) from None
+    problems = _check(bench, base)
+    if bench.test_file is not None:
+        test_file = (path.parent / bench.test_file).resolve()
+        if not test_file.exists():
+            problems.append(f"test_file: {test_file}: no such file")
+        bench = bench.model_copy(update={"test_file": str(test_file)})
+    if problems:
+        raise ConfigError(f"{path}:\n" + "\n".join(problems))
+    return bench, base

@@ -1,0 +1,156 @@
+"""Run (or resume) a benchmark: the campaign's stages composed per replicate
+and variant in one store.
+
+Per replicate ``r`` (campaign seed + r) a run ``r<r>.shared`` holds what every
+variant shares: loop 0 (the oracle relaxations, the gentle set and the first
+committee) and each loop's difficult starts, labelled once. Each variant's run
+``r<r>.<variant>`` then does the campaign's active loops on the same starts,
+training on the shared initial data plus its own selected frames. A structure
+two runs both need labelled (the same start frame chosen by two schemes) is
+labelled once: the store's oracle cache. Loops go in order across all runs
+(loop 1 of every variant, then loop 2 ...), so a stopped benchmark has
+comparable partial results; each stage resumes like a campaign's. Tasks go
+through the campaign's executor; the runs themselves follow one another.
+
+Finally every checkpoint is evaluated on the same frozen test sets: the
+gentle set, the union of every loop's difficult set and, when given, the
+user's test file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from hyperal.benchmark.config import BenchmarkConfig, VariantConfig, variant_campaign
+from hyperal.campaign.config import CampaignConfig
+from hyperal.campaign.executors import make_executor
+from hyperal.campaign.loop import make_oracle
+from hyperal.campaign.progress import Progress
+from hyperal.campaign.records import Split, Stage
+from hyperal.campaign.stages import (
+    StageContext,
+    active_loop,
+    final_evaluation,
+    finished,
+    frozen_test_sets,
+    initial_loop,
+    label_pending,
+    write_starts,
+)
+from hyperal.campaign.store import Store
+
+
+def shared_run(replicate: int) -> str:
+    return f"r{replicate}.shared"
+
+
+def variant_run(replicate: int, variant: str) -> str:
+    return f"r{replicate}.{variant}"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark of ``bench.variants`` on the campaign ``base``."""
+
+    bench: BenchmarkConfig
+    base: CampaignConfig
+    progress: Callable[[Progress], None] = lambda report: None
+
+    @property
+    def store(self) -> Store:
+        return Store(self.bench.store)
+
+    def seed(self, replicate: int) -> int:
+        return self.base.seed + replicate
+
+    def shared_config(self, replicate: int) -> CampaignConfig:
+        return self.base.model_copy(
+            update={"seed": self.seed(replicate), "store": self.bench.store}
+        )
+
+    def variant_config(self, replicate: int, variant: VariantConfig) -> CampaignConfig:
+        return variant_campaign(self.base, self.bench, variant, self.seed(replicate))
+
+    def run(self) -> None:
+        """Run every loop of every replicate and variant not yet finished,
+        then the final evaluation on the frozen test sets."""
+        base, bench = self.base, self.bench
+        store = self.store
+        oracle = make_oracle(base)
+        background = (
+            base.executor.kind == "inprocess" and base.executor.background_labels
+        )
+        with (
+            make_executor(
+                base.executor.kind,
+                workers=base.executor.workers,
+                address=base.executor.address,
+            ) as executor,
+            ThreadPoolExecutor(max_workers=1) as labeller,
+        ):
+
+            def context(config, run, shared=None):
+                return StageContext(
+                    config,
+                    store,
+                    executor,
+                    oracle,
+                    run,
+                    self.progress,
+                    labeller=labeller if background else None,
+                    shared=shared,
+                )
+
+            replicates = range(bench.replicates)
+            shared = {
+                r: context(self.shared_config(r), shared_run(r)) for r in replicates
+            }
+            variants = {
+                (r, v.name): context(
+                    self.variant_config(r, v), variant_run(r, v.name), shared_run(r)
+                )
+                for r in replicates
+                for v in bench.variants
+            }
+            checkpoints = {}
+            for r in replicates:
+                first = finished(shared[r], 0) or initial_loop(shared[r])
+                for v in bench.variants:
+                    checkpoints[r, v.name] = first
+            for loop in range(1, base.loops + 1):
+                for r in replicates:  # the shared difficult set, labelled once
+                    write_starts(shared[r], loop)
+                    label_pending(
+                        shared[r], loop, stage=Stage.START, split=Split.DIFFICULT
+                    )
+                for key, ctx in variants.items():
+                    checkpoints[key] = finished(ctx, loop) or active_loop(
+                        ctx, loop, checkpoints[key]
+                    )
+            for r in replicates:
+                sets = frozen_test_sets(shared[r])
+                if bench.test_file:
+                    sets["test_file"] = test_file_structures(bench.test_file)
+                for v in bench.variants:
+                    final_evaluation(variants[r, v.name], base.loops, sets)
+
+
+def test_file_structures(path: str) -> list:
+    """The user's test structures with their reference labels (``REF_``
+    keys or a calculator's results); ``info['source']`` names the structure
+    type (default ``test_file``)."""
+    from ase.io import read
+
+    from hyperal.labels import reference
+
+    images = read(path, index=":")
+    for k, atoms in enumerate(images):
+        try:
+            reference(atoms, k)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        atoms.info.setdefault("source", "test_file")
+        atoms.info.setdefault("name", f"test-{k}")
+    return images

@@ -1,0 +1,73 @@
+"""``hyperal benchmark``: every scheme on the same data at equal oracle cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hyperal.cli.common import console, fail, progress_bar
+
+
+def benchmark(
+    config_path: Annotated[Path, typer.Argument(help="The benchmark YAML file.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for benchmark.html, curves.csv, summary.csv and "
+            "summary.txt (default: beside the store, <store>-results).",
+        ),
+    ] = None,
+    run: Annotated[
+        bool,
+        typer.Option(
+            help="Run (or resume) the benchmark first; --no-run only summarises "
+            "a finished store."
+        ),
+    ] = True,
+):
+    """Compare exploration schemes at equal oracle cost.
+
+    Runs the base campaign once per variant (scheme, parameters, selection
+    rule) and replicate seed, on shared initial data, starts and test sets
+    (shared labels are paid once); then evaluates every loop's committee on
+    the same frozen test sets and writes learning curves against the oracle
+    calls spent on training, the calls each variant needs to reach the
+    reference variant's final error, a ranking and an HTML page. A killed
+    benchmark resumes where it stopped.
+    """
+    from hyperal.benchmark import Benchmark, collect, load_benchmark
+    from hyperal.campaign.config import ConfigError
+    from hyperal.campaign.stages import CampaignError
+    from hyperal.campaign.store import Store
+    from hyperal.report.benchmark import write_benchmark_report
+
+    try:
+        bench, base = load_benchmark(config_path)
+    except ConfigError as exc:
+        fail(str(exc))
+    if run:
+        with progress_bar(show_run=True) as report:
+            try:
+                Benchmark(bench, base, report).run()
+            except CampaignError as exc:
+                report.stop()
+                fail(str(exc))
+    elif not Path(bench.store).exists():
+        fail(f"{bench.store}: no benchmark store yet (run without --no-run)")
+    try:
+        results = collect(Store(bench.store), bench, base.loops)
+    except ValueError as exc:
+        fail(str(exc))
+    folder = output or Path(f"{Path(bench.store).with_suffix('')}-results")
+    results.write_csv(folder)
+    text = results.text()
+    (folder / "summary.txt").write_text(text + "\n")
+    write_benchmark_report(results, bench, base, folder / "benchmark.html")
+    console.print(text, highlight=False)
+    console.print(
+        f"results: {folder.resolve()} (benchmark.html, curves.csv, summary.csv)"
+    )

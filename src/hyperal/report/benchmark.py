@@ -1,0 +1,333 @@
+"""The benchmark page: which exploration reaches the lowest error on the
+same frozen test sets for the fewest training oracle calls."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from hyperal.report.page import Page, colour, log_if_positive, marker, table
+
+PANELS = (
+    ("difficult", "force_rmse_meV_A", "difficult set: force RMSE (meV/Å)"),
+    ("gentle", "force_rmse_meV_A", "gentle set: force RMSE (meV/Å)"),
+    ("difficult", "energy_rmse_meV_atom", "difficult set: energy RMSE (meV/atom)"),
+    ("difficult", "angle_mae_deg", "difficult set: force angle θ_F MAE (°)"),
+)
+
+
+def _by_variant(results):
+    out: dict[str, list] = {}
+    for curve in results.curves:
+        out.setdefault(curve.variant, []).append(curve)
+    return out
+
+
+def _curves(page, results, panels, caption, name):
+    import matplotlib.pyplot as plt
+
+    rows = (len(panels) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 3.6 * rows), squeeze=False)
+    for ax, (split, key, label) in zip(axes.flat, panels, strict=False):
+        for k, (variant, curves) in enumerate(_by_variant(results).items()):
+            x = np.mean([c.labels for c in curves], axis=0)
+            ys = np.array([c.figure(split, key) for c in curves])
+            if np.all(np.isnan(ys)):
+                continue
+            ax.plot(
+                x,
+                np.nanmean(ys, axis=0),
+                marker=marker(k),
+                color=colour(k),
+                label=variant,
+                lw=1.6,
+                ms=5,
+            )
+            if len(curves) > 1:
+                ax.fill_between(
+                    x,
+                    np.nanmin(ys, axis=0),
+                    np.nanmax(ys, axis=0),
+                    color=colour(k),
+                    alpha=0.12,
+                    lw=0,
+                )
+        ax.set(xlabel="training oracle calls", ylabel=label)
+        log_if_positive(ax)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    fig.set_layout_engine("constrained")
+    return page.figure(fig, caption, name)
+
+
+def _ratios(page, results):
+    import matplotlib.pyplot as plt
+
+    ranked = results.ranking()
+    fig, ax = plt.subplots(
+        figsize=(8, 0.4 * len(ranked) + 1.2), constrained_layout=True
+    )
+    for k, s in enumerate(ranked):
+        mean, spread, reached = s.ratio
+        if reached:
+            ax.barh(k, mean, xerr=spread, color=colour(k), alpha=0.85)
+            ax.text(
+                mean,
+                k,
+                f" {mean:.2f}× ({reached}/{s.replicates})",
+                va="center",
+                fontsize=8,
+            )
+        else:
+            ax.text(0.02, k, f"not reached (0/{s.replicates})", va="center", fontsize=8)
+    ax.axvline(1.0, color="k", lw=1)
+    ax.axvline(0.7, color="k", lw=1, ls=":")
+    ax.set_yticks(range(len(ranked)), [s.variant for s in ranked])
+    ax.invert_yaxis()
+    ax.set(
+        xlabel=f"training oracle calls to reach {results.reference}'s final "
+        "difficult-set force RMSE, relative to it"
+    )
+    return page.figure(
+        fig,
+        f"Oracle calls each variant needs to reach the reference variant "
+        f"({results.reference})'s final difficult-set force RMSE of the same "
+        "replicate, as a ratio to the reference's calls (linear between loops): "
+        "mean and standard deviation over the replicates that reached it. "
+        "Below 1 is cheaper; the dotted line marks 0.7.",
+        "ratios",
+    )
+
+
+def _sigma(page, results):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.4), constrained_layout=True)
+    for k, s in enumerate(results.summaries):
+        loops = np.arange(1, len(s.selected_sigma) + 1)
+        ax.plot(
+            loops, s.selected_sigma, marker=marker(k), color=colour(k), label=s.variant
+        )
+    ax.set(xlabel="loop", ylabel="mean σ_U of selected frames (eV)")
+    log_if_positive(ax)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    return page.figure(
+        fig,
+        "Committee energy uncertainty σ_U of the frames each variant selected, "
+        "mean per loop over replicates (random selection draws lower σ_U by "
+        "design).",
+        "sigma",
+    )
+
+
+def _fmt(value, digits=1):
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def write_benchmark_report(results, bench, base, path) -> Path:
+    """Write the benchmark's self-contained HTML page to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import hyperal
+
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = Page(
+        "hyperal benchmark",
+        f"hyperal {hyperal.__version__}; written {when}; store {bench.store}",
+    )
+    setup = page.section("What was run")
+    committee = base.committee.model_dump(mode="json")
+    setup.append(
+        table(
+            ["setting", "value"],
+            [
+                ["elements", ", ".join(base.system.elements)],
+                ["oracle", f"{base.oracle.name} {json.dumps(base.oracle.kwargs)}"],
+                [
+                    "replicates (seeds)",
+                    f"{bench.replicates} ("
+                    + ", ".join(str(base.seed + r) for r in range(bench.replicates))
+                    + ")",
+                ],
+                ["loops", base.loops],
+                [
+                    "starts per loop",
+                    f"{base.counts.derived_metal} derived metal, "
+                    f"{base.counts.derived_oxide} derived oxide, {base.counts.random} "
+                    f"random; {base.difficult_fraction:.0%} to the difficult set",
+                ],
+                [
+                    "initial data",
+                    f"{base.initial.structures} oracle relaxations of "
+                    f"{base.initial.relax_steps} steps, "
+                    f"{base.initial.train_fraction:.0%} train, rest gentle",
+                ],
+                ["committee", json.dumps(committee)],
+                ["selection", json.dumps(base.selection.model_dump())],
+                [
+                    "oracle calls",
+                    f"{results.total_oracle_calls} in all: "
+                    f"{results.own_training_labels} variants' training labels + "
+                    f"{results.shared_labels} shared (ratio {results.cost_ratio:.3f})",
+                ],
+            ],
+            left=2,
+        )
+    )
+    setup.append(
+        table(
+            ["variant", "scheme", "steps", "parameters", "selection"],
+            [
+                [
+                    v.name,
+                    v.scheme_name,
+                    v.steps or base.scheme.steps,
+                    json.dumps(
+                        {
+                            **bench.scheme_params.get(
+                                v.scheme_name.removeprefix("advb_"), {}
+                            ),
+                            **v.params,
+                        }
+                    ),
+                    json.dumps(v.selection) if v.selection else "campaign's",
+                ]
+                for v in bench.variants
+            ],
+        )
+    )
+    ranking = page.section("Ranking")
+    ranking.append(
+        "<p>Final errors of each variant's last committee on the frozen sets "
+        "(mean ± standard deviation over replicates); training labels are the "
+        "oracle calls spent on training data (the shared initial data plus the "
+        "variant's selected frames; test sets are not counted). 'Largest rise' "
+        "is the largest increase of the mean difficult-set force RMSE from one "
+        "loop to the next.</p>"
+    )
+    rows = []
+    for k, s in enumerate(results.ranking(), 1):
+        mean, std = s.force_rmse
+        ratio, spread, reached = s.ratio
+        rows.append(
+            [
+                k,
+                s.variant,
+                f"{mean:.1f} ± {std:.1f}",
+                _fmt(s._mean(s.final_gentle_force_rmse)),
+                _fmt(s._mean(s.final_energy_rmse)),
+                f"{np.mean(s.final_labels):.1f}",
+                f"{ratio:.2f} ± {spread:.2f} ({reached}/{s.replicates})"
+                if reached
+                else f"– (0/{s.replicates})",
+                _fmt(s._mean(s.mean_error_over_budget), 0),
+                f"{100 * s.largest_rise:+.0f} %",
+                s.oracle_failures,
+                s.skipped,
+                s.redundant,
+            ]
+        )
+    ranking.append(
+        table(
+            [
+                "#",
+                "variant",
+                "difficult F RMSE (meV/Å)",
+                "gentle F RMSE (meV/Å)",
+                "difficult E RMSE (meV/atom)",
+                "training labels",
+                f"calls to {results.reference}'s error (ratio)",
+                "mean F RMSE over budget (meV/Å)",
+                "largest rise",
+                "oracle failures",
+                "skipped starts",
+                "redundant passed over",
+            ],
+            rows,
+            left=2,
+        )
+    )
+    ranking.append(f"<pre>{results.text()}</pre>")
+    curves = page.section("Learning curves on the frozen test sets")
+    curves.append(
+        _curves(
+            page,
+            results,
+            PANELS,
+            "Errors of every loop's committee on the same frozen sets — the gentle "
+            "set and the union of all loops' difficult sets — against the training "
+            "oracle calls spent so far; lines are means over replicates, bands span "
+            "the replicates' minimum to maximum.",
+            "curves",
+        )
+    )
+    robust = [
+        ("difficult", "force_median_meV_A", "difficult: median |ΔF| (meV/Å)"),
+        ("difficult", "force_p95_meV_A", "difficult: 95th pct |ΔF| (meV/Å)"),
+    ]
+    if any("test_file" in f.tests for c in results.curves for f in c.final):
+        robust += [
+            ("test_file", "force_rmse_meV_A", "test file: force RMSE (meV/Å)"),
+            ("test_file", "energy_rmse_meV_atom", "test file: energy RMSE (meV/atom)"),
+        ]
+    curves.append(
+        _curves(
+            page,
+            results,
+            robust,
+            "Robust figures of the same curves: the median and 95th percentile of "
+            "the absolute force-component errors, which one exploded structure "
+            "cannot dominate (and the user's test file, when given).",
+            "robust",
+        )
+    )
+    cost = page.section("Oracle calls to reach the reference error")
+    cost.append(_ratios(page, results))
+    types = page.section("Per structure type")
+    sources = sorted(
+        {s for c in results.curves for s in c.final[-1].tests["difficult"].by_source}
+        if all("difficult" in c.final[-1].tests for c in results.curves)
+        else set()
+    )
+    rows = []
+    for variant, cs in _by_variant(results).items():
+        row = [variant]
+        for source in sources:
+            values = [c.final[-1].tests["difficult"].by_source.get(source) for c in cs]
+            values = [v.force_rmse_meV_A for v in values if v is not None]
+            row.append(_fmt(float(np.mean(values)) if values else None, 0))
+        for source in sources:
+            values = [c.final[-1].tests["difficult"].by_source.get(source) for c in cs]
+            values = [
+                v.force_median_meV_A
+                for v in values
+                if v is not None and v.force_median_meV_A is not None
+            ]
+            row.append(_fmt(float(np.mean(values)) if values else None, 0))
+        rows.append(row)
+    types.append(
+        "<p>Final difficult-set force errors per structure type (mean over "
+        "replicates): RMSE, then the median absolute component error.</p>"
+    )
+    types.append(
+        table(
+            [
+                "variant",
+                *(f"{s} RMSE" for s in sources),
+                *(f"{s} median" for s in sources),
+            ],
+            rows,
+        )
+    )
+    uncertainty = page.section("Uncertainty of the selected frames")
+    uncertainty.append(_sigma(page, results))
+    path = Path(path)
+    path.write_text(page.html())
+    return path

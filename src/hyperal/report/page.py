@@ -1,0 +1,125 @@
+"""What every hyperal HTML page shares: one self-contained file (inline SVG
+figures, inline CSS, no script or font from the network), a header table of
+what was run, a table of contents, numbered figures with captions, and a
+colour-blind-safe palette (Okabe & Ito, "Color Universal Design", 2008)."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+#: Okabe–Ito colours, black last; with MARKERS, lines stay apart in grey too.
+PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+STYLE = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}
+figure{margin:1em 0}figure svg{max-width:100%;height:auto}
+figcaption{font-size:.9em;color:#444;max-width:60em}
+nav ol{columns:2}.note{color:#555;font-size:.9em}
+pre{white-space:pre-wrap;font-size:.85em;background:#f7f7f7;padding:.6em}
+"""
+
+
+def colour(k: int) -> str:
+    return PALETTE[k % len(PALETTE)]
+
+
+def marker(k: int) -> str:
+    return MARKERS[k % len(MARKERS)]
+
+
+def svg(fig) -> str:
+    """A matplotlib figure as inline SVG (text kept as text: crisp, searchable)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    with plt.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def log_if_positive(ax) -> None:
+    """Log y where every plotted value is positive and finite; linear else
+    (a zero error would leave a log panel empty)."""
+    import numpy as np
+
+    values = [y for line in ax.get_lines() for y in np.ravel(line.get_ydata())]
+    values = [v for v in values if np.isfinite(v)]
+    if values and min(values) > 0 and max(values) / min(values) > 5:
+        ax.set_yscale("log")
+
+
+def table(header: Iterable[str], rows: Iterable[Iterable], left: int = 1) -> str:
+    """An HTML table; the first ``left`` columns are left-aligned text."""
+
+    def cells(tag, values):
+        return "".join(
+            f"<{tag}{' class=l' if k < left else ''}>{html.escape(str(v))}</{tag}>"
+            for k, v in enumerate(values)
+        )
+
+    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
+    return f"<table><tr>{cells('th', header)}</tr>{body}</table>"
+
+
+@dataclass
+class Page:
+    """An HTML page built section by section."""
+
+    title: str
+    subtitle: str = ""
+    _sections: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    _figures: int = 0
+
+    def section(self, title: str) -> list[str]:
+        """Start a section; returns the list its parts are appended to."""
+        anchor = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+        parts: list[str] = []
+        self._sections.append((anchor, title, parts))
+        return parts
+
+    def figure(self, fig, caption: str, name: str) -> str:
+        """A numbered figure with its caption (``name`` becomes its id)."""
+        self._figures += 1
+        return (
+            f"<figure id='fig-{html.escape(name)}'>{svg(fig)}<figcaption><b>Figure "
+            f"{self._figures}.</b> {html.escape(caption)}</figcaption></figure>"
+        )
+
+    def html(self) -> str:
+        toc = "".join(
+            f"<li><a href='#{a}'>{html.escape(t)}</a></li>"
+            for a, t, _ in self._sections
+        )
+        body = "".join(
+            f"<section id='{a}'><h2>{html.escape(t)}</h2>{''.join(parts)}</section>"
+            for a, t, parts in self._sections
+        )
+        return (
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<title>{html.escape(self.title)}</title><style>{STYLE}</style>"
+            f"</head><body><header><h1>{html.escape(self.title)}</h1>"
+            f"<p class=note>{html.escape(self.subtitle)}</p></header>"
+            f"<nav><h2>Contents</h2><ol>{toc}</ol></nav>{body}</body></html>"
+        )
