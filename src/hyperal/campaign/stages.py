@@ -384,7 +384,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
 
 def training_set(ctx: StageContext, loop: int, runs: Sequence[str] | None = None):
     """The labelled training structures up to ``loop`` of ``runs`` (default:
-    this run and its shared run), in name order."""
+    this run and its shared run), in the order of their origin."""
     return ctx.store.labelled(
         split=Split.TRAIN, max_loop=loop, runs=list(runs or ctx.data_runs)
     )

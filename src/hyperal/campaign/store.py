@@ -174,7 +174,8 @@ class Store:
     ) -> list[Atoms]:
         """Structures of ``split`` with an ok label (of ``runs``, default all;
         up to ``max_loop``), as Atoms whose calculator holds the reference
-        results (``info`` gets the row's key-value pairs), in name order."""
+        results (``info`` gets the row's key-value pairs), ordered by loop,
+        stage, start and frame."""
         splits = [split] if isinstance(split, str) else list(split)
         query = None if max_loop is None else f"loop<={int(max_loop)}"
         by_run = [{}] if runs is None else [{"run": run} for run in runs]
@@ -184,10 +185,22 @@ class Store:
             for run in by_run
             for row in self.db.select(query, split=str(s), oracle_status="ok", **run)
         ]
-        # by name, not by arrival: results arrive in completion order, and a
-        # fit must see the same data in the same order on every run
+
+        # by where a structure comes from, not by arrival (results arrive in
+        # completion order) nor by name (which holds the run): a fit sees the
+        # same data in the same order on every rerun, and runs that share a
+        # store see shared and own structures in the same order
+        def origin(row):
+            return (
+                row.get("loop", 0),
+                row.get("stage") != Stage.INITIAL.value,
+                row.get("start_index", -1),
+                row.get("frame", -1),
+                row.name,
+            )
+
         out = []
-        for row in sorted(rows, key=lambda r: r.name):
+        for row in sorted(rows, key=origin):
             atoms = row.toatoms(add_additional_information=False)
             atoms.info.update(row.key_value_pairs)
             out.append(atoms)

@@ -99,3 +99,43 @@ __all__ = [
     "check_backend",
     "emt_cells",
 ]
+
+
+def browser() -> str | None:
+    """The path of a Chromium or Chrome executable, or None."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def render_in_browser(path, timeout_s: float = 120.0) -> tuple[str, list[str]]:
+    """Open the HTML file ``path`` in headless Chromium: the rendered DOM and
+    the page's console messages (errors included). Raises RuntimeError when
+    no browser is installed (``apt install chromium`` on Debian)."""
+    import subprocess
+    from pathlib import Path
+
+    executable = browser()
+    if executable is None:
+        raise RuntimeError("no chromium or chrome executable on PATH")
+    done = subprocess.run(
+        [
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            Path(path).resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return done.stdout, console

@@ -1,0 +1,176 @@
+"""`hyperal benchmark` on a tiny system: shared labels paid once, curves on
+frozen sets, figures recomputable from the store, a page that renders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hyperal.benchmark import calls_to_reach, collect, load_benchmark
+from hyperal.benchmark.results import mean_over_budget
+from hyperal.campaign.config import ConfigError
+from hyperal.campaign.evaluate import Labelled, summarise
+from hyperal.campaign.store import Store
+from hyperal.campaign.tasks import predict
+from hyperal.cli.main import app
+from hyperal.labels import reference
+from hyperal.testing import browser, render_in_browser
+from tests.campaign.conftest import TINY
+
+LOOPS = 2
+BENCH = {
+    "campaign": {
+        **TINY,
+        "initial": {"structures": 4, "relax_steps": 4, "rattle_A": 0.15},
+        "counts": {"derived_metal": 5, "derived_oxide": 0, "random": 1},
+        "scheme": {"steps": 8},
+        "committee": {"n_members": 2, "hidden": [8], "cutoff_A": 4.0, "epochs": 30},
+        "loops": LOOPS,
+    },
+    # `twin` explores exactly as `relax` does: every label it needs is one
+    # `relax` paid for already
+    "variants": [
+        {"name": "relax"},
+        {"name": "twin", "scheme": "relax"},
+        {"name": "md-random", "scheme": "md", "selection": {"rule": "random"}},
+    ],
+    "reference": "relax",
+    "replicates": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench")
+    path = folder / "bench.yaml"
+    path.write_text(yaml.safe_dump({**BENCH, "store": str(folder / "bench.db")}))
+    out = folder / "results"
+    result = CliRunner().invoke(app, ["benchmark", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    bench, base = load_benchmark(path)
+    store = Store(bench.store)
+    return bench, base, store, collect(store, bench, LOOPS), out, result.output
+
+
+def test_shared_labels_are_paid_once(finished):
+    bench, base, store, results, *_ = finished
+    for r in range(2):
+        assert store.oracle_calls(run=f"r{r}.twin") == 0
+        twin = store.rows(run=f"r{r}.twin", stage="selected", oracle_status="ok")
+        assert twin and all(row.cached == 1 for row in twin)
+        # the difficult sets and initial data live in the shared run only
+        assert store.count(run=f"r{r}.relax", split="difficult") == 0
+        assert store.count(run=f"r{r}.shared", split="difficult") == LOOPS
+    by = {s.variant: s for s in results.summaries}
+    assert by["twin"].final_labels == by["relax"].final_labels
+    # every label copied (the twin's, and any frame two variants both chose)
+    # is one oracle call less than the variants' training labels + shared sets
+    copied = store.count(oracle_status="ok", cached=1)
+    assert copied >= 2 * 2 * 5  # the twin: 2 replicates, 2 loops, 5 frames
+    assert results.total_oracle_calls == (
+        results.own_training_labels + results.shared_labels - copied
+    )
+    assert results.cost_ratio < 1
+    # identical exploration, identical seeds: identical committees
+    assert by["twin"].final_force_rmse == by["relax"].final_force_rmse
+
+
+def test_every_variant_grows_by_its_selected_frames(finished):
+    bench, base, store, results, *_ = finished
+    for curve in results.curves:
+        run = f"r{curve.replicate}.{curve.variant}"
+        metrics = store.metrics(run)
+        assert [m.loop for m in metrics] == [1, 2]  # loop 0 is the shared run's
+        assert [f.loop for f in curve.final] == [0, 1, 2]
+        n_train = [store.metrics(f"r{curve.replicate}.shared")[0].n_train] + [
+            m.n_train for m in metrics
+        ]
+        for k in (1, 2):
+            labelled = store.count(
+                run=run, loop=k, stage="selected", oracle_status="ok"
+            )
+            assert n_train[k] - n_train[k - 1] == labelled
+            assert curve.labels[k] - curve.labels[k - 1] == labelled + store.count(
+                run=run, loop=k, stage="selected", oracle_status="failed"
+            )
+        # the same frozen sets for every loop and variant of a replicate
+        sizes = {tuple(sorted(f.sizes.items())) for f in curve.final}
+        assert len(sizes) == 1
+
+
+def test_the_summary_is_recomputed_from_the_store(finished):
+    bench, base, store, results, out, output = finished
+    by = {s.variant: s for s in results.summaries}
+    difficult = store.labelled(split="difficult", runs=["r1.shared"])
+    refs = [reference(a) for a in difficult]
+    labelled = [
+        Labelled(r.energy, r.forces, a.info["source"])
+        for r, a in zip(refs, difficult, strict=True)
+    ]
+    again = summarise(
+        labelled,
+        predict(str(store.checkpoint_path(LOOPS, "r1.md-random")), difficult),
+        seed=LOOPS,
+    )
+    assert by["md-random"].final_force_rmse[1] == pytest.approx(
+        again.all.force_rmse_meV_A
+    )
+    # the reference reaches its own final error exactly at its final labels
+    assert by["relax"].ratio_to_reference == [1.0, 1.0]
+    assert set(by) == {"relax", "twin", "md-random"}
+    csv = (out / "curves.csv").read_text().splitlines()
+    assert len([line for line in csv if ",difficult,all," in line]) == 3 * 2 * 3
+    assert (out / "summary.txt").read_text().strip() == results.text()
+    assert "ranking by final difficult-set force RMSE" in output
+
+
+def test_calls_to_reach_and_mean_over_budget_by_hand():
+    labels, errors = [10, 20, 40], [100.0, 60.0, 30.0]
+    assert calls_to_reach(labels, errors, 100.0) == 10.0
+    assert calls_to_reach(labels, errors, 80.0) == pytest.approx(15.0)
+    assert calls_to_reach(labels, errors, 45.0) == pytest.approx(30.0)
+    assert calls_to_reach(labels, errors, 10.0) is None
+    assert mean_over_budget(labels, errors) == pytest.approx(
+        (0.5 * 160 * 10 + 0.5 * 90 * 20) / 30
+    )
+
+
+def test_the_page_renders_in_a_browser_with_every_figure(finished):
+    if browser() is None:
+        pytest.skip("no chromium/chrome on PATH (Debian: apt install chromium)")
+    *_, out, _ = finished
+    dom, console = render_in_browser(out / "benchmark.html")
+    assert console == []
+    for name in ("curves", "robust", "ratios", "sigma"):
+        assert f'id="fig-{name}"' in dom
+    assert dom.count("<svg") >= 4 and "Ranking" in dom and "md-random" in dom
+
+
+def test_mistakes_in_the_benchmark_file_are_named_together(tmp_path):
+    bad = {
+        **BENCH,
+        "variants": [
+            {"name": "md"},
+            {"name": "md"},
+            {"name": "x", "scheme": "warp"},
+            {"name": "y", "scheme": "advb_md", "params": {"alpah": 1.0}},
+            {"name": "z", "scheme": "md", "selection": {"rule": "best"}},
+        ],
+        "reference": "ce",
+    }
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError) as error:
+        load_benchmark(path)
+    lines = str(error.value).splitlines()[1:]
+    assert lines[0] == "variants: name 'md' used twice"
+    assert lines[1].startswith("reference: 'ce' is not a variant")
+    assert lines[2].startswith("variants[2] (x).scheme: unknown scheme 'warp'")
+    assert "variants[3] (y).params:" in lines[3] and "alpah" in lines[3]
+    assert lines[4].startswith("variants[4] (z).selection.rule: must be one of")
+    result = CliRunner().invoke(app, ["benchmark", str(path)])
+    assert result.exit_code == 2 and "error:" in result.output
+    assert "Traceback" not in result.output
+    np.testing.assert_equal(len(lines), 5)
