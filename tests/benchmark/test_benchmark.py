@@ -3,6 +3,8 @@ frozen sets, figures recomputable from the store, a page that renders."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import yaml
@@ -143,6 +145,7 @@ def test_the_page_renders_in_a_browser_with_every_figure(finished):
     *_, out, _ = finished
     dom, console = render_in_browser(out / "benchmark.html")
     assert console == []
+    assert not re.search(r"(src|href)=['\"]?https?:", dom)  # self-contained
     for name in ("curves", "robust", "ratios", "sigma"):
         assert f'id="fig-{name}"' in dom
     assert dom.count("<svg") >= 4 and "Ranking" in dom and "md-random" in dom

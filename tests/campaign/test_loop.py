@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import yaml
@@ -14,6 +16,7 @@ from hyperal.campaign.tasks import predict
 from hyperal.cli.main import app
 from hyperal.labels import reference
 from hyperal.models.checkpoint import read_manifest
+from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import tiny
 
 
@@ -148,8 +151,16 @@ def test_cli_status_report_export(finished, tmp_path):
     result = runner.invoke(app, ["report", str(config), "-o", str(html)])
     assert result.exit_code == 0, result.output
     text = html.read_text()
-    assert text.count("data:image/png;base64,") == 4 and "<table>" in text
-    assert gentle in text
+    figures = ("final-curves", "final-curves-calls", "loop-curves", "parity")
+    figures += ("calibration", "composition", "sigma")
+    for name in figures:
+        assert f"id='fig-{name}'" in text
+    assert text.count("<svg") == len(figures) and gentle in text
+    assert not re.search(r"(src|href)=['\"]?https?:", text)  # self-contained
+    assert "advb_md" in text  # what was run: the scheme
+    if browser() is not None:  # a real browser renders it without an error
+        dom, console = render_in_browser(html)
+        assert console == [] and dom.count("<figure") == len(figures)
     out = tmp_path / "train.extxyz"
     result = runner.invoke(app, ["export", str(config), "-o", str(out)])
     assert result.exit_code == 0, result.output

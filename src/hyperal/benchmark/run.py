@@ -78,6 +78,8 @@ class Benchmark:
         then the final evaluation on the frozen test sets."""
         base, bench = self.base, self.bench
         store = self.store
+        store.set_setting("benchmark", bench.model_dump(mode="json"))
+        store.set_setting("campaign", base.model_dump(mode="json"))
         oracle = make_oracle(base)
         background = (
             base.executor.kind == "inprocess" and base.executor.background_labels

@@ -99,5 +99,6 @@ def summarise(
         angles=angles[atoms].tolist(),
         sigma=[float(p.sigma) for p in preds],
         source=[r.source for r in refs],
+        natoms=[len(r.forces) for r in refs],
     )
     return SplitErrors(all=_summary(refs, preds), by_source=by_source, parity=parity)

@@ -82,6 +82,8 @@ class Campaign:
         """Run every loop not yet finished, then the final evaluation;
         returns the per-loop metrics."""
         cfg = self.config
+        if self.run_name == MAIN_RUN:  # what the report says was run
+            self.store.set_setting("campaign", cfg.model_dump(mode="json"))
         background = cfg.executor.kind == "inprocess" and cfg.executor.background_labels
         with (
             make_executor(

@@ -44,7 +44,7 @@ class ErrorSummary(_Model):
 class Parity(_Model):
     """Predicted against reference values: energies per structure (eV/atom),
     a random sample of force components (eV/Å) with their atoms' force angles
-    (degrees), and σ_U per structure (eV)."""
+    (degrees), σ_U per structure (eV), structure types and atom counts."""
 
     energy_ref: list[float] = []
     energy_pred: list[float] = []
@@ -53,6 +53,7 @@ class Parity(_Model):
     angles: list[float] = []
     sigma: list[float] = []
     source: list[str] = []
+    natoms: list[int] = []
 
 
 class SplitErrors(_Model):

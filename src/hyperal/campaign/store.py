@@ -84,6 +84,16 @@ class Store:
                 self.db.update(row.id, **pairs)
         self.db.metadata = dict(metadata, hyperal_layout=LAYOUT)
 
+    # --- what the store is for ---------------------------------------------------
+
+    def set_setting(self, key: str, value: dict) -> None:
+        """Record ``value`` (JSON-like) under ``key`` in the store's metadata
+        (the campaign or benchmark settings it was written with)."""
+        self.db.metadata = {**self.db.metadata, key: _plain(value)}
+
+    def setting(self, key: str) -> dict | None:
+        return self.db.metadata.get(key)
+
     # --- structures -----------------------------------------------------------------
 
     def add(self, entries: Iterable[tuple]) -> list[int]:

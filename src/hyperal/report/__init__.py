@@ -1,132 +1,339 @@
-"""The campaign report: one self-contained HTML file read from the store only.
+"""The campaign report: one self-contained HTML file read from the store only
+(inline SVG figures, no network), checked in a headless browser by the tests.
 
-Learning curves (errors against loop and against oracle calls, gentle and
-difficult sets, per structure type), parity plots and the force-angle
-distribution of the latest loop, and the σ_U of the selected frames per loop;
-figures are matplotlib PNGs embedded as base64.
+Sections: what was run; the per-loop table; learning curves on the final
+frozen test sets (every loop's committee on the same structures, per
+structure type) and the per-loop metrics; parity plots of every loop as
+small multiples; the committee's σ against its true error; the data set's
+composition and distributions; evolution outcomes; the uncertainty of the
+selected frames.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
+import json
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
+from hyperal.report.page import Page, colour, log_if_positive, marker, table
+
 SPLITS = ("gentle", "difficult")
+QUANTITIES = (
+    ("energy_rmse_meV_atom", "energy RMSE (meV/atom)"),
+    ("force_rmse_meV_A", "force RMSE (meV/Å)"),
+    ("angle_mae_deg", "force angle θ_F MAE (°)"),
+)
 
 
-def _png(fig) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+def _summaries(entry, split):
+    """Structure type -> ErrorSummary of ``entry`` (LoopMetrics or
+    FinalErrors) on ``split``, ``all`` first."""
+    errors = entry.tests.get(split)
+    return {"all": errors.all, **errors.by_source} if errors else {}
+
+
+def _curves(page, entries, xs, x_label, caption, name):
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img src="data:image/png;base64,{data}">'
-
-
-def _curves(metrics, x_key, x_label):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
-    quantities = (
-        ("energy_rmse_meV_atom", "energy RMSE (meV/atom)"),
-        ("force_rmse_meV_A", "force RMSE (meV/Å)"),
-        ("angle_mae_deg", "force angle MAE (°)"),
-    )
-
-    def summaries(m, split):  # structure type -> ErrorSummary, "all" first
-        errors = m.tests.get(split)
-        return {"all": errors.all, **errors.by_source} if errors else {}
-
-    for ax, (key, label) in zip(axes, quantities, strict=True):
-        for style, split in zip(("-o", "--s"), SPLITS, strict=True):
-            types = sorted({t for m in metrics for t in summaries(m, split)})
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    lines = 0
+    for ax, (key, label) in zip(axes, QUANTITIES, strict=True):
+        k = 0
+        for split, style in zip(SPLITS, ("-", "--"), strict=True):
+            types = sorted({t for e in entries for t in _summaries(e, split)})
+            types = (["all"] if "all" in types else []) + [
+                t for t in types if t != "all"
+            ]
             for t in types:
                 pts = [
-                    (getattr(m, x_key), getattr(summaries(m, split)[t], key))
-                    for m in metrics
-                    if t in summaries(m, split)
+                    (x, getattr(_summaries(e, split)[t], key))
+                    for x, e in zip(xs, entries, strict=True)
+                    if t in _summaries(e, split)
                 ]
-                if pts:
-                    xs, ys = zip(*pts, strict=True)
-                    ax.plot(
-                        xs,
-                        ys,
-                        style,
-                        label=f"{split}: {t}",
-                        lw=2.5 if t == "all" else 1,
-                    )
-        # log scale where every value is positive; a zero error (a perfect
-        # fit, or one structure) would leave a log panel empty
-        values = [y for line in ax.get_lines() for y in line.get_ydata()]
-        positive = bool(values) and min(values) > 0
-        ax.set(xlabel=x_label, ylabel=label, yscale="log" if positive else "linear")
-    axes[0].legend(fontsize=7)
-    return _png(fig)
+                x, y = zip(*pts, strict=True)
+                ax.plot(
+                    x,
+                    y,
+                    style,
+                    marker=marker(k),
+                    color=colour(k),
+                    ms=4,
+                    lw=2.4 if t == "all" else 1.2,
+                    label=f"{split}: {t}",
+                )
+                k += 1
+        lines = max(lines, k)
+        ax.set(xlabel=x_label, ylabel=label)
+        log_if_positive(ax)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    fig.set_layout_engine("constrained")
+    return page.figure(fig, caption, name)
 
 
-def _latest(metrics):
+def _parity(page, finals):
+    """Energy and force parity of every loop's committee (final sets)."""
     import matplotlib.pyplot as plt
 
-    last = metrics[-1]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
-    for split, color in zip(SPLITS, ("C0", "C3"), strict=True):
-        errors = last.tests.get(split)
+    n = len(finals)
+    fig, axes = plt.subplots(2, n, figsize=(2.9 * n + 1, 6.2), squeeze=False)
+    for col, final in enumerate(finals):
+        top, bottom = axes[0, col], axes[1, col]
+        sources = sorted({s for e in final.tests.values() for s in e.parity.source})
+        for split in SPLITS:
+            errors = final.tests.get(split)
+            if errors is None:
+                continue
+            parity = errors.parity
+            for k, source in enumerate(sources):
+                pick = [i for i, s in enumerate(parity.source) if s == source]
+                if not pick:
+                    continue
+                top.scatter(
+                    np.array(parity.energy_ref)[pick],
+                    np.array(parity.energy_pred)[pick],
+                    s=9,
+                    color=colour(k),
+                    marker="o" if split == "gentle" else "^",
+                    label=f"{split}: {source}",
+                    alpha=0.8,
+                )
+        refs = np.concatenate([e.parity.force_ref for e in final.tests.values()])
+        preds = np.concatenate([e.parity.force_pred for e in final.tests.values()])
+        if len(refs):
+            lim = float(np.percentile(np.abs(np.concatenate([refs, preds])), 99.5))
+            lim = lim or 1.0
+            bottom.hexbin(
+                refs,
+                preds,
+                gridsize=30,
+                bins="log",
+                cmap="viridis",
+                extent=(-lim, lim, -lim, lim),
+                mincnt=1,
+            )
+            bottom.plot([-lim, lim], [-lim, lim], "k:", lw=1)
+            bottom.set(xlim=(-lim, lim), ylim=(-lim, lim))
+        lo = min(top.get_xlim()[0], top.get_ylim()[0])
+        hi = max(top.get_xlim()[1], top.get_ylim()[1])
+        top.plot([lo, hi], [lo, hi], "k:", lw=1)
+        top.set(xlim=(lo, hi), ylim=(lo, hi), title=f"loop {final.loop}")
+        text = "\n".join(
+            f"{split} E {e.all.energy_rmse_meV_atom:.0f} meV/at, "
+            f"F {e.all.force_rmse_meV_A:.0f} meV/Å"
+            for split, e in final.tests.items()
+        )
+        bottom.text(
+            0.03, 0.97, text, transform=bottom.transAxes, va="top", fontsize=6.5
+        )
+        for ax in (top, bottom):
+            ax.set_aspect("equal", adjustable="box")
+            ax.tick_params(labelsize=7)
+        top.set_xlabel("oracle E (eV/atom)", fontsize=8)
+        bottom.set_xlabel("oracle F component (eV/Å)", fontsize=8)
+        if col == 0:
+            top.set_ylabel("committee E (eV/atom)", fontsize=8)
+            bottom.set_ylabel("committee F (eV/Å)", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            fontsize=7,
+            ncols=min(4, len(labels)),
+        )
+    fig.set_layout_engine("constrained")
+    return page.figure(
+        fig,
+        "Parity of every loop's committee on the final frozen sets: energies per "
+        "structure (top; colour = structure type, circles gentle, triangles "
+        "difficult) and a seeded random sample of force components as a density "
+        "(bottom, log colour scale); RMSE in each panel. Dotted: y = x.",
+        "parity",
+    )
+
+
+def _spearman(x, y) -> float:
+    rx = np.argsort(np.argsort(x))
+    ry = np.argsort(np.argsort(y))
+    if len(x) < 3 or rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _calibration(page, final):
+    """σ_U per atom against the true energy error per structure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    notes = []
+    for k, split in enumerate(SPLITS):
+        errors = final.tests.get(split)
         if errors is None:
             continue
-        parity = errors.parity
-        axes[0].scatter(
-            parity.energy_ref, parity.energy_pred, s=8, c=color, label=split
+        p = errors.parity
+        n = len(p.sigma)
+        if n == 0 or len(p.energy_ref) != n:
+            continue
+        err = 1e3 * np.abs(np.array(p.energy_pred) - np.array(p.energy_ref))
+        natoms = np.array(p.natoms) if len(p.natoms) == n else np.ones(n)
+        sigma = 1e3 * np.array(p.sigma) / natoms  # per atom, like the error
+        ax.scatter(sigma, err, s=10, color=colour(k), marker=marker(k), label=split)
+        notes.append(f"{split}: Spearman ρ = {_spearman(sigma, err):.2f} (n = {n})")
+    ax.set(xlabel="committee σ_U per atom (meV/atom)", ylabel="|E error| (meV/atom)")
+    for axis in ("x", "y"):
+        values = (
+            np.concatenate(
+                [c.get_offsets()[:, 0 if axis == "x" else 1] for c in ax.collections]
+            )
+            if ax.collections
+            else []
         )
-        axes[1].scatter(
-            parity.force_ref,
-            parity.force_pred,
-            s=3,
-            c=color,
-            alpha=0.5,
-            label=split,
-        )
-        axes[2].hist(
-            parity.angles,
-            bins=40,
-            range=(0, 180),
-            alpha=0.6,
-            color=color,
-            label=split,
-            density=True,
-        )
-    for ax, name in zip(
-        axes[:2], ("energy (eV/atom)", "force component (eV/Å)"), strict=True
-    ):
-        lo, hi = ax.get_xlim()
-        ax.plot([lo, hi], [lo, hi], "k:", lw=1)
-        ax.set(xlabel=f"reference {name}", ylabel=f"committee {name}")
+        if len(values) and np.min(values) > 0:
+            getattr(ax, f"set_{axis}scale")("log")
+    if ax.collections:
         ax.legend(fontsize=8)
-    axes[2].set(xlabel="θ_F (°)", ylabel="density")
-    axes[2].legend(fontsize=8)
-    fig.suptitle(f"loop {last.loop}")
-    return _png(fig)
+    ax.grid(alpha=0.3)
+    fig.set_layout_engine("constrained")
+    return page.figure(
+        fig,
+        f"Does the committee know where it is wrong? Energy uncertainty σ_U of "
+        f"loop {final.loop}'s committee against its true energy error, per test "
+        "structure; " + "; ".join(notes) + " (rank correlation: 1 = σ orders the "
+        "errors perfectly).",
+        "calibration",
+    )
 
 
-def _sigma(metrics):
+def _composition(store, page):
+    """Counts per loop, source and split; distributions train vs test."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.8), constrained_layout=True)
-    for m in metrics:
+    counts = Counter()
+    for row in store.db.select(oracle_status="ok", run="main"):
+        counts[(row.get("loop", 0), row.get("source", "?"), row.split)] += 1
+    rows = [
+        [loop, source, split, n] for (loop, source, split), n in sorted(counts.items())
+    ]
+    parts = [
+        "<p>Labelled structures per loop, structure type and split.</p>",
+        table(["loop", "structure type", "split", "structures"], rows, left=3),
+    ]
+    sets = {s: store.labelled(split=s, runs=["main"]) for s in ("train", *SPLITS)}
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for k, (split, images) in enumerate(sets.items()):
+        if not images:
+            continue
+        energy = [a.get_potential_energy() / len(a) for a in images]
+        force = [np.abs(a.get_forces()).max() for a in images]
+        distance = []
+        for a in images:
+            d = a.get_all_distances(mic=True)
+            distance.append(
+                d[np.triu_indices(len(a), 1)].min() if len(a) > 1 else np.nan
+            )
+        for ax, values in zip(axes, (energy, force, distance), strict=True):
+            ax.hist(
+                values,
+                bins=25,
+                histtype="step",
+                lw=1.6,
+                color=colour(k),
+                label=f"{split} ({len(images)})",
+                density=True,
+            )
+    for ax, label in zip(
+        axes,
+        (
+            "energy per atom (eV/atom)",
+            "max |F| component (eV/Å)",
+            "shortest distance (Å)",
+        ),
+        strict=True,
+    ):
+        ax.set(xlabel=label, ylabel="density")
+    axes[0].legend(fontsize=8)
+    fig.set_layout_engine("constrained")
+    parts.append(
+        page.figure(
+            fig,
+            "Distributions of the training, gentle and difficult structures: energy "
+            "per atom, largest force component and shortest interatomic distance "
+            "(normalised histograms). Test structures far outside the training "
+            "distribution are where errors are largest.",
+            "composition",
+        )
+    )
+    return parts
+
+
+def _evolution(store, metrics) -> str:
+    rows = []
+    for m in metrics[1:]:
+        reasons = Counter()
+        for row in store.db.select(
+            stage="selected", loop=m.loop, run="main", oracle_status="skipped"
+        ):
+            reason = row.get("oracle_reason", "")
+            reasons[reason.split(":")[0].split("(")[0].strip()[:60]] += 1
+        rows.append(
+            [
+                m.loop,
+                ", ".join(f"{k}: {v}" for k, v in sorted(m.evolution.items())) or "–",
+                m.n_selected,
+                m.n_skipped,
+                m.n_redundant,
+                "; ".join(f"{k} ×{v}" for k, v in reasons.items()) or "–",
+            ]
+        )
+    return (
+        "<p>How each loop's evolutions ended, how many gave a selected frame, "
+        "how many candidates the redundancy filter passed over, and why starts "
+        "gave no frame.</p>"
+        + table(
+            [
+                "loop",
+                "evolution outcomes",
+                "selected",
+                "skipped",
+                "redundant passed over",
+                "skip reasons",
+            ],
+            rows,
+            left=0,
+        )
+    )
+
+
+def _sigma(page, metrics):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for k, m in enumerate(metrics):
         if m.selected_sigma:
             ax.hist(
                 m.selected_sigma,
                 bins=20,
                 histtype="step",
                 lw=1.5,
+                color=colour(k),
                 label=f"loop {m.loop}",
             )
     ax.set(xlabel="σ_U of the selected frames (eV)", ylabel="frames")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
-    return _png(fig)
+    fig.set_layout_engine("constrained")
+    return page.figure(
+        fig,
+        "Committee energy uncertainty σ_U of the frames selected for labelling, "
+        "per loop.",
+        "sigma",
+    )
 
 
 #: Columns of the per-loop summary (report table and ``hyperal status``).
@@ -181,12 +388,51 @@ def summary_rows(metrics) -> list[list[str]]:
 
 
 def _table(metrics) -> str:
-    header = "".join(f"<th>{html.escape(h)}</th>" for h in SUMMARY_COLUMNS)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-        for row in summary_rows(metrics)
+    return table(SUMMARY_COLUMNS, summary_rows(metrics), left=0)
+
+
+def _setup(store, metrics) -> str:
+    import hyperal
+
+    cfg = store.setting("campaign") or {}
+    rows = []
+    if cfg:
+        scheme = cfg.get("scheme", {})
+        rows += [
+            ["elements", ", ".join(cfg["system"]["elements"])],
+            [
+                "oracle",
+                f"{cfg['oracle']['name']} {json.dumps(cfg['oracle']['kwargs'])}",
+            ],
+            [
+                "scheme",
+                f"{scheme.get('name')}, {scheme.get('steps')} steps, "
+                f"parameters {json.dumps(scheme.get('params', {}))}",
+            ],
+            ["selection", json.dumps(cfg.get("selection", {}))],
+            ["committee", json.dumps(cfg.get("committee", {}))],
+            [
+                "starts per loop",
+                json.dumps(cfg.get("counts", {}))
+                + f"; {cfg.get('difficult_fraction')} to the difficult set",
+            ],
+            ["seed", cfg.get("seed")],
+        ]
+    oracle_s = sum(
+        row.get("oracle_seconds", 0.0)
+        for row in store.db.select("oracle_seconds>0", run="main")
     )
-    return f"<table><tr>{header}</tr>{rows}</table>"
+    fit_s = sum(m.fit.wall_s for m in metrics if m.fit is not None)
+    rows += [
+        ["hyperal", hyperal.__version__],
+        ["loops finished", len(metrics) - 1],
+        [
+            "oracle calls",
+            f"{metrics[-1].oracle_calls} ({metrics[-1].oracle_failures} failed)",
+        ],
+        ["time", f"oracle {oracle_s:.0f} s, fits {fit_s:.0f} s"],
+    ]
+    return table(["setting", "value"], rows, left=2)
 
 
 def write_report(store, path: str | Path) -> Path:
@@ -197,34 +443,68 @@ def write_report(store, path: str | Path) -> Path:
     metrics = store.metrics()
     if not metrics:
         raise ValueError("the store has no finished loop yet")
-    body = [
-        "<h1>hyperal campaign report</h1>",
-        f"<p>store: {html.escape(str(store.path))}; loops finished: "
-        f"{len(metrics) - 1}; errors in meV/atom, meV/Å and degrees (RMSE; θ_F "
-        "MAE), committee mean against the oracle.</p>",
-        _table(metrics),
-        "<h2>Learning curves against loop</h2>",
-        _curves(metrics, "loop", "loop"),
-        "<h2>Learning curves against oracle calls</h2>",
-        _curves(metrics, "oracle_calls", "oracle calls"),
-        "<h2>Latest loop: parity and force angles</h2>",
-        _latest(metrics),
-        "<h2>Uncertainty of the selected frames</h2>",
-        _sigma(metrics),
-    ]
-    style = (
-        "body{font-family:sans-serif;max-width:1400px;margin:auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:right}img{max-width:100%}"
+    finals = store.final()
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = Page("hyperal campaign report", f"store {store.path}; written {when}")
+    page.section("What was run").append(_setup(store, metrics))
+    summary = page.section("Per loop")
+    summary.append(
+        "<p>Errors are RMSE of the committee mean against the oracle (θ_F: mean "
+        "angle between predicted and reference force vectors); the difficult "
+        "column is measured on the difficult structures written up to that "
+        "loop (a growing set — see the frozen-set curves below).</p>"
     )
-    document = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hyperal "
-        f"report</title><style>{style}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>"
+    summary.append(_table(metrics))
+    curves = page.section("Learning curves on the final frozen sets")
+    if finals:
+        calls = {m.loop: m.oracle_calls for m in metrics}
+        curves.append(
+            _curves(
+                page,
+                finals,
+                [f.loop for f in finals],
+                "loop",
+                "Every loop's committee evaluated on the same final frozen sets — the "
+                "gentle set and the union of all loops' difficult sets — overall "
+                "(thick) and per structure type; solid gentle, dashed difficult. "
+                "Each point measures the same structures, so a rise is a real loss.",
+                "final-curves",
+            )
+        )
+        curves.append(
+            _curves(
+                page,
+                finals,
+                [calls.get(f.loop, 0) for f in finals],
+                "oracle calls (all labels so far)",
+                "The same errors against the oracle calls spent so far (training and "
+                "test labels).",
+                "final-curves-calls",
+            )
+        )
+    else:
+        curves.append("<p class=note>Not yet: written after the last loop.</p>")
+    per_loop = page.section("Per-loop metrics")
+    per_loop.append(
+        _curves(
+            page,
+            metrics,
+            [m.loop for m in metrics],
+            "loop",
+            "Errors recorded at the end of each loop: the gentle set, and the "
+            "difficult structures written up to that loop (the set grows with the "
+            "loops, so this curve mixes model and test-set changes).",
+            "loop-curves",
+        )
     )
+    if finals:
+        page.section("Parity, every loop").append(_parity(page, finals))
+        page.section("Uncertainty against error").append(_calibration(page, finals[-1]))
+    page.section("Data set").extend(_composition(store, page))
+    page.section("Evolution outcomes").append(_evolution(store, metrics))
+    page.section("Uncertainty of the selected frames").append(_sigma(page, metrics))
     path = Path(path)
-    path.write_text(document)
+    path.write_text(page.html())
     return path
 
 

@@ -55,7 +55,10 @@ def svg(fig) -> str:
         fig.savefig(buffer, format="svg", bbox_inches="tight")
     plt.close(fig)
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    # no XML prolog or RDF metadata inside an HTML page
+    return re.sub(
+        r"<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S
+    )
 
 
 def log_if_positive(ax) -> None:
