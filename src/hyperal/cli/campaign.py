@@ -88,16 +88,30 @@ def status(
         Path | None, typer.Option(help="Store path (default: the config's).")
     ] = None,
 ):
-    """A table per loop: oracle calls, training size, errors on both test sets."""
-    from hyperal.report import SUMMARY_COLUMNS, summary_rows
+    """A table per loop: oracle calls, training size, errors on both test
+    sets; after the last loop, every loop's force errors on the final frozen
+    sets, per structure type."""
+    from hyperal.report import SUMMARY_COLUMNS, final_rows, summary_rows
 
-    metrics = _store(config_path, store).metrics()
+    opened = _store(config_path, store)
+    metrics = opened.metrics()
     table = Table(title="hyperal campaign")
     for column in SUMMARY_COLUMNS:
         table.add_column(column, justify="right")
     for row in summary_rows(metrics):
         table.add_row(*row)
     console.print(table)
+    finals = opened.final()
+    if finals:
+        header, rows = final_rows(finals)
+        frozen = Table(
+            title="every loop's committee on the final frozen sets (F RMSE, meV/Å)"
+        )
+        for column in header:
+            frozen.add_column(column, justify="right")
+        for row in rows:
+            frozen.add_row(*row)
+        console.print(frozen)
 
 
 def report(

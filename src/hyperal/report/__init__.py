@@ -342,7 +342,7 @@ SUMMARY_COLUMNS = (
     "oracle calls",
     "failures",
     "train",
-    "selected/skipped",
+    "selected/skipped/redundant",
     "fit",
     "gentle E (meV/atom)",
     "gentle F (meV/Å)",
@@ -375,7 +375,7 @@ def summary_rows(metrics) -> list[list[str]]:
                 str(m.oracle_calls),
                 str(m.oracle_failures),
                 str(m.n_train),
-                f"{m.n_selected}/{m.n_skipped}",
+                f"{m.n_selected}/{m.n_skipped}/{m.n_redundant}",
                 _fit_cell(m.fit),
                 cell(g, "energy_rmse_meV_atom"),
                 cell(g, "force_rmse_meV_A", 0),
@@ -385,6 +385,24 @@ def summary_rows(metrics) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def final_rows(finals) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of every loop's force RMSE (meV/Å) on the final frozen
+    sets: each set overall, then per structure type."""
+    columns = []
+    for split in SPLITS:
+        types = sorted({t for f in finals for t in _summaries(f, split)} - {"all"})
+        columns += [(split, "all"), *((split, t) for t in types)]
+    header = ["loop"] + [f"{s} {t}" for s, t in columns]
+    rows = []
+    for f in finals:
+        row = [str(f.loop)]
+        for split, t in columns:
+            found = _summaries(f, split).get(t)
+            row.append("–" if found is None else f"{found.force_rmse_meV_A:.0f}")
+        rows.append(row)
+    return header, rows
 
 
 def _table(metrics) -> str:
@@ -457,6 +475,11 @@ def write_report(store, path: str | Path) -> Path:
     summary.append(_table(metrics))
     curves = page.section("Learning curves on the final frozen sets")
     if finals:
+        header, rows = final_rows(finals)
+        curves.append(
+            "<p>Force RMSE (meV/Å) of every loop's committee on the final frozen "
+            "sets, overall and per structure type.</p>" + table(header, rows, left=0)
+        )
         calls = {m.loop: m.oracle_calls for m in metrics}
         curves.append(
             _curves(
@@ -508,4 +531,4 @@ def write_report(store, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["SUMMARY_COLUMNS", "summary_rows", "write_report"]
+__all__ = ["SUMMARY_COLUMNS", "final_rows", "summary_rows", "write_report"]
