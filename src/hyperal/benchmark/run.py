@@ -20,13 +20,11 @@ user's test file.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from hyperal.benchmark.config import BenchmarkConfig, VariantConfig, variant_campaign
 from hyperal.campaign.config import CampaignConfig
-from hyperal.campaign.executors import make_executor
-from hyperal.campaign.loop import make_oracle
+from hyperal.campaign.loop import executors, make_oracle
 from hyperal.campaign.progress import Progress
 from hyperal.campaign.records import Split, Stage
 from hyperal.campaign.stages import (
@@ -81,17 +79,7 @@ class Benchmark:
         store.set_setting("benchmark", bench.model_dump(mode="json"))
         store.set_setting("campaign", base.model_dump(mode="json"))
         oracle = make_oracle(base)
-        background = (
-            base.executor.kind == "inprocess" and base.executor.background_labels
-        )
-        with (
-            make_executor(
-                base.executor.kind,
-                workers=base.executor.workers,
-                address=base.executor.address,
-            ) as executor,
-            ThreadPoolExecutor(max_workers=1) as labeller,
-        ):
+        with executors(base) as (executor, labeller):
 
             def context(config, run, shared=None):
                 return StageContext(
@@ -101,7 +89,7 @@ class Benchmark:
                     oracle,
                     run,
                     self.progress,
-                    labeller=labeller if background else None,
+                    labeller=labeller,
                     shared=shared,
                 )
 

@@ -24,8 +24,9 @@ structure whose label was stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.executors import make_executor
@@ -42,6 +43,19 @@ from hyperal.campaign.stages import (
 )
 from hyperal.campaign.store import Store
 from hyperal.oracle import Oracle
+
+
+@contextmanager
+def executors(config: CampaignConfig) -> Iterator[tuple[Executor, Executor | None]]:
+    """The campaign's task executor and, in process with background labels,
+    the coordinator's labelling thread (else None); both closed on exit."""
+    e = config.executor
+    background = e.kind == "inprocess" and e.background_labels
+    with (
+        make_executor(e.kind, workers=e.workers, address=e.address) as executor,
+        ThreadPoolExecutor(max_workers=1) as labeller,
+    ):
+        yield executor, labeller if background else None
 
 
 def make_oracle(config: CampaignConfig) -> Oracle:
@@ -84,15 +98,7 @@ class Campaign:
         cfg = self.config
         if self.run_name == MAIN_RUN:  # what the report says was run
             self.store.set_setting("campaign", cfg.model_dump(mode="json"))
-        background = cfg.executor.kind == "inprocess" and cfg.executor.background_labels
-        with (
-            make_executor(
-                cfg.executor.kind,
-                workers=cfg.executor.workers,
-                address=cfg.executor.address,
-            ) as executor,
-            ThreadPoolExecutor(max_workers=1) as labeller,
-        ):
+        with executors(cfg) as (executor, labeller):
             ctx = StageContext(
                 cfg,
                 self.store,
@@ -100,7 +106,7 @@ class Campaign:
                 self.oracle,
                 self.run_name,
                 self.progress,
-                labeller=labeller if background else None,
+                labeller=labeller,
             )
             checkpoint = finished(ctx, 0) or initial_loop(ctx)
             for loop in range(1, cfg.loops + 1):
