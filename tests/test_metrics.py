@@ -102,3 +102,19 @@ def test_bad_metric_input_raises_clear_errors():
         metrics.energy_errors([1.0], [1.0], n_atoms=0)
     with pytest.raises(ValueError, match="zero_tol_eV_A"):
         metrics.force_angles(np.ones((1, 3)), np.ones((1, 3)), zero_tol_eV_A=-1)
+
+
+def test_uncertainty_rank_correlation_by_hand():
+    from hyperal.metrics import uncertainty_rank_correlation
+
+    sigma = [0.1, 0.2, 0.3, 0.4]
+    assert uncertainty_rank_correlation(sigma, [1.0, -2.0, 3.0, 4.0]) == 1.0  # |err|
+    assert uncertainty_rank_correlation(sigma, [4.0, 3.0, 2.0, 1.0]) == -1.0
+    # ranks (1, 2, 3, 4) against (2, 1, 3, 4): 1 - 6·2 / (4·15) = 0.8
+    assert uncertainty_rank_correlation(sigma, [2.0, 1.0, 3.0, 4.0]) == pytest.approx(
+        0.8
+    )
+    assert np.isnan(uncertainty_rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    assert np.isnan(uncertainty_rank_correlation([1.0, 2.0], [1.0, 2.0]))
+    with pytest.raises(ValueError, match="3 uncertainties for 2 errors"):
+        uncertainty_rank_correlation([1.0, 2.0, 3.0], [1.0, 2.0])

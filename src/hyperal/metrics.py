@@ -182,3 +182,18 @@ def force_angle_errors(
     """Summary (degrees) of :func:`force_angles` over all atoms."""
     angles = force_angles(predicted, reference, zero_tol_eV_A=zero_tol_eV_A)
     return _stats(angles, "deg")
+
+
+def uncertainty_rank_correlation(sigma: ArrayLike, errors: ArrayLike) -> float:
+    """Spearman rank correlation between predicted uncertainties and absolute
+    true errors (1: σ orders the errors perfectly, 0: no relation); NaN for
+    fewer than 3 values or a constant input."""
+    from scipy.stats import spearmanr
+
+    s = np.asarray(sigma, dtype=float).ravel()
+    e = np.abs(np.asarray(errors, dtype=float).ravel())
+    if len(s) != len(e):
+        raise ValueError(f"{len(s)} uncertainties for {len(e)} errors")
+    if len(s) < 3 or np.ptp(s) == 0 or np.ptp(e) == 0:
+        return float("nan")
+    return float(spearmanr(s, e).statistic)

@@ -25,6 +25,7 @@ from hyperal.benchmark.run import shared_run, variant_run
 from hyperal.campaign.records import OracleStatus, Split, Stage
 from hyperal.campaign.results import ErrorSummary, FinalErrors
 from hyperal.campaign.store import Store
+from hyperal.metrics import uncertainty_rank_correlation
 
 #: The test set and figure the ranking uses.
 RANK_SET = "difficult"
@@ -88,6 +89,9 @@ class VariantSummary:
     skipped: int
     redundant: int
     selected_sigma: list[float] = field(default_factory=list)  # mean per loop
+    #: Spearman ρ of σ_U per atom against |energy error| per structure of the
+    #: last committee on the frozen sets (difficult and test file), per replicate
+    sigma_rank: list[float] = field(default_factory=list)
 
     @staticmethod
     def _mean(values) -> float:
@@ -151,7 +155,8 @@ class BenchmarkResults:
             lines.append(
                 f"{k:2d}. {s.variant:<12} F {mean:7.1f} ± {std:5.1f} meV/Å   "
                 f"labels {np.mean(s.final_labels):6.1f}   to target {reach}   "
-                f"largest rise {100 * s.largest_rise:+.0f} %"
+                f"largest rise {100 * s.largest_rise:+.0f} %   "
+                f"σ–error ρ {s._mean(s.sigma_rank):.2f}"
             )
         lines.append(
             f"oracle calls: {self.total_oracle_calls} made for "
@@ -215,6 +220,7 @@ class BenchmarkResults:
                     "reached",
                     "mean_error_over_budget_meV_A",
                     "largest_rise",
+                    "sigma_error_rank_rho",
                     "oracle_failures",
                     "skipped",
                     "redundant",
@@ -236,12 +242,28 @@ class BenchmarkResults:
                         reached,
                         s._mean(s.mean_error_over_budget),
                         s.largest_rise,
+                        s._mean(s.sigma_rank),
                         s.oracle_failures,
                         s.skipped,
                         s.redundant,
                     ]
                 )
         return [curves, summary]
+
+
+def _sigma_rank(final: FinalErrors) -> float:
+    """Spearman ρ of σ_U per atom against |ΔE| per atom over the difficult
+    set and the test file: does the committee know where it is wrong?"""
+    sigma, errors = [], []
+    for name in (RANK_SET, "test_file"):
+        if name not in final.tests:
+            continue
+        p = final.tests[name].parity
+        if len(p.natoms) != len(p.sigma):
+            continue
+        sigma += [s / n for s, n in zip(p.sigma, p.natoms, strict=True)]
+        errors += [a - b for a, b in zip(p.energy_pred, p.energy_ref, strict=True)]
+    return uncertainty_rank_correlation(sigma, errors) if sigma else math.nan
 
 
 def _training_labels(store: Store, replicate: int, run: str, loops: int) -> list[int]:
@@ -348,6 +370,7 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
                 skipped=sum(m.n_skipped for ms in metrics for m in ms),
                 redundant=sum(m.n_redundant for ms in metrics for m in ms),
                 selected_sigma=sigma,
+                sigma_rank=[_sigma_rank(c.final[-1]) for c in mine],
             )
         )
     shared = sum(store.oracle_calls(run=shared_run(r)) for r in range(bench.replicates))

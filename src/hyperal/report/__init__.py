@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperal.metrics import uncertainty_rank_correlation
 from hyperal.report.page import Page, colour, log_if_positive, marker, table
 
 SPLITS = ("gentle", "difficult")
@@ -158,14 +159,6 @@ def _parity(page, finals):
     )
 
 
-def _spearman(x, y) -> float:
-    rx = np.argsort(np.argsort(x))
-    ry = np.argsort(np.argsort(y))
-    if len(x) < 3 or rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def _calibration(page, final):
     """σ_U per atom against the true energy error per structure."""
     import matplotlib.pyplot as plt
@@ -184,7 +177,8 @@ def _calibration(page, final):
         natoms = np.array(p.natoms) if len(p.natoms) == n else np.ones(n)
         sigma = 1e3 * np.array(p.sigma) / natoms  # per atom, like the error
         ax.scatter(sigma, err, s=10, color=colour(k), marker=marker(k), label=split)
-        notes.append(f"{split}: Spearman ρ = {_spearman(sigma, err):.2f} (n = {n})")
+        rho = uncertainty_rank_correlation(sigma, err)
+        notes.append(f"{split}: Spearman ρ = {rho:.2f} (n = {n})")
     ax.set(xlabel="committee σ_U per atom (meV/atom)", ylabel="|E error| (meV/atom)")
     for axis in ("x", "y"):
         values = (

@@ -210,7 +210,9 @@ def write_benchmark_report(results, bench, base, path) -> Path:
         "oracle calls spent on training data (the shared initial data plus the "
         "variant's selected frames; test sets are not counted). 'Largest rise' "
         "is the largest increase of the mean difficult-set force RMSE from one "
-        "loop to the next.</p>"
+        "loop to the next; 'σ–error rank ρ' the Spearman correlation of the last "
+        "committee's σ_U per atom with its true energy error per structure on the "
+        "difficult set and test file (1: σ ranks the errors perfectly).</p>"
     )
     rows = []
     for k, s in enumerate(results.ranking(), 1):
@@ -229,6 +231,7 @@ def write_benchmark_report(results, bench, base, path) -> Path:
                 else f"– (0/{s.replicates})",
                 _fmt(s._mean(s.mean_error_over_budget), 0),
                 f"{100 * s.largest_rise:+.0f} %",
+                _fmt(s._mean(s.sigma_rank), 2),
                 s.oracle_failures,
                 s.skipped,
                 s.redundant,
@@ -246,6 +249,7 @@ def write_benchmark_report(results, bench, base, path) -> Path:
                 f"calls to {results.reference}'s error (ratio)",
                 "mean F RMSE over budget (meV/Å)",
                 "largest rise",
+                "σ–error rank ρ",
                 "oracle failures",
                 "skipped starts",
                 "redundant passed over",
