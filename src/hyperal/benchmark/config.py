@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -79,10 +79,15 @@ class BenchmarkConfig(_Model):
     reference: str = Field(
         "md", description="the variant whose final error is the target"
     )
+    rank_set: Literal["difficult", "gentle", "test_file"] = Field(
+        "difficult",
+        description="the frozen set whose force RMSE ranks the variants and "
+        "sets the target",
+    )
     target_force_rmse_meV_A: float | None = Field(
         None,
         gt=0,
-        description="difficult-set force RMSE to reach; default: the reference "
+        description="force RMSE on rank_set to reach; default: the reference "
         "variant's final one, per replicate",
     )
     test_file: str | None = Field(
@@ -191,6 +196,8 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
         lines = [f"campaign.{line}" for line in str(exc).splitlines()]
         raise ConfigError(f"{path}:\n" + "\n".join(lines)) from None
     problems = _check(bench, base)
+    if bench.rank_set == "test_file" and bench.test_file is None:
+        problems.append("rank_set: test_file needs a test_file")
     if bench.test_file is not None:
         test_file = (path.parent / bench.test_file).resolve()
         if not test_file.exists():

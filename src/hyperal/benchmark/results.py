@@ -27,9 +27,6 @@ from hyperal.campaign.results import ErrorSummary, FinalErrors
 from hyperal.campaign.store import Store
 from hyperal.metrics import uncertainty_rank_correlation
 
-#: The test set and figure the ranking uses.
-RANK_SET = "difficult"
-
 
 @dataclass(frozen=True)
 class Curve:
@@ -77,7 +74,7 @@ class VariantSummary:
     scheme: str
     rule: str
     replicates: int
-    final_force_rmse: list[float]  # per replicate, on RANK_SET
+    final_force_rmse: list[float]  # per replicate, on the ranking set
     final_gentle_force_rmse: list[float]
     final_energy_rmse: list[float]
     final_labels: list[int]
@@ -124,6 +121,7 @@ class BenchmarkResults:
     own_training_labels: int  # summed over variants
     shared_labels: int  # the shared runs' calls (once)
     reference: str
+    rank_set: str = "difficult"  # the frozen set the ranking and target use
 
     @property
     def cost_ratio(self) -> float:
@@ -139,7 +137,7 @@ class BenchmarkResults:
     def text(self) -> str:
         """A short ranking: final difficult force RMSE, calls to the target."""
         lines = [
-            f"ranking by final {RANK_SET}-set force RMSE on the frozen sets "
+            f"ranking by final {self.rank_set} force RMSE on the frozen sets "
             f"(mean ± std over {self.summaries[0].replicates} replicate(s)); "
             f"calls to reach {self.reference}'s final error per replicate, as a "
             f"ratio to {self.reference}'s calls:",
@@ -255,7 +253,7 @@ def _sigma_rank(final: FinalErrors) -> float:
     """Spearman ρ of σ_U per atom against |ΔE| per atom over the difficult
     set and the test file: does the committee know where it is wrong?"""
     sigma, errors = [], []
-    for name in (RANK_SET, "test_file"):
+    for name in ("difficult", "test_file"):
         if name not in final.tests:
             continue
         p = final.tests[name].parity
@@ -289,7 +287,9 @@ def _training_labels(store: Store, replicate: int, run: str, loops: int) -> list
 
 
 def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResults:
-    """The benchmark's results from its store (after :meth:`Benchmark.run`)."""
+    """The benchmark's results from its store (after :meth:`Benchmark.run`),
+    ranked and targeted on the frozen set ``bench.rank_set``."""
+    rank_set = bench.rank_set
     curves: dict[tuple[int, str], Curve] = {}
     for r in range(bench.replicates):
         for v in bench.variants:
@@ -308,11 +308,11 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
         if bench.target_force_rmse_meV_A is not None:
             targets.append(bench.target_force_rmse_meV_A)
         else:
-            targets.append(curves[r, bench.reference].figure(RANK_SET)[-1])
+            targets.append(curves[r, bench.reference].figure(rank_set)[-1])
     reference_calls = [
         calls_to_reach(
             curves[r, bench.reference].labels,
-            curves[r, bench.reference].figure(RANK_SET),
+            curves[r, bench.reference].figure(rank_set),
             targets[r],
         )
         for r in range(bench.replicates)
@@ -322,14 +322,14 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
     for v in bench.variants:
         mine = [curves[r, v.name] for r in range(bench.replicates)]
         calls = [
-            calls_to_reach(c.labels, c.figure(RANK_SET), targets[c.replicate])
+            calls_to_reach(c.labels, c.figure(rank_set), targets[c.replicate])
             for c in mine
         ]
         ratios = [
             None if c is None or not ref else c / ref
             for c, ref in zip(calls, reference_calls, strict=True)
         ]
-        mean_curve = np.nanmean([c.figure(RANK_SET) for c in mine], axis=0)
+        mean_curve = np.nanmean([c.figure(rank_set) for c in mine], axis=0)
         rises = mean_curve[1:] / mean_curve[:-1] - 1
         runs = [variant_run(r, v.name) for r in range(bench.replicates)]
         metrics = [store.metrics(run) for run in runs]
@@ -351,16 +351,16 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
                 scheme=v.scheme_name,
                 rule=selection,
                 replicates=bench.replicates,
-                final_force_rmse=[c.figure(RANK_SET)[-1] for c in mine],
+                final_force_rmse=[c.figure(rank_set)[-1] for c in mine],
                 final_gentle_force_rmse=[c.figure("gentle")[-1] for c in mine],
                 final_energy_rmse=[
-                    c.figure(RANK_SET, "energy_rmse_meV_atom")[-1] for c in mine
+                    c.figure(rank_set, "energy_rmse_meV_atom")[-1] for c in mine
                 ],
                 final_labels=[c.labels[-1] for c in mine],
                 calls_to_target=calls,
                 ratio_to_reference=ratios,
                 mean_error_over_budget=[
-                    mean_over_budget(c.labels, c.figure(RANK_SET)) for c in mine
+                    mean_over_budget(c.labels, c.figure(rank_set)) for c in mine
                 ],
                 largest_rise=float(np.max(rises)) if len(rises) else 0.0,
                 oracle_failures=sum(
@@ -382,4 +382,5 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
         own_training_labels=own_labels,
         shared_labels=shared,
         reference=bench.reference,
+        rank_set=rank_set,
     )

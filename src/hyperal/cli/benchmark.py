@@ -17,8 +17,15 @@ def benchmark(
         typer.Option(
             "--output",
             "-o",
-            help="Folder for benchmark.html, curves.csv, summary.csv and "
-            "summary.txt (default: beside the store, <store>-results).",
+            help="Folder for benchmark.html, curves.svg, curves.csv, summary.csv "
+            "and summary.txt (default: beside the store, <store>-results).",
+        ),
+    ] = None,
+    rank_set: Annotated[
+        str | None,
+        typer.Option(
+            help="Rank on this frozen set's force RMSE: difficult, gentle or "
+            "test_file (default: the file's rank_set)."
         ),
     ] = None,
     run: Annotated[
@@ -49,6 +56,13 @@ def benchmark(
         bench, base = load_benchmark(config_path)
     except ConfigError as exc:
         fail(str(exc))
+    if rank_set is not None:
+        allowed = ("difficult", "gentle", "test_file")
+        if rank_set not in allowed:
+            fail(f"--rank-set must be one of {', '.join(allowed)}, got {rank_set!r}")
+        if rank_set == "test_file" and bench.test_file is None:
+            fail("--rank-set test_file: the benchmark file has no test_file")
+        bench = bench.model_copy(update={"rank_set": rank_set})
     if run:
         with progress_bar(show_run=True) as report:
             try:

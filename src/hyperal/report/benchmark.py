@@ -4,13 +4,23 @@ same frozen test sets for the fewest training oracle calls."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from hyperal.report.page import Page, colour, log_if_positive, marker, table
+from hyperal.report.page import (
+    Page,
+    colour,
+    linestyle,
+    log_if_positive,
+    marker,
+    table,
+)
 
+#: Up to this many variants, each curve gets the band of its replicates.
+BANDS = 3
 PANELS = (
     ("difficult", "force_rmse_meV_A", "difficult set: force RMSE (meV/Å)"),
     ("gentle", "force_rmse_meV_A", "gentle set: force RMSE (meV/Å)"),
@@ -31,8 +41,9 @@ def _curves(page, results, panels, caption, name):
 
     rows = (len(panels) + 1) // 2
     fig, axes = plt.subplots(rows, 2, figsize=(11, 3.6 * rows), squeeze=False)
+    variants = _by_variant(results)
     for ax, (split, key, label) in zip(axes.flat, panels, strict=False):
-        for k, (variant, curves) in enumerate(_by_variant(results).items()):
+        for k, (variant, curves) in enumerate(variants.items()):
             x = np.mean([c.labels for c in curves], axis=0)
             ys = np.array([c.figure(split, key) for c in curves])
             if np.all(np.isnan(ys)):
@@ -42,11 +53,12 @@ def _curves(page, results, panels, caption, name):
                 np.nanmean(ys, axis=0),
                 marker=marker(k),
                 color=colour(k),
+                ls=linestyle(k),
                 label=variant,
                 lw=1.6,
                 ms=5,
             )
-            if len(curves) > 1:
+            if len(curves) > 1 and len(variants) <= BANDS:
                 ax.fill_between(
                     x,
                     np.nanmin(ys, axis=0),
@@ -92,12 +104,12 @@ def _ratios(page, results):
     ax.invert_yaxis()
     ax.set(
         xlabel=f"training oracle calls to reach {results.reference}'s final "
-        "difficult-set force RMSE, relative to it"
+        f"{results.rank_set} force RMSE, relative to it"
     )
     return page.figure(
         fig,
         f"Oracle calls each variant needs to reach the reference variant "
-        f"({results.reference})'s final difficult-set force RMSE of the same "
+        f"({results.reference})'s final {results.rank_set} force RMSE of the same "
         "replicate, as a ratio to the reference's calls (linear between loops): "
         "mean and standard deviation over the replicates that reached it. "
         "Below 1 is cheaper; the dotted line marks 0.7.",
@@ -131,7 +143,8 @@ def _fmt(value, digits=1):
 
 
 def write_benchmark_report(results, bench, base, path) -> Path:
-    """Write the benchmark's self-contained HTML page to ``path``."""
+    """Write the benchmark's self-contained HTML page to ``path``, and its
+    learning-curve figure beside it as ``curves.svg``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -209,7 +222,7 @@ def write_benchmark_report(results, bench, base, path) -> Path:
         "(mean ± standard deviation over replicates); training labels are the "
         "oracle calls spent on training data (the shared initial data plus the "
         "variant's selected frames; test sets are not counted). 'Largest rise' "
-        "is the largest increase of the mean difficult-set force RMSE from one "
+        f"is the largest increase of the mean {results.rank_set} force RMSE from one "
         "loop to the next; 'σ–error rank ρ' the Spearman correlation of the last "
         "committee's σ_U per atom with its true energy error per structure on the "
         "difficult set and test file (1: σ ranks the errors perfectly).</p>"
@@ -242,9 +255,9 @@ def write_benchmark_report(results, bench, base, path) -> Path:
             [
                 "#",
                 "variant",
-                "difficult F RMSE (meV/Å)",
+                f"{results.rank_set} F RMSE (meV/Å)",
                 "gentle F RMSE (meV/Å)",
-                "difficult E RMSE (meV/atom)",
+                f"{results.rank_set} E RMSE (meV/atom)",
                 "training labels",
                 f"calls to {results.reference}'s error (ratio)",
                 "mean F RMSE over budget (meV/Å)",
@@ -267,8 +280,9 @@ def write_benchmark_report(results, bench, base, path) -> Path:
             PANELS,
             "Errors of every loop's committee on the same frozen sets — the gentle "
             "set and the union of all loops' difficult sets — against the training "
-            "oracle calls spent so far; lines are means over replicates, bands span "
-            "the replicates' minimum to maximum.",
+            "oracle calls spent so far; lines are means over replicates (with up "
+            f"to {BANDS} variants, bands span the replicates' minimum to maximum; "
+            "the ranking table gives each variant's spread).",
             "curves",
         )
     )
@@ -333,5 +347,10 @@ def write_benchmark_report(results, bench, base, path) -> Path:
     uncertainty = page.section("Uncertainty of the selected frames")
     uncertainty.append(_sigma(page, results))
     path = Path(path)
-    path.write_text(page.html())
+    document = page.html()
+    path.write_text(document)
+    # the learning curves also as a file of their own (for a README or a paper)
+    found = re.search(r"<figure id='fig-curves'>(<svg.*?</svg>)", document, re.S)
+    if found:
+        path.with_name("curves.svg").write_text(found[1])
     return path

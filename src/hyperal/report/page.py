@@ -22,7 +22,7 @@ PALETTE = (
     "#F0E442",
     "#000000",
 )
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", "h", ">")
 
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;
@@ -44,6 +44,11 @@ def colour(k: int) -> str:
 
 def marker(k: int) -> str:
     return MARKERS[k % len(MARKERS)]
+
+
+def linestyle(k: int) -> str:
+    """Solid for the first round of colours, dashed once they repeat."""
+    return "-" if k < len(PALETTE) else "--"
 
 
 def svg(fig) -> str:
