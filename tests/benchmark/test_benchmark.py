@@ -8,6 +8,8 @@ import re
 import numpy as np
 import pytest
 import yaml
+from ase.calculators.emt import EMT
+from ase.io import write
 from typer.testing import CliRunner
 
 from hyperal.benchmark import calls_to_reach, collect, load_benchmark
@@ -17,9 +19,10 @@ from hyperal.campaign.evaluate import Labelled, summarise
 from hyperal.campaign.store import Store
 from hyperal.campaign.tasks import predict
 from hyperal.cli.main import app
-from hyperal.labels import reference
+from hyperal.labels import reference, with_ref_keys
 from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import TINY
+from tests.helpers import rattled_cuni
 
 LOOPS = 2
 BENCH = {
@@ -46,8 +49,19 @@ BENCH = {
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
+    test_file = folder / "test.extxyz"
+    images = []
+    for seed in range(3):  # a user's test set: labelled extxyz
+        atoms = rattled_cuni(seed=seed)
+        atoms.calc = EMT()
+        images.append(with_ref_keys(atoms))
+    write(test_file, images, format="extxyz")
     path = folder / "bench.yaml"
-    path.write_text(yaml.safe_dump({**BENCH, "store": str(folder / "bench.db")}))
+    path.write_text(
+        yaml.safe_dump(
+            {**BENCH, "store": str(folder / "bench.db"), "test_file": "test.extxyz"}
+        )
+    )
     out = folder / "results"
     result = CliRunner().invoke(app, ["benchmark", str(path), "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -177,3 +191,34 @@ def test_mistakes_in_the_benchmark_file_are_named_together(tmp_path):
     assert result.exit_code == 2 and "error:" in result.output
     assert "Traceback" not in result.output
     np.testing.assert_equal(len(lines), 5)
+
+
+def test_a_user_test_file_is_a_frozen_set_and_can_rank(finished):
+    bench, base, store, results, out, _ = finished
+    assert all(
+        f.tests["test_file"].all.count == 3 for c in results.curves for f in c.final
+    )
+    assert all(
+        f.tests["test_file"].by_source.keys() == {"test_file"}
+        for c in results.curves
+        for f in c.final
+    )
+    by_file = collect(store, bench.model_copy(update={"rank_set": "test_file"}), LOOPS)
+    assert by_file.rank_set == "test_file" and "test_file force RMSE" in by_file.text()
+    final = {s.variant: s.final_force_rmse for s in by_file.summaries}
+    assert final["md-random"] == [
+        c.final[-1].errors("test_file").force_rmse_meV_A
+        for c in results.curves
+        if c.variant == "md-random"
+    ]
+    result = CliRunner().invoke(
+        app,
+        [
+            "benchmark",
+            str(out.parent / "bench.yaml"),
+            "--no-run",
+            "--rank-set",
+            "everything",
+        ],
+    )
+    assert result.exit_code == 2 and "--rank-set must be one of" in result.output

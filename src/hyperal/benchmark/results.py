@@ -89,6 +89,11 @@ class VariantSummary:
     #: Spearman ρ of σ_U per atom against |energy error| per structure of the
     #: last committee on the frozen sets (difficult and test file), per replicate
     sigma_rank: list[float] = field(default_factory=list)
+    #: RMS oracle force component of the labelled selected frames (eV/Å): how
+    #: far from equilibrium the variant's labels lie
+    selected_force_rms: float = math.nan
+    #: selected frames that are the unevolved start of their trajectory
+    selected_starts: int = 0
 
     @staticmethod
     def _mean(values) -> float:
@@ -154,7 +159,8 @@ class BenchmarkResults:
                 f"{k:2d}. {s.variant:<12} F {mean:7.1f} ± {std:5.1f} meV/Å   "
                 f"labels {np.mean(s.final_labels):6.1f}   to target {reach}   "
                 f"largest rise {100 * s.largest_rise:+.0f} %   "
-                f"σ–error ρ {s._mean(s.sigma_rank):.2f}"
+                f"σ–error ρ {s._mean(s.sigma_rank):.2f}   selected: F_rms "
+                f"{s.selected_force_rms:.2f} eV/Å, {s.selected_starts} starts"
             )
         lines.append(
             f"oracle calls: {self.total_oracle_calls} made for "
@@ -219,6 +225,8 @@ class BenchmarkResults:
                     "mean_error_over_budget_meV_A",
                     "largest_rise",
                     "sigma_error_rank_rho",
+                    "selected_force_rms_eV_A",
+                    "selected_starts",
                     "oracle_failures",
                     "skipped",
                     "redundant",
@@ -241,6 +249,8 @@ class BenchmarkResults:
                         s._mean(s.mean_error_over_budget),
                         s.largest_rise,
                         s._mean(s.sigma_rank),
+                        s.selected_force_rms,
+                        s.selected_starts,
                         s.oracle_failures,
                         s.skipped,
                         s.redundant,
@@ -262,6 +272,26 @@ def _sigma_rank(final: FinalErrors) -> float:
         sigma += [s / n for s, n in zip(p.sigma, p.natoms, strict=True)]
         errors += [a - b for a, b in zip(p.energy_pred, p.energy_ref, strict=True)]
     return uncertainty_rank_correlation(sigma, errors) if sigma else math.nan
+
+
+def _selected_frames(store: Store, runs: list[str]) -> tuple[float, int]:
+    """RMS oracle force of the runs' labelled selected frames (eV/Å) and how
+    many of them are their trajectory's unevolved start."""
+    forces, starts = [], 0
+    for run in runs:
+        start_keys = {
+            (row.loop, row.start_index): row.get("structure_key")
+            for row in store.rows(run=run, stage=Stage.START.value)
+        }
+        for row in store.rows(
+            run=run, stage=Stage.SELECTED.value, oracle_status=OracleStatus.OK.value
+        ):
+            forces.append(row.forces.ravel())
+            key = start_keys.get((row.loop, row.start_index))
+            starts += key is not None and key == row.get("structure_key")
+    if not forces:
+        return math.nan, 0
+    return float(np.sqrt(np.mean(np.concatenate(forces) ** 2))), starts
 
 
 def _training_labels(store: Store, replicate: int, run: str, loops: int) -> list[int]:
@@ -344,6 +374,7 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
             ]
             sigma.append(float(np.mean(values)) if values else math.nan)
         own_labels += sum(c.labels[-1] - c.labels[0] for c in mine)
+        force_rms, n_starts = _selected_frames(store, runs)
         selection = v.selection.get("rule", "max_sigma")
         summaries.append(
             VariantSummary(
@@ -371,6 +402,8 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
                 redundant=sum(m.n_redundant for ms in metrics for m in ms),
                 selected_sigma=sigma,
                 sigma_rank=[_sigma_rank(c.final[-1]) for c in mine],
+                selected_force_rms=force_rms,
+                selected_starts=n_starts,
             )
         )
     shared = sum(store.oracle_calls(run=shared_run(r)) for r in range(bench.replicates))

@@ -225,7 +225,9 @@ def write_benchmark_report(results, bench, base, path) -> Path:
         f"is the largest increase of the mean {results.rank_set} force RMSE from one "
         "loop to the next; 'σ–error rank ρ' the Spearman correlation of the last "
         "committee's σ_U per atom with its true energy error per structure on the "
-        "difficult set and test file (1: σ ranks the errors perfectly).</p>"
+        "difficult set and test file (1: σ ranks the errors perfectly); the RMS "
+        "oracle force of the labelled frames says how far from equilibrium a "
+        "variant's labels lie.</p>"
     )
     rows = []
     for k, s in enumerate(results.ranking(), 1):
@@ -245,6 +247,8 @@ def write_benchmark_report(results, bench, base, path) -> Path:
                 _fmt(s._mean(s.mean_error_over_budget), 0),
                 f"{100 * s.largest_rise:+.0f} %",
                 _fmt(s._mean(s.sigma_rank), 2),
+                _fmt(s.selected_force_rms, 2),
+                s.selected_starts,
                 s.oracle_failures,
                 s.skipped,
                 s.redundant,
@@ -263,6 +267,8 @@ def write_benchmark_report(results, bench, base, path) -> Path:
                 "mean F RMSE over budget (meV/Å)",
                 "largest rise",
                 "σ–error rank ρ",
+                "selected frames: RMS oracle force (eV/Å)",
+                "selected frames that are the start",
                 "oracle failures",
                 "skipped starts",
                 "redundant passed over",
