@@ -54,6 +54,7 @@ def finished(tmp_path_factory):
     for seed in range(3):  # a user's test set: labelled extxyz
         atoms = rattled_cuni(seed=seed)
         atoms.calc = EMT()
+        atoms.get_forces()
         images.append(with_ref_keys(atoms))
     write(test_file, images, format="extxyz")
     path = folder / "bench.yaml"
@@ -139,7 +140,7 @@ def test_the_summary_is_recomputed_from_the_store(finished):
     csv = (out / "curves.csv").read_text().splitlines()
     assert len([line for line in csv if ",difficult,all," in line]) == 3 * 2 * 3
     assert (out / "summary.txt").read_text().strip() == results.text()
-    assert "ranking by final difficult-set force RMSE" in output
+    assert "ranking by final force RMSE on the frozen difficult set" in output
 
 
 def test_calls_to_reach_and_mean_over_budget_by_hand():
@@ -204,7 +205,7 @@ def test_a_user_test_file_is_a_frozen_set_and_can_rank(finished):
         for f in c.final
     )
     by_file = collect(store, bench.model_copy(update={"rank_set": "test_file"}), LOOPS)
-    assert by_file.rank_set == "test_file" and "test_file force RMSE" in by_file.text()
+    assert by_file.rank_set == "test_file" and "on the frozen test_file set" in by_file.text()
     final = {s.variant: s.final_force_rmse for s in by_file.summaries}
     assert final["md-random"] == [
         c.final[-1].errors("test_file").force_rmse_meV_A

@@ -142,7 +142,7 @@ class BenchmarkResults:
     def text(self) -> str:
         """A short ranking: final difficult force RMSE, calls to the target."""
         lines = [
-            f"ranking by final {self.rank_set} force RMSE on the frozen sets "
+            f"ranking by final force RMSE on the frozen {self.rank_set} set "
             f"(mean ± std over {self.summaries[0].replicates} replicate(s)); "
             f"calls to reach {self.reference}'s final error per replicate, as a "
             f"ratio to {self.reference}'s calls:",

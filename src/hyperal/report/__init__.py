@@ -442,7 +442,11 @@ def _setup(store, metrics) -> str:
             "oracle calls",
             f"{metrics[-1].oracle_calls} ({metrics[-1].oracle_failures} failed)",
         ],
-        ["time", f"oracle {oracle_s:.0f} s, fits {fit_s:.0f} s"],
+        [
+            "time",
+            f"oracle {oracle_s:.0f} s (labels after loop 0; loop 0's relaxation "
+            f"steps are not timed), fits {fit_s:.0f} s",
+        ],
     ]
     return table(["setting", "value"], rows, left=2)
 
