@@ -205,7 +205,10 @@ def test_a_user_test_file_is_a_frozen_set_and_can_rank(finished):
         for f in c.final
     )
     by_file = collect(store, bench.model_copy(update={"rank_set": "test_file"}), LOOPS)
-    assert by_file.rank_set == "test_file" and "on the frozen test_file set" in by_file.text()
+    assert (
+        by_file.rank_set == "test_file"
+        and "on the frozen test_file set" in by_file.text()
+    )
     final = {s.variant: s.final_force_rmse for s in by_file.summaries}
     assert final["md-random"] == [
         c.final[-1].errors("test_file").force_rmse_meV_A
