@@ -226,3 +226,38 @@ def test_a_user_test_file_is_a_frozen_set_and_can_rank(finished):
         ],
     )
     assert result.exit_code == 2 and "--rank-set must be one of" in result.output
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_benchmark_resumes_to_the_same_store(finished, tmp_path):
+    from hyperal.benchmark import Benchmark
+    from hyperal.campaign.progress import StageKind
+
+    bench, base, store, results, *_ = finished
+    again = bench.model_copy(update={"store": str(tmp_path / "again.db")})
+    seen = []
+
+    def stop_in_loop_2(report):  # stops in the middle of a variant's loop 2
+        if report.kind is StageKind.EVOLVE and report.loop == 2:
+            seen.append(report)
+            if len(seen) == 3:
+                raise _Stop
+
+    with pytest.raises(_Stop):
+        Benchmark(again, base, stop_in_loop_2).run()
+    partial = Store(again.store)
+    assert not partial.final("r0.relax")  # stopped before the final evaluation
+    Benchmark(again, base).run()
+    resumed = Store(again.store)
+
+    def labels(s):
+        return sorted(
+            (row.name, round(row.energy, 10)) for row in s.db.select(oracle_status="ok")
+        )
+
+    assert labels(resumed) == labels(store)  # the same labels, none twice
+    assert resumed.oracle_calls() == store.oracle_calls()
+    assert collect(resumed, again, LOOPS).text() == results.text()
