@@ -126,7 +126,10 @@ def report(
     """A self-contained HTML report: learning curves, parity plots, θ_F and σ_U."""
     from hyperal.report import write_report
 
-    write_report(_store(config_path, store), output)
+    try:
+        write_report(_store(config_path, store), output)
+    except ValueError as exc:  # no finished loop yet
+        fail(f"{config_path}: {exc}")
     console.print(f"report: {output.resolve()}")
 
 
