@@ -24,10 +24,12 @@ from dataclasses import dataclass
 
 from hyperal.benchmark.config import BenchmarkConfig, VariantConfig, variant_campaign
 from hyperal.campaign.config import CampaignConfig
+from hyperal.campaign.fingerprint import check, fingerprint, refusal
 from hyperal.campaign.loop import executors, make_oracle
 from hyperal.campaign.progress import Progress
 from hyperal.campaign.records import Split, Stage
 from hyperal.campaign.stages import (
+    CampaignError,
     StageContext,
     active_loop,
     final_evaluation,
@@ -74,8 +76,39 @@ class Benchmark:
     def run(self) -> None:
         """Run every loop of every replicate and variant not yet finished,
         then the final evaluation on the frozen test sets."""
+        with self.store.lock():  # one writer per store, or StoreLocked
+            self._run()
+
+    def fingerprint(self) -> dict:
+        """What decides the benchmark's data: the base campaign (less what
+        never counts, see :mod:`hyperal.campaign.fingerprint`), the scheme
+        parameters and each variant. Replicates and variants may be added."""
+        return {
+            "campaign": fingerprint(self.base.model_dump(mode="json")),
+            "scheme_params": self.bench.scheme_params,
+            "variants": {
+                v.name: v.model_dump(mode="json") for v in self.bench.variants
+            },
+        }
+
+    def _check_fingerprint(self, store: Store) -> None:
+        key = "fingerprint:benchmark"
+        current, stored = self.fingerprint(), store.setting(key)
+        if stored is not None:
+            common = set(stored["variants"]) & set(current["variants"])
+            refused = check(
+                {**stored, "variants": {k: stored["variants"][k] for k in common}},
+                {**current, "variants": {k: current["variants"][k] for k in common}},
+            )
+            if refused:
+                raise CampaignError(refusal(refused, "benchmark"))
+            current["variants"] = {**stored["variants"], **current["variants"]}
+        store.set_setting(key, current)
+
+    def _run(self) -> None:
         base, bench = self.base, self.bench
         store = self.store
+        self._check_fingerprint(store)
         store.set_setting("benchmark", bench.model_dump(mode="json"))
         store.set_setting("campaign", base.model_dump(mode="json"))
         oracle = make_oracle(base)

@@ -30,10 +30,12 @@ from contextlib import contextmanager
 
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.executors import make_executor
+from hyperal.campaign.fingerprint import check, fingerprint, refusal
 from hyperal.campaign.progress import Progress
 from hyperal.campaign.records import MAIN_RUN
 from hyperal.campaign.results import LoopMetrics
 from hyperal.campaign.stages import (
+    CampaignError,
     StageContext,
     active_loop,
     final_evaluation,
@@ -77,6 +79,10 @@ class Campaign:
         finished task.
     run : str
         The run's name in the store (``main`` for ``hyperal run``).
+    accept_changes : bool
+        Continue a store written with other exploration, selection or fit
+        settings (:data:`hyperal.campaign.fingerprint.ACCEPTABLE`); other
+        differences are refused either way.
     """
 
     def __init__(
@@ -85,8 +91,10 @@ class Campaign:
         *,
         progress: Callable[[Progress], None] | None = None,
         run: str = MAIN_RUN,
+        accept_changes: bool = False,
     ):
         self.config = config
+        self.accept_changes = accept_changes
         self.store = Store(config.store)
         self.oracle = make_oracle(config)
         self.progress = progress or (lambda report: None)
@@ -96,6 +104,17 @@ class Campaign:
         """Run every loop not yet finished, then the final evaluation;
         returns the per-loop metrics."""
         cfg = self.config
+        with self.store.lock():  # one writer per store, or StoreLocked
+            return self._run(cfg)
+
+    def _run(self, cfg: CampaignConfig) -> list[LoopMetrics]:
+        # a store belongs to one campaign (hyperal.campaign.fingerprint)
+        key = f"fingerprint:{self.run_name}"
+        current = fingerprint(cfg.model_dump(mode="json"))
+        refused = check(self.store.setting(key), current, accept=self.accept_changes)
+        if refused:
+            raise CampaignError(refusal(refused))
+        self.store.set_setting(key, current)
         if self.run_name == MAIN_RUN:  # what the report says was run
             self.store.set_setting("campaign", cfg.model_dump(mode="json"))
         with executors(cfg) as (executor, labeller):

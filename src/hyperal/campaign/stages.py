@@ -19,6 +19,7 @@ from pathlib import Path
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.evaluate import Labelled, summarise
 from hyperal.campaign.executors import completed
+from hyperal.campaign.fingerprint import differences
 from hyperal.campaign.progress import Progress, StageKind
 from hyperal.campaign.records import (
     MAIN_RUN,
@@ -434,23 +435,12 @@ def fit(
     return path
 
 
-def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            keys += _differences(x, y, f"{prefix}{key}.")
-        elif x != y:
-            keys.append(f"{prefix}{key}")
-    return keys
-
-
 def _same_committee(ctx: StageContext, checkpoint: Path) -> None:
     """Refuse a stored checkpoint fitted with other committee options than the
     campaign's (a changed config must not mix two committees silently)."""
     stored = read_manifest(checkpoint).options
     wanted = ctx.config.committee.model_dump(mode="json")
-    differ = _differences(stored, wanted)
+    differ = differences(stored, wanted)
     if differ:
         raise CampaignError(
             f"{checkpoint} was fitted with other committee options than the "

@@ -37,6 +37,38 @@ from hyperal.campaign.results import FinalErrors, LoopMetrics
 from hyperal.oracle import Label
 
 SPLITS = tuple(Split)
+
+
+class StoreError(ValueError):
+    """A store path that cannot be a campaign store (one line)."""
+
+
+def _check_sqlite(path: Path) -> None:
+    """Refuse a file that is not an ase.db (another SQLite database, or not
+    a database at all) before ASE writes its tables into it."""
+    import sqlite3
+
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a campaign store")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            tables = {
+                name
+                for (name,) in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'"
+                )
+            }
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not an SQLite database ({exc})") from None
+    if "systems" not in tables:
+        raise StoreError(
+            f"{path}: an SQLite database that is not an ase.db (tables: "
+            f"{', '.join(sorted(tables)) or 'none'}); refusing to write into it"
+        )
+
+
 #: Store layout version, in the ase.db metadata; 1 added ``run`` and
 #: ``start_index`` to every row (older stores are upgraded when opened).
 LAYOUT = 1
@@ -53,6 +85,8 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = str(path)
+        if not self.path.startswith("postgres"):
+            _check_sqlite(Path(self.path))
         # No ase.db lock file: SQLite's own transactions make each write atomic,
         # the coordinator is the only writer, and the lock file that ASE
         # creates would survive a SIGKILL and block every later run forever.
@@ -279,6 +313,15 @@ class Store:
     def runs(self) -> list[str]:
         """Every run with metrics in the store."""
         return sorted({row.run for row in self.db.select(stage=Stage.METRICS.value)})
+
+    def lock(self):
+        """The store's one-writer lock (:class:`~hyperal.campaign.lock.StoreLock`),
+        to hold for the whole of a run."""
+        from hyperal.campaign.lock import StoreLock
+
+        if self.path.startswith("postgres"):
+            return StoreLock(self.checkpoints / "store.lock")
+        return StoreLock(f"{self.path}.lock")
 
     def checkpoint_path(self, loop: int, run: str = MAIN_RUN) -> Path:
         """Directory of ``run``'s committee checkpoint after ``loop`` (it

@@ -48,8 +48,9 @@ def benchmark(
     """
     from hyperal.benchmark import Benchmark, collect, load_benchmark
     from hyperal.campaign.config import ConfigError
+    from hyperal.campaign.lock import StoreLocked
     from hyperal.campaign.stages import CampaignError
-    from hyperal.campaign.store import Store
+    from hyperal.campaign.store import Store, StoreError
     from hyperal.report.benchmark import write_benchmark_report
 
     try:
@@ -67,14 +68,14 @@ def benchmark(
         with progress_bar(show_run=True) as report:
             try:
                 Benchmark(bench, base, report).run()
-            except CampaignError as exc:
+            except (CampaignError, StoreError, StoreLocked) as exc:
                 report.stop()
                 fail(str(exc))
     elif not Path(bench.store).exists():
         fail(f"{bench.store}: no benchmark store yet (run without --no-run)")
     try:
         results = collect(Store(bench.store), bench, base.loops)
-    except ValueError as exc:
+    except ValueError as exc:  # StoreError included
         fail(str(exc))
     folder = output or Path(f"{Path(bench.store).with_suffix('')}-results")
     results.write_csv(folder)

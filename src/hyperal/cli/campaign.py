@@ -22,12 +22,15 @@ def _config(path: Path):
 
 
 def _store(config_path: Path, store: Path | None):
-    from hyperal.campaign.store import Store
+    from hyperal.campaign.store import Store, StoreError
 
     path = store or Path(_config(config_path).store)
     if not str(path).startswith("postgres") and not Path(path).exists():
         fail(f"{path}: no campaign store yet (run `hyperal run` first)")
-    return Store(path)
+    try:
+        return Store(path)
+    except StoreError as exc:
+        fail(str(exc))
 
 
 def init(
@@ -43,10 +46,27 @@ def init(
     console.print(f"wrote {path}: edit it, then `hyperal run {path}`")
 
 
-def run(config_path: ConfigPath):
-    """Run the campaign, or resume it from its store where it stopped."""
+def run(
+    config_path: ConfigPath,
+    accept_changes: Annotated[
+        bool,
+        typer.Option(
+            help="Continue a store written with other scheme, selection, counts "
+            "or fit settings (later loops follow the file). Other differences "
+            "(system, initial data, seed, oracle, committee architecture) are "
+            "always refused."
+        ),
+    ] = False,
+):
+    """Run the campaign, or resume it from its store where it stopped.
+
+    The store records the settings that decide its data; a file that differs
+    from them is refused, naming the keys. More loops, the executor and the
+    oracle's time limits may always change."""
+    from hyperal.campaign.lock import StoreLocked
     from hyperal.campaign.loop import Campaign
     from hyperal.campaign.stages import CampaignError
+    from hyperal.campaign.store import StoreError
 
     config = _config(config_path)
 
@@ -54,10 +74,10 @@ def run(config_path: ConfigPath):
         out.print(_line(campaign.store.metrics()[-1]))
 
     with progress_bar(line) as report:
-        campaign = Campaign(config, progress=report)
         try:
+            campaign = Campaign(config, progress=report, accept_changes=accept_changes)
             metrics = campaign.run()
-        except CampaignError as exc:
+        except (CampaignError, StoreError, StoreLocked) as exc:
             report.stop()
             fail(str(exc))
     console.print(f"done: {len(metrics) - 1} loops; store {config.store}")

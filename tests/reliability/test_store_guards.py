@@ -1,0 +1,165 @@
+"""One writer per store, a store belongs to one campaign, a store path that is
+not an ase.db is refused — each before any oracle call, as one error line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hyperal.campaign import Store, parse_config
+from hyperal.campaign.lock import StoreLock, StoreLocked
+from hyperal.cli.main import app
+from tests.campaign.conftest import tiny
+
+HOLD = """
+import sys, time
+from hyperal.campaign.lock import StoreLock
+with StoreLock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def _config(tmp_path, **overrides):
+    data = tiny(
+        tmp_path,
+        loops=1,
+        oracle={
+            "name": "hyperal.testing:CountingEMT",
+            "kwargs": {"log": str(tmp_path / "calls.log")},
+        },
+        **overrides,
+    )
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path, data
+
+
+def _calls(tmp_path) -> int:
+    log = tmp_path / "calls.log"
+    return len(log.read_text().split()) if log.exists() else 0
+
+
+def test_a_second_writer_is_refused_and_a_killed_ones_lock_is_taken_over(tmp_path):
+    path, data = _config(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, data["store"] + ".lock"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = CliRunner().invoke(app, ["run", str(path)])
+        assert result.exit_code == 2
+        assert f"pid {holder.pid} on " in result.output
+        assert "is being written by" in result.output
+        assert "Traceback" not in result.output and _calls(tmp_path) == 0
+    finally:
+        holder.send_signal(signal.SIGKILL)  # a killed run leaves its lock file
+        holder.wait()
+    assert (tmp_path / "campaign.db.lock").exists()
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert _calls(tmp_path) > 0
+
+
+def test_the_lock_is_exclusive_within_a_process_too(tmp_path):
+    with StoreLock(tmp_path / "s.lock"):
+        with pytest.raises(StoreLocked, match=f"pid {os.getpid()}"):
+            with StoreLock(tmp_path / "s.lock"):
+                pass
+    with StoreLock(tmp_path / "s.lock"):  # released on exit
+        pass
+
+
+def test_a_path_that_is_not_an_ase_db_is_never_written(tmp_path):
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE samples (id INTEGER, name TEXT)")
+    before = other.read_bytes()
+    path, _ = _config(tmp_path, store=str(other))
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "an SQLite database that is not an ase.db (tables: samples)" in result.output
+    assert other.read_bytes() == before and _calls(tmp_path) == 0
+    text = tmp_path / "notes.db"
+    text.write_text("my notes\n" * 100)
+    path, _ = _config(tmp_path, store=str(text))
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2 and "not an SQLite database" in result.output
+    assert text.read_text() == "my notes\n" * 100
+    for command in ("status", "report", "export"):
+        result = CliRunner().invoke(app, [command, str(path)])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_a_store_belongs_to_one_campaign(tmp_path):
+    path, data = _config(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(path)]).exit_code == 0
+    calls = _calls(tmp_path)
+
+    def run_with(*args, **changes):
+        changed = {**data, **changes}
+        path.write_text(yaml.safe_dump(changed))
+        return runner.invoke(app, ["run", str(path), *args])
+
+    result = run_with(seed=7)
+    assert result.exit_code == 2 and "other settings (seed)" in result.output
+    assert "--accept-changes" not in result.output
+    result = run_with(scheme={**data["scheme"], "steps": 12})
+    assert result.exit_code == 2 and "(scheme.steps)" in result.output
+    assert "pass --accept-changes to continue with new scheme.steps" in result.output
+    system = {**data["system"], "elements": ["Cu", "Ni", "Pd", "Ag"]}
+    result = run_with("--accept-changes", system=system)
+    assert result.exit_code == 2 and "system.elements" in result.output
+    assert _calls(tmp_path) == calls  # nothing refused called the oracle
+    # more loops, other executor settings and oracle limits never count
+    oracle = {**data["oracle"], "timeout_s": 60.0, "retries": 1}
+    result = run_with(loops=2, oracle=oracle, executor={"background_labels": False})
+    assert result.exit_code == 0, result.output
+    assert [m.loop for m in Store(data["store"]).metrics()] == [0, 1, 2]
+    # accepted: later loops follow the new exploration, the store records it
+    result = run_with(
+        "--accept-changes", loops=3, scheme={**data["scheme"], "steps": 12}
+    )
+    assert result.exit_code == 0, result.output
+    stored = Store(data["store"]).setting("fingerprint:main")
+    assert stored["scheme"]["steps"] == 12
+
+
+def test_a_benchmark_store_belongs_to_one_benchmark(tmp_path):
+    from hyperal.benchmark import Benchmark, BenchmarkConfig, VariantConfig
+    from hyperal.campaign.stages import CampaignError
+
+    base = parse_config(tiny(tmp_path))
+    store = Store(tmp_path / "bench.db")
+    bench = BenchmarkConfig(
+        campaign={}, variants=[VariantConfig(name="md")], store=store.path
+    )
+    Benchmark(bench, base)._check_fingerprint(store)
+    # adding a variant (or replicates) is fine; changing one is not
+    more = bench.model_copy(
+        update={
+            "variants": [*bench.variants, VariantConfig(name="ce")],
+            "replicates": 5,
+        }
+    )
+    Benchmark(more, base)._check_fingerprint(store)
+    changed = bench.model_copy(
+        update={"variants": [VariantConfig(name="md", params={"alpha": 0.0})]}
+    )
+    with pytest.raises(CampaignError, match=r"\(variants\.md\.params\.alpha\)"):
+        Benchmark(changed, base)._check_fingerprint(store)
+    other = base.model_copy(update={"seed": 3})
+    with pytest.raises(CampaignError, match=r"\(campaign\.seed\)"):
+        Benchmark(bench, other)._check_fingerprint(store)
+    longer = base.model_copy(update={"loops": 9})
+    Benchmark(bench, longer)._check_fingerprint(store)  # more loops: fine
