@@ -21,6 +21,7 @@ from hyperal.campaign.config import (
     SelectionConfig,
     _format,
     parse_config,
+    read_yaml,
 )
 from hyperal.evolve.schemes import SCHEMES, make_evolver
 
@@ -175,7 +176,7 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     if not path.exists():
         raise ConfigError(f"{path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -189,7 +190,7 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
         campaign_path = (path.parent / campaign).resolve()
         if not campaign_path.exists():
             raise ConfigError(f"{path}:\ncampaign: {campaign_path}: no such file")
-        campaign = yaml.safe_load(campaign_path.read_text())
+        campaign = read_yaml(campaign_path)
     try:
         base = parse_config(campaign)
     except ConfigError as exc:

@@ -7,6 +7,7 @@ must be one of a set, the allowed values: :func:`load_config` raises
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -262,14 +263,144 @@ def _format(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _species(species) -> list[str]:
+    if isinstance(species, str):
+        return [species]
+    if isinstance(species, dict):
+        return [x for v in species.values() for x in _species(v)]
+    return [x for v in species for x in _species(v)]
+
+
+def _oracle_problems(oracle: OracleConfig) -> list[str]:
+    """Whether the oracle can be built with its kwargs (no calculation)."""
+    import inspect
+
+    from hyperal.oracle import _resolve
+
+    try:
+        factory = _resolve(oracle.name)
+    except ValueError as exc:
+        return [f"oracle.name: {str(exc).removeprefix('oracle: ')}"]
+    # an in-memory ASE calculator lists its parameters (default_parameters):
+    # refuse a typo that its **kwargs would swallow silently. File-based codes
+    # (VASP, Quantum ESPRESSO ...) take more than they list: their own check.
+    from ase.calculators.calculator import Calculator, FileIOCalculator
+
+    if (
+        isinstance(factory, type)
+        and issubclass(factory, Calculator)
+        and not issubclass(factory, FileIOCalculator)
+        and getattr(factory, "default_parameters", None)
+    ):
+        known = set(factory.default_parameters)
+        for cls in factory.__mro__:
+            if cls is Calculator or not issubclass(cls, Calculator):
+                break
+            init = cls.__dict__.get("__init__")
+            if init is None:
+                continue
+            known |= {
+                n
+                for n, p in inspect.signature(init).parameters.items()
+                if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            }
+        unknown = sorted(set(oracle.kwargs) - known)
+        if unknown:
+            return [
+                f"oracle.kwargs: unknown parameter(s) {', '.join(unknown)} of "
+                f"{oracle.name}; allowed: {', '.join(sorted(known))}"
+            ]
+    try:
+        factory(**dict(oracle.kwargs))
+    except Exception as exc:  # the factory's own complaint, in one line
+        text = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        return [f"oracle.kwargs: {oracle.name} cannot be built: {text}"]
+    return []
+
+
+def semantic_problems(cfg: CampaignConfig) -> list[str]:
+    """What a valid-looking campaign file still gets wrong, one line each
+    naming the key: unknown element symbols, phase species that are not
+    elements of the system, scheme parameters the evolver does not take, an
+    oracle that cannot be built, a store folder that does not exist."""
+    from ase.data import chemical_symbols
+
+    from hyperal.evolve.schemes import make_evolver
+
+    problems = []
+    elements = cfg.system.elements
+    for k, symbol in enumerate(elements):
+        if symbol not in chemical_symbols[1:]:
+            problems.append(f"system.elements[{k}]: {symbol!r} is not an element")
+    for where in ("metal_phases", "oxide_phases"):
+        for k, phase in enumerate(getattr(cfg.system, where)):
+            extra = sorted(set(_species(phase.species)) - set(elements))
+            extra = [x for x in extra if x not in ("X", "vacancy", "Vac")]
+            if extra:
+                problems.append(
+                    f"system.{where}[{k}].species: {', '.join(extra)} not in "
+                    f"system.elements ({', '.join(elements)})"
+                )
+    for symbol in cfg.system.random.interstitials:
+        if symbol not in elements:
+            problems.append(
+                f"system.random.interstitials: {symbol} not in system.elements"
+            )
+    try:
+        from ase.calculators.emt import EMT
+
+        make_evolver(cfg.scheme.name, EMT(), cfg.scheme.params)
+    except (ValueError, TypeError) as exc:
+        problems.append(f"scheme.params: {str(exc).removeprefix('scheme: ')}")
+    problems += _oracle_problems(cfg.oracle)
+    if not cfg.store.startswith("postgres"):
+        folder = Path(cfg.store).resolve().parent
+        if not folder.is_dir():
+            problems.append(f"store: folder {folder} does not exist")
+        elif not os.access(folder, os.W_OK):
+            problems.append(f"store: folder {folder} is not writable")
+    return problems
+
+
 def parse_config(data: Any) -> CampaignConfig:
-    """Validate a dict (as from YAML) into a :class:`CampaignConfig`."""
+    """Validate a dict (as from YAML) into a :class:`CampaignConfig`: first
+    each key's type and range, then what a valid-looking file can still get
+    wrong (:func:`semantic_problems`) — every problem in one error."""
     if not isinstance(data, dict):
         raise ConfigError("the campaign file must be a YAML mapping of keys")
     try:
-        return CampaignConfig.model_validate(data)
+        config = CampaignConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format(exc)) from None
+    problems = semantic_problems(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (the last
+    one would silently win)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} given twice (lines {seen[key]} and "
+                    f"{key_node.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's data; a repeated key is an error."""
+    return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506
 
 
 def load_config(path: str | Path) -> CampaignConfig:
@@ -278,9 +409,11 @@ def load_config(path: str | Path) -> CampaignConfig:
     if not path.exists():
         raise ConfigError(f"{path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(
+            f"{path}: not valid YAML: {' '.join(str(exc).split())}"
+        ) from None
     try:
         return parse_config(data)
     except ConfigError as exc:

@@ -1,0 +1,81 @@
+"""Every mistake a campaign file shows is reported before any oracle call, all
+together, one line each naming the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hyperal.campaign.config import ConfigError, load_config, parse_config
+from hyperal.cli.main import app
+from tests.campaign.conftest import tiny
+
+
+def test_semantic_mistakes_are_named_together(tmp_path):
+    data = tiny(tmp_path)
+    data["system"]["elements"] = ["Cu", "Ni", "Pdd"]
+    data["system"]["metal_phases"].append({"prototype": "bcc", "species": ["Fe", "Cu"]})
+    data["system"]["random"]["interstitials"] = {"O": [0.0, 0.2]}
+    data["scheme"]["params"] = {"temperatur_K": 300}
+    data["oracle"] = {"name": "emt", "kwargs": {"asap_cutof": True}}
+    data["store"] = str(tmp_path / "missing" / "campaign.db")
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    lines = str(error.value).splitlines()
+    assert lines == [
+        "system.elements[2]: 'Pdd' is not an element",
+        "system.metal_phases[0].species: Pd not in system.elements (Cu, Ni, Pdd)",
+        "system.metal_phases[1].species: Fe not in system.elements (Cu, Ni, Pdd)",
+        "system.random.interstitials: O not in system.elements",
+        lines[4],
+        "oracle.kwargs: unknown parameter(s) asap_cutof of emt; allowed: asap_cutoff",
+        f"store: folder {tmp_path / 'missing'} does not exist",
+    ]
+    assert lines[4].startswith("scheme.params:") and "temperatur_K" in lines[4]
+
+
+def test_an_oracle_that_cannot_be_built_is_refused(tmp_path):
+    data = tiny(tmp_path, oracle={"name": "my_dft_code.calculators.Dft"})
+    with pytest.raises(ConfigError, match="oracle.name: cannot import"):
+        parse_config(data)
+    # an import path's in-memory calculator: its **kwargs would swallow a typo
+    data = tiny(
+        tmp_path,
+        oracle={"name": "hyperal.testing:FlakyEMT", "kwargs": {"evry": 2}},
+    )
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value) == (
+        "oracle.kwargs: unknown parameter(s) evry of hyperal.testing:FlakyEMT; "
+        "allowed: asap_cutoff, every"
+    )
+    data = tiny(
+        tmp_path,
+        oracle={
+            "name": "ase.calculators.lj.LennardJones",
+            "kwargs": {"sigma": 2.3, "rc": 5.0},
+        },
+    )
+    assert parse_config(data).oracle.kwargs == {"sigma": 2.3, "rc": 5.0}
+    # a factory that fails when built, in one line
+    data = tiny(
+        tmp_path, oracle={"name": "ase.calculators.singlepoint.SinglePointCalculator"}
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"^oracle.kwargs: .* cannot be built: "
+        "TypeError: .*atoms",
+    ):
+        parse_config(data)
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "campaign.yaml"
+    text = yaml.safe_dump(tiny(tmp_path))
+    path.write_text(text + "loops: 7\n")  # `loops` is already in the file
+    with pytest.raises(ConfigError, match=r"key 'loops' given twice \(lines \d+ and"):
+        load_config(path)
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2 and "given twice" in result.output
+    assert "Traceback" not in result.output
