@@ -136,6 +136,14 @@ def test_flaky_oracle_failures_are_recorded_and_skipped(tmp_path):
         for a in store.labelled(split=s)
     }
     assert not names & {r.name for r in failed}
+    # `hyperal status` lists the failures by reason, with their counts
+    reasons = store.failure_reasons()
+    assert sum(n for _, n in reasons) == len(failed)
+    config = tmp_path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(data))
+    status = CliRunner().invoke(app, ["status", str(config)], terminal_width=200)
+    assert status.exit_code == 0 and "oracle failures by reason" in status.output
+    assert reasons[0][0][:40] in status.output and str(reasons[0][1]) in status.output
 
 
 def test_cli_status_report_export(finished, tmp_path):

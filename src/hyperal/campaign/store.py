@@ -200,6 +200,17 @@ class Store:
             return True
         return False
 
+    def failure_reasons(self, run: str | None = None) -> list[tuple[str, int]]:
+        """Failed labels counted by reason (most frequent first)."""
+        from collections import Counter
+
+        selection = {} if run is None else {"run": run}
+        reasons = Counter(
+            row.get("oracle_reason", "?")[:120]
+            for row in self.db.select(oracle_status="failed", **selection)
+        )
+        return reasons.most_common()
+
     def oracle_calls(self, query: str | None = None, **selection) -> int:
         """Oracle calls paid for the matching rows: labels ok or failed,
         not counting those copied from an identical structure."""

@@ -121,6 +121,14 @@ def status(
     for row in summary_rows(metrics):
         table.add_row(*row)
     console.print(table)
+    failures = opened.failure_reasons()
+    if failures:
+        failed = Table(title="oracle failures by reason (never trained on)")
+        failed.add_column("failures", justify="right")
+        failed.add_column("reason")
+        for reason, n in failures:
+            failed.add_row(str(n), reason)
+        console.print(failed)
     finals = opened.final()
     if finals:
         header, rows = final_rows(finals)

@@ -1,15 +1,26 @@
-"""``hyperal``: the command-line entry point."""
+"""``hyperal``: the command-line entry point.
+
+Exit status: 0 done, 2 a mistake in the input (one ``error:`` line naming
+it), 1 a failure the input could not have shown (one ``error:`` line with the
+exception; ``hyperal --debug ...`` or ``HYPERAL_DEBUG=1`` shows the traceback).
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
+from rich.markup import escape
 
 from hyperal.cli import benchmark, campaign, structures
+from hyperal.cli.common import err
 
 app = typer.Typer(
     help="hyperal: robust MLIPs from the fewest reference calculations.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
 )
 app.add_typer(structures.app, name="structures")
 for command in (
@@ -22,9 +33,41 @@ for command in (
 ):
     app.command()(command)
 
+_state = {"debug": False}
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an unexpected error."
+    ),
+) -> None:
+    """hyperal: robust MLIPs from the fewest reference calculations."""
+    _state["debug"] = debug
+
 
 def main() -> None:
-    app()
+    """The ``hyperal`` command: an unexpected error is one line (exit 1)
+    unless ``--debug`` (or ``HYPERAL_DEBUG=1``) asks for its traceback."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        err.print("[red]error:[/red] interrupted (run again to resume)")
+        sys.exit(130)
+    except Exception as exc:
+        if _state["debug"] or os.environ.get("HYPERAL_DEBUG"):
+            raise
+        text = escape(" ".join(str(exc).split()))
+        err.print(
+            f"[red]error:[/red] {type(exc).__name__}: {text} "
+            "(hyperal --debug ... shows the traceback)",
+            highlight=False,
+            soft_wrap=True,
+            markup=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":
