@@ -205,15 +205,28 @@ class Oracle:
     def read(self, atoms: Atoms):
         """(energy, forces, stress or None) of ``atoms`` from the oracle
         calculator attached to it; raises if the calculator reports no
-        convergence. Stress only when asked for and the cell is periodic."""
-        energy = float(atoms.get_potential_energy())
+        convergence or gives a result of the wrong shape (such a label is
+        recorded as failed, never stored as good). Stress only when asked for
+        and the cell is periodic (Voigt order; a 3×3 stress is converted)."""
+        energy = np.asarray(atoms.get_potential_energy(), dtype=float)
+        if energy.size != 1:
+            raise ValueError(f"energy of shape {energy.shape}, not one number")
         forces = np.array(atoms.get_forces(), dtype=float)
+        if forces.shape != (len(atoms), 3):
+            raise ValueError(
+                f"forces of shape {forces.shape} for {len(atoms)} atoms "
+                f"(expected ({len(atoms)}, 3))"
+            )
         if atoms.calc.results.get("converged", True) is False:
             raise RuntimeError("the calculator reports no convergence")
         stress = None
         if self.stress and np.all(atoms.pbc):
             stress = np.array(atoms.get_stress(), dtype=float)
-        return energy, forces, stress
+            if stress.shape == (3, 3):
+                stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+            if stress.shape != (6,):
+                raise ValueError(f"stress of shape {stress.shape}, not (6,) or (3, 3)")
+        return float(energy.reshape(())), forces, stress
 
 
 def nonfinite(energy, forces, stress) -> str:

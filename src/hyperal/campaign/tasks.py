@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
 from ase.optimize import FIRE
 
 from hyperal.evolve.schemes import make_evolver
@@ -26,7 +27,7 @@ from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoin
 from hyperal.models.protocol import CommitteeModel, FitReport, Prediction
 from hyperal.models.protocol import predict as predictions
 from hyperal.models.registry import get_backend
-from hyperal.oracle import Label, Oracle, nonfinite
+from hyperal.oracle import Label, Oracle
 
 
 @functools.lru_cache(maxsize=2)
@@ -41,25 +42,56 @@ def committee(path: str | Path) -> CommitteeModel:
     return _cached(str(path.resolve()), (path / MANIFEST).stat().st_mtime_ns)
 
 
+class _LabelFailed(Exception):
+    pass
+
+
+class _LabellingCalculator(Calculator):
+    """Each calculation is one :meth:`Oracle.label` — with the oracle's time
+    limit, retries and checks — so an optimiser driven by it labels every
+    step the way every other label is made; the last label is kept."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, oracle: Oracle):
+        super().__init__()
+        self.oracle = oracle
+        self.last: Label | None = None
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=None):
+        super().calculate(atoms, properties, system_changes or all_changes)
+        label = self.oracle.label(self.atoms)
+        self.last = label
+        if not label.ok:
+            raise _LabelFailed(label.reason)
+        self.results = {
+            "energy": label.energy,
+            "free_energy": label.energy,
+            "forces": label.forces,
+        }
+        if label.stress is not None:
+            self.results["stress"] = label.stress
+
+
 def oracle_relaxation(
     oracle: Oracle, atoms: Atoms, steps: int, fmax: float
 ) -> tuple[list[tuple[Atoms, Label]], str]:
     """Relax ``atoms`` with the oracle (FIRE); every step's structure with its
-    label. Returns the frames and a failure reason ('' if none)."""
+    label, each made by :meth:`Oracle.label` (time limit, retries, checks,
+    seconds). Returns the frames and a failure reason ('' if none)."""
     frames: list[tuple[Atoms, Label]] = []
     work = atoms.copy()
-    work.calc = oracle.calculator()
+    calc = _LabellingCalculator(oracle)
+    work.calc = calc
     optimizer = FIRE(work, logfile=None)
     try:
         for _ in optimizer.irun(fmax=fmax, steps=steps):
-            energy, forces, stress = oracle.read(work)
-            failure = nonfinite(energy, forces, stress)
-            if failure:
-                return frames, failure
-            frames.append(
-                (work.copy(), Label("ok", energy, forces, stress, oracle=oracle.name))
-            )
-    except Exception as exc:  # the oracle failed mid-trajectory: keep what came
+            plain = work.copy()
+            plain.calc = None
+            frames.append((plain, calc.last))
+    except _LabelFailed as exc:  # the oracle failed mid-trajectory: keep what came
+        return frames, str(exc)
+    except Exception as exc:  # the optimiser itself failed
         return frames, f"{type(exc).__name__}: {exc}"
     return frames, ""
 

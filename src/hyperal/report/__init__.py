@@ -444,8 +444,8 @@ def _setup(store, metrics) -> str:
         ],
         [
             "time",
-            f"oracle {oracle_s:.0f} s (labels after loop 0; loop 0's relaxation "
-            f"steps are not timed), fits {fit_s:.0f} s",
+            f"oracle {oracle_s:.0f} s (older stores did not time loop 0), "
+            f"fits {fit_s:.0f} s",
         ],
     ]
     return table(["setting", "value"], rows, left=2)

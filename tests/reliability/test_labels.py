@@ -1,0 +1,49 @@
+"""A label of the wrong shape is a failed label with its reason, never data."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.emt import EMT
+
+from hyperal.oracle import Oracle
+from tests.helpers import rattled_cuni
+
+
+class ExtraRowEMT(EMT):
+    """EMT whose forces have one row too many (a broken parser)."""
+
+    def calculate(self, *args, **kwargs):
+        super().calculate(*args, **kwargs)
+        forces = self.results["forces"]
+        self.results["forces"] = np.vstack([forces, forces[:1]])
+
+
+class MatrixStressEMT(EMT):
+    """EMT whose stress comes as a 3×3 matrix."""
+
+    def calculate(self, *args, **kwargs):
+        super().calculate(*args, **kwargs)
+        if "stress" in self.results:
+            v = self.results["stress"]
+            self.results["stress"] = np.array(
+                [[v[0], v[5], v[4]], [v[5], v[1], v[3]], [v[4], v[3], v[2]]]
+            )
+
+
+def test_forces_of_the_wrong_shape_are_a_failed_label():
+    atoms = rattled_cuni(seed=1)
+    label = Oracle("tests.reliability.test_labels:ExtraRowEMT").label(atoms)
+    assert label.status == "failed" and label.forces is None
+    assert (
+        label.reason == "ValueError: forces of shape (33, 3) for 32 atoms "
+        "(expected (32, 3))"
+    )
+
+
+def test_a_matrix_stress_is_stored_in_voigt_order():
+    atoms = rattled_cuni(seed=1)
+    good = Oracle("emt", stress=True).label(atoms)
+    matrix = Oracle("tests.reliability.test_labels:MatrixStressEMT", stress=True)
+    label = matrix.label(atoms)
+    assert label.ok and label.stress.shape == (6,)
+    np.testing.assert_allclose(label.stress, good.stress, rtol=0, atol=1e-14)
