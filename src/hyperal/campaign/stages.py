@@ -429,8 +429,11 @@ def fit(
             names,
         ),
     )
-    for _ in completed(ctx.executor, [call]):
-        pass
+    try:
+        for _ in completed(ctx.executor, [call]):
+            pass
+    except ValueError as exc:  # a poisoned fit: one line, nothing saved
+        raise CampaignError(f"loop {loop}: the fit failed: {exc}") from exc
     ctx.report(loop, StageKind.FITTED, 1, 1)
     return path
 

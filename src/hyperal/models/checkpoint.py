@@ -93,8 +93,12 @@ def write_checkpoint(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Save ``model`` with its manifest as the directory ``path``, atomically
-    (an existing checkpoint there is replaced)."""
+    (an existing checkpoint there is replaced); a committee that predicts
+    non-finite values (:func:`poisoned`) is refused, not saved."""
     path = Path(path)
+    problem = poisoned(model)
+    if problem:  # a fit whose loss went non-finite is never saved
+        raise ValueError(f"not saving {path.name}: {problem}")
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -150,4 +154,41 @@ def load_checkpoint(
             if not file.is_file() or _sha256(file) != digest:
                 raise ValueError(f"{path}: {name} is missing or changed since saved")
     backend = get_backend(manifest.backend)
-    return backend.load(path, manifest.options, device=device)
+    model = backend.load(path, manifest.options, device=device)
+    if verify:
+        problem = poisoned(model)
+        if problem:
+            raise ValueError(f"{path}: {problem}; refit it (never used)")
+    return model
+
+
+def poisoned(model: CommitteeModel) -> str:
+    """'' for a committee that predicts finite energies, forces and σ_U on a
+    small probe structure of its elements; else what is wrong — the check
+    that catches non-finite weights or normalisation in any backend."""
+    import numpy as np
+    from ase.build import bulk
+
+    from hyperal.models.protocol import predict
+
+    probe = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
+    elements = list(model.elements)
+    probe.symbols = [elements[k % len(elements)] for k in range(len(probe))]
+    probe.rattle(0.05, seed=0)
+    try:
+        (prediction,) = predict(model, [probe])
+    except Exception as exc:
+        return f"the committee fails on a probe structure ({type(exc).__name__}: {exc})"
+    values = np.concatenate(
+        [
+            np.ravel(prediction.energy),
+            np.ravel(prediction.forces),
+            np.ravel(prediction.sigma),
+        ]
+    )
+    if not np.all(np.isfinite(values)):
+        return (
+            "the committee predicts non-finite energies, forces or σ_U "
+            "(non-finite weights or normalisation)"
+        )
+    return ""
