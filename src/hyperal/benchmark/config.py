@@ -96,6 +96,12 @@ class BenchmarkConfig(_Model):
     )
     store: str = "benchmark.db"
 
+    def params_of(self, variant: VariantConfig) -> dict[str, Any]:
+        """The evolver parameters of ``variant``: its family's
+        ``scheme_params`` under its own ``params``."""
+        family = variant.scheme_name.removeprefix("advb_")
+        return {**self.scheme_params.get(family, {}), **variant.params}
+
     @field_validator("scheme_params")
     @classmethod
     def _families(cls, value: dict) -> dict:
@@ -113,8 +119,7 @@ def variant_campaign(
     base: CampaignConfig, bench: BenchmarkConfig, variant: VariantConfig, seed: int
 ) -> CampaignConfig:
     """The campaign a variant runs in the replicate seeded ``seed``."""
-    family = variant.scheme_name.removeprefix("advb_")
-    params = {**bench.scheme_params.get(family, {}), **variant.params}
+    params = bench.params_of(variant)
     selection = {**base.selection.model_dump(), **variant.selection}
     return base.model_copy(
         update={
@@ -160,10 +165,8 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
         except ValidationError as exc:
             for line in _format(exc).splitlines():
                 problems.append(f"{where}.selection.{line}")
-        family = variant.scheme_name.removeprefix("advb_")
-        params = {**bench.scheme_params.get(family, {}), **variant.params}
         try:
-            make_evolver(variant.scheme_name, EMT(), params)
+            make_evolver(variant.scheme_name, EMT(), bench.params_of(variant))
         except (ValueError, TypeError) as exc:
             problems.append(f"{where}.params: {exc}")
     return problems

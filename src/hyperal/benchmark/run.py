@@ -76,8 +76,9 @@ class Benchmark:
     def run(self) -> None:
         """Run every loop of every replicate and variant not yet finished,
         then the final evaluation on the frozen test sets."""
-        with self.store.lock():  # one writer per store, or StoreLocked
-            self._run()
+        store = self.store
+        with store.lock():  # one writer per store, or StoreLocked
+            self._run(store)
 
     def fingerprint(self) -> dict:
         """What decides the benchmark's data: the base campaign (less what
@@ -105,9 +106,8 @@ class Benchmark:
             current["variants"] = {**stored["variants"], **current["variants"]}
         store.set_setting(key, current)
 
-    def _run(self) -> None:
+    def _run(self, store: Store) -> None:
         base, bench = self.base, self.bench
-        store = self.store
         self._check_fingerprint(store)
         store.set_setting("benchmark", bench.model_dump(mode="json"))
         store.set_setting("campaign", base.model_dump(mode="json"))
@@ -152,10 +152,11 @@ class Benchmark:
                     checkpoints[key] = finished(ctx, loop) or active_loop(
                         ctx, loop, checkpoints[key]
                     )
+            user = test_file_structures(bench.test_file) if bench.test_file else []
             for r in replicates:
                 sets = frozen_test_sets(shared[r])
-                if bench.test_file:
-                    sets["test_file"] = test_file_structures(bench.test_file)
+                if user:
+                    sets["test_file"] = user
                 for v in bench.variants:
                     final_evaluation(variants[r, v.name], base.loops, sets)
 

@@ -202,14 +202,7 @@ def write_benchmark_report(results, bench, base, path) -> Path:
                     v.name,
                     v.scheme_name,
                     v.steps or base.scheme.steps,
-                    json.dumps(
-                        {
-                            **bench.scheme_params.get(
-                                v.scheme_name.removeprefix("advb_"), {}
-                            ),
-                            **v.params,
-                        }
-                    ),
+                    json.dumps(bench.params_of(v)),
                     json.dumps(v.selection) if v.selection else "campaign's",
                 ]
                 for v in bench.variants
