@@ -79,3 +79,55 @@ def test_a_key_given_twice_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["run", str(path)])
     assert result.exit_code == 2 and "given twice" in result.output
     assert "Traceback" not in result.output
+
+
+def test_wrong_types_and_ranges_are_named_with_the_other_sections_problems(tmp_path):
+    """A file with type errors in some sections still hears the problems of
+    the sections that validate (scheme parameter types from the evolver's
+    dataclass, derivation parameters, seed range, density order)."""
+    data = tiny(tmp_path)
+    data["system"]["derive_metal"] = {"displacement_std_A": "abc"}
+    data["system"]["random"]["density_g_cm3"] = [9.0, 7.0]
+    data["scheme"] = {"name": "advb_md", "params": {"alpha": "x", "record_every": 1.5}}
+    data["seed"] = -1
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value).splitlines() == [
+        "system.derive_metal: displacement_std_A: expected float, got 'abc'",
+        "system.random.density_g_cm3: must be (low, high) with 0 < low <= high, "
+        "got (9.0, 7.0)",
+        "seed: Input should be greater than or equal to 0",
+        "scheme.params: scheme 'advb_md': alpha: expected float, got 'x'; "
+        "record_every: expected int, got 1.5",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"ensemble": "npt"}, "ensemble: expected Literal['nvt', 'nve'], got 'npt'"),
+        ({"keep_momenta": "maybe"}, "keep_momenta: expected bool, got 'maybe'"),
+        ({"temperature_K": [300]}, "temperature_K: expected float, got [300]"),
+    ],
+)
+def test_scheme_parameter_types(tmp_path, params, expected):
+    data = tiny(tmp_path)
+    data["scheme"] = {"name": "md", "params": params}
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value) == f"scheme.params: scheme 'md': {expected}"
+
+
+def test_elements_interstitials_and_derivation_ranges(tmp_path):
+    data = tiny(tmp_path)
+    data["system"]["elements"] = ["Cu", "Ni", "Pd", "Cu"]
+    with pytest.raises(ConfigError, match=r"^system.elements\[3\]: Cu given twice$"):
+        parse_config(data)
+    data = tiny(tmp_path)
+    data["system"]["random"]["interstitials"] = {"Ni": [0.5, 0.4]}
+    with pytest.raises(ConfigError, match=r"^system.random.interstitials: Ni: must"):
+        parse_config(data)
+    data = tiny(tmp_path)
+    data["system"]["derive_metal"] = {"deletion_probability": 2}
+    with pytest.raises(ConfigError, match="deletion_probability must be a probability"):
+        parse_config(data)

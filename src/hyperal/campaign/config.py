@@ -60,6 +60,27 @@ class RandomConfig(_Model):
     density_g_cm3: tuple[float, float] = (7.0, 10.0)
     interstitials: dict[str, tuple[float, float]] = {}
 
+    @field_validator("density_g_cm3")
+    @classmethod
+    def _density(cls, value):
+        low, high = value
+        if not 0 < low <= high:
+            raise ValueError(f"must be (low, high) with 0 < low <= high, got {value}")
+        return value
+
+    @field_validator("interstitials")
+    @classmethod
+    def _fractions(cls, value):
+        for symbol, (low, high) in value.items():
+            if not 0 <= low <= high <= 1:
+                raise ValueError(
+                    f"{symbol}: must be (low, high) fractions with "
+                    f"0 <= low <= high <= 1, got {(low, high)}"
+                )
+        if sum(high for _, high in value.values()) >= 1:
+            raise ValueError("the upper bounds must sum to less than 1")
+        return value
+
     @field_validator("criterion")
     @classmethod
     def _criterion(cls, value):
@@ -84,9 +105,10 @@ class SystemConfig(_Model):
     @field_validator("derive_metal", "derive_oxide")
     @classmethod
     def _derive(cls, value: dict) -> dict:
-        from dataclasses import fields
+        from dataclasses import fields, replace
 
-        from hyperal.structures.derive import DerivationParameters
+        from hyperal.structures.derive import DEFAULTS, DerivationParameters
+        from hyperal.utils import type_problems
 
         allowed = [f.name for f in fields(DerivationParameters)]
         unknown = sorted(set(value) - set(allowed))
@@ -95,6 +117,10 @@ class SystemConfig(_Model):
                 f"unknown parameter(s) {', '.join(unknown)}; "
                 f"allowed: {', '.join(allowed)}"
             )
+        wrong = type_problems(DerivationParameters, value)
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        replace(DEFAULTS["metal"], **value)  # the ranges (__post_init__)
         return value
 
 
@@ -204,7 +230,7 @@ class CampaignConfig(_Model):
     selection: SelectionConfig = SelectionConfig()
     committee: CommitteeOptions = BPNNOptions()
     loops: int = Field(3, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     store: str = "campaign.db"
     executor: ExecutorConfig = ExecutorConfig()
 
@@ -321,45 +347,84 @@ def _oracle_problems(oracle: OracleConfig) -> list[str]:
 def semantic_problems(cfg: CampaignConfig) -> list[str]:
     """What a valid-looking campaign file still gets wrong, one line each
     naming the key: unknown element symbols, phase species that are not
-    elements of the system, scheme parameters the evolver does not take, an
-    oracle that cannot be built, a store folder that does not exist."""
+    elements of the system, scheme parameters the evolver does not take or
+    of the wrong type, an oracle that cannot be built, a store folder that
+    does not exist."""
+    return _section_problems(
+        system=cfg.system, scheme=cfg.scheme, oracle=cfg.oracle, store=cfg.store
+    )
+
+
+def _section_problems(
+    *,
+    system: SystemConfig | None = None,
+    scheme: SchemeConfig | None = None,
+    oracle: OracleConfig | None = None,
+    store: str | None = None,
+) -> list[str]:
+    # each check needs one section only, so a file whose other sections fail
+    # to validate still hears every problem in one run
     from ase.data import chemical_symbols
 
     from hyperal.evolve.schemes import make_evolver
 
     problems = []
-    elements = cfg.system.elements
-    for k, symbol in enumerate(elements):
-        if symbol not in chemical_symbols[1:]:
-            problems.append(f"system.elements[{k}]: {symbol!r} is not an element")
-    for where in ("metal_phases", "oxide_phases"):
-        for k, phase in enumerate(getattr(cfg.system, where)):
-            extra = sorted(set(_species(phase.species)) - set(elements))
-            extra = [x for x in extra if x not in ("X", "vacancy", "Vac")]
-            if extra:
+    if system is not None:
+        elements = system.elements
+        for k, symbol in enumerate(elements):
+            if symbol not in chemical_symbols[1:]:
+                problems.append(f"system.elements[{k}]: {symbol!r} is not an element")
+            elif symbol in elements[:k]:
+                problems.append(f"system.elements[{k}]: {symbol} given twice")
+        for where in ("metal_phases", "oxide_phases"):
+            for k, phase in enumerate(getattr(system, where)):
+                extra = sorted(set(_species(phase.species)) - set(elements))
+                extra = [x for x in extra if x not in ("X", "vacancy", "Vac")]
+                if extra:
+                    problems.append(
+                        f"system.{where}[{k}].species: {', '.join(extra)} not in "
+                        f"system.elements ({', '.join(elements)})"
+                    )
+        for symbol in system.random.interstitials:
+            if symbol not in elements:
                 problems.append(
-                    f"system.{where}[{k}].species: {', '.join(extra)} not in "
-                    f"system.elements ({', '.join(elements)})"
+                    f"system.random.interstitials: {symbol} not in system.elements"
                 )
-    for symbol in cfg.system.random.interstitials:
-        if symbol not in elements:
-            problems.append(
-                f"system.random.interstitials: {symbol} not in system.elements"
-            )
-    try:
-        from ase.calculators.emt import EMT
+    if scheme is not None:
+        try:
+            from ase.calculators.emt import EMT
 
-        make_evolver(cfg.scheme.name, EMT(), cfg.scheme.params)
-    except (ValueError, TypeError) as exc:
-        problems.append(f"scheme.params: {str(exc).removeprefix('scheme: ')}")
-    problems += _oracle_problems(cfg.oracle)
-    if not cfg.store.startswith("postgres"):
-        folder = Path(cfg.store).resolve().parent
+            make_evolver(scheme.name, EMT(), scheme.params)
+        except (ValueError, TypeError) as exc:
+            problems.append(f"scheme.params: {str(exc).removeprefix('scheme: ')}")
+    if oracle is not None:
+        problems += _oracle_problems(oracle)
+    if store is not None and not store.startswith("postgres"):
+        folder = Path(store).resolve().parent
         if not folder.is_dir():
             problems.append(f"store: folder {folder} does not exist")
         elif not os.access(folder, os.W_OK):
             problems.append(f"store: folder {folder} is not writable")
     return problems
+
+
+def _valid_sections(data: dict) -> dict[str, Any]:
+    """The sections of a file that fails validation that validate on their
+    own (for :func:`_section_problems`)."""
+    sections = {}
+    for key, model in (
+        ("system", SystemConfig),
+        ("scheme", SchemeConfig),
+        ("oracle", OracleConfig),
+    ):
+        if key in data:
+            try:
+                sections[key] = model.model_validate(data[key])
+            except ValidationError:
+                pass
+    if isinstance(data.get("store", "campaign.db"), str):
+        sections["store"] = data.get("store", "campaign.db")
+    return sections
 
 
 def parse_config(data: Any) -> CampaignConfig:
@@ -371,7 +436,8 @@ def parse_config(data: Any) -> CampaignConfig:
     try:
         config = CampaignConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format(exc)) from None
+        more = _section_problems(**_valid_sections(data))
+        raise ConfigError("\n".join([_format(exc), *more])) from None
     problems = semantic_problems(config)
     if problems:
         raise ConfigError("\n".join(problems))

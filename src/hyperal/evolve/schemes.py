@@ -21,6 +21,7 @@ from hyperal.evolve.contour import ContourEvolver
 from hyperal.evolve.dimer import DimerEvolver
 from hyperal.evolve.md import MDEvolver
 from hyperal.evolve.relax import RelaxEvolver
+from hyperal.utils import type_problems
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ def make_evolver(
             f"scheme {scheme!r}: unknown parameter(s) {', '.join(unknown)}; "
             f"allowed: {', '.join(spec.parameters)}"
         )
+    wrong = type_problems(spec.evolver, params)
+    if wrong:
+        raise ValueError(f"scheme {scheme!r}: {'; '.join(wrong)}")
     kwargs = {**spec.defaults, **params}
     bias = float(kwargs.get(spec.bias_parameter, 0.0))
     key = spec.bias_parameter
