@@ -8,11 +8,18 @@ never raises for a failed calculation: an exception, a NaN or inf in the
 results, a calculator that reports non-convergence, or a time-out comes back
 as a :class:`Label` with ``status="failed"`` and the reason, after the
 configured retries. Failed labels are recorded and never become data.
+
+A timed-out call that started programs (a file-based DFT code that the
+calculator runs with :mod:`subprocess`) has them terminated: each program the
+call's own thread started, with its children (``mpirun``'s ranks), gets
+SIGTERM, then SIGKILL after :data:`KILL_GRACE_S`. Other calls running at the
+same time in the same process keep theirs.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import signal
 import threading
@@ -25,6 +32,15 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT
+
+log = logging.getLogger(__name__)
+
+#: Seconds a timed-out call's programs get between SIGTERM and SIGKILL.
+KILL_GRACE_S = 5.0
+
+# the pids of the programs started by the oracle call running in this thread
+_programs = threading.local()
+_recording = threading.Lock()
 
 #: Registered oracle names -> calculator factories (keyword arguments in).
 #: Later issues add DFT presets; anything else goes by import path.
@@ -168,6 +184,15 @@ class Oracle:
     def _call(self, atoms: Atoms):
         if self.timeout_s is None:
             return self._compute(atoms)
+        started: list[int] = []
+        try:
+            return self._call_limited(atoms, started)
+        except OracleTimeout:
+            _terminate(started)
+            raise
+
+    def _call_limited(self, atoms: Atoms, started: list[int]):
+        _record_programs()
         if threading.current_thread() is threading.main_thread():
 
             def alarm(signum, frame):
@@ -175,14 +200,17 @@ class Oracle:
 
             previous = signal.signal(signal.SIGALRM, alarm)
             signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
+            _programs.started = started
             try:
                 return self._compute(atoms)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
+                _programs.started = None
         box: dict[str, Any] = {}
 
         def target():
+            _programs.started = started
             try:
                 box["value"] = self._compute(atoms)
             except Exception as exc:  # handed to the waiting thread
@@ -227,6 +255,54 @@ class Oracle:
             if stress.shape != (6,):
                 raise ValueError(f"stress of shape {stress.shape}, not (6,) or (3, 3)")
         return float(energy.reshape(())), forces, stress
+
+
+def _record_programs() -> None:
+    """Have :class:`subprocess.Popen` note each program's pid in the
+    starting thread's list while an oracle call with a time limit runs there
+    (installed once; other threads and other code are unaffected)."""
+    import subprocess
+
+    with _recording:
+        if getattr(subprocess.Popen, "_hyperal_records", False):
+            return
+        original = subprocess.Popen.__init__
+
+        def init(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            started = getattr(_programs, "started", None)
+            if started is not None:
+                started.append(self.pid)
+
+        subprocess.Popen.__init__ = init
+        subprocess.Popen._hyperal_records = True
+
+
+def _terminate(pids: list[int]) -> None:
+    """SIGTERM the programs ``pids`` and their children, then SIGKILL what
+    is left after :data:`KILL_GRACE_S`."""
+    import psutil
+
+    processes = []
+    for pid in pids:
+        try:
+            parent = psutil.Process(pid)
+            processes += [parent, *parent.children(recursive=True)]
+        except psutil.Error:  # already gone
+            pass
+    for process in processes:
+        try:
+            process.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=KILL_GRACE_S)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    if processes:
+        log.info("terminated %d program(s) of a timed-out oracle call", len(processes))
 
 
 def nonfinite(energy, forces, stress) -> str:

@@ -149,8 +149,18 @@ def test_a_campaign_whose_every_label_fails_stops_with_one_line(tmp_path):
     config.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(app, ["run", str(config)])
     assert result.exit_code == 2, result.output
-    assert "no labelled training structure" in result.output
-    assert "Traceback" not in result.output
+    reason = "RuntimeError: the calculator reports no convergence"
+    assert " ".join(result.output.split()).endswith(
+        f"error: loop 0: all 2 oracle calls failed; first reason: {reason}"
+    )
+    assert Store(data["store"]).failure_reasons() == [(reason, 2)]
+    # a rerun (the oracle unchanged) goes on from the stored failures to the
+    # fit, which has nothing to fit, and says why
+    result = CliRunner().invoke(app, ["run", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "no labelled training structure to fit: all 2 oracle calls failed" in (
+        " ".join(result.output.split())
+    )
 
 
 def test_a_checkpoint_fitted_with_other_options_is_refused(context):

@@ -47,3 +47,38 @@ def test_a_matrix_stress_is_stored_in_voigt_order():
     label = matrix.label(atoms)
     assert label.ok and label.stress.shape == (6,)
     np.testing.assert_allclose(label.stress, good.stress, rtol=0, atol=1e-14)
+
+
+def test_a_loop_whose_every_oracle_call_fails_ends_the_run(tmp_path):
+    """An oracle that stops working after loop 0 (a licence that expired) is
+    not paid loop after loop: the loop ends the run with one line, and the
+    failures are in the store."""
+    from dataclasses import replace
+
+    import pytest
+
+    from hyperal.campaign import InProcessExecutor, StageContext, Store, parse_config
+    from hyperal.campaign.loop import make_oracle
+    from hyperal.campaign.stages import CampaignError, active_loop, initial_loop
+    from tests.campaign.conftest import tiny
+
+    config = parse_config(
+        tiny(
+            tmp_path,
+            initial={"structures": 2, "relax_steps": 2},
+            counts={"derived_metal": 3, "derived_oxide": 0, "random": 0},
+        )
+    )
+    store = Store(config.store)
+    ctx = StageContext(config, store, InProcessExecutor(), make_oracle(config))
+    checkpoint = initial_loop(ctx)
+    broken = replace(ctx, oracle=Oracle("hyperal.testing:FlakyEMT", {"every": 1}))
+    with pytest.raises(CampaignError) as error:
+        active_loop(broken, 1, checkpoint)
+    calls = store.count(loop=1, oracle_status="failed")
+    assert calls >= 1 and store.count(loop=1, oracle_status="ok") == 0
+    assert str(error.value) == (
+        f"loop 1: all {calls} oracle calls failed; first reason: "
+        "RuntimeError: SCF failed (flaky test oracle)"
+    )
+    assert not (store.checkpoint_path(1, "main") / "manifest.json").exists()

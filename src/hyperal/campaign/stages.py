@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hyperal.campaign.config import CampaignConfig
@@ -75,6 +75,9 @@ class StageContext:
     #: The run that holds this run's initial data, loop-0 committee and
     #: difficult test sets (a benchmark's schemes share one); None: its own.
     shared: str | None = None
+    #: Oracle calls made by this process per (run, loop): [calls, ok, first
+    #: failure reason] (:func:`stop_if_all_failed`).
+    tally: dict = field(default_factory=dict)
 
     def __post_init__(self):
         validate_run(self.run)
@@ -109,6 +112,29 @@ def _pairs(ctx: StageContext, loop: int, stage: Stage, **pairs) -> dict:
 
 
 # --- labelling ---------------------------------------------------------------------
+
+
+def _count(ctx: StageContext, loop: int, labels) -> None:
+    calls = ctx.tally.setdefault((ctx.run, loop), [0, 0, ""])
+    for label in labels:
+        calls[0] += 1
+        if label.ok:
+            calls[1] += 1
+        elif not calls[2]:
+            calls[2] = label.reason
+
+
+def stop_if_all_failed(ctx: StageContext, loop: int) -> None:
+    """End the run with one line when every oracle call this process made in
+    ``loop`` failed: an oracle that fails every call (a wrong command, an
+    expired licence) would otherwise be paid for loop after loop. The
+    failures stay in the store; a rerun goes on from them."""
+    calls, ok, reason = ctx.tally.get((ctx.run, loop), (0, 0, ""))
+    if calls and not ok:
+        raise CampaignError(
+            f"loop {loop}: all {calls} oracle calls failed; first reason: "
+            f"{' '.join(reason.split())[:300]}"
+        )
 
 
 def label_initial(ctx: StageContext) -> int:
@@ -164,6 +190,7 @@ def label_initial(ctx: StageContext) -> int:
                     Label("failed", reason=failure, oracle=ctx.oracle.name),
                 )
             )
+        _count(ctx, 0, [label for *_, label in entries])
         ctx.store.add(entries)  # a trajectory's labels arrive together: one write
         ctx.report(0, StageKind.INITIAL, n, len(todo))
     return len(todo)
@@ -224,6 +251,7 @@ def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -
     calls = ((row.id, label_structure, (ctx.oracle, row.toatoms())) for row in rows)
     for n, (row_id, label) in enumerate(completed(ctx.executor, calls), start=1):
         ctx.store.record_label(row_id, label)
+        _count(ctx, loop, [label])
         ctx.report(loop, StageKind.LABEL, n, len(rows), split.value)
     return len(rows)
 
@@ -408,9 +436,16 @@ def fit(
         return path
     train = training_set(ctx, loop, runs)
     if not train:
+        reasons = ctx.store.failure_reasons(ctx.run)
+        why = (
+            f": all {sum(n for _, n in reasons)} oracle calls failed; first "
+            f"reason: {reasons[0][0]}"
+            if reasons
+            else ""
+        )
         raise CampaignError(
-            f"loop {loop}: no labelled training structure to fit (every oracle "
-            "label failed? see `oracle_reason` in the store)"
+            f"loop {loop}: no labelled training structure to fit{why} "
+            "(`hyperal status` lists the failures)"
         )
     names = [a.info["name"] for a in train]
     ctx.report(loop, StageKind.FIT, 0, 1, f"on {len(train)} structures")
@@ -590,6 +625,7 @@ def initial_loop(ctx: StageContext) -> Path:
     """Loop 0: initial oracle relaxations, the first fit (with loop 1's
     difficult starts labelled meanwhile, given a labeller), its evaluation."""
     label_initial(ctx)
+    stop_if_all_failed(ctx, 0)
     meanwhile = prefetch_difficult(ctx, 1)
     checkpoint = fit(ctx, 0)
     _wait(ctx, 1, meanwhile, Split.DIFFICULT)
@@ -605,6 +641,7 @@ def active_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
     label_pending(ctx, loop, stage=Stage.START, split=Split.DIFFICULT)
     evolve(ctx, loop, checkpoint)
     label_pending(ctx, loop, stage=Stage.SELECTED, split=Split.TRAIN)
+    stop_if_all_failed(ctx, loop)
     meanwhile = prefetch_difficult(ctx, loop + 1)
     new = fit(ctx, loop, init=warm_start(ctx, loop))
     _wait(ctx, loop + 1, meanwhile, Split.DIFFICULT)
