@@ -45,3 +45,57 @@ def test_a_poisoned_committee_is_neither_saved_nor_loaded(tmp_path, monkeypatch,
     monkeypatch.undo()
     with pytest.raises(ValueError, match="non-finite .* refit it"):
         ckpt.load_checkpoint(tmp_path / "bad")
+
+
+def test_a_damaged_checkpoint_is_named_and_never_loaded(tmp_path):
+    model, _ = _fitted()
+    path = ckpt.write_checkpoint(model, tmp_path / "c", options=OPTIONS, seed=0)
+    assert ckpt.damage(path) == ""
+    (weights,) = [p for p in path.iterdir() if p.name != ckpt.MANIFEST]
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    assert (
+        ckpt.damage(path) == f"{path}: {weights.name} is missing or changed since saved"
+    )
+    with pytest.raises(ValueError, match="is missing or changed since saved"):
+        ckpt.load_checkpoint(path)
+    (path / ckpt.MANIFEST).write_text("")  # empty (a full disk)
+    assert ckpt.damage(path).startswith(f"{path}: manifest.json is empty or damaged")
+    assert (
+        ckpt.damage(tmp_path / "nothing")
+        == f"{tmp_path / 'nothing'}: no checkpoint there"
+    )
+
+
+def test_a_campaign_refits_a_damaged_checkpoint_and_refuses_other_elements(tmp_path):
+    """A damaged checkpoint of a finished loop is set aside and refitted from
+    the stored labels; one fitted for other elements stops the run."""
+    from dataclasses import replace
+
+    from hyperal.campaign import InProcessExecutor, StageContext, Store, parse_config
+    from hyperal.campaign.loop import make_oracle
+    from hyperal.campaign.stages import CampaignError, finished, fit, initial_loop
+    from tests.campaign.conftest import tiny
+
+    config = parse_config(tiny(tmp_path, initial={"structures": 2, "relax_steps": 2}))
+    ctx = StageContext(
+        config, Store(config.store), InProcessExecutor(), make_oracle(config)
+    )
+    path = initial_loop(ctx)
+    assert finished(ctx, 0) == path
+    (path / ckpt.MANIFEST).write_text("{")
+    assert finished(ctx, 0) is None
+    assert fit(ctx, 0) == path and ckpt.damage(path) == ""
+    assert (path.parent / (path.name + ".damaged") / ckpt.MANIFEST).read_text() == "{"
+    ckpt.load_checkpoint(path)
+    other = replace(
+        ctx,
+        config=config.model_copy(
+            update={
+                "system": config.system.model_copy(
+                    update={"elements": ["Cu", "Ni", "Pt"]}
+                )
+            }
+        ),
+    )
+    with pytest.raises(CampaignError, match="fitted for the elements Cu, Ni, Pd, not"):
+        fit(other, 0)

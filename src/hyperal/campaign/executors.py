@@ -48,6 +48,20 @@ def completed(
         yield futures[future], future.result()
 
 
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a process pool's workers now, mid-task (the tasks' results are
+    lost; what they had stored stays)."""
+    if hasattr(pool, "terminate_workers"):  # Python >= 3.14
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+
+
 @contextmanager
 def make_executor(
     kind: ExecutorKind = "inprocess", *, workers: int = 1, address: str | None = None
@@ -65,8 +79,14 @@ def make_executor(
         # spawn, not fork: a forked child of a process whose torch/OpenMP
         # threads already ran can deadlock (seen here with the BPNN committee)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=int(workers), mp_context=context) as pool:
+        pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=context)
+        try:
             yield pool
+        except BaseException:  # SIGTERM, Ctrl-C, an error: leave no worker behind
+            _terminate_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     elif kind == "dask":
         try:
             from dask.distributed import Client, LocalCluster

@@ -11,6 +11,7 @@ checkpoint exists once its fit has finished.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field, replace
@@ -42,7 +43,7 @@ from hyperal.campaign.tasks import (
     predict,
 )
 from hyperal.labels import reference
-from hyperal.models.checkpoint import MANIFEST, read_manifest
+from hyperal.models.checkpoint import MANIFEST, damage, read_manifest
 from hyperal.oracle import Label, Oracle, label_structure
 
 #: Structures per evaluation task.
@@ -431,9 +432,18 @@ def fit(
     checkpoint ``init`` when given — and return its checkpoint directory. An
     existing checkpoint is returned as it is."""
     path = ctx.checkpoint(loop)
-    if (path / MANIFEST).is_file():
-        _same_committee(ctx, path)
-        return path
+    if path.exists():
+        problem = damage(path)
+        if not problem:
+            _same_committee(ctx, path)
+            return path
+        # a damaged checkpoint (a disk that filled, a file edited) is kept
+        # aside, never used, and refitted from the labels in the store
+        aside = path.with_name(path.name + ".damaged")
+        if aside.exists():
+            shutil.rmtree(aside)
+        path.rename(aside)
+        ctx.report(loop, StageKind.FIT, 0, 1, f"refitting: {problem}")
     train = training_set(ctx, loop, runs)
     if not train:
         reasons = ctx.store.failure_reasons(ctx.run)
@@ -476,9 +486,16 @@ def fit(
 def _same_committee(ctx: StageContext, checkpoint: Path) -> None:
     """Refuse a stored checkpoint fitted with other committee options than the
     campaign's (a changed config must not mix two committees silently)."""
-    stored = read_manifest(checkpoint).options
+    manifest = read_manifest(checkpoint)
+    elements = list(ctx.config.system.elements)
+    if list(manifest.elements) != elements:
+        raise CampaignError(
+            f"{checkpoint} was fitted for the elements "
+            f"{', '.join(manifest.elements)}, not the campaign's "
+            f"{', '.join(elements)}; use a new store"
+        )
     wanted = ctx.config.committee.model_dump(mode="json")
-    differ = differences(stored, wanted)
+    differ = differences(manifest.options, wanted)
     if differ:
         raise CampaignError(
             f"{checkpoint} was fitted with other committee options than the "
@@ -577,7 +594,9 @@ def finished(ctx: StageContext, loop: int) -> Path | None:
     evaluated), else None: what lets a rerun skip it."""
     path = ctx.checkpoint(loop)
     done = any(m.loop == loop for m in ctx.store.metrics(ctx.run))
-    return path if done and (path / MANIFEST).is_file() else None
+    # a damaged checkpoint makes the loop unfinished: its stages find their
+    # labels stored, and the fit replaces the checkpoint
+    return path if done and not damage(path) else None
 
 
 def frozen_test_sets(ctx: StageContext) -> dict[str, list]:

@@ -8,6 +8,7 @@ exception; ``hyperal --debug ...`` or ``HYPERAL_DEBUG=1`` shows the traceback).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
@@ -46,9 +47,20 @@ def _options(
     _state["debug"] = debug
 
 
+class Terminated(BaseException):
+    """SIGTERM (a batch system's time limit, ``kill``): raised in the main
+    thread so every ``with`` block unwinds — process workers are stopped, the
+    store's lock released — before the command exits 143."""
+
+
+def _terminated(signum, frame):
+    raise Terminated
+
+
 def main() -> None:
     """The ``hyperal`` command: an unexpected error is one line (exit 1)
     unless ``--debug`` (or ``HYPERAL_DEBUG=1``) asks for its traceback."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except SystemExit:
@@ -56,6 +68,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[red]error:[/red] interrupted (run again to resume)")
         sys.exit(130)
+    except Terminated:
+        err.print("[red]error:[/red] terminated (SIGTERM; run again to resume)")
+        sys.exit(143)
     except Exception as exc:
         if _state["debug"] or os.environ.get("HYPERAL_DEBUG"):
             raise

@@ -131,7 +131,12 @@ def read_manifest(path: str | Path) -> Manifest:
     file = Path(path) / MANIFEST
     if not file.is_file():
         raise ValueError(f"{path} is not a hyperal checkpoint (no {MANIFEST})")
-    data = json.loads(file.read_text())
+    try:
+        data = json.loads(file.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: {MANIFEST} is empty or damaged ({exc})") from None
     if data.get("format") != FORMAT:
         raise ValueError(
             f"{path}: checkpoint format {data.get('format')}; this hyperal reads "
@@ -149,10 +154,7 @@ def load_checkpoint(
     path = Path(path)
     manifest = read_manifest(path)
     if verify:
-        for name, digest in manifest.files.items():
-            file = path / name
-            if not file.is_file() or _sha256(file) != digest:
-                raise ValueError(f"{path}: {name} is missing or changed since saved")
+        _verify_files(path, manifest)
     backend = get_backend(manifest.backend)
     model = backend.load(path, manifest.options, device=device)
     if verify:
@@ -160,6 +162,27 @@ def load_checkpoint(
         if problem:
             raise ValueError(f"{path}: {problem}; refit it (never used)")
     return model
+
+
+def _verify_files(path: Path, manifest: Manifest) -> None:
+    for name, digest in manifest.files.items():
+        file = path / name
+        if not file.is_file() or _sha256(file) != digest:
+            raise ValueError(f"{path}: {name} is missing or changed since saved")
+
+
+def damage(path: str | Path) -> str:
+    """'' for a complete checkpoint directory (its manifest readable, every
+    file there with the hash it was saved with), else what is wrong — a
+    missing, empty or truncated file — without loading the model."""
+    path = Path(path)
+    if not path.is_dir():
+        return f"{path}: no checkpoint there"
+    try:
+        _verify_files(path, read_manifest(path))
+    except (ValueError, KeyError, TypeError) as exc:
+        return str(exc)
+    return ""
 
 
 def poisoned(model: CommitteeModel) -> str:
