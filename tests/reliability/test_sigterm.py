@@ -41,7 +41,7 @@ def test_sigterm_stops_the_process_workers_and_frees_the_store(tmp_path):
     os.kill(run.pid, signal.SIGTERM)
     output = run.communicate(timeout=60)[0].decode()
     assert run.returncode == 143, output
-    assert "error: terminated (SIGTERM; run again to resume)" in output
+    assert "error: terminated (SIGTERM; what was stored is kept" in output
     _, alive = psutil.wait_procs(workers, timeout=15)
     assert alive == [], f"workers outlived the run: {alive}"
     kept = store.count(stage="initial")

@@ -351,7 +351,11 @@ def semantic_problems(cfg: CampaignConfig) -> list[str]:
     of the wrong type, an oracle that cannot be built, a store folder that
     does not exist."""
     return _section_problems(
-        system=cfg.system, scheme=cfg.scheme, oracle=cfg.oracle, store=cfg.store
+        system=cfg.system,
+        scheme=cfg.scheme,
+        oracle=cfg.oracle,
+        store=cfg.store,
+        committee=cfg.committee,
     )
 
 
@@ -361,6 +365,7 @@ def _section_problems(
     scheme: SchemeConfig | None = None,
     oracle: OracleConfig | None = None,
     store: str | None = None,
+    committee: Any = None,
 ) -> list[str]:
     # each check needs one section only, so a file whose other sections fail
     # to validate still hears every problem in one run
@@ -390,6 +395,11 @@ def _section_problems(
                 problems.append(
                     f"system.random.interstitials: {symbol} not in system.elements"
                 )
+        valid_elements = not problems
+        if valid_elements:
+            problems += _structure_problems(system)
+            if committee is not None:
+                problems += _committee_problems(committee, elements)
     if scheme is not None:
         try:
             from ase.calculators.emt import EMT
@@ -406,6 +416,67 @@ def _section_problems(
         elif not os.access(folder, os.W_OK):
             problems.append(f"store: folder {folder} is not writable")
     return problems
+
+
+def _structure_problems(system: SystemConfig) -> list[str]:
+    """Each phase built once (small, seeded), the random structures' size
+    checked: a supercell or a cell too large to hold is refused here, with
+    an estimate of its size, before anything is built in earnest."""
+    from hyperal.structures import known_structures, random_structures
+
+    problems = []
+    for where in ("metal_phases", "oxide_phases"):
+        for k, phase in enumerate(getattr(system, where)):
+            try:
+                known_structures(
+                    phase.prototype,
+                    phase.species,
+                    lattice=phase.lattice,
+                    repeat=phase.repeat,
+                    min_atoms=phase.min_atoms,
+                    rng=0,
+                )
+            except ValueError as exc:
+                problems.append(f"system.{where}[{k}]: {exc}")
+    random = system.random
+    hosts = [e for e in system.elements if e not in random.interstitials]
+    try:
+        random_structures(
+            0,
+            dict.fromkeys(hosts, 1.0),
+            cutoff_A=random.cutoff_A,
+            criterion=random.criterion,
+            density_g_cm3=random.density_g_cm3,
+        )
+    except ValueError as exc:
+        problems.append(f"system.random: {exc}")
+    return problems
+
+
+def _committee_problems(committee: Any, elements: list[str]) -> list[str]:
+    """A BPNN committee too large to fit (its weights counted from the
+    descriptor length and the hidden widths)."""
+    from hyperal.structures.limits import check_parameters
+
+    if getattr(committee, "backend", None) != "bpnn":
+        return []
+    from hyperal.models.descriptors import BPDescriptor
+
+    features = BPDescriptor(
+        elements=tuple(elements),
+        cutoff=committee.cutoff_A,
+        n_radial=committee.n_radial,
+        angular_etas=tuple(committee.angular_etas),
+    ).n_features
+    widths = [features, *committee.hidden, 1]
+    per_network = sum((a + 1) * b for a, b in zip(widths, widths[1:], strict=False))
+    try:
+        check_parameters(
+            committee.n_members * len(elements) * per_network, "committee.hidden"
+        )
+    except ValueError as exc:
+        return [str(exc)]
+    return []
 
 
 def _valid_sections(data: dict) -> dict[str, Any]:

@@ -69,7 +69,10 @@ def main() -> None:
         err.print("[red]error:[/red] interrupted (run again to resume)")
         sys.exit(130)
     except Terminated:
-        err.print("[red]error:[/red] terminated (SIGTERM; run again to resume)")
+        err.print(
+            "[red]error:[/red] terminated (SIGTERM; what was stored is kept, "
+            "a campaign resumes when run again)"
+        )
         sys.exit(143)
     except Exception as exc:
         if _state["debug"] or os.environ.get("HYPERAL_DEBUG"):

@@ -4,6 +4,7 @@ an ase.db."""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,7 @@ from hyperal.structures import (
     write_structures,
 )
 from hyperal.structures.derive import DEFAULTS
+from hyperal.structures.limits import check_structures
 
 app = typer.Typer(
     help=(
@@ -65,6 +67,20 @@ def _floats(text: str, name: str, count: int | None = None) -> list[float]:
     return values
 
 
+def _ints(text: str, name: str, count: int | None = None) -> list[int]:
+    values = _floats(text, name, count)
+    if any(not math.isfinite(v) or v != int(v) or v < 1 for v in values):
+        fail(f"{name}: expected whole numbers >= 1, got {text!r}")
+    return [int(v) for v in values]
+
+
+def _positive(value: float | None, name: str, *, zero: bool = False) -> None:
+    if value is not None and not (
+        math.isfinite(value) and (value >= 0 if zero else value > 0)
+    ):
+        fail(f"{name}: expected a number {'>=' if zero else '>'} 0, got {value}")
+
+
 def _pairs(items: list[str], name: str) -> dict[str, str]:
     out = {}
     for item in items:
@@ -85,6 +101,23 @@ def _species(text: str) -> list[str] | dict[str, float]:
             out[symbol] = float(value) if value else 1.0
         return out
     return parts
+
+
+def _check_output(output: Path | None) -> None:
+    """A missing or read-only output folder, before any work."""
+    if output is None or str(output).startswith("postgres"):
+        return
+    folder = output.resolve().parent
+    if not folder.is_dir():
+        fail(f"--output: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        fail(f"--output: folder {folder} is not writable")
+
+
+def _check_inputs(paths: list[Path]) -> None:
+    for path in paths:
+        if not str(path).startswith("postgres") and not path.is_file():
+            fail(f"{path}: no such file")
 
 
 def _write(structures, output: Path, append: bool) -> None:
@@ -138,8 +171,11 @@ def known(
             spec[key.strip()] = _species(value)
         else:
             spec = _species(item)
-    params = {k: float(v) for k, v in _pairs(lattice, "--lattice").items()}
-    reps = None if repeat is None else [int(v) for v in _floats(repeat, "--repeat", 3)]
+    _check_output(output)
+    params = {}
+    for key, value in _pairs(lattice, "--lattice").items():
+        (params[key],) = _floats(value, f"--lattice {key}", 1)
+    reps = None if repeat is None else _ints(repeat, "--repeat", 3)
     try:
         structures = known_structures(
             prototype,
@@ -199,6 +235,8 @@ def enumerate_(
     """Symmetry-distinct decorations of a parent lattice (icet), with optional
     interstitial sites holding a species or a vacancy."""
     hosts = [s.strip() for s in host.split(",") if s.strip()]
+    _positive(a, "--a")
+    _check_output(output)
     try:
         if interstitial:
             parent = interstitial_parent(lattice, a, sites=sites)
@@ -295,6 +333,8 @@ def derive(
     pools = {k: _species(v) for k, v in _pairs(species, "--species").items()}
     if kind not in DEFAULTS:
         fail(f"--kind must be one of {', '.join(DEFAULTS)}, got {kind!r}")
+    _check_inputs(inputs)
+    _check_output(output)
     parents = [atoms for path in inputs for atoms in read_structures(path)]
     try:
         structures = derive_structures(
@@ -360,6 +400,15 @@ def random(
         x = criterion
     if (composition is None) == (elements is None):
         fail("give exactly one of --composition and --elements")
+    if n < 1:
+        fail(f"--n: expected a whole number >= 1, got {n}")
+    try:
+        check_structures(n, "--n")
+    except ValueError as exc:
+        fail(str(exc))
+    _positive(cutoff, "--cutoff")
+    _positive(min_distance_factor, "--min-distance-factor", zero=True)
+    _check_output(output)
     if composition is not None:
         fractions = {
             k: float(v)
@@ -381,7 +430,7 @@ def random(
     if density is not None:
         kwargs["density_g_cm3"] = tuple(_floats(density, "--density", 2))
     if n_atoms is not None:
-        values = [int(v) for v in _floats(n_atoms, "--n-atoms")]
+        values = _ints(n_atoms, "--n-atoms")
         kwargs["n_atoms"] = values[0] if len(values) == 1 else tuple(values)
     import numpy as np
 
@@ -425,6 +474,7 @@ def soi(
 ):
     """Sphere-of-influence ratios of a cubic cell at the named operating points."""
     points = dict(OPERATING_POINTS)
+    _positive(cutoff, "--cutoff")
     if x is not None:
         if not (math.isfinite(x) and x > 0):
             fail(f"--x must be > 0, got {x}")
@@ -466,6 +516,8 @@ def plot(
     derived set."""
     from hyperal.structures.plot import plot_derived
 
+    _check_inputs(inputs)
+    _check_output(output)
     structures = [atoms for path in inputs for atoms in read_structures(path)]
     try:
         plot_derived(structures, output)

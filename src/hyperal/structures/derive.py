@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 from ase import Atoms
 
+from hyperal.structures.limits import check_structures
 from hyperal.structures.strain import deform, deformation, deviatoric_strain
 from hyperal.utils import RngLike, as_rng
 
@@ -149,6 +150,7 @@ def derive_structures(
         raise ValueError("parents is empty: give at least one structure")
     if int(n) != n or n < 0:
         raise ValueError(f"n must be an integer >= 0, got {n}")
+    check_structures(n, "n")
     if kind not in DEFAULTS:
         raise ValueError(f"kind must be one of {', '.join(DEFAULTS)}, got {kind!r}")
     params = parameters or DEFAULTS[kind]

@@ -19,6 +19,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.data import atomic_numbers
 
+from hyperal.structures.limits import check_cells
 from hyperal.utils import RngLike, as_rng
 
 VACANCY = "X"
@@ -95,8 +96,9 @@ def _site_species(parent: Atoms, species) -> list[list[str]]:
 
 def _sizes(sizes: int | Iterable[int]) -> list[int]:
     sizes = list(range(1, int(sizes) + 1)) if np.ndim(sizes) == 0 else list(sizes)
-    if not sizes or min(sizes) < 1:
+    if not sizes or min(sizes) < 1 or any(int(s) != s for s in sizes):
         raise ValueError(f"sizes must be integers >= 1, got {sizes}")
+    check_cells(max(sizes), "sizes")
     return sorted(set(int(s) for s in sizes))
 
 

@@ -13,6 +13,7 @@ species. The simulation cell is a supercell of the conventional cell.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from ase.data import atomic_numbers
 from ase.spacegroup import crystal
 
 from hyperal.structures.composition import composition_counts
+from hyperal.structures.limits import check_atoms, check_structures
 from hyperal.utils import RngLike, as_rng
 
 
@@ -299,6 +301,16 @@ def known_structures(
         )
     if int(n) != n or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n}")
+    check_structures(n, "n")
+    if int(min_atoms) != min_atoms or min_atoms < 1:
+        raise ValueError(f"min_atoms must be an integer >= 1, got {min_atoms}")
+    check_atoms(min_atoms, "min_atoms")
+    if not (math.isfinite(min_width_A) and min_width_A >= 0):
+        raise ValueError(f"min_width_A must be a finite number >= 0, got {min_width_A}")
+    if repeat is not None and (
+        len(repeat) != 3 or any(int(r) != r or r < 1 for r in repeat)
+    ):
+        raise ValueError(f"repeat must be three integers >= 1, got {tuple(repeat)}")
     proto = PROTOTYPES[prototype]
     if not isinstance(species, Mapping) or not set(species) <= set(proto.sublattices):
         if len(proto.sublattices) == 1:
@@ -331,12 +343,16 @@ def known_structures(
         primitive_cell=False,
     )
     if repeat is None:
+        widths = unit.cell.volume / np.linalg.norm(
+            np.cross(unit.cell[[1, 2, 0]], unit.cell[[2, 0, 1]]), axis=1
+        )
+        least = len(unit) * np.prod(np.maximum(1, np.ceil(min_width_A / widths)))
+        check_atoms(least, "min_width_A")  # before the search for the repeat
         repeat = supercell_repeat(
             unit.cell[:], len(unit), min_atoms=min_atoms, min_width_A=min_width_A
         )
     repeat = tuple(int(r) for r in repeat)
-    if len(repeat) != 3 or min(repeat) < 1:
-        raise ValueError(f"repeat must be three integers >= 1, got {repeat}")
+    check_atoms(len(unit) * math.prod(repeat), f"repeat {repeat}")
     cell = unit.repeat(repeat)
     cell.info.clear()  # ase.spacegroup's Spacegroup object does not serialise
     sublattice = np.array([proto.kinds[k] for k in cell.arrays["spacegroup_kinds"]])

@@ -27,6 +27,7 @@ from ase.units import _amu
 from scipy.spatial.transform import Rotation
 
 from hyperal.structures.composition import composition_counts
+from hyperal.structures.limits import check_atoms, check_structures
 from hyperal.structures.soi import cell_edge
 from hyperal.utils import RngLike, as_rng
 
@@ -150,6 +151,9 @@ def random_structures(
         raise ValueError("composition: fractions must have a positive sum")
     if (density_g_cm3 is None) == (n_atoms is None):
         raise ValueError("give exactly one of density_g_cm3 and n_atoms")
+    if not (math.isfinite(cutoff_A) and cutoff_A > 0):
+        raise ValueError(f"cutoff_A must be a finite number > 0, got {cutoff_A}")
+    check_structures(n, "n")
     for name, value in (("max_attempts", max_attempts), ("max_restarts", max_restarts)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value}")
@@ -189,6 +193,12 @@ def random_structures(
             )
         worst = hi_n
 
+    fixed = sum(len(unit) for unit in components)
+    check_atoms(
+        worst + fixed, "density_g_cm3" if density_g_cm3 is not None else "n_atoms"
+    )
+    if worst + fixed == 0:
+        raise ValueError("n_atoms: the structures would hold no atom")
     # refuse what cannot fit: spheres of radius d_min/2 above random close packing
     counts = composition_counts(fractions, worst)
     spheres = [s for s, c in counts.items() for _ in range(c)]
