@@ -207,3 +207,61 @@ def test_stress_labels_when_asked(tmp_path):
     assert {a.info["stage"] for a in labelled} == {"initial", "start", "selected"}
     for atoms in labelled:
         assert atoms.calc.results["stress"].shape == (6,)
+
+
+def test_status_figures_equal_a_recount_from_the_store(finished, tmp_path):
+    """Every loop's oracle calls and training size recounted from the store's
+    rows; the status table prints exactly those rows."""
+    from hyperal.report import summary_rows
+
+    data, metrics, _, path = finished
+    store = Store(data["store"])
+    rows = store.rows()
+    for m in metrics:
+        mine = [r for r in rows if r.get("run") == "main" and r.loop <= m.loop]
+        paid = [
+            r
+            for r in mine
+            if r.get("oracle_status") in ("ok", "failed") and not r.get("cached")
+        ]
+        assert m.oracle_calls == len(paid) > 0
+        train = [
+            r for r in mine if r.get("split") == "train" and r.oracle_status == "ok"
+        ]
+        assert m.n_train == len(train)
+    config = path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(data))
+    status = CliRunner().invoke(app, ["status", str(config)], terminal_width=250)
+    lines = status.output.splitlines()
+    for row in summary_rows(metrics):
+        # the figures (rich may wrap the longer text cells over lines)
+        cells = [c for c in row if c and " " not in c]
+        assert len(cells) >= 5
+        assert any(all(f" {c} " in f" {line} " for c in cells) for line in lines), cells
+
+
+def test_export_round_trips_every_label(finished, tmp_path):
+    """All training structures, in the fit's order, with their stored labels
+    — which are the oracle's own (recomputed here with EMT)."""
+    from ase.calculators.emt import EMT
+
+    data, metrics, _, path = finished
+    config = path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(data))
+    out = tmp_path / "all.extxyz"
+    result = CliRunner().invoke(app, ["export", str(config), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    images = read(out, index=":")
+    train = Store(data["store"]).labelled(split="train")
+    manifest = read_manifest(Store(data["store"]).checkpoint_path(2))
+    assert [a.info["name"] for a in images] == manifest.extra["training_names"]
+    assert len(images) == len(train) == metrics[-1].n_train
+    for image, stored in zip(images, train, strict=True):
+        label = reference(stored)
+        np.testing.assert_allclose(image.positions, stored.positions, atol=1e-7)
+        assert image.info["REF_energy"] == pytest.approx(label.energy, rel=1e-8)
+        np.testing.assert_allclose(image.arrays["REF_forces"], label.forces, atol=1e-7)
+        fresh = stored.copy()
+        fresh.calc = EMT()
+        assert label.energy == pytest.approx(fresh.get_potential_energy(), abs=1e-9)
+        np.testing.assert_allclose(label.forces, fresh.get_forces(), atol=1e-9)

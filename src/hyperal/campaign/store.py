@@ -16,7 +16,9 @@ metrics and the errors on the final frozen test sets are rows of their own
 (``stage="metrics"`` / ``"final"``, an empty structure, the figures in
 ``data``);
 committee checkpoints are directories beside the database,
-``<store>.checkpoints/<run>/loop-<k>/``.
+``<store>.checkpoints/<run>/loop-<k>/`` — for a PostgreSQL store, in the
+working directory, ``<database>@<host>-<port>.checkpoints``, so each
+campaign database has its own.
 """
 
 from __future__ import annotations
@@ -90,10 +92,21 @@ class Store:
         # No ase.db lock file: SQLite's own transactions make each write atomic,
         # the coordinator is the only writer, and the lock file that ASE
         # creates would survive a SIGKILL and block every later run forever.
-        self.db = connect(self.path, use_lock_file=False)
-        base = "campaign" if self.path.startswith("postgres") else self.path
-        self.checkpoints = Path(f"{base}.checkpoints")
-        self._upgrade()
+        try:
+            self.db = connect(self.path, use_lock_file=False)
+            self._upgrade()
+        except ImportError as exc:
+            raise StoreError(
+                f"{_safe(self.path)}: a PostgreSQL store needs the postgres extra "
+                f"(pip install 'hyperal[postgres]'): {exc}"
+            ) from None
+        except Exception as exc:
+            if not self.path.startswith("postgres"):
+                raise
+            # a server that is down, a wrong password or database name
+            text = " ".join(str(exc).split())
+            raise StoreError(f"{_safe(self.path)}: cannot connect: {text}") from None
+        self.checkpoints = checkpoint_folder(self.path)
 
     def _upgrade(self) -> None:
         """Give rows of a store written before runs existed their ``run``
@@ -331,13 +344,34 @@ class Store:
         from hyperal.campaign.lock import StoreLock
 
         if self.path.startswith("postgres"):
-            return StoreLock(self.checkpoints / "store.lock")
+            from hyperal.campaign.lock import PostgresLock
+
+            return PostgresLock(self.path)
         return StoreLock(f"{self.path}.lock")
 
     def checkpoint_path(self, loop: int, run: str = MAIN_RUN) -> Path:
         """Directory of ``run``'s committee checkpoint after ``loop`` (it
         exists once that fit has finished)."""
         return self.checkpoints / run / f"loop-{loop}"
+
+
+def _safe(url: str) -> str:
+    """A store path for messages: a URL's password replaced by ***."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def checkpoint_folder(path: str) -> Path:
+    """Where a store's checkpoints live: ``<store>.checkpoints`` beside an
+    SQLite file; for a PostgreSQL URL ``<database>@<host>-<port>.checkpoints``
+    in the working directory (absolute, for workers elsewhere)."""
+    if not path.startswith("postgres"):
+        return Path(f"{path}.checkpoints")
+    from urllib.parse import urlparse
+
+    url = urlparse(path)
+    database = url.path.lstrip("/") or url.username or "postgres"
+    name = f"{database}@{url.hostname or 'localhost'}-{url.port or 5432}"
+    return Path.cwd() / (re.sub(r"[^A-Za-z0-9_.@-]", "_", name) + ".checkpoints")
 
 
 def structure_key(atoms: Atoms) -> str:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from hyperal.campaign.config import TEMPLATE, ConfigError, load_config
-from hyperal.cli.common import console, fail, progress_bar
+from hyperal.cli.common import console, fail, progress_bar, table_console
 
 ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
 
@@ -115,12 +115,13 @@ def status(
 
     opened = _store(config_path, store)
     metrics = opened.metrics()
+    out = table_console()
     table = Table(title="hyperal campaign")
     for column in SUMMARY_COLUMNS:
         table.add_column(column, justify="right")
     for row in summary_rows(metrics):
         table.add_row(*row)
-    console.print(table)
+    out.print(table)
     failures = opened.failure_reasons()
     if failures:
         failed = Table(title="oracle failures by reason (never trained on)")
@@ -128,7 +129,7 @@ def status(
         failed.add_column("reason")
         for reason, n in failures:
             failed.add_row(str(n), reason)
-        console.print(failed)
+        out.print(failed)
     finals = opened.final()
     if finals:
         header, rows = final_rows(finals)
@@ -139,7 +140,7 @@ def status(
             frozen.add_column(column, justify="right")
         for row in rows:
             frozen.add_row(*row)
-        console.print(frozen)
+        out.print(frozen)
 
 
 def report(

@@ -13,6 +13,13 @@ console = Console()
 err = Console(stderr=True)
 
 
+def table_console() -> Console:
+    """The console for a table: the terminal's width, or — when the output
+    goes to a file or a pipe (where rich assumes 80 columns and would cut
+    figures short) — wide enough for any table."""
+    return console if console.is_terminal else Console(width=240)
+
+
 def fail(message: str) -> NoReturn:
     """Print ``error: message`` to stderr (no traceback) and exit with status 2."""
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
