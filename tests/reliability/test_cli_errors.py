@@ -44,3 +44,71 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path)
     # a mistake in the input: exit status 2
     done = _hyperal("status", str(tmp_path / "nothing.yaml"))
     assert done.returncode == 2 and done.stderr.startswith("error:")
+
+
+def _plain(*args, cwd=None):
+    # as the `hyperal` script does (so the messages name `hyperal`)
+    code = (
+        "import sys; sys.argv[0] = 'hyperal'; from hyperal.cli.main import main; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def test_usage_errors_are_one_error_line_with_status_2(tmp_path):
+    cases = {
+        ("bogus",): "error: No such command 'bogus'. (see `hyperal --help`)",
+        ("structures", "known", "fcc"): "error: Missing option '--species' / '-s'. "
+        "(see `hyperal structures known --help`)",
+        ("structures", "known", "fcc", "-s", "Cu", "--n", "abc"): "error: Invalid "
+        "value for '--n': Input should be a valid integer, unable to parse string as "
+        "an integer (see `hyperal structures known --help`)",
+        (
+            "init",
+            str(tmp_path / "no" / "c.yaml"),
+        ): f"error: {tmp_path / 'no' / 'c.yaml'}"
+        f": folder {tmp_path / 'no'} does not exist",
+    }
+    for args, line in cases.items():
+        done = _plain(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert " ".join(done.stderr.split()) == line
+        assert "Traceback" not in done.stderr + done.stdout
+    # no arguments: the help, as before
+    done = _plain()
+    assert done.returncode == 2 and "structures" in done.stdout
+    done = _plain("--help")
+    assert done.returncode == 0 and "benchmark" in done.stdout
+
+
+def test_export_and_report_name_what_is_missing(tmp_path):
+    from typer.testing import CliRunner
+
+    from hyperal.campaign import Store
+    from hyperal.cli.main import app
+
+    data = tiny(tmp_path)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(data))
+    Store(data["store"])  # an empty store
+    runner = CliRunner()
+    out = tmp_path / "x.extxyz"
+    result = runner.invoke(
+        app, ["export", str(config), "-o", str(out), "--run", "mian"]
+    )
+    assert result.exit_code == 2 and not out.exists()
+    assert " ".join(result.output.split()) == (
+        "error: no labelled train structures of run 'mian' in the store "
+        "(runs with labels: none yet)"
+    )
+    for command in ("export", "report"):
+        target = tmp_path / "no" / "out"
+        result = runner.invoke(app, [command, str(config), "-o", str(target)])
+        assert result.exit_code == 2
+        assert " ".join(result.output.split()) == (
+            f"error: --output: folder {target.parent} does not exist"
+        )

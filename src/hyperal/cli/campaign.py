@@ -9,7 +9,13 @@ import typer
 from rich.table import Table
 
 from hyperal.campaign.config import TEMPLATE, ConfigError, load_config
-from hyperal.cli.common import console, fail, progress_bar, table_console
+from hyperal.cli.common import (
+    check_output,
+    console,
+    fail,
+    progress_bar,
+    table_console,
+)
 
 ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
 
@@ -42,7 +48,12 @@ def init(
     """Write a commented campaign template (every key with its default)."""
     if path.exists() and not force:
         fail(f"{path} exists (use --force to overwrite)")
-    path.write_text(TEMPLATE)
+    if not path.resolve().parent.is_dir():
+        fail(f"{path}: folder {path.resolve().parent} does not exist")
+    try:
+        path.write_text(TEMPLATE)
+    except OSError as exc:
+        fail(f"{path}: cannot write: {exc.strerror}")
     console.print(f"wrote {path}: edit it, then `hyperal run {path}`")
 
 
@@ -155,6 +166,7 @@ def report(
     """A self-contained HTML report: learning curves, parity plots, θ_F and σ_U."""
     from hyperal.report import write_report
 
+    check_output(output)
     try:
         write_report(_store(config_path, store), output)
     except ValueError as exc:  # no finished loop yet
@@ -183,7 +195,17 @@ def export(
 
     if split not in ("train", "gentle", "difficult"):
         fail(f"--split must be train, gentle or difficult, got {split!r}")
-    images = _store(config_path, store).labelled(split=split, runs=[run])
+    check_output(output)
+    opened = _store(config_path, store)
+    images = opened.labelled(split=split, runs=[run])
+    if not images:
+        runs = sorted(
+            {row.get("run", "main") for row in opened.rows(oracle_status="ok")}
+        )
+        fail(
+            f"no labelled {split} structures of run {run!r} in the store "
+            f"(runs with labels: {', '.join(runs) or 'none yet'})"
+        )
     out = [with_ref_keys(atoms, k) for k, atoms in enumerate(images)]
     write(output, out, format="extxyz")
     console.print(f"wrote {len(out)} {split} structures to {output}")

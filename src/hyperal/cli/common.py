@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -11,6 +13,17 @@ from rich.console import Console
 
 console = Console()
 err = Console(stderr=True)
+
+
+def check_output(output: Path | None) -> None:
+    """A missing or read-only output folder, before any work."""
+    if output is None or str(output).startswith("postgres"):
+        return
+    folder = output.resolve().parent
+    if not folder.is_dir():
+        fail(f"--output: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        fail(f"--output: folder {folder} is not writable")
 
 
 def table_console() -> Console:

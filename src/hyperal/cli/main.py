@@ -60,11 +60,33 @@ def _terminated(signum, frame):
 def main() -> None:
     """The ``hyperal`` command: an unexpected error is one line (exit 1)
     unless ``--debug`` (or ``HYPERAL_DEBUG=1``) asks for its traceback."""
+    try:  # typer >= 0.20 carries its own copy of click
+        from typer._click import exceptions as usage
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click import exceptions as usage
+
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        app()
+        # not standalone: a usage error comes here, to be one `error:` line
+        # (click would draw it in a box over several lines)
+        status = app(standalone_mode=False)
     except SystemExit:
         raise
+    except usage.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(2)
+    except usage.UsageError as exc:
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        text = escape(" ".join(exc.format_message().split()))
+        err.print(f"[red]error:[/red] {text}{where}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except usage.ClickException as exc:
+        text = escape(" ".join(exc.format_message().split()))
+        err.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("[red]error:[/red] interrupted (run again to resume)")
+        sys.exit(130)
     except KeyboardInterrupt:
         err.print("[red]error:[/red] interrupted (run again to resume)")
         sys.exit(130)
@@ -86,6 +108,7 @@ def main() -> None:
             markup=True,
         )
         sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@ an ase.db."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from hyperal.cli.common import check_output as _check_output
 from hyperal.cli.common import console, fail
 from hyperal.structures import (
     OPERATING_POINTS,
@@ -101,17 +101,6 @@ def _species(text: str) -> list[str] | dict[str, float]:
             out[symbol] = float(value) if value else 1.0
         return out
     return parts
-
-
-def _check_output(output: Path | None) -> None:
-    """A missing or read-only output folder, before any work."""
-    if output is None or str(output).startswith("postgres"):
-        return
-    folder = output.resolve().parent
-    if not folder.is_dir():
-        fail(f"--output: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        fail(f"--output: folder {folder} is not writable")
 
 
 def _check_inputs(paths: list[Path]) -> None:
