@@ -95,3 +95,22 @@ def test_a_campaign_too_large_to_build_or_fit_is_refused_at_load(tmp_path):
     assert (
         "weights in the committee" in lines[2] and "HYPERAL_MAX_PARAMETERS" in lines[2]
     )
+
+
+def test_a_campaign_whose_loops_would_not_fit_in_memory_is_refused(tmp_path):
+    data = tiny(tmp_path)
+    data["scheme"]["steps"] = 10**8
+    data["counts"]["random"] = 10**6
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value).splitlines() == [
+        "counts: 1,000,005 structures exceeds the limit of 100,000; set "
+        "HYPERAL_MAX_STRUCTURES to allow more",
+        "scheme.steps: 100,000,001 recorded frames of up to 32 atoms per evolution "
+        "(about 166.9 GB in a worker) exceeds the limit of 100,000,000 frame-atoms; "
+        "record fewer frames (scheme.params.record_every) or set "
+        "HYPERAL_MAX_FRAME_ATOMS",
+    ]
+    data["scheme"]["params"] = {"record_every": 100}
+    data["counts"]["random"] = 2
+    assert parse_config(data).scheme.steps == 10**8

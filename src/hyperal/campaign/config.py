@@ -350,13 +350,58 @@ def semantic_problems(cfg: CampaignConfig) -> list[str]:
     elements of the system, scheme parameters the evolver does not take or
     of the wrong type, an oracle that cannot be built, a store folder that
     does not exist."""
-    return _section_problems(
+    problems = _section_problems(
         system=cfg.system,
         scheme=cfg.scheme,
         oracle=cfg.oracle,
         store=cfg.store,
         committee=cfg.committee,
     )
+    return problems or _workload_problems(cfg)
+
+
+def _workload_problems(cfg: CampaignConfig) -> list[str]:
+    """Starts per loop, and one evolution's recorded frames × atoms (what a
+    worker holds in memory), within the limits."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    from hyperal.structures import known_structures
+    from hyperal.structures.limits import check_frames, check_structures
+    from hyperal.structures.random import G_CM3_PER_AMU_A3
+    from hyperal.structures.soi import cell_edge
+
+    problems = []
+    system = cfg.system
+    starts = cfg.counts.derived_metal + cfg.counts.derived_oxide + cfg.counts.random
+    try:
+        check_structures(starts, "counts")
+    except ValueError as exc:
+        problems.append(str(exc))
+    largest = max(
+        len(atoms)
+        for phase in [*system.metal_phases, *system.oxide_phases]
+        for atoms in known_structures(
+            phase.prototype,
+            phase.species,
+            lattice=phase.lattice,
+            repeat=phase.repeat,
+            min_atoms=phase.min_atoms,
+            rng=0,
+        )
+    )
+    if cfg.counts.random:
+        random = system.random
+        lightest = min(atomic_masses[atomic_numbers[e]] for e in system.elements)
+        volume = cell_edge(random.cutoff_A, random.criterion) ** 3
+        dense = random.density_g_cm3[1] * volume / G_CM3_PER_AMU_A3 / lightest
+        largest = max(largest, int(dense))
+    every = int(cfg.scheme.params.get("record_every", 1))
+    frames = cfg.scheme.steps // every + 1
+    try:
+        check_frames(frames, largest, "scheme.steps")
+    except ValueError as exc:
+        problems.append(str(exc))
+    return problems
 
 
 def _section_problems(

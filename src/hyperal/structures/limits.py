@@ -4,14 +4,15 @@ refused before any work starts, with an estimate of what they would need.
 Each limit has a default that suits reference-data workflows and an
 environment variable that raises it:
 
-==========================  =======  =========================================
-variable                    default  what it bounds
-==========================  =======  =========================================
-``HYPERAL_MAX_ATOMS``       20000    atoms in one structure
-``HYPERAL_MAX_STRUCTURES``  100000   structures made by one request
-``HYPERAL_MAX_CELLS``       32       supercell size of an enumeration (cells)
-``HYPERAL_MAX_PARAMETERS``  10**7    weights of a committee (all members)
-==========================  =======  =========================================
+============================  =======  =======================================
+variable                      default  what it bounds
+============================  =======  =======================================
+``HYPERAL_MAX_ATOMS``         20000    atoms in one structure
+``HYPERAL_MAX_STRUCTURES``    100000   structures made by one request
+``HYPERAL_MAX_CELLS``         32       supercell size of an enumeration
+``HYPERAL_MAX_PARAMETERS``    10**7    weights of a committee (all members)
+``HYPERAL_MAX_FRAME_ATOMS``   10**8    recorded frames × atoms, one evolution
+============================  =======  =======================================
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ DEFAULTS = {
     "HYPERAL_MAX_STRUCTURES": 100_000,
     "HYPERAL_MAX_CELLS": 32,
     "HYPERAL_MAX_PARAMETERS": 10_000_000,
+    "HYPERAL_MAX_FRAME_ATOMS": 100_000_000,
 }
 
 #: Bytes an ASE Atoms object holds per atom (positions, numbers, momenta,
@@ -94,4 +96,22 @@ def check_parameters(n_parameters: float, what: str) -> None:
             f"{what}: {n_parameters:,.0f} weights in the committee (about "
             f"{_mb(n_parameters * 4 * 4)} to fit in float32 with Adam) exceeds the "
             f"limit of {cap:,}; set HYPERAL_MAX_PARAMETERS to allow more"
+        )
+
+
+#: Bytes a recorded frame holds per atom (positions, numbers, forces of the
+#: selection), for the memory estimate of a refusal.
+BYTES_PER_FRAME_ATOM = 56
+
+
+def check_frames(frames: int, atoms: int, what: str) -> None:
+    """Refuse an evolution that would record more than
+    ``HYPERAL_MAX_FRAME_ATOMS`` frame-atoms (frames × atoms per frame)."""
+    cap = limit("HYPERAL_MAX_FRAME_ATOMS")
+    if frames * atoms > cap:
+        raise ValueError(
+            f"{what}: {frames:,} recorded frames of up to {atoms:,} atoms per "
+            f"evolution (about {_mb(frames * atoms * BYTES_PER_FRAME_ATOM)} in a "
+            f"worker) exceeds the limit of {cap:,} frame-atoms; record fewer "
+            "frames (scheme.params.record_every) or set HYPERAL_MAX_FRAME_ATOMS"
         )
