@@ -42,6 +42,19 @@ class PhaseConfig(_Model):
     min_atoms: int = Field(1, ge=1)
     lattice: dict[str, float] | None = None
 
+    def build(self, rng=0) -> list:
+        """The phase's structures (:func:`hyperal.structures.known_structures`)."""
+        from hyperal.structures import known_structures
+
+        return known_structures(
+            self.prototype,
+            self.species,
+            repeat=self.repeat,
+            min_atoms=self.min_atoms,
+            lattice=self.lattice,
+            rng=rng,
+        )
+
     @field_validator("prototype")
     @classmethod
     def _known(cls, value: str) -> str:
@@ -365,7 +378,6 @@ def _workload_problems(cfg: CampaignConfig) -> list[str]:
     worker holds in memory), within the limits."""
     from ase.data import atomic_masses, atomic_numbers
 
-    from hyperal.structures import known_structures
     from hyperal.structures.limits import check_frames, check_structures
     from hyperal.structures.random import G_CM3_PER_AMU_A3
     from hyperal.structures.soi import cell_edge
@@ -380,14 +392,7 @@ def _workload_problems(cfg: CampaignConfig) -> list[str]:
     largest = max(
         len(atoms)
         for phase in [*system.metal_phases, *system.oxide_phases]
-        for atoms in known_structures(
-            phase.prototype,
-            phase.species,
-            lattice=phase.lattice,
-            repeat=phase.repeat,
-            min_atoms=phase.min_atoms,
-            rng=0,
-        )
+        for atoms in phase.build()
     )
     if cfg.counts.random:
         random = system.random
@@ -467,20 +472,13 @@ def _structure_problems(system: SystemConfig) -> list[str]:
     """Each phase built once (small, seeded), the random structures' size
     checked: a supercell or a cell too large to hold is refused here, with
     an estimate of its size, before anything is built in earnest."""
-    from hyperal.structures import known_structures, random_structures
+    from hyperal.structures import random_structures
 
     problems = []
     for where in ("metal_phases", "oxide_phases"):
         for k, phase in enumerate(getattr(system, where)):
             try:
-                known_structures(
-                    phase.prototype,
-                    phase.species,
-                    lattice=phase.lattice,
-                    repeat=phase.repeat,
-                    min_atoms=phase.min_atoms,
-                    rng=0,
-                )
+                phase.build()
             except ValueError as exc:
                 problems.append(f"system.{where}[{k}]: {exc}")
     random = system.random

@@ -13,7 +13,6 @@ from hyperal.campaign.config import CampaignConfig, PhaseConfig
 from hyperal.campaign.records import Split
 from hyperal.structures import (
     derive_structures,
-    known_structures,
     random_structures,
     sample_compositions,
 )
@@ -40,14 +39,7 @@ def task_seed(*keys: int) -> int:
 
 
 def phase(config: PhaseConfig, rng: np.random.Generator) -> list[Atoms]:
-    return known_structures(
-        config.prototype,
-        config.species,
-        repeat=config.repeat,
-        min_atoms=config.min_atoms,
-        lattice=config.lattice,
-        rng=rng,
-    )
+    return config.build(rng)
 
 
 def initial_starts(cfg: CampaignConfig) -> list[Start]:
