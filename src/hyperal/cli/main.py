@@ -14,7 +14,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from hyperal.cli import benchmark, campaign, structures
+from hyperal.cli import benchmark, campaign, hops, structures
 from hyperal.cli.common import err
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(structures.app, name="structures")
+app.add_typer(hops.app, name="hops")
 for command in (
     campaign.init,
     campaign.run,
