@@ -53,3 +53,62 @@ def test_grade_on_a_fitted_bpnn_flags_a_compressed_cell():
     alien.symbols[0] = "Pd"
     with pytest.raises(ValueError, match="Pd"):
         grade.atoms(model, alien)
+
+
+def test_the_active_set_grows_with_the_data_and_round_trips(tmp_path):
+    train = emt_cells(4, seed=0)
+    grade = ExtrapolationGrade.from_training(Linear(), train)
+    far = train[0].copy()
+    far.positions *= 3.0
+    assert grade.structure(Linear(), far) > 1.5
+    grown = grade.update(Linear(), [far])
+    assert grown.structure(Linear(), far) <= 1.01  # now inside
+    for atoms in train:  # and the old data still interpolated
+        assert grown.structure(Linear(), atoms) <= 1.01
+    path = grown.save(tmp_path)
+    assert path.name == "grade.npz"
+    loaded = ExtrapolationGrade.load(tmp_path)
+    for atoms in [*train, far]:
+        np.testing.assert_allclose(
+            loaded.atoms(Linear(), atoms), grown.atoms(Linear(), atoms), rtol=1e-12
+        )
+
+
+def test_tail_threshold_by_hand():
+    from hyperal.committee.grade import tail_threshold
+
+    # ln scores 0, 0, 1, 2, -1: median 0, RMS deviation sqrt(6/5)
+    scores = np.exp([0.0, 0.0, 1.0, 2.0, -1.0])
+    assert tail_threshold(scores) == pytest.approx(1.5 * np.sqrt(6 / 5))
+    with pytest.raises(ValueError, match="finite and > 0"):
+        tail_threshold([1.0, 0.0])
+
+
+def test_select_tail_draws_until_n_lie_in_the_tail_and_splits_80_20():
+    from ase import Atoms
+
+    from hyperal.committee.grade import select_tail, tail_threshold
+
+    rng = np.random.default_rng(0)
+
+    def candidates():
+        while True:  # ln score ~ N(0, 1): the tail is about 7 % of draws
+            atoms = Atoms("Cu")
+            atoms.info["score"] = float(np.exp(rng.normal()))
+            yield atoms
+
+    picked = select_tail(candidates(), lambda a: a.info["score"], 40, rng=1)
+    assert len(picked.train) == 32 and len(picked.test) == 8
+    assert picked.threshold == pytest.approx(tail_threshold(picked.scores))
+    chosen = [a.info["score"] for a in picked.train + picked.test]
+    assert len(set(chosen)) == 40
+    assert all(np.log(s) > picked.threshold for s in chosen)
+    # the threshold of N(0, 1): 1.5 σ, so about 40 / 0.067 ≈ 600 draws
+    assert 300 < picked.drawn < 1200
+    assert picked.threshold == pytest.approx(1.5, abs=0.25)
+    with pytest.raises(ValueError, match="lie in the tail"):
+        select_tail(
+            (Atoms("Cu", info={"score": 1.0}) for _ in range(60)),
+            lambda a: a.info["score"],
+            5,
+        )

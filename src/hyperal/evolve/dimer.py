@@ -82,7 +82,8 @@ class DimerEvolver(Evolver):
     -----
     Nothing checks that the saddle found connects the start to a neighbouring
     minimum (the barrier workflow does that by relaxing both ways).
-    ``info`` gets ``curvature`` (eV/Å²) and ``saddle_energy_eV``.
+    ``info`` gets ``curvature`` (eV/Å²), ``saddle_energy_eV`` and the final
+    ``eigenmode`` ((N, 3), unit norm).
     """
 
     fmax_eV_A: float = 0.05
@@ -197,6 +198,7 @@ class DimerEvolver(Evolver):
             info.update(
                 curvature=float(dimer.get_curvature()),
                 saddle_energy_eV=float(dimer.get_potential_energy()),
+                eigenmode=np.array(dimer.get_eigenmode(), dtype=float),
             )
 
         steps_iter = MinModeTranslate(dimer, logfile=None).irun(

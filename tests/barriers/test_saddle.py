@@ -1,0 +1,115 @@
+"""Automated saddle search: the EMT Cu vacancy hop by dimer, by a forced NEB
+and by plain ASE CI-NEB agree; a saddle that does not connect the ends is
+said so; the committee and its biased form work as calculators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.mep import NEB
+from ase.optimize import FIRE
+
+from hyperal.barriers.saddle import find_saddle
+
+
+def _hop():
+    """fcc Cu (31 atoms, a vacancy at the origin) and the nearest atom's hop
+    into it: (start, end, index of the hopping atom)."""
+    cell = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    vacancy = cell.positions[0].copy()
+    start = cell.copy()
+    del start[0]
+    hopper = int(np.argmin(np.linalg.norm(start.positions - vacancy, axis=1)))
+    end = start.copy()
+    end.positions[hopper] = vacancy
+    return start, end, hopper
+
+
+def _ase_ci_neb(start, end, fmax=0.03):
+    """The reference: ASE's own CI-NEB, nothing of hyperal's."""
+    ends = []
+    for atoms in (start, end):
+        atoms = atoms.copy()
+        atoms.calc = EMT()
+        FIRE(atoms, logfile=None).run(fmax=fmax, steps=500)
+        ends.append(atoms)
+    images = [ends[0]] + [ends[0].copy() for _ in range(5)] + [ends[1]]
+    for image in images[1:-1]:
+        image.calc = EMT()
+    neb = NEB(images, climb=True, method="improvedtangent")
+    neb.interpolate(method="idpp", mic=True)
+    assert FIRE(neb, logfile=None).run(fmax=fmax, steps=500)
+    return (
+        max(i.get_potential_energy() for i in images) - ends[0].get_potential_energy()
+    )
+
+
+def test_dimer_neb_and_ase_ci_neb_agree_on_the_cu_vacancy_hop():
+    start, end, hopper = _hop()
+    dimer = find_saddle(start, end, EMT())
+    assert dimer.method == "dimer" and dimer.ok and dimer.reason == ""
+    neb = find_saddle(start, end, EMT(), method="neb")
+    assert neb.method == "neb" and neb.ok
+    reference = _ase_ci_neb(start, end)
+    assert 0.5 < reference < 1.0  # EMT Cu vacancy migration, ~0.78 eV here
+    assert dimer.barrier_forward == pytest.approx(reference, abs=0.005)
+    assert neb.barrier_forward == pytest.approx(reference, abs=0.005)
+    # a symmetric hop: the same barrier both ways; the saddle halfway
+    assert dimer.barrier_backward == pytest.approx(dimer.barrier_forward, abs=0.005)
+    middle = (dimer.start.positions[hopper] + dimer.end.positions[hopper]) / 2
+    assert np.linalg.norm(dimer.saddle.positions[hopper] - middle) < 0.1
+    assert dimer.calls < neb.calls  # the dimer is the cheaper search
+    assert set(dimer.steps) == {"relax_start", "relax_end", "dimer", "connect"}
+
+
+def test_a_saddle_that_does_not_connect_the_ends_is_reported():
+    """The end is two hops away (the vacancy's neighbour hops in, a second
+    atom into the neighbour's site): a saddle of one hop cannot connect them."""
+    start, end, hopper = _hop()
+    site = start.positions[hopper]
+    distances = np.linalg.norm(start.positions - site, axis=1)
+    second = next(
+        int(k)
+        for k in np.argsort(distances)[1:13]
+        if np.linalg.norm(start.positions[k]) > 3.0
+    )
+    end.positions[second] = site
+    result = find_saddle(start, end, EMT(), method="dimer")
+    assert result.converged and not result.connects and not result.ok
+    assert "relaxing from the saddle reached" in result.reason
+
+
+def test_bad_input_is_refused():
+    start, end, _ = _hop()
+    with pytest.raises(ValueError, match="same atoms in the same order"):
+        find_saddle(start, end[:-1], EMT())
+    with pytest.raises(ValueError, match="relax to the same minimum"):
+        find_saddle(start, start.copy(), EMT())
+    with pytest.raises(ValueError, match="method must be"):
+        find_saddle(start, end, EMT(), method="string")
+
+
+def test_the_committee_and_its_biased_form_are_calculators_too():
+    from hyperal.committee.bias import AdversarialBias
+    from hyperal.models.options import BPNNOptions
+    from hyperal.models.registry import get_backend
+
+    start, end, _ = _hop()
+    options = BPNNOptions(n_members=2, hidden=(8,), cutoff_A=4.0, fit={"epochs": 30})
+    train = []
+    for k in range(6):
+        atoms = (start if k % 2 else end).copy()
+        atoms.rattle(0.05, seed=k)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        train.append(atoms)
+    model = get_backend("bpnn").build(("Cu",), options, seed=0)
+    model.fit(train, options.fit, seed=0)
+    for calc in (model.calculator(), AdversarialBias(model.calculator(), 0.5)):
+        result = find_saddle(
+            start, end, calc, relax_steps=100, dimer_steps=100, neb_steps=100
+        )
+        assert np.isfinite([result.barrier_forward, result.barrier_backward]).all()
+        assert result.calls > 0 and result.method in ("dimer", "neb")
