@@ -1,5 +1,6 @@
 """Diffusion-barrier tools: hop-path environments counted by symmetry
-(:mod:`hyperal.barriers.paths`)."""
+(:mod:`hyperal.barriers.paths`) and the automated saddle search
+(:mod:`hyperal.barriers.saddle`)."""
 
 from hyperal.barriers.paths import (
     CONVENTIONS,
@@ -15,15 +16,18 @@ from hyperal.barriers.paths import (
     representatives,
     sample,
 )
+from hyperal.barriers.saddle import SaddleResult, find_saddle
 
 __all__ = [
     "CONVENTIONS",
     "HopCase",
     "PathEnvironment",
+    "SaddleResult",
     "burnside",
     "canonical",
     "decorated_cell",
     "describe",
+    "find_saddle",
     "load_case",
     "named_cases",
     "path_environment",

@@ -79,7 +79,11 @@ def count(
     case: Case,
     species: Species,
     convention: Annotated[
-        str, typer.Option(help="directed (start ≠ end), undirected, or both.")
+        str,
+        typer.Option(
+            help="directed (a hop and its reverse differ), undirected (they are "
+            "one), or both."
+        ),
     ] = "both",
     a: Lattice = None,
 ):
