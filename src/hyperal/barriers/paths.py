@@ -275,22 +275,26 @@ def path_environment(case: HopCase) -> PathEnvironment:
     base = lattice.get_scaled_positions(wrap=True)
     start = np.asarray(case.start, dtype=float)
     end = np.asarray(case.end, dtype=float)
-    # lattice sites in a block of cells large enough for the widest shell
-    widest = max(max(case.start_shells), max(case.end_shells))
-    reach = 1 + int(np.ceil(widest ** (1 / 3) * 2))
-    shifts = np.array(
-        [
-            (i, j, k)
-            for i in range(-reach, reach + 1)
-            for j in range(-reach, reach + 1)
-            for k in range(-reach, reach + 1)
-        ],
-        dtype=float,
+    # lattice sites in a block of cells grown until it holds the chosen
+    # shells whole (their farthest site well inside the block)
+    widths = lattice.cell.volume / np.linalg.norm(
+        np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1
     )
-    sites = (shifts[:, None, :] + base[None, :, :]).reshape(-1, 3)
-    chosen = set(_shell_sites(sites, cell, start, case.start_shells)) | set(
-        _shell_sites(sites, cell, end, case.end_shells)
-    )
+    reach = 1
+    while True:
+        axis = np.arange(-reach, reach + 1)
+        shifts = np.array(np.meshgrid(axis, axis, axis, indexing="ij"), dtype=float)
+        shifts = shifts.reshape(3, -1).T
+        sites = (shifts[:, None, :] + base[None, :, :]).reshape(-1, 3)
+        chosen = set(_shell_sites(sites, cell, start, case.start_shells)) | set(
+            _shell_sites(sites, cell, end, case.end_shells)
+        )
+        farthest = max(
+            np.linalg.norm((sites[i] - c) @ cell) for i in chosen for c in (start, end)
+        )
+        if farthest < (reach - 1) * widths.min():
+            break
+        reach += 1
     frac = sites[sorted(chosen)]
     on_path = (np.linalg.norm((frac - start) @ cell, axis=1) < _TOL) | (
         np.linalg.norm((frac - end) @ cell, axis=1) < _TOL
@@ -477,53 +481,101 @@ def orbit_count_brute_force(group: np.ndarray, n: int, k: int) -> int:
     return orbits
 
 
+def _site_index(supercell: Atoms, position) -> tuple[int, float]:
+    """The supercell site nearest ``position`` (periodic) and its distance."""
+    from ase.geometry import find_mic
+
+    delta, distances = find_mic(supercell.positions - position, supercell.cell, True)
+    index = int(np.argmin(distances))
+    return index, float(distances[index])
+
+
 def decorated_cell(
     env: PathEnvironment,
     decoration,
     species: list[str],
     *,
     hopping: str | None = None,
-    repeat: int = 3,
+    repeat: int | tuple[int, int, int] = 3,
     rng: RngLike = None,
 ) -> Atoms:
-    """A supercell of the lattice holding the hop in the environment
-    ``decoration`` (species indices into ``species``): the neighbourhood
-    sites decorated, the other lattice sites drawn at random (seeded) from
-    ``species``. A vacancy hop has its start site empty and the atom
-    ``hopping`` (a species; required) at the end; an interstitial hop has
-    its species (``case.hopping``) at the start site. ``info`` records the
-    hop, the decoration and the path's end points."""
+    """A supercell (``repeat`` of the lattice's cell) holding the hop in the
+    environment ``decoration`` (species indices into ``species``): the
+    neighbourhood sites decorated, the other lattice sites drawn at random
+    (seeded) from ``species``. A vacancy hop has its start site empty and the
+    atom ``hopping`` (a species; required) at the end; an interstitial hop
+    has its species (``case.hopping``) at the start site. ``info`` records
+    the hop, the decoration, the hopping atom's index (``hop_atom``) and the
+    path's end points; :func:`hop_end` moves it across."""
     case = env.case
     if case.kind == "vacancy" and hopping not in species:
         raise ValueError(
             f"hopping: give the species of the atom that hops, one of {species}"
         )
+    reps = (repeat,) * 3 if np.ndim(repeat) == 0 else tuple(repeat)
     rng = as_rng(rng)
-    supercell = case.lattice.repeat(repeat)
-    shift = (repeat // 2) * np.asarray(case.lattice.cell[:]).sum(axis=0)
-    positions = supercell.positions
+    supercell = case.lattice.repeat(reps)
+    shift = (np.array(reps) // 2) @ np.asarray(case.lattice.cell[:])
     symbols = list(rng.choice(species, size=len(supercell)))
-    for site, kind in zip(env.positions + shift, decoration, strict=True):
-        index = int(np.argmin(np.linalg.norm(positions - site, axis=1)))
-        symbols[index] = species[int(kind)]
-    supercell.symbols = symbols
+    used = set()
     start, end = env.start + shift, env.end + shift
+    for site, kind in zip(env.positions + shift, decoration, strict=True):
+        index, gap = _site_index(supercell, site)
+        if gap > 1e-3 or index in used:
+            raise ValueError(
+                f"repeat {reps} is too small to hold the hop's neighbourhood"
+            )
+        used.add(index)
+        symbols[index] = species[int(kind)]
     if case.kind == "vacancy":
-        symbols = list(supercell.symbols)
-        symbols[int(np.argmin(np.linalg.norm(positions - end, axis=1)))] = hopping
+        (hop_index, _), (vacancy, _) = (
+            _site_index(supercell, end),
+            _site_index(supercell, start),
+        )
+        if {hop_index, vacancy} & used or hop_index == vacancy:
+            raise ValueError(f"repeat {reps} is too small to hold the hop")
+        symbols[hop_index] = hopping
         supercell.symbols = symbols
-        del supercell[int(np.argmin(np.linalg.norm(positions - start, axis=1)))]
+        del supercell[vacancy]
+        hop_atom = hop_index - (vacancy < hop_index)
     else:
+        supercell.symbols = symbols
         supercell += Atoms(case.hopping, positions=[start])
+        hop_atom = len(supercell) - 1
+    supercell.wrap()
     supercell.info.update(
         source="hop",
         hop=case.name,
         decoration="".join(str(int(x)) for x in decoration),
         hopping=hopping if case.kind == "vacancy" else case.hopping,
+        hop_atom=int(hop_atom),
         hop_start=start.tolist(),
         hop_end=end.tolist(),
     )
     return supercell
+
+
+def hop_end(start: Atoms) -> Atoms:
+    """The hop's end state: ``start`` (from :func:`decorated_cell`) with its
+    hopping atom moved from the start of the path to its end (for a vacancy
+    hop: the atom at the path's end moved into the vacancy)."""
+    end = start.copy()
+    atom = int(start.info["hop_atom"])
+    path_start = np.array(start.info["hop_start"])
+    path_end = np.array(start.info["hop_end"])
+    from ase.geometry import find_mic
+
+    # a vacancy hop's atom sits at the path's end and moves to its start;
+    # an interstitial's the other way round
+    (to_start, to_end), _ = find_mic(
+        np.array([path_start, path_end]) - end.positions[atom], end.cell, True
+    )
+    if np.linalg.norm(to_start) < np.linalg.norm(to_end):
+        end.positions[atom] += to_end
+    else:
+        end.positions[atom] += to_start
+    end.wrap()
+    return end
 
 
 def describe(env: PathEnvironment, k: int) -> list[str]:
@@ -544,6 +596,7 @@ __all__ = [
     "canonical",
     "decorated_cell",
     "describe",
+    "hop_end",
     "load_case",
     "named_cases",
     "orbit_count_brute_force",
