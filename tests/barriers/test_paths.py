@@ -200,7 +200,7 @@ def test_cli_count_list_sample(tmp_path):
     )
     assert result.exit_code == 0 and "wrote 12 hop structures" in result.output
     for args, error in (
-        (["count", "fcc-vacancy", "--species", "2"], "unknown hop 'fcc-vacancy'"),
+        (["count", "hcp-vacancy", "--species", "2"], "unknown hop 'hcp-vacancy'"),
         (["count", "bcc-vacancy", "--species", "Nb,Xx"], "--species: expected"),
         (["list", "bcc-vacancy", "--species", "2", "-o", str(out)], "--species:"),
         (["count", "bcc-vacancy", "--species", "2", "--convention", "x"], "--conv"),

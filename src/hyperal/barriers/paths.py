@@ -92,10 +92,24 @@ class HopCase:
             raise ValueError("start and end are the same site")
 
 
-def named_cases(a: float = 3.3) -> dict[str, HopCase]:
-    """The named hops of a bcc lattice with lattice parameter ``a`` (Å)."""
-    cell = bulk("Nb", "bcc", a=a, cubic=True)
+def named_cases(a: float | None = None) -> dict[str, HopCase]:
+    """The named hops with lattice parameter ``a`` (Å; default 3.3 for bcc,
+    3.6 for fcc)."""
+    cell = bulk("Nb", "bcc", a=a or 3.3, cubic=True)
+    fcc = bulk("Cu", "fcc", a=a or 3.6, cubic=True)
     return {
+        "fcc-vacancy": HopCase(
+            "fcc-vacancy",
+            fcc,
+            (0.0, 0.0, 0.0),
+            (0.5, 0.5, 0.0),
+            "vacancy",
+            (1,),
+            (1,),
+            "vacancy",
+            "a vacancy exchanging with a first-nearest neighbour of fcc; "
+            "neighbourhood: the first-neighbour shells of both sites",
+        ),
         "bcc-vacancy": HopCase(
             "bcc-vacancy",
             cell,
@@ -137,7 +151,7 @@ def load_case(name: str, *, a: float | None = None) -> HopCase:
     """
     path = Path(name)
     if not path.suffix and not path.exists():
-        cases = named_cases(3.3 if a is None else a)
+        cases = named_cases(a)
         if name not in cases:
             raise ValueError(
                 f"unknown hop {name!r}; named: {', '.join(cases)} (or a YAML file)"

@@ -23,12 +23,16 @@ class Stage(StrEnum):
     SELECTED = "selected"  # the frame selected from a start's evolution
     METRICS = "metrics"  # a loop's metrics (no structure)
     FINAL = "final"  # a checkpoint's errors on the final frozen test sets
+    HOP = "hop"  # a barrier campaign's start, saddle or end of a hop
+    BARRIER_METRICS = "barrier_metrics"  # a barrier campaign loop's figures
 
 
 class Split(StrEnum):
     TRAIN = "train"
     GENTLE = "gentle"
     DIFFICULT = "difficult"
+    PROXIMAL = "proximal"  # MLIP saddles the oracle found near-stationary
+    RANDOM = "random"  # a barrier campaign's frozen random hops
     NONE = "none"
 
 
@@ -57,6 +61,11 @@ def start_name(run: str, loop: int, index: int) -> str:
 
 def selected_name(run: str, loop: int, index: int) -> str:
     return f"{_prefix(run)}L{loop}-sel-{index}"
+
+
+def hop_name(run: str, loop: int, index: int, point: str) -> str:
+    """Point ``point`` (start, saddle, end) of hop ``index`` of ``loop``."""
+    return f"{_prefix(run)}L{loop}-hop-{index}-{point}"
 
 
 def metrics_name(run: str, loop: int) -> str:

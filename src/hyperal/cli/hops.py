@@ -14,14 +14,14 @@ app = typer.Typer(
         "Hop-path environments: the neighbourhood of a hop (a vacancy to a "
         "nearest neighbour, an interstitial between sites), counted, listed or "
         "sampled up to the path's symmetry. CASE is a named hop (bcc-vacancy, "
-        "bcc-octahedral) or a YAML file defining one."
+        "bcc-octahedral, fcc-vacancy) or a YAML file defining one."
     ),
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
 
 Case = Annotated[
-    str, typer.Argument(help="bcc-vacancy, bcc-octahedral or a YAML file.")
+    str, typer.Argument(help="bcc-vacancy, bcc-octahedral, fcc-vacancy or a YAML file.")
 ]
 Species = Annotated[
     str,
@@ -30,7 +30,10 @@ Species = Annotated[
     ),
 ]
 Lattice = Annotated[
-    float | None, typer.Option("--a", help="Lattice parameter (Å); named hops: 3.3.")
+    float | None,
+    typer.Option(
+        "--a", help="Lattice parameter (Å); named hops: 3.3 (bcc), 3.6 (fcc)."
+    ),
 ]
 Seed = Annotated[int | None, typer.Option(help="Random seed (reproducible output).")]
 

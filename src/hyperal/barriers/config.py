@@ -1,0 +1,199 @@
+"""The barrier campaign file (``hyperal barriers run``): what alloy, which
+hops, how the saddles are searched and sorted, the oracle and the committee.
+
+Same conventions as the campaign file: pydantic types and ranges, unknown
+keys refused with the allowed ones, then what a valid-looking file can still
+get wrong (element symbols, hops that cannot be built, an oracle that cannot
+be built, a store folder that does not exist) — every problem in one error,
+before any oracle call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from hyperal.campaign.config import (
+    ConfigError,
+    ExecutorConfig,
+    OracleConfig,
+    _format,
+    _Model,
+    _section_problems,
+    read_yaml,
+)
+from hyperal.models.options import BPNNOptions, CommitteeOptions
+
+
+class BarrierSystem(_Model):
+    """The alloy: its elements (every lattice site holds one of them)."""
+
+    elements: list[str] = Field(min_length=1)
+
+
+class HopSpec(_Model):
+    """A hop type: a named hop (bcc-vacancy, bcc-octahedral, fcc-vacancy) or
+    a YAML file defining one, with its lattice parameter."""
+
+    case: str
+    a: float | None = Field(None, gt=0, description="lattice parameter (Å)")
+
+
+class CellsConfig(_Model):
+    """Supercells of the lattice's conventional cell, N1×N2×N3 with each Nᵢ
+    in {2, 3} (docs/method.md §1.6); one drawn per hop."""
+
+    sizes: list[tuple[int, int, int]] = Field([(2, 2, 2)], min_length=1)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, value):
+        for size in value:
+            if not set(size) <= {2, 3}:
+                raise ValueError(f"each Nᵢ must be 2 or 3, got {list(size)}")
+        return value
+
+
+class InitialBarriers(_Model):
+    """Loop 0: oracle saddle searches. ``train`` hops become the first
+    training data (start, saddle and end); ``random_set`` hops are the frozen,
+    randomly drawn check of barriers and forces (never trained on)."""
+
+    train: int = Field(4, ge=1)
+    random_set: int = Field(4, ge=1)
+
+
+class SaddleOptions(_Model):
+    """:func:`hyperal.barriers.find_saddle`'s options."""
+
+    fmax_eV_A: float = Field(0.05, gt=0)
+    method: Literal["auto", "dimer", "neb"] = "auto"
+    relax_steps: int = Field(200, ge=1)
+    dimer_steps: int = Field(200, ge=1)
+    neb_images: int = Field(5, ge=1)
+    neb_steps: int = Field(200, ge=1)
+
+
+class TriageConfig(_Model):
+    """How an MLIP saddle is sorted once the oracle has labelled it."""
+
+    artifact_force_eV_A: float = Field(
+        2.0,
+        gt=0,
+        description="oracle max force above this: an artifactual saddle (trains); "
+        "else a proximal one (the proximal-saddle test set)",
+    )
+    min_distance_A: float = Field(
+        1.5, ge=0, description="atoms closer than this: blocked, never labelled"
+    )
+    max_force_eV_A: float = Field(
+        25.0, gt=0, description="MLIP forces beyond this: blocked, never labelled"
+    )
+
+
+class BarrierConfig(_Model):
+    """A barrier campaign."""
+
+    system: BarrierSystem
+    hops: list[HopSpec] = Field(min_length=1)
+    oracle: OracleConfig
+    cells: CellsConfig = CellsConfig()
+    initial: InitialBarriers = InitialBarriers()
+    starts: int = Field(6, ge=1, description="MLIP saddle searches per loop")
+    saddle: SaddleOptions = SaddleOptions()
+    triage: TriageConfig = TriageConfig()
+    committee: CommitteeOptions = BPNNOptions()
+    loops: int = Field(3, ge=1)
+    seed: int = Field(0, ge=0, lt=2**32)
+    store: str = "barriers.db"
+    executor: ExecutorConfig = ExecutorConfig()
+
+
+def _hop_problems(config: BarrierConfig) -> list[str]:
+    from hyperal.barriers.paths import load_case, path_environment
+
+    problems = []
+    for k, hop in enumerate(config.hops):
+        try:
+            case = load_case(hop.case, a=hop.a)
+            path_environment(case)
+        except ValueError as exc:
+            problems.append(f"hops[{k}].case: {exc}")
+            continue
+        if case.kind == "interstitial" and case.hopping not in config.system.elements:
+            problems.append(
+                f"hops[{k}]: the hopping species {case.hopping} is not in "
+                "system.elements"
+            )
+    return problems
+
+
+def parse_barrier_config(data: Any) -> BarrierConfig:
+    """Validate a dict (as from YAML): types and ranges, then the elements,
+    the hops, the oracle and the store folder — every problem in one error."""
+    if not isinstance(data, dict):
+        raise ConfigError("the barrier campaign file must be a YAML mapping of keys")
+    try:
+        config = BarrierConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc)) from None
+    # the campaign's own checks of elements, oracle and store folder
+    problems = _section_problems(oracle=config.oracle, store=config.store)
+    from ase.data import chemical_symbols
+
+    for k, symbol in enumerate(config.system.elements):
+        if symbol not in chemical_symbols[1:]:
+            problems.append(f"system.elements[{k}]: {symbol!r} is not an element")
+        elif symbol in config.system.elements[:k]:
+            problems.append(f"system.elements[{k}]: {symbol} given twice")
+    if not problems:
+        problems += _hop_problems(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return config
+
+
+def load_barrier_config(path: str | Path) -> BarrierConfig:
+    """Read and validate a barrier campaign YAML file."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        data = read_yaml(path)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{path}: not valid YAML: {' '.join(str(exc).split())}"
+        ) from None
+    try:
+        return parse_barrier_config(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}:\n{exc}") from None
+
+
+TEMPLATE = """\
+# hyperal barrier campaign (hyperal barriers run this-file.yaml)
+system:
+  elements: [Cu, Ni, Pd]        # every lattice site holds one of these
+hops:                    # bcc-vacancy, bcc-octahedral, fcc-vacancy or a YAML file
+  - {case: fcc-vacancy, a: 3.7}
+cells:
+  sizes: [[2, 2, 2]]            # N1×N2×N3 conventional cells, each Nᵢ 2 or 3
+initial:
+  train: 4                      # oracle saddle searches for the first training data
+  random_set: 4                 # oracle saddle searches: the frozen random check
+starts: 6                       # MLIP saddle searches per loop
+saddle: {fmax_eV_A: 0.05, method: auto, relax_steps: 200, dimer_steps: 200}
+triage:
+  artifact_force_eV_A: 2.0      # oracle max force above: artifactual -> training
+  min_distance_A: 1.5           # closer atoms: blocked
+  max_force_eV_A: 25.0          # larger MLIP forces: blocked
+oracle: {name: emt}
+committee: {backend: bpnn, n_members: 4, hidden: [16, 16], cutoff_A: 5.0}
+loops: 3
+seed: 0
+store: barriers.db
+"""

@@ -1,0 +1,511 @@
+"""The barrier campaign (docs/method.md §7): learn diffusion barriers of an
+alloy across its hop environments, loop after loop, for few oracle calls.
+
+Loop 0: hops drawn at random (a supercell, the hop at a random environment
+of the hop tool) are searched with the oracle itself (:func:`find_saddle`
+with every calculation an :meth:`Oracle.label`): ``initial.train`` of them
+give the first training data (relaxed start, saddle, relaxed end), the other
+``initial.random_set`` the frozen random check — their structures a test
+set, their oracle barriers the reference of the barrier error. A committee
+is fitted.
+
+Loop k >= 1: ``starts`` new hops are searched on the committee (through the
+executor). A hop whose ends do not relax on the committee is an
+*instability*: its unrelaxed start is labelled and trains. A saddle with
+atoms closer than ``triage.min_distance_A`` or committee forces beyond
+``triage.max_force_eV_A`` is *blocked* (never labelled, counted). Every other
+MLIP saddle is labelled by the oracle: oracle max force above
+``triage.artifact_force_eV_A`` makes it *artifactual* (it trains), else it is
+*proximal* (the proximal-saddle test set). The committee is refitted (warm)
+and evaluated: errors on the proximal and random sets, and the barriers of
+the random hops searched on the committee against the oracle's.
+
+The campaign composes the campaign's stages (store, executor, oracle, fit,
+label, resume): rows are written as they arrive under the run ``barriers``;
+a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.geometry import get_distances
+from pydantic import BaseModel, ConfigDict
+
+from hyperal.barriers.config import BarrierConfig
+from hyperal.barriers.paths import (
+    decorated_cell,
+    hop_end,
+    load_case,
+    path_environment,
+    sample,
+)
+from hyperal.barriers.saddle import find_saddle
+from hyperal.campaign.executors import completed
+from hyperal.campaign.progress import StageKind
+from hyperal.campaign.records import OracleStatus, Split, Stage, hop_name
+from hyperal.campaign.results import SplitErrors
+from hyperal.campaign.stages import (
+    StageContext,
+    errors_on,
+    fit,
+    label_pending,
+    stop_if_all_failed,
+    warm_start,
+)
+from hyperal.campaign.starts import stream
+from hyperal.campaign.store import structure_key
+from hyperal.campaign.tasks import _LabelFailed, _LabellingCalculator, committee
+from hyperal.oracle import Label, Oracle
+
+#: The run name of a barrier campaign's rows and checkpoints.
+RUN = "barriers"
+POINTS = ("start", "saddle", "end")
+
+
+class BarrierMetrics(BaseModel):
+    """One loop of a barrier campaign."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loop: int
+    oracle_calls: int
+    n_train: int
+    counts: dict[str, int] = {}
+    tests: dict[str, SplitErrors] = {}
+    #: the random hops: oracle and committee barriers (eV), in hop order
+    barrier_oracle: list[float] = []
+    barrier_mlip: list[float | None] = []
+    barrier_rmse_meV: float | None = None
+
+    def errors(self, split: str):
+        found = self.tests.get(split)
+        return found.all if found else None
+
+
+# --- drawing hops ------------------------------------------------------------
+
+
+def draw_hops(cfg: BarrierConfig, loop: int, n: int, stream_id: int) -> list[Atoms]:
+    """``n`` hop start states of ``loop`` (random stream ``stream_id``): a
+    hop type in turn, a cell size, a random environment (uniform over the
+    symmetry-distinct ones), the other sites at random; ``info`` says which."""
+    rng = stream(cfg.seed, loop, stream_id)
+    environments = [path_environment(load_case(h.case, a=h.a)) for h in cfg.hops]
+    out = []
+    for i in range(int(n)):
+        env = environments[i % len(environments)]
+        species = [e for e in cfg.system.elements if e != env.case.hopping]
+        size = tuple(cfg.cells.sizes[int(rng.integers(len(cfg.cells.sizes)))])
+        (decoration,) = sample(env, len(species), 1, rng=rng)
+        hopping = (
+            species[int(rng.integers(len(species)))]
+            if env.case.kind == "vacancy"
+            else None
+        )
+        start = decorated_cell(
+            env, decoration, species, hopping=hopping, repeat=size, rng=rng
+        )
+        start.info["cell_size"] = "x".join(str(s) for s in size)
+        out.append(start)
+    return out
+
+
+def _options(cfg: BarrierConfig) -> dict:
+    s = cfg.saddle
+    return {
+        "fmax": s.fmax_eV_A,
+        "method": s.method,
+        "relax_steps": s.relax_steps,
+        "dimer_steps": s.dimer_steps,
+        "neb_images": s.neb_images,
+        "neb_steps": s.neb_steps,
+    }
+
+
+# --- tasks (module level: they go to any executor) ---------------------------
+
+
+class _RememberingLabeller(_LabellingCalculator):
+    """Every oracle label of a search, kept by structure, so the start,
+    saddle and end found are stored with the labels already paid for."""
+
+    def __init__(self, oracle: Oracle):
+        super().__init__(oracle)
+        self.labels: dict[str, Label] = {}
+        self.calls = 0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=None):
+        self.calls += 1
+        try:
+            super().calculate(atoms, properties, system_changes)
+        finally:
+            if self.last is not None:
+                self.labels[structure_key(self.atoms)] = self.last
+
+    def label_of(self, atoms: Atoms) -> Label:
+        found = self.labels.get(structure_key(atoms))
+        if found is None:  # not computed at exactly these positions
+            self.calls += 1
+            found = self.oracle.label(atoms)
+        return found
+
+
+def oracle_saddle(oracle: Oracle, start: Atoms, options: dict):
+    """The oracle's own saddle search of the hop ``start``: (result or None,
+    labels of start / saddle / end, oracle calls, failure reason)."""
+    calc = _RememberingLabeller(oracle)
+    try:
+        result = find_saddle(start, hop_end(start), calc, **options)
+    except _LabelFailed as exc:
+        return None, {}, calc.calls, f"oracle: {exc}"
+    except ValueError as exc:
+        return None, {}, calc.calls, str(exc)
+    labels = {p: calc.label_of(getattr(result, p)) for p in POINTS}
+    return result, labels, calc.calls, ""
+
+
+def mlip_saddle(checkpoint: str, start: Atoms, options: dict):
+    """The committee's saddle search of the hop ``start``: (result or None,
+    the committee's largest force at the saddle, failure reason)."""
+    calc = committee(checkpoint).calculator()
+    try:
+        result = find_saddle(start, hop_end(start), calc, **options)
+    except Exception as exc:  # an exploding committee: an instability
+        return None, np.inf, f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    probe = result.saddle.copy()
+    probe.calc = calc
+    force = float(np.max(np.linalg.norm(probe.get_forces(), axis=1)))
+    return result, force, ""
+
+
+def mlip_barrier(checkpoint: str, start: Atoms, end: Atoms, options: dict):
+    """The committee's forward barrier between two given states (eV), or
+    None when its search fails."""
+    calc = committee(checkpoint).calculator()
+    try:
+        return float(find_saddle(start, end, calc, **options).barrier_forward)
+    except Exception:
+        return None
+
+
+# --- stages --------------------------------------------------------------------
+
+
+def _pairs(ctx, loop, index, point, atoms, **extra) -> dict:
+    return {
+        "name": hop_name(ctx.run, loop, index, point),
+        "run": ctx.run,
+        "loop": loop,
+        "stage": Stage.HOP.value,
+        "start_index": index,
+        "point": point,
+        "source": f"hop_{point}",
+        "hop": atoms.info.get("hop", ""),
+        # ase.db refuses a string that reads as a number: keep it text
+        "decoration": "d" + str(atoms.info.get("decoration", "")),
+        "hopping": atoms.info.get("hopping", ""),
+        "cell_size": atoms.info.get("cell_size", ""),
+        **extra,
+    }
+
+
+def _have(ctx, loop) -> set[int]:
+    return {
+        row.start_index for row in ctx.store.rows(loop=loop, run=ctx.run, stage="hop")
+    }
+
+
+def initial_barriers(ctx: StageContext) -> int:
+    """Loop 0: the oracle's saddle searches of the training and the random
+    hops; each hop's three labelled points stored together."""
+    cfg: BarrierConfig = ctx.config
+    hops = [(h, Split.TRAIN) for h in draw_hops(cfg, 0, cfg.initial.train, 1)]
+    hops += [(h, Split.RANDOM) for h in draw_hops(cfg, 0, cfg.initial.random_set, 2)]
+    have = _have(ctx, 0)
+    todo = [i for i in range(len(hops)) if i not in have]
+    options = _options(cfg)
+    calls = ((i, oracle_saddle, (ctx.oracle, hops[i][0], options)) for i in todo)
+    for n, (i, (result, labels, paid, failure)) in enumerate(
+        completed(ctx.executor, calls), 1
+    ):
+        start, split = hops[i]
+        if result is None:
+            ctx.store.add(
+                [
+                    (
+                        start,
+                        _pairs(
+                            ctx,
+                            0,
+                            i,
+                            "start",
+                            start,
+                            split=Split.NONE.value,
+                            search_calls=paid,
+                        ),
+                        Label("failed", reason=failure, oracle=ctx.oracle.name),
+                    )
+                ]
+            )
+        else:
+            common = {
+                "split": split.value,
+                "barrier_oracle": float(result.barrier_forward),
+                "connects": int(result.connects),
+                "method": result.method,
+                "from_search": 1,
+            }
+            entries = []
+            for point in POINTS:
+                atoms = getattr(result, point).copy()
+                atoms.info.update(start.info)
+                extra = dict(common)
+                if point == "saddle":
+                    extra["search_calls"] = paid
+                entries.append(
+                    (atoms, _pairs(ctx, 0, i, point, atoms, **extra), labels[point])
+                )
+            ctx.store.add(entries)
+        ctx.report(0, StageKind.INITIAL, n, len(todo), "oracle saddle searches")
+    return len(todo)
+
+
+def _min_distance(atoms: Atoms) -> float:
+    _, d = get_distances(atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    return float(np.min(d[np.triu_indices(len(atoms), 1)]))
+
+
+def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
+    """Loop ``loop``: the committee's saddle searches of new hops, each
+    outcome stored as it arrives: an instability (the unrelaxed start, to be
+    labelled into training), a blocked saddle, or a saddle to label."""
+    cfg: BarrierConfig = ctx.config
+    hops = draw_hops(cfg, loop, cfg.starts, 0)
+    have = _have(ctx, loop)
+    todo = [i for i in range(len(hops)) if i not in have]
+    options = _options(cfg)
+    calls = ((i, mlip_saddle, (str(checkpoint), hops[i], options)) for i in todo)
+    triage = cfg.triage
+    for n, (i, (result, force, failure)) in enumerate(
+        completed(ctx.executor, calls), 1
+    ):
+        start = hops[i]
+        unstable = result is None or "did not relax" in result.reason
+        if unstable:
+            why = failure or result.reason
+            pairs = _pairs(
+                ctx,
+                loop,
+                i,
+                "start",
+                start,
+                split=Split.TRAIN.value,
+                triage="instability",
+                reason=why[:200],
+            )
+            ctx.store.add([(start, pairs)])
+        else:
+            saddle = result.saddle.copy()
+            saddle.info.update(start.info)
+            pairs = _pairs(
+                ctx,
+                loop,
+                i,
+                "saddle",
+                saddle,
+                split=Split.NONE.value,
+                barrier_mlip=float(result.barrier_forward),
+                connects=int(result.connects),
+                method=result.method,
+                mlip_max_force=float(force),
+            )
+            closest = _min_distance(saddle)
+            if closest < triage.min_distance_A or force > triage.max_force_eV_A:
+                pairs.update(
+                    oracle_status=OracleStatus.SKIPPED.value,
+                    triage="blocked",
+                    oracle_reason=f"blocked: closest atoms {closest:.2f} Å, "
+                    f"committee max force {force:.1f} eV/Å",
+                )
+            ctx.store.add([(saddle, pairs)])
+        ctx.report(loop, StageKind.EVOLVE, n, len(todo), "MLIP saddle searches")
+    return len(todo)
+
+
+def sort_saddles(ctx: StageContext, loop: int) -> dict[str, int]:
+    """Labelled MLIP saddles of ``loop``: artifactual (oracle max force above
+    the limit; trains) or proximal (the proximal-saddle test set)."""
+    limit = ctx.config.triage.artifact_force_eV_A
+    counts = {"artifactual": 0, "proximal": 0}
+    db = ctx.store.db
+    with db:
+        for row in ctx.store.rows(
+            loop=loop,
+            run=ctx.run,
+            stage="hop",
+            point="saddle",
+            oracle_status="ok",
+            split=Split.NONE.value,
+        ):
+            force = float(np.max(np.linalg.norm(row.forces, axis=1)))
+            kind = "artifactual" if force > limit else "proximal"
+            split = Split.TRAIN if kind == "artifactual" else Split.PROXIMAL
+            db.update(row.id, split=split.value, triage=kind, oracle_max_force=force)
+    for row in ctx.store.rows(loop=loop, run=ctx.run, stage="hop"):
+        kind = row.get("triage")
+        if kind:
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> BarrierMetrics:
+    """Loop ``loop``'s figures: errors on the proximal saddles (all loops so
+    far) and on the random set, the random hops' barriers searched on the
+    committee against the oracle's, the triage counts, the oracle calls."""
+    store, run = ctx.store, ctx.run
+    ctx.report(loop, StageKind.EVALUATE, 0, 1)
+    tests = {}
+    for split in (Split.PROXIMAL, Split.RANDOM):
+        images = store.labelled(split=split, max_loop=loop, runs=[run])
+        errors = errors_on(ctx, loop, checkpoint, images)
+        if errors is not None:
+            tests[split.value] = errors
+    saddles = store.rows(
+        run=run, loop=0, stage="hop", point="saddle", split=Split.RANDOM.value
+    )
+    ends = {
+        (row.start_index, row.point): row.toatoms()
+        for row in store.rows(run=run, loop=0, stage="hop", split=Split.RANDOM.value)
+    }
+    options = _options(ctx.config)
+    calls = (
+        (
+            row.start_index,
+            mlip_barrier,
+            (
+                str(checkpoint),
+                ends[(row.start_index, "start")],
+                ends[(row.start_index, "end")],
+                options,
+            ),
+        )
+        for row in saddles
+    )
+    found = dict(completed(ctx.executor, calls))
+    oracle = [float(row.barrier_oracle) for row in saddles]
+    mlip = [found[row.start_index] for row in saddles]
+    pairs = [(o, m) for o, m in zip(oracle, mlip, strict=True) if m is not None]
+    rmse = (
+        1e3 * float(np.sqrt(np.mean([(m - o) ** 2 for o, m in pairs])))
+        if pairs
+        else None
+    )
+    upto = f"loop<={int(loop)}"
+    paid = store.oracle_calls(upto, run=run) - store.count(upto, run=run, from_search=1)
+    paid += sum(int(row.get("search_calls", 0)) for row in store.rows(run=run, loop=0))
+    counts = {}
+    for row in store.rows(run=run, stage="hop"):
+        if row.loop <= loop and row.get("triage"):
+            counts[row.triage] = counts.get(row.triage, 0) + 1
+    counts["oracle_failures"] = store.count(upto, run=run, oracle_status="failed")
+    metrics = BarrierMetrics(
+        loop=loop,
+        oracle_calls=paid,
+        n_train=len(store.labelled(split=Split.TRAIN, max_loop=loop, runs=[run])),
+        counts=counts,
+        tests=tests,
+        barrier_oracle=oracle,
+        barrier_mlip=mlip,
+        barrier_rmse_meV=rmse,
+    )
+    store._put(
+        Stage.BARRIER_METRICS,
+        f"{run}:barrier-metrics-{loop}",
+        run,
+        loop,
+        {"metrics": metrics.model_dump(mode="json")},
+    )
+    ctx.report(loop, StageKind.EVALUATED, 1, 1)
+    return metrics
+
+
+def barrier_metrics(store, run: str = RUN) -> list[BarrierMetrics]:
+    """Per-loop figures of a barrier campaign, loop order."""
+    return [
+        BarrierMetrics.model_validate(row.data["metrics"])
+        for row in store._get(Stage.BARRIER_METRICS, run)
+    ]
+
+
+def _finished(ctx: StageContext, loop: int) -> Path | None:
+    done = any(m.loop == loop for m in barrier_metrics(ctx.store, ctx.run))
+    return finished_checkpoint(ctx, loop) if done else None
+
+
+def finished_checkpoint(ctx: StageContext, loop: int) -> Path | None:
+    from hyperal.models.checkpoint import damage
+
+    path = ctx.checkpoint(loop)
+    return path if not damage(path) else None
+
+
+def initial_barrier_loop(ctx: StageContext) -> Path:
+    initial_barriers(ctx)
+    stop_if_all_failed(ctx, 0)
+    checkpoint = fit(ctx, 0)
+    evaluate_barriers(ctx, 0, checkpoint)
+    return checkpoint
+
+
+def barrier_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
+    search_saddles(ctx, loop, checkpoint)
+    label_pending(ctx, loop, stage=Stage.HOP, split=Split.TRAIN)
+    label_pending(ctx, loop, stage=Stage.HOP, split=Split.NONE)
+    stop_if_all_failed(ctx, loop)
+    sort_saddles(ctx, loop)
+    new = fit(ctx, loop, init=warm_start(ctx, loop))
+    evaluate_barriers(ctx, loop, new)
+    return new
+
+
+class BarrierCampaign:
+    """Runs (or resumes) a barrier campaign."""
+
+    def __init__(self, config: BarrierConfig, progress: Callable | None = None):
+        from hyperal.campaign.store import Store
+
+        self.config = config
+        self.store = Store(config.store)
+        self.progress = progress
+
+    def run(self) -> list[BarrierMetrics]:
+        from hyperal.campaign.loop import executors, make_oracle
+
+        cfg = self.config
+        with self.store.lock(), executors(cfg) as (executor, _):
+            self.store.set_setting("barrier_campaign", cfg.model_dump(mode="json"))
+            ctx = StageContext(
+                cfg,  # duck-typed: the stages read committee, elements, seed
+                self.store,
+                executor,
+                make_oracle(cfg),
+                run=RUN,
+                **({"progress": self.progress} if self.progress else {}),
+            )
+            checkpoint = _finished(ctx, 0) or initial_barrier_loop(ctx)
+            for loop in range(1, cfg.loops + 1):
+                checkpoint = _finished(ctx, loop) or barrier_loop(ctx, loop, checkpoint)
+        return barrier_metrics(self.store)
+
+
+__all__ = [
+    "RUN",
+    "BarrierCampaign",
+    "BarrierMetrics",
+    "barrier_metrics",
+    "draw_hops",
+]
