@@ -130,42 +130,50 @@ def _options(cfg: BarrierConfig) -> dict:
 
 
 class _RememberingLabeller(_LabellingCalculator):
-    """Every oracle label of a search, kept by structure, so the start,
-    saddle and end found are stored with the labels already paid for."""
+    """Every oracle label of a search, kept with its structure in call order:
+    none of them is thrown away, and the start, saddle and end found are
+    stored with the labels already paid for."""
 
     def __init__(self, oracle: Oracle):
         super().__init__(oracle)
-        self.labels: dict[str, Label] = {}
+        self.frames: dict[str, tuple[Atoms, Label]] = {}
         self.calls = 0
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=None):
         self.calls += 1
+        self.last = None
         try:
             super().calculate(atoms, properties, system_changes)
         finally:
             if self.last is not None:
-                self.labels[structure_key(self.atoms)] = self.last
+                plain = self.atoms.copy()
+                plain.calc = None
+                self.frames.setdefault(structure_key(plain), (plain, self.last))
 
     def label_of(self, atoms: Atoms) -> Label:
-        found = self.labels.get(structure_key(atoms))
-        if found is None:  # not computed at exactly these positions
-            self.calls += 1
-            found = self.oracle.label(atoms)
-        return found
+        found = self.frames.get(structure_key(atoms))
+        if found is not None:
+            return found[1]
+        self.calls += 1  # not computed at exactly these positions
+        label = self.oracle.label(atoms)
+        self.frames[structure_key(atoms)] = (atoms.copy(), label)
+        return label
 
 
 def oracle_saddle(oracle: Oracle, start: Atoms, options: dict):
     """The oracle's own saddle search of the hop ``start``: (result or None,
-    labels of start / saddle / end, oracle calls, failure reason)."""
+    labels of start / saddle / end, every other labelled structure of the
+    search as (atoms, label) in call order, oracle calls, failure reason)."""
     calc = _RememberingLabeller(oracle)
     try:
         result = find_saddle(start, hop_end(start), calc, **options)
-    except _LabelFailed as exc:
-        return None, {}, calc.calls, f"oracle: {exc}"
-    except ValueError as exc:
-        return None, {}, calc.calls, str(exc)
+    except (_LabelFailed, ValueError) as exc:
+        why = f"oracle: {exc}" if isinstance(exc, _LabelFailed) else str(exc)
+        return None, {}, list(calc.frames.values()), calc.calls, why
     labels = {p: calc.label_of(getattr(result, p)) for p in POINTS}
-    return result, labels, calc.calls, ""
+    points = {structure_key(getattr(result, p)) for p in POINTS}
+    path = [frame for key, frame in calc.frames.items() if key not in points]
+    return result, labels, path, calc.calls, ""
 
 
 def mlip_saddle(checkpoint: str, start: Atoms, options: dict):
@@ -229,27 +237,36 @@ def initial_barriers(ctx: StageContext) -> int:
     todo = [i for i in range(len(hops)) if i not in have]
     options = _options(cfg)
     calls = ((i, oracle_saddle, (ctx.oracle, hops[i][0], options)) for i in todo)
-    for n, (i, (result, labels, paid, failure)) in enumerate(
+    for n, (i, (result, labels, path, paid, failure)) in enumerate(
         completed(ctx.executor, calls), 1
     ):
         start, split = hops[i]
+        # every labelled structure of the search is kept: a training hop's
+        # path trains; a random hop's path is stored but not used (its three
+        # points are the test set)
+        path_split = Split.TRAIN if split == Split.TRAIN else Split.NONE
+        entries = [
+            (
+                atoms,
+                _pairs(
+                    ctx,
+                    0,
+                    i,
+                    f"path-{k}",
+                    start,
+                    split=path_split.value,
+                    from_search=1,
+                ),
+                label,
+            )
+            for k, (atoms, label) in enumerate(path)
+        ]
         if result is None:
-            ctx.store.add(
-                [
-                    (
-                        start,
-                        _pairs(
-                            ctx,
-                            0,
-                            i,
-                            "start",
-                            start,
-                            split=Split.NONE.value,
-                            search_calls=paid,
-                        ),
-                        Label("failed", reason=failure, oracle=ctx.oracle.name),
-                    )
-                ]
+            pairs = _pairs(
+                ctx, 0, i, "start", start, split=Split.NONE.value, search_calls=paid
+            )
+            entries.append(
+                (start, pairs, Label("failed", reason=failure, oracle=ctx.oracle.name))
             )
         else:
             common = {
@@ -259,7 +276,6 @@ def initial_barriers(ctx: StageContext) -> int:
                 "method": result.method,
                 "from_search": 1,
             }
-            entries = []
             for point in POINTS:
                 atoms = getattr(result, point).copy()
                 atoms.info.update(start.info)
@@ -269,7 +285,7 @@ def initial_barriers(ctx: StageContext) -> int:
                 entries.append(
                     (atoms, _pairs(ctx, 0, i, point, atoms, **extra), labels[point])
                 )
-            ctx.store.add(entries)
+        ctx.store.add(entries)  # a search's labels arrive together: one write
         ctx.report(0, StageKind.INITIAL, n, len(todo), "oracle saddle searches")
     return len(todo)
 

@@ -14,7 +14,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from hyperal.cli import benchmark, campaign, hops, structures
+from hyperal.cli import barriers, benchmark, campaign, hops, structures
 from hyperal.cli.common import err
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(structures.app, name="structures")
 app.add_typer(hops.app, name="hops")
+app.add_typer(barriers.app, name="barriers")
 for command in (
     campaign.init,
     campaign.run,
