@@ -1,0 +1,189 @@
+"""The barrier campaign end to end on a tiny EMT alloy: loop 0's oracle
+searches, the frozen random set, the triage of committee saddles,
+instabilities, resume after a kill, the CLI."""
+
+from __future__ import annotations
+
+import copy
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hyperal.barriers.config import ConfigError, parse_barrier_config
+from hyperal.barriers.learn import RUN, BarrierCampaign, barrier_metrics
+from hyperal.campaign.store import Store
+from hyperal.cli.main import app
+from hyperal.models.checkpoint import read_manifest
+
+TINY = {
+    "system": {"elements": ["Cu", "Ni"]},
+    "hops": [{"case": "fcc-vacancy", "a": 3.6}],
+    "initial": {"train": 2, "random_set": 2},
+    "starts": 3,
+    "saddle": {"relax_steps": 100, "dimer_steps": 100, "neb_steps": 100},
+    "oracle": {"name": "emt"},
+    "committee": {
+        "n_members": 2,
+        "hidden": [8],
+        "cutoff_A": 4.5,
+        "fit": {"epochs": 20},
+    },
+    "loops": 2,
+}
+
+
+def tiny(tmp_path, **overrides) -> dict:
+    data = copy.deepcopy(TINY)
+    data["store"] = str(tmp_path / "b.db")
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    path = tmp_path_factory.mktemp("barriers")
+    # a poor committee (2 epochs) whose saddles the oracle must correct, and
+    # a low artifact limit, so both kinds of saddle occur
+    data = tiny(
+        path,
+        committee={**TINY["committee"], "fit": {"epochs": 2}},
+        triage={"artifact_force_eV_A": 0.5},
+    )
+    metrics = BarrierCampaign(parse_barrier_config(data)).run()
+    return data, metrics
+
+
+def test_every_loop_is_recorded_and_the_random_set_is_frozen(finished):
+    data, metrics = finished
+    store = Store(data["store"])
+    assert [m.loop for m in metrics] == [0, 1, 2]
+    random = store.rows(run=RUN, split="random")
+    assert {r.loop for r in random} == {0} and len(random) == 2 * 3  # 3 points each
+    # the same oracle barriers, the same structures, at every loop
+    assert all(m.barrier_oracle == metrics[0].barrier_oracle for m in metrics)
+    assert len(metrics[0].barrier_oracle) == 2
+    assert all(0.3 < b < 1.5 for b in metrics[0].barrier_oracle)  # EMT vacancy hops
+    sizes = {m.tests["random"].all.count for m in metrics}
+    assert sizes == {6}
+    calls = [m.oracle_calls for m in metrics]
+    assert calls == sorted(calls) and calls[0] > 0
+    names = [r.name for r in store.rows()]
+    assert len(names) == len(set(names))
+    # the random set never trains
+    manifest = read_manifest(store.checkpoint_path(2, RUN))
+    assert not {r.name for r in random} & set(manifest.extra["training_names"])
+
+
+def test_artifactual_saddles_train_and_proximal_ones_test(finished):
+    data, metrics = finished
+    store = Store(data["store"])
+    saddles = store.rows(run=RUN, point="saddle", oracle_status="ok")
+    kinds = {r.get("triage") for r in saddles if r.loop > 0}
+    assert "artifactual" in kinds, kinds
+    manifest = read_manifest(store.checkpoint_path(2, RUN))
+    trained = set(manifest.extra["training_names"])
+    for row in saddles:
+        if row.loop == 0:
+            continue
+        force = float(np.max(np.linalg.norm(row.forces, axis=1)))
+        assert row.oracle_max_force == pytest.approx(force)
+        if row.triage == "artifactual":
+            assert force > 0.5 and row.split == "train" and row.name in trained
+        else:
+            assert force <= 0.5 and row.split == "proximal"
+            assert row.name not in trained
+    last = metrics[-1]
+    assert last.counts.get("artifactual", 0) + last.counts.get("proximal", 0) == sum(
+        1 for r in saddles if r.loop > 0
+    )
+
+
+def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
+    from hyperal.barriers import learn
+
+    real = learn.mlip_saddle
+
+    def unstable(checkpoint, start, options):
+        if start.info["decoration"].endswith("0"):  # some hops "explode"
+            return None, np.inf, "RuntimeError: the committee exploded"
+        return real(checkpoint, start, options)
+
+    monkeypatch.setattr(learn, "mlip_saddle", unstable)
+    data = tiny(tmp_path, loops=1, starts=4)
+    BarrierCampaign(parse_barrier_config(data)).run()
+    store = Store(data["store"])
+    unstable_rows = store.rows(run=RUN, loop=1, triage="instability")
+    assert unstable_rows
+    drawn = {r.start_index: r for r in unstable_rows}
+    for row in unstable_rows:
+        assert row.split == "train" and row.oracle_status == "ok"
+        assert row.point == "start" and "exploded" in row.reason
+    trained = set(read_manifest(store.checkpoint_path(1, RUN)).extra["training_names"])
+    assert {r.name for r in drawn.values()} <= trained
+
+
+def test_a_killed_barrier_campaign_resumes_without_loss_or_duplicates(tmp_path):
+    data = tiny(tmp_path)
+    config = tmp_path / "b.yaml"
+    config.write_text(yaml.safe_dump(data))
+    command = [sys.executable, "-m", "hyperal.cli.main", "barriers", "run", str(config)]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    store = Store(data["store"])
+    while time.time() < deadline and not store.count(loop=1, run=RUN):
+        time.sleep(0.2)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    before = {
+        r.name: (r.energy, r.forces.tobytes()) for r in store.rows(oracle_status="ok")
+    }
+    assert before
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = store.rows()
+    names = [r.name for r in rows]
+    assert len(names) == len(set(names))
+    after = {
+        r.name: (r.energy, r.forces.tobytes())
+        for r in rows
+        if r.get("oracle_status") == "ok"
+    }
+    assert all(after[name] == value for name, value in before.items())
+    assert [m.loop for m in barrier_metrics(store)] == [0, 1, 2]
+
+
+def test_mistakes_are_named_before_any_oracle_call(tmp_path):
+    data = tiny(tmp_path)
+    data["system"]["elements"] = ["Cu", "Nii"]
+    data["hops"] = [{"case": "hcp-vacancy"}]
+    data["cells"] = {"sizes": [[2, 4, 2]]}
+    with pytest.raises(ConfigError) as error:
+        parse_barrier_config(data)
+    assert "cells.sizes" in str(error.value) and "each Nᵢ must be 2 or 3" in str(
+        error.value
+    )
+    data["cells"] = {"sizes": [[2, 2, 2]]}
+    with pytest.raises(ConfigError) as error:
+        parse_barrier_config(data)
+    assert str(error.value) == "system.elements[1]: 'Nii' is not an element"
+    data["system"]["elements"] = ["Cu", "Ni"]
+    with pytest.raises(ConfigError, match=r"hops\[0\].case: unknown hop 'hcp-vacancy'"):
+        parse_barrier_config(data)
+
+
+def test_cli_init_run_status(tmp_path):
+    runner = CliRunner()
+    template = tmp_path / "t.yaml"
+    result = runner.invoke(app, ["barriers", "init", str(template)])
+    assert result.exit_code == 0 and template.exists()
+    parse_barrier_config(yaml.safe_load(template.read_text()))  # the template is valid
+    config = tmp_path / "b.yaml"
+    config.write_text(yaml.safe_dump(tiny(tmp_path)))
+    result = runner.invoke(app, ["barriers", "status", str(config)])
+    assert result.exit_code == 2 and "no barrier store yet" in result.output
