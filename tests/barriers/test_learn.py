@@ -187,3 +187,34 @@ def test_cli_init_run_status(tmp_path):
     config.write_text(yaml.safe_dump(tiny(tmp_path)))
     result = runner.invoke(app, ["barriers", "status", str(config)])
     assert result.exit_code == 2 and "no barrier store yet" in result.output
+
+
+def test_report_and_csv_show_every_loop(finished, tmp_path):
+    import csv
+
+    from hyperal.testing import browser, render_in_browser
+
+    data, metrics = finished
+    config = tmp_path / "b.yaml"
+    config.write_text(yaml.safe_dump(data))
+    html = tmp_path / "r.html"
+    result = CliRunner().invoke(
+        app, ["barriers", "report", str(config), "-o", str(html)]
+    )
+    assert result.exit_code == 0, result.output
+    text = html.read_text()
+    for name in ("barrier-curve", "barrier-parity"):
+        assert f"id='fig-{name}'" in text
+    with open(tmp_path / "metrics.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert [r[0] for r in rows[1:]] == ["0", "1", "2"]
+    assert rows[-1][1] == str(metrics[-1].oracle_calls)
+    with open(tmp_path / "barriers.csv") as handle:
+        barriers = list(csv.DictReader(handle))
+    assert len(barriers) == 3 * 2  # every loop, both random hops
+    for row in barriers:  # the frozen oracle barriers at every loop
+        expected = metrics[0].barrier_oracle[int(row["hop"])]
+        assert float(row["oracle_eV"]) == pytest.approx(expected, abs=1e-5)
+    if browser() is not None:
+        dom, console = render_in_browser(html)
+        assert console == [] and dom.count("<figure") == 2

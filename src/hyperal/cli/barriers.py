@@ -84,54 +84,50 @@ def run(config_path: ConfigPath):
     console.print(f"done: {len(metrics) - 1} loops; store {config.store}")
 
 
+def _open(config):
+    from hyperal.campaign.store import Store, StoreError
+
+    if not config.store.startswith("postgres") and not Path(config.store).exists():
+        fail(f"{config.store}: no barrier store yet (run `hyperal barriers run` first)")
+    try:
+        return Store(config.store)
+    except StoreError as exc:
+        fail(str(exc))
+
+
 @app.command()
 def status(config_path: ConfigPath):
     """A table per loop: oracle calls, training size, the triage counts, the
     errors on the proximal saddles and the random set, the barrier RMSE."""
     from hyperal.barriers.learn import barrier_metrics
-    from hyperal.campaign.store import Store, StoreError
+    from hyperal.report.barriers import COLUMNS, loop_rows
+
+    store = _open(_config(config_path))
+    table = Table(title="hyperal barrier campaign (counts to date)")
+    for column in COLUMNS:
+        table.add_column(column, justify="right")
+    for row in loop_rows(barrier_metrics(store)):
+        table.add_row(*row)
+    table_console().print(table)
+
+
+@app.command()
+def report(
+    config_path: ConfigPath,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="HTML file (CSVs beside it).")
+    ] = Path("barriers.html"),
+):
+    """A self-contained HTML report (loop table, barrier error against oracle
+    calls, committee against oracle barriers and their distributions), with
+    `metrics.csv` and `barriers.csv` beside it."""
+    from hyperal.report.barriers import write_barrier_report
 
     config = _config(config_path)
-    if not config.store.startswith("postgres") and not Path(config.store).exists():
-        fail(f"{config.store}: no barrier store yet (run `hyperal barriers run` first)")
+    check_output(output)
+    store = _open(config)
     try:
-        store = Store(config.store)
-    except StoreError as exc:
-        fail(str(exc))
-    metrics = barrier_metrics(store)
-    table = Table(title="hyperal barrier campaign")
-    columns = [
-        "loop",
-        "oracle calls",
-        "train",
-        "artifactual",
-        "proximal",
-        "instability",
-        "blocked",
-        "proximal F (meV/Å)",
-        "random E (meV/atom)",
-        "random F (meV/Å)",
-        "barrier RMSE (meV)",
-    ]
-    for column in columns:
-        table.add_column(column, justify="right")
-
-    def figure(m, split, key, fmt):
-        errors = m.errors(split)
-        return "–" if errors is None else format(getattr(errors, key), fmt)
-
-    for m in metrics:
-        table.add_row(
-            str(m.loop),
-            str(m.oracle_calls),
-            str(m.n_train),
-            *(
-                str(m.counts.get(k, 0))
-                for k in ("artifactual", "proximal", "instability", "blocked")
-            ),
-            figure(m, "proximal", "force_rmse_meV_A", ".0f"),
-            figure(m, "random", "energy_rmse_meV_atom", ".1f"),
-            figure(m, "random", "force_rmse_meV_A", ".0f"),
-            "–" if m.barrier_rmse_meV is None else f"{m.barrier_rmse_meV:.0f}",
-        )
-    table_console().print(table)
+        write_barrier_report(store, config, output)
+    except ValueError as exc:
+        fail(f"{config_path}: {exc}")
+    console.print(f"report: {output.resolve()}")
