@@ -63,6 +63,12 @@ class InitialBarriers(_Model):
 
     train: int = Field(4, ge=1)
     random_set: int = Field(4, ge=1)
+    path_stride: int = Field(
+        5,
+        ge=1,
+        description="every structure an oracle search labels is stored; every "
+        "path_stride-th of a training hop's trains (with its start, saddle, end)",
+    )
 
 
 class SaddleOptions(_Model):
@@ -185,6 +191,7 @@ cells:
 initial:
   train: 4                      # oracle saddle searches for the first training data
   random_set: 4                 # oracle saddle searches: the frozen random check
+  path_stride: 5                # every 5th structure of an oracle search trains
 starts: 6                       # MLIP saddle searches per loop
 saddle: {fmax_eV_A: 0.05, method: auto, relax_steps: 200, dimer_steps: 200}
 triage:

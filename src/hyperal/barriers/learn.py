@@ -241,10 +241,10 @@ def initial_barriers(ctx: StageContext) -> int:
         completed(ctx.executor, calls), 1
     ):
         start, split = hops[i]
-        # every labelled structure of the search is kept: a training hop's
-        # path trains; a random hop's path is stored but not used (its three
-        # points are the test set)
-        path_split = Split.TRAIN if split == Split.TRAIN else Split.NONE
+        # every labelled structure of the search is kept; every
+        # path_stride-th of a training hop's path trains, a random hop's path
+        # never (its three points are the test set)
+        stride = cfg.initial.path_stride
         entries = [
             (
                 atoms,
@@ -254,7 +254,11 @@ def initial_barriers(ctx: StageContext) -> int:
                     i,
                     f"path-{k}",
                     start,
-                    split=path_split.value,
+                    split=(
+                        Split.TRAIN
+                        if split == Split.TRAIN and k % stride == 0
+                        else Split.NONE
+                    ).value,
                     from_search=1,
                 ),
                 label,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def loop_rows(metrics) -> list[list[str]]:
 
 
 def write_barrier_report(store, config, path: str | Path) -> Path:
-    """Write ``path`` (HTML), ``metrics.csv`` and ``barriers.csv`` beside it."""
+    """Write ``path`` (HTML), and beside it ``metrics.csv``, ``barriers.csv``
+    and the barrier figure as ``barriers.svg``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -201,5 +203,12 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
         )
     )
     plt.close(fig)
-    path.write_text(page.html())
+    document = page.html()
+    path.write_text(document)
+    # the barrier figure also as a file of its own (for a README or a paper)
+    found = re.search(
+        r"<figure id='fig-barrier-parity'>(<svg.*?</svg>)", document, re.S
+    )
+    if found:
+        path.with_name("barriers.svg").write_text(found[1])
     return path
