@@ -26,7 +26,8 @@ TINY = {
     "hops": [{"case": "fcc-vacancy", "a": 3.6}],
     "initial": {"train": 2, "random_set": 2},
     "starts": 3,
-    "saddle": {"relax_steps": 100, "dimer_steps": 100, "neb_steps": 100},
+    "selection": {"score": "none"},  # tail selection: its own test, below
+    "saddle": {"relax_steps": 60, "dimer_steps": 60, "neb_steps": 40, "neb_images": 3},
     "oracle": {"name": "emt"},
     "committee": {
         "n_members": 2,
@@ -218,3 +219,46 @@ def test_report_and_csv_show_every_loop(finished, tmp_path):
     if browser() is not None:
         dom, console = render_in_browser(html)
         assert console == [] and dom.count("<figure") == 2
+
+
+@pytest.mark.parametrize("score", ["sigma", "gamma"])
+def test_a_loop_searches_the_tail_of_the_score(finished, score):
+    """The hops a loop searches are the tail of the committee's σ (or γ) of
+    many drawn hops, a fifth set aside for testing; the same on a rerun."""
+    from hyperal.barriers.learn import choose_hops, committee, iter_hops
+    from hyperal.campaign import InProcessExecutor, StageContext
+    from hyperal.campaign.loop import make_oracle
+    from hyperal.campaign.stages import training_set
+    from hyperal.committee.grade import ExtrapolationGrade
+    from hyperal.models.protocol import predict
+
+    data, _ = finished
+    config = parse_barrier_config(
+        {**data, "starts": 4, "selection": {"score": score, "min_drawn": 30}}
+    )
+    store = Store(data["store"])
+    ctx = StageContext(config, store, InProcessExecutor(), make_oracle(config), run=RUN)
+    checkpoint = store.checkpoint_path(2, RUN)
+    hops = choose_hops(ctx, 3, checkpoint)
+    assert len(hops) == 5  # 4 to search + 1 to test (a fifth of the tail)
+    assert sum(1 for h in hops if h.info.get("tail_test")) == 1
+    again = choose_hops(ctx, 3, checkpoint)
+    assert [h.info["decoration"] for h in again] == [h.info["decoration"] for h in hops]
+    pairs = zip(hops, again, strict=True)
+    assert all(np.array_equal(a.positions, b.positions) for a, b in pairs)
+    # every chosen hop scores above the median of plain draws
+    model = committee(str(checkpoint))
+    if score == "sigma":
+
+        def value(atoms):
+            return float(predict(model, [atoms])[0].sigma) / len(atoms)
+
+    else:
+        grade = ExtrapolationGrade.from_training(model, training_set(ctx, 2, [RUN]))
+
+        def value(atoms):
+            return grade.structure(model, atoms)
+
+    draws = iter_hops(config, 3, 0)
+    median = np.median([value(next(draws)) for _ in range(30)])
+    assert all(value(h) > median for h in hops)

@@ -112,3 +112,17 @@ def test_select_tail_draws_until_n_lie_in_the_tail_and_splits_80_20():
             lambda a: a.info["score"],
             5,
         )
+
+
+def test_a_short_tail_takes_the_highest_scores_when_asked():
+    from ase import Atoms
+
+    from hyperal.committee.grade import select_tail
+
+    flat = [Atoms("Cu", info={"score": 1.0 + 1e-3 * k}) for k in range(60)]
+    picked = select_tail(
+        iter(flat), lambda a: a.info["score"], 5, max_drawn=60, short_tail="top", rng=0
+    )
+    assert not picked.complete and picked.drawn == 60
+    chosen = sorted(a.info["score"] for a in picked.train + picked.test)
+    assert chosen == pytest.approx([1.055, 1.056, 1.057, 1.058, 1.059])

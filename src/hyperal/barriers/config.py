@@ -99,6 +99,22 @@ class TriageConfig(_Model):
     )
 
 
+class HopSelection(_Model):
+    """Which hops a loop searches on the committee: the first ``starts``
+    drawn (``score: none``), or the tail of a score of the drawn hops' start
+    states — ``sigma`` (the committee's σ_U per atom) or ``gamma`` (the
+    extrapolation grade) — drawn until ``starts`` / (1 − ``test_fraction``)
+    lie above median(ln score) + 1.5·s; ``test_fraction`` of those are
+    labelled into the tail test set instead of searched. When ``max_drawn``
+    hops hold too few in the tail (a score whose ln is far from Gaussian),
+    the highest-scoring drawn hops are taken."""
+
+    score: Literal["none", "sigma", "gamma"] = "sigma"
+    test_fraction: float = Field(0.2, ge=0, lt=1)
+    min_drawn: int = Field(50, ge=1)
+    max_drawn: int = Field(500, ge=1)
+
+
 class BarrierConfig(_Model):
     """A barrier campaign."""
 
@@ -108,6 +124,7 @@ class BarrierConfig(_Model):
     cells: CellsConfig = CellsConfig()
     initial: InitialBarriers = InitialBarriers()
     starts: int = Field(6, ge=1, description="MLIP saddle searches per loop")
+    selection: HopSelection = HopSelection()
     saddle: SaddleOptions = SaddleOptions()
     triage: TriageConfig = TriageConfig()
     committee: CommitteeOptions = BPNNOptions()
@@ -193,6 +210,9 @@ initial:
   random_set: 4                 # oracle saddle searches: the frozen random check
   path_stride: 5                # every 5th structure of an oracle search trains
 starts: 6                       # MLIP saddle searches per loop
+selection:                      # which hops: the tail of sigma | gamma, or none
+  score: sigma
+  test_fraction: 0.2            # of the tail: labelled into the tail test set
 saddle: {fmax_eV_A: 0.05, method: auto, relax_steps: 200, dimer_steps: 200}
 triage:
   artifact_force_eV_A: 2.0      # oracle max force above: artifactual -> training

@@ -27,7 +27,8 @@ a killed run resumes where it stopped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ from hyperal.campaign.stages import (
     fit,
     label_pending,
     stop_if_all_failed,
+    training_set,
     warm_start,
 )
 from hyperal.campaign.starts import stream
@@ -93,10 +95,14 @@ def draw_hops(cfg: BarrierConfig, loop: int, n: int, stream_id: int) -> list[Ato
     """``n`` hop start states of ``loop`` (random stream ``stream_id``): a
     hop type in turn, a cell size, a random environment (uniform over the
     symmetry-distinct ones), the other sites at random; ``info`` says which."""
+    return list(itertools.islice(iter_hops(cfg, loop, stream_id), int(n)))
+
+
+def iter_hops(cfg: BarrierConfig, loop: int, stream_id: int) -> Iterator[Atoms]:
+    """The endless sequence that :func:`draw_hops` takes its first from."""
     rng = stream(cfg.seed, loop, stream_id)
     environments = [path_environment(load_case(h.case, a=h.a)) for h in cfg.hops]
-    out = []
-    for i in range(int(n)):
+    for i in itertools.count():
         env = environments[i % len(environments)]
         species = [e for e in cfg.system.elements if e != env.case.hopping]
         size = tuple(cfg.cells.sizes[int(rng.integers(len(cfg.cells.sizes)))])
@@ -110,8 +116,7 @@ def draw_hops(cfg: BarrierConfig, loop: int, n: int, stream_id: int) -> list[Ato
             env, decoration, species, hopping=hopping, repeat=size, rng=rng
         )
         start.info["cell_size"] = "x".join(str(s) for s in size)
-        out.append(start)
-    return out
+        yield start
 
 
 def _options(cfg: BarrierConfig) -> dict:
@@ -299,14 +304,75 @@ def _min_distance(atoms: Atoms) -> float:
     return float(np.min(d[np.triu_indices(len(atoms), 1)]))
 
 
-def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
-    """Loop ``loop``: the committee's saddle searches of new hops, each
-    outcome stored as it arrives: an instability (the unrelaxed start, to be
-    labelled into training), a blocked saddle, or a saddle to label."""
+def choose_hops(ctx: StageContext, loop: int, checkpoint: Path) -> list[Atoms]:
+    """Loop ``loop``'s hops to search on the committee: the first ``starts``
+    drawn (``selection.score: none``), or the tail of the scores of the
+    drawn hops' start states — the committee's σ_U per atom or the grade γ
+    — with ``selection.test_fraction`` of the tail set aside (their starts
+    labelled into the tail test set, never trained on): docs/method.md §7."""
+    from hyperal.committee.grade import ExtrapolationGrade, select_tail
+    from hyperal.models.protocol import predict
+
     cfg: BarrierConfig = ctx.config
-    hops = draw_hops(cfg, loop, cfg.starts, 0)
+    chosen = cfg.selection
+    if chosen.score == "none":
+        return draw_hops(cfg, loop, cfg.starts, 0)
+    model = committee(str(checkpoint))
+    if chosen.score == "sigma":
+
+        def score(atoms):
+            (prediction,) = predict(model, [atoms])
+            return float(prediction.sigma) / len(atoms)
+
+    else:
+        grade = ExtrapolationGrade.from_training(
+            model, training_set(ctx, loop - 1, [ctx.run])
+        )
+
+        def score(atoms):
+            return grade.structure(model, atoms)
+
+    n_test = int(round(chosen.test_fraction * cfg.starts / (1 - chosen.test_fraction)))
+    picked = select_tail(
+        iter_hops(cfg, loop, 0),
+        score,
+        cfg.starts + n_test,
+        test_fraction=n_test / (cfg.starts + n_test),
+        min_drawn=chosen.min_drawn,
+        max_drawn=chosen.max_drawn,
+        short_tail="top",
+        rng=stream(cfg.seed, loop, 3),
+    )
+    for atoms in picked.test:
+        atoms.info["tail_test"] = 1
+    ctx.report(
+        loop,
+        StageKind.EVOLVE,
+        0,
+        1,
+        f"tail of {picked.drawn} drawn hops ({chosen.score})"
+        + ("" if picked.complete else ": short, the highest scores taken"),
+    )
+    return [*picked.train, *picked.test]
+
+
+def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
+    """Loop ``loop``: the committee's saddle searches of the chosen hops
+    (:func:`choose_hops`), each outcome stored as it arrives: an instability
+    (the unrelaxed start, to be labelled into training), a blocked saddle, or
+    a saddle to label. A tail test hop's start is stored to be labelled into
+    the tail test set instead of being searched."""
+    cfg: BarrierConfig = ctx.config
     have = _have(ctx, loop)
-    todo = [i for i in range(len(hops)) if i not in have]
+    # the same hops on a rerun: the same draws, scores and checkpoint
+    hops = choose_hops(ctx, loop, checkpoint)
+    tests = [i for i, h in enumerate(hops) if h.info.get("tail_test")]
+    for i in tests:
+        if i not in have:
+            pairs = _pairs(ctx, loop, i, "start", hops[i], split=Split.TAIL.value)
+            ctx.store.add([(hops[i], pairs)])
+    have = _have(ctx, loop)
+    todo = [i for i in range(len(hops)) if i not in have and i not in tests]
     options = _options(cfg)
     calls = ((i, mlip_saddle, (str(checkpoint), hops[i], options)) for i in todo)
     triage = cfg.triage
@@ -389,7 +455,7 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     store, run = ctx.store, ctx.run
     ctx.report(loop, StageKind.EVALUATE, 0, 1)
     tests = {}
-    for split in (Split.PROXIMAL, Split.RANDOM):
+    for split in (Split.PROXIMAL, Split.RANDOM, Split.TAIL):
         images = store.labelled(split=split, max_loop=loop, runs=[run])
         errors = errors_on(ctx, loop, checkpoint, images)
         if errors is not None:
@@ -485,6 +551,7 @@ def barrier_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
     search_saddles(ctx, loop, checkpoint)
     label_pending(ctx, loop, stage=Stage.HOP, split=Split.TRAIN)
     label_pending(ctx, loop, stage=Stage.HOP, split=Split.NONE)
+    label_pending(ctx, loop, stage=Stage.HOP, split=Split.TAIL)
     stop_if_all_failed(ctx, loop)
     sort_saddles(ctx, loop)
     new = fit(ctx, loop, init=warm_start(ctx, loop))

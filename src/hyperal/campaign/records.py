@@ -33,6 +33,7 @@ class Split(StrEnum):
     DIFFICULT = "difficult"
     PROXIMAL = "proximal"  # MLIP saddles the oracle found near-stationary
     RANDOM = "random"  # a barrier campaign's frozen random hops
+    TAIL = "tail"  # hops of a score's tail set aside for testing
     NONE = "none"
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import scipy.linalg
@@ -170,6 +171,9 @@ class TailSelection:
     threshold: float  # of ln(score)
     drawn: int  # candidates scored
     scores: np.ndarray  # every candidate's score, in draw order
+    #: False when ``max_drawn`` candidates held fewer than ``n`` in the tail
+    #: and ``short_tail="top"`` took the highest scores instead
+    complete: bool = True
 
 
 def select_tail(
@@ -180,6 +184,7 @@ def select_tail(
     test_fraction: float = 0.2,
     min_drawn: int = 50,
     max_drawn: int = 100_000,
+    short_tail: Literal["raise", "top"] = "raise",
     rng=None,
 ) -> TailSelection:
     """Draw ``candidates`` (an iterator, e.g. random hop structures) and
@@ -187,7 +192,9 @@ def select_tail(
     σ_U) until ``n`` of them lie in the tail of all scored so far (after at
     least ``min_drawn``, so the threshold is not set by a handful); the tail
     is then split ``test_fraction`` / rest into test and training structures
-    at random. Raises when ``max_drawn`` candidates do not give ``n``."""
+    at random. When ``max_drawn`` candidates do not give ``n`` in the tail
+    (a score whose ln is far from Gaussian), ``short_tail="raise"`` raises
+    and ``"top"`` takes the ``n`` highest scores (``complete=False``)."""
     from hyperal.utils import as_rng
 
     if int(n) != n or n < 1:
@@ -208,11 +215,14 @@ def select_tail(
                 break
         if len(drawn) >= max_drawn:
             break
-    if len(tail) < n:
-        raise ValueError(
-            f"only {len(tail)} of {len(drawn)} candidates lie in the tail; "
-            f"{n} were asked for"
-        )
+    complete = len(tail) >= n
+    if not complete:
+        if short_tail != "top" or len(drawn) < n:
+            raise ValueError(
+                f"only {len(tail)} of {len(drawn)} candidates lie in the tail; "
+                f"{n} were asked for"
+            )
+        tail = np.arange(len(drawn))  # the n highest scores, below
     rng = as_rng(rng)
     chosen = rng.permutation(tail[np.argsort(-np.asarray(scores)[tail])[:n]])
     n_test = int(round(test_fraction * n))
@@ -222,4 +232,5 @@ def select_tail(
         threshold=float(threshold),
         drawn=len(drawn),
         scores=np.asarray(scores),
+        complete=complete,
     )
