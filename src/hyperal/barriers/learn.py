@@ -99,7 +99,11 @@ def draw_hops(cfg: BarrierConfig, loop: int, n: int, stream_id: int) -> list[Ato
 
 
 def iter_hops(cfg: BarrierConfig, loop: int, stream_id: int) -> Iterator[Atoms]:
-    """The endless sequence that :func:`draw_hops` takes its first from."""
+    """The endless sequence that :func:`draw_hops` takes its first from. The
+    sites outside the hop's neighbourhood follow a composition drawn mostly
+    near equimolar (docs/method.md §1.5)."""
+    from hyperal.structures.composition import sample_compositions
+
     rng = stream(cfg.seed, loop, stream_id)
     environments = [path_environment(load_case(h.case, a=h.a)) for h in cfg.hops]
     for i in itertools.count():
@@ -112,8 +116,15 @@ def iter_hops(cfg: BarrierConfig, loop: int, stream_id: int) -> Iterator[Atoms]:
             if env.case.kind == "vacancy"
             else None
         )
+        (fractions,) = sample_compositions(species, 1, rng=rng)
         start = decorated_cell(
-            env, decoration, species, hopping=hopping, repeat=size, rng=rng
+            env,
+            decoration,
+            species,
+            hopping=hopping,
+            repeat=size,
+            fractions=fractions,
+            rng=rng,
         )
         start.info["cell_size"] = "x".join(str(s) for s in size)
         yield start

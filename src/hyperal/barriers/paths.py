@@ -511,12 +511,14 @@ def decorated_cell(
     *,
     hopping: str | None = None,
     repeat: int | tuple[int, int, int] = 3,
+    fractions: dict[str, float] | None = None,
     rng: RngLike = None,
 ) -> Atoms:
     """A supercell (``repeat`` of the lattice's cell) holding the hop in the
     environment ``decoration`` (species indices into ``species``): the
     neighbourhood sites decorated, the other lattice sites drawn at random
-    (seeded) from ``species``. A vacancy hop has its start site empty and the
+    (seeded) from ``species`` — in the proportions ``fractions`` when given,
+    else equally. A vacancy hop has its start site empty and the
     atom ``hopping`` (a species; required) at the end; an interstitial hop
     has its species (``case.hopping``) at the start site. ``info`` records
     the hop, the decoration, the hopping atom's index (``hop_atom``) and the
@@ -530,7 +532,13 @@ def decorated_cell(
     rng = as_rng(rng)
     supercell = case.lattice.repeat(reps)
     shift = (np.array(reps) // 2) @ np.asarray(case.lattice.cell[:])
-    symbols = list(rng.choice(species, size=len(supercell)))
+    weights = None
+    if fractions is not None:
+        weights = np.array([fractions.get(x, 0.0) for x in species], dtype=float)
+        if not (np.all(weights >= 0) and weights.sum() > 0):
+            raise ValueError(f"fractions must be >= 0 with a positive sum: {fractions}")
+        weights = weights / weights.sum()
+    symbols = list(rng.choice(species, size=len(supercell), p=weights))
     used = set()
     start, end = env.start + shift, env.end + shift
     for site, kind in zip(env.positions + shift, decoration, strict=True):

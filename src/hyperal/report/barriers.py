@@ -30,6 +30,7 @@ COLUMNS = [
     "proximal F RMSE (meV/Å)",
     "random E RMSE (meV/atom)",
     "random F RMSE (meV/Å)",
+    "tail F RMSE (meV/Å)",
     "barrier RMSE (meV)",
 ]
 
@@ -53,6 +54,7 @@ def loop_rows(metrics) -> list[list[str]]:
             figure(m, "proximal", "force_rmse_meV_A", ".0f"),
             figure(m, "random", "energy_rmse_meV_atom", ".1f"),
             figure(m, "random", "force_rmse_meV_A", ".0f"),
+            figure(m, "tail", "force_rmse_meV_A", ".0f"),
             "–" if m.barrier_rmse_meV is None else f"{m.barrier_rmse_meV:.0f}",
         ]
         for m in metrics
@@ -128,7 +130,9 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
     loops.append(
         "<p>Counts are cumulative up to each loop. Artifactual: committee saddles "
         "whose oracle max force exceeds the triage limit (they train); proximal: "
-        "the others (the proximal-saddle test set); instability: hops whose ends "
+        "the others (the proximal-saddle test set); tail: the start states of "
+        "the hops of the score's tail set aside for testing; instability: hops "
+        "whose ends "
         "did not relax on the committee (their start trains, unrelaxed); blocked: "
         "saddles with atoms too close or committee forces too large (never "
         "labelled). The random set is frozen at loop 0 and never trains; its "
