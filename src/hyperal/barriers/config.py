@@ -22,7 +22,7 @@ from hyperal.campaign.config import (
     _format,
     _Model,
     _section_problems,
-    read_yaml,
+    load_with,
 )
 from hyperal.models.options import BPNNOptions, CommitteeOptions
 
@@ -180,21 +180,7 @@ def parse_barrier_config(data: Any) -> BarrierConfig:
 
 def load_barrier_config(path: str | Path) -> BarrierConfig:
     """Read and validate a barrier campaign YAML file."""
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
-    try:
-        data = read_yaml(path)
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"{path}: not valid YAML: {' '.join(str(exc).split())}"
-        ) from None
-    try:
-        return parse_barrier_config(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}:\n{exc}") from None
+    return load_with(path, parse_barrier_config)
 
 
 TEMPLATE = """\

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hyperal.campaign.config import (
@@ -21,7 +20,7 @@ from hyperal.campaign.config import (
     SelectionConfig,
     _format,
     parse_config,
-    read_yaml,
+    read_file,
 )
 from hyperal.evolve.schemes import SCHEMES, make_evolver
 
@@ -176,12 +175,7 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     """Read and validate a benchmark YAML file and its base campaign; every
     problem is reported together, one line each naming the key."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
-    try:
-        data = read_yaml(path)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    data = read_file(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the benchmark file must be a YAML mapping")
     try:
@@ -193,7 +187,7 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
         campaign_path = (path.parent / campaign).resolve()
         if not campaign_path.exists():
             raise ConfigError(f"{path}:\ncampaign: {campaign_path}: no such file")
-        campaign = read_yaml(campaign_path)
+        campaign = read_file(campaign_path)
     try:
         base = parse_config(campaign)
     except ConfigError as exc:

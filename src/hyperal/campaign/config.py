@@ -8,6 +8,7 @@ must be one of a set, the allowed values: :func:`load_config` raises
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -583,21 +584,32 @@ def read_yaml(path: Path) -> Any:
     return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506
 
 
-def load_config(path: str | Path) -> CampaignConfig:
-    """Read and validate a campaign YAML file."""
+def read_file(path: str | Path) -> Any:
+    """A YAML file's data, or a :class:`ConfigError` naming the file (missing,
+    not YAML, a key given twice)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such file")
     try:
-        data = read_yaml(path)
+        return read_yaml(path)
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"{path}: not valid YAML: {' '.join(str(exc).split())}"
         ) from None
+
+
+def load_with(path: str | Path, parse: Callable[[Any], Any]) -> Any:
+    """``parse`` of a YAML file's data; every problem prefixed by the file."""
+    data = read_file(path)
     try:
-        return parse_config(data)
+        return parse(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}:\n{exc}") from None
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign YAML file."""
+    return load_with(path, parse_config)
 
 
 TEMPLATE = """\
