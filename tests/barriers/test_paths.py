@@ -204,6 +204,10 @@ def test_cli_count_list_sample(tmp_path):
         (["count", "bcc-vacancy", "--species", "Nb,Xx"], "--species: expected"),
         (["list", "bcc-vacancy", "--species", "2", "-o", str(out)], "--species:"),
         (["count", "bcc-vacancy", "--species", "2", "--convention", "x"], "--conv"),
+        (
+            ["list", "bcc-vacancy", "--species", "Nb,Ti,Zr", "-o", str(out)],
+            "list (directed): 2,480,787 structures exceeds the limit of 100,000",
+        ),
     ):
         result = runner.invoke(app, ["hops", *args])
         assert result.exit_code == 2 and error in result.output, result.output

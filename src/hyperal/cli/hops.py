@@ -145,10 +145,14 @@ def list_(
     check_output(output)
     env = _environment(case, a)
     symbols = _species(species, names=True)
+    from hyperal.structures.limits import check_structures
+
     try:
+        total = env.total(len(symbols), convention)
+        check_structures(total, f"list ({convention})")
         rows = representatives(env, len(symbols), convention)
     except ValueError as exc:
-        fail(str(exc))
+        fail(f"{exc}; draw some with `hyperal hops sample`")
     _write(env, rows, symbols, output, seed, convention)
 
 
@@ -173,6 +177,9 @@ def sample_(
     env = _environment(case, a)
     symbols = _species(species, names=True)
     try:
+        from hyperal.structures.limits import check_structures
+
+        check_structures(n, "--n")
         rows = sample(env, len(symbols), n, convention, rng=seed)
     except (ValueError, RuntimeError) as exc:
         fail(str(exc))
