@@ -262,3 +262,19 @@ def test_a_loop_searches_the_tail_of_the_score(finished, score):
     draws = iter_hops(config, 3, 0)
     median = np.median([value(next(draws)) for _ in range(30)])
     assert all(value(h) > median for h in hops)
+
+
+def test_a_store_belongs_to_one_barrier_campaign(finished):
+    from hyperal.campaign.stages import CampaignError
+
+    data, metrics = finished
+    with pytest.raises(CampaignError) as error:
+        BarrierCampaign(parse_barrier_config({**data, "seed": 7})).run()
+    assert str(error.value) == (
+        "this store holds a barrier campaign with other settings (seed); use a "
+        "new store, or restore those settings"
+    )
+    # the executor never counts; the finished loops are not run again
+    same = {**data, "executor": {"kind": "inprocess", "background_labels": False}}
+    again = BarrierCampaign(parse_barrier_config(same)).run()
+    assert [m.model_dump() for m in again] == [m.model_dump() for m in metrics]

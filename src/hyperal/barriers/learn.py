@@ -573,18 +573,37 @@ def barrier_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
 class BarrierCampaign:
     """Runs (or resumes) a barrier campaign."""
 
-    def __init__(self, config: BarrierConfig, progress: Callable | None = None):
+    def __init__(
+        self,
+        config: BarrierConfig,
+        progress: Callable | None = None,
+        *,
+        accept_changes: bool = False,
+    ):
         from hyperal.campaign.store import Store
 
         self.config = config
         self.store = Store(config.store)
         self.progress = progress
+        self.accept_changes = accept_changes
 
     def run(self) -> list[BarrierMetrics]:
         from hyperal.campaign.loop import executors, make_oracle
 
         cfg = self.config
+        from hyperal.campaign.fingerprint import check, fingerprint, refusal
+        from hyperal.campaign.stages import CampaignError
+
         with self.store.lock(), executors(cfg) as (executor, _):
+            # a store belongs to one barrier campaign (as a campaign's does)
+            key = f"fingerprint:{RUN}"
+            current = fingerprint(cfg.model_dump(mode="json"))
+            refused = check(
+                self.store.setting(key), current, accept=self.accept_changes
+            )
+            if refused:
+                raise CampaignError(refusal(refused, "barrier campaign"))
+            self.store.set_setting(key, current)
             self.store.set_setting("barrier_campaign", cfg.model_dump(mode="json"))
             ctx = StageContext(
                 cfg,  # duck-typed: the stages read committee, elements, seed

@@ -62,8 +62,19 @@ def _line(m) -> str:
 
 
 @app.command()
-def run(config_path: ConfigPath):
-    """Run the barrier campaign, or resume it from its store."""
+def run(
+    config_path: ConfigPath,
+    accept_changes: Annotated[
+        bool,
+        typer.Option(
+            help="Continue a store written with other selection or fit settings "
+            "(later loops follow the file); other differences are refused."
+        ),
+    ] = False,
+):
+    """Run the barrier campaign, or resume it from its store. The store
+    records the settings that decide its data; a file that differs from them
+    is refused, naming the keys (more loops and the executor may change)."""
     from hyperal.barriers.learn import BarrierCampaign, barrier_metrics
     from hyperal.campaign.lock import StoreLocked
     from hyperal.campaign.stages import CampaignError
@@ -76,7 +87,9 @@ def run(config_path: ConfigPath):
 
     with progress_bar(line) as report:
         try:
-            campaign = BarrierCampaign(config, progress=report)
+            campaign = BarrierCampaign(
+                config, progress=report, accept_changes=accept_changes
+            )
             metrics = campaign.run()
         except (CampaignError, StoreError, StoreLocked) as exc:
             report.stop()
