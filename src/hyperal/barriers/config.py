@@ -22,6 +22,7 @@ from hyperal.campaign.config import (
     _format,
     _Model,
     _section_problems,
+    element_problems,
     load_with,
 )
 from hyperal.models.options import BPNNOptions, CommitteeOptions
@@ -164,13 +165,7 @@ def parse_barrier_config(data: Any) -> BarrierConfig:
         raise ConfigError(_format(exc)) from None
     # the campaign's own checks of elements, oracle and store folder
     problems = _section_problems(oracle=config.oracle, store=config.store)
-    from ase.data import chemical_symbols
-
-    for k, symbol in enumerate(config.system.elements):
-        if symbol not in chemical_symbols[1:]:
-            problems.append(f"system.elements[{k}]: {symbol!r} is not an element")
-        elif symbol in config.system.elements[:k]:
-            problems.append(f"system.elements[{k}]: {symbol} given twice")
+    problems += element_problems(config.system.elements)
     if not problems:
         problems += _hop_problems(config)
     if problems:

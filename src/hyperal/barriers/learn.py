@@ -433,11 +433,10 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     return len(todo)
 
 
-def sort_saddles(ctx: StageContext, loop: int) -> dict[str, int]:
+def sort_saddles(ctx: StageContext, loop: int) -> None:
     """Labelled MLIP saddles of ``loop``: artifactual (oracle max force above
     the limit; trains) or proximal (the proximal-saddle test set)."""
     limit = ctx.config.triage.artifact_force_eV_A
-    counts = {"artifactual": 0, "proximal": 0}
     db = ctx.store.db
     with db:
         for row in ctx.store.rows(
@@ -452,11 +451,6 @@ def sort_saddles(ctx: StageContext, loop: int) -> dict[str, int]:
             kind = "artifactual" if force > limit else "proximal"
             split = Split.TRAIN if kind == "artifactual" else Split.PROXIMAL
             db.update(row.id, split=split.value, triage=kind, oracle_max_force=force)
-    for row in ctx.store.rows(loop=loop, run=ctx.run, stage="hop"):
-        kind = row.get("triage")
-        if kind:
-            counts[kind] = counts.get(kind, 0) + 1
-    return counts
 
 
 def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> BarrierMetrics:
@@ -503,11 +497,12 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     )
     upto = f"loop<={int(loop)}"
     paid = store.oracle_calls(upto, run=run) - store.count(upto, run=run, from_search=1)
-    paid += sum(int(row.get("search_calls", 0)) for row in store.rows(run=run, loop=0))
-    counts = {}
-    for row in store.rows(run=run, stage="hop"):
-        if row.loop <= loop and row.get("triage"):
-            counts[row.triage] = counts.get(row.triage, 0) + 1
+    # the database picks the few rows that carry these keys (not the
+    # thousands of stored search paths)
+    paid += sum(int(row.search_calls) for row in store.rows("search_calls", run=run))
+    counts: dict[str, int] = {}
+    for row in store.rows(f"triage,{upto}", run=run):
+        counts[row.triage] = counts.get(row.triage, 0) + 1
     counts["oracle_failures"] = store.count(upto, run=run, oracle_status="failed")
     metrics = BarrierMetrics(
         loop=loop,

@@ -410,6 +410,19 @@ def _workload_problems(cfg: CampaignConfig) -> list[str]:
     return problems
 
 
+def element_problems(elements: list[str]) -> list[str]:
+    """``system.elements`` entries that are no element or given twice."""
+    from ase.data import chemical_symbols
+
+    problems = []
+    for k, symbol in enumerate(elements):
+        if symbol not in chemical_symbols[1:]:
+            problems.append(f"system.elements[{k}]: {symbol!r} is not an element")
+        elif symbol in elements[:k]:
+            problems.append(f"system.elements[{k}]: {symbol} given twice")
+    return problems
+
+
 def _section_problems(
     *,
     system: SystemConfig | None = None,
@@ -420,18 +433,12 @@ def _section_problems(
 ) -> list[str]:
     # each check needs one section only, so a file whose other sections fail
     # to validate still hears every problem in one run
-    from ase.data import chemical_symbols
-
     from hyperal.evolve.schemes import make_evolver
 
     problems = []
     if system is not None:
         elements = system.elements
-        for k, symbol in enumerate(elements):
-            if symbol not in chemical_symbols[1:]:
-                problems.append(f"system.elements[{k}]: {symbol!r} is not an element")
-            elif symbol in elements[:k]:
-                problems.append(f"system.elements[{k}]: {symbol} given twice")
+        problems += element_problems(elements)
         for where in ("metal_phases", "oxide_phases"):
             for k, phase in enumerate(getattr(system, where)):
                 extra = sorted(set(_species(phase.species)) - set(elements))

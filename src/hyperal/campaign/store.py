@@ -180,8 +180,10 @@ class Store:
         """Rows matching an ase.db ``query`` string and/or key-value pairs."""
         return self.db.count(query, **selection)
 
-    def rows(self, **selection) -> list:
-        return list(self.db.select(sort="id", **selection))
+    def rows(self, query: str | None = None, **selection) -> list:
+        """Rows matching an ase.db ``query`` string and/or key-value pairs,
+        in id order (the database filters them)."""
+        return list(self.db.select(query, sort="id", **selection))
 
     def record_label(self, row_id: int, label: Label, *, cached: bool = False) -> None:
         """Write one oracle result into its row (one transaction); ``cached``
