@@ -204,8 +204,11 @@ def test_report_and_csv_show_every_loop(finished, tmp_path):
     )
     assert result.exit_code == 0, result.output
     text = html.read_text()
-    for name in ("barrier-curve", "barrier-parity"):
+    for name in ("barrier-curve", "barrier-parity", "barrier-distributions"):
         assert f"id='fig-{name}'" in text
+    assert "By cell size" in text and "fcc-vacancy: Cu" in text + "fcc-vacancy: Ni"
+    for name in ("barriers.svg", "barrier-distributions.svg"):
+        assert (tmp_path / name).read_text().startswith("<svg")
     with open(tmp_path / "metrics.csv") as handle:
         rows = list(csv.reader(handle))
     assert [r[0] for r in rows[1:]] == ["0", "1", "2"]
@@ -214,11 +217,13 @@ def test_report_and_csv_show_every_loop(finished, tmp_path):
         barriers = list(csv.DictReader(handle))
     assert len(barriers) == 3 * 2  # every loop, both random hops
     for row in barriers:  # the frozen oracle barriers at every loop
-        expected = metrics[0].barrier_oracle[int(row["hop"])]
+        expected = metrics[0].barrier_oracle[int(row["index"])]
         assert float(row["oracle_eV"]) == pytest.approx(expected, abs=1e-5)
+        assert row["hop"] == "fcc-vacancy" and row["cell_size"] == "2x2x2"
+        assert row["hopping"] in ("Cu", "Ni")
     if browser() is not None:
         dom, console = render_in_browser(html)
-        assert console == [] and dom.count("<figure") == 2
+        assert console == [] and dom.count("<figure") == 3
 
 
 @pytest.mark.parametrize("score", ["sigma", "gamma"])
@@ -278,3 +283,171 @@ def test_a_store_belongs_to_one_barrier_campaign(finished):
     same = {**data, "executor": {"kind": "inprocess", "background_labels": False}}
     again = BarrierCampaign(parse_barrier_config(same)).run()
     assert [m.model_dump() for m in again] == [m.model_dump() for m in metrics]
+
+
+def test_oracle_cost_is_counted_in_calls_and_atoms_per_cell_size(finished):
+    """Recounted from the rows: each oracle search's calls times its cell's
+    atoms, one call per structure labelled in later loops."""
+    data, metrics = finished
+    store = Store(data["store"])
+    for m in metrics:
+        calls = atoms = 0
+        for row in store.rows(f"loop<={m.loop}", run=RUN):
+            if row.get("search_calls"):
+                calls += row.search_calls
+                atoms += row.search_calls * row.natoms
+            elif row.loop > 0 and row.get("oracle_status") in ("ok", "failed"):
+                calls += 1
+                atoms += row.natoms
+        assert (m.oracle_calls, m.oracle_atoms) == (calls, atoms)
+        assert atoms == 31 * calls  # every cell is 2x2x2 with a vacancy
+        (size,) = m.by_cell_size
+        figures = m.by_cell_size[size]
+        assert size == "2x2x2" and figures["oracle_atoms"] == atoms
+        assert figures["random_hops"] == 2
+        assert figures["random_barrier_rmse_meV"] == pytest.approx(m.barrier_rmse_meV)
+        assert figures["random_force_rmse_meV_A"] == pytest.approx(
+            m.tests["random"].all.force_rmse_meV_A
+        )
+
+
+def test_strained_cells_and_enumerated_environments(tmp_path):
+    from hyperal.barriers.learn import draw_hops
+    from hyperal.barriers.paths import (
+        canonical,
+        hop_end,
+        load_case,
+        path_environment,
+    )
+    from hyperal.structures.strain import measured_strain
+
+    data = tiny(
+        tmp_path,
+        system={"elements": ["Nb", "Ti", "O"]},
+        hops=[{"case": "bcc-octahedral", "a": 3.3}],
+        cells={"sizes": [[2, 2, 2]], "strain": True},
+        environments="enumerated",
+    )
+    config = parse_barrier_config(data)
+    env = path_environment(load_case("bcc-octahedral", a=3.3))
+    n = env.count(2)  # 100 distinct environments, directed
+    hops = draw_hops(config, 0, n + 5, 1)
+    codes = [
+        "".join(map(str, canonical(env, [int(c) for c in h.info["decoration"]], 2)[0]))
+        for h in hops
+    ]
+    assert len(set(codes[:n])) == n  # each distinct environment once ...
+    assert set(codes[n:]) <= set(codes[:n])  # ... before any again
+    reference = load_case("bcc-octahedral", a=3.3).lattice.repeat((2, 2, 2)).cell[:]
+    for hop in hops[:10]:
+        linear, von_mises = hop.info["linear_strain"], hop.info["von_mises_strain"]
+        assert -0.05 <= linear <= 0.10 and 0 <= von_mises <= 0.05
+        measured = measured_strain(reference, hop.cell[:])
+        assert measured["volumetric"] == pytest.approx((1 + linear) ** 3 - 1, abs=1e-9)
+        assert measured["von_mises"] == pytest.approx(von_mises, abs=1e-9)
+        # the hop's end is the strained octahedral neighbour: a/2 scaled
+        end = hop_end(hop)
+        atom = hop.info["hop_atom"]
+        step = end.positions[atom] - hop.positions[atom]
+        step -= end.cell.cartesian_positions(
+            np.round(end.cell.scaled_positions(step[None]))
+        )[0]
+        assert 0.8 * 1.65 < np.linalg.norm(step) < 1.2 * 1.65
+    # the same draws on a rerun; random mode draws no strain
+    again = draw_hops(config, 0, 3, 1)
+    assert all(
+        np.array_equal(a.cell, b.cell) for a, b in zip(again, hops, strict=False)
+    )
+    plain = draw_hops(parse_barrier_config({**data, "cells": {}}), 0, 3, 1)
+    assert all("linear_strain" not in h.info for h in plain)
+
+
+def test_new_keys_mistakes_are_named(tmp_path):
+    data = tiny(tmp_path, cells={"linear_strain": [0.1, -0.1]})
+    with pytest.raises(ConfigError, match=r"cells.linear_strain: .*low <= high"):
+        parse_barrier_config(data)
+    data = tiny(
+        tmp_path, system={"elements": ["Cu", "Ni", "Pd"]}, environments="enumerated"
+    )
+    with pytest.raises(ConfigError) as error:
+        parse_barrier_config(data)
+    assert str(error.value) == (
+        "environments: enumerated: hops[0] (fcc-vacancy) has 3^18 = 387,420,489 "
+        "decorations to walk (limit 10,000,000); use environments: random"
+    )
+    data = tiny(tmp_path, initial={"train": 0, "random_set": 1})
+    with pytest.raises(ConfigError, match=r"^initial.train: 0 training hops"):
+        parse_barrier_config(data)
+    data["initial"]["from_campaign"] = {"store": str(tmp_path / "none.db")}
+    with pytest.raises(ConfigError) as error:
+        parse_barrier_config(data)
+    assert str(error.value) == (
+        f"initial.from_campaign.store: no campaign store at {tmp_path / 'none.db'}"
+    )
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_initial_data_from_an_earlier_campaign(finished, tmp_path):
+    """A barrier campaign starts from the labels and the committee of an
+    earlier one: exactly the structures that committee was fitted on, copied
+    with their labels (no oracle call), and a warm-started loop-0 fit."""
+    data, _ = finished
+    source = Store(data["store"])
+    fitted = read_manifest(source.checkpoint_path(2, RUN)).extra["training_names"]
+    new = tiny(
+        tmp_path,
+        initial={
+            "train": 0,
+            "random_set": 1,
+            "from_campaign": {"store": data["store"], "run": RUN},
+        },
+        committee=data["committee"],
+        loops=1,
+        starts=1,
+    )
+    metrics = BarrierCampaign(parse_barrier_config(new)).run()
+    store = Store(new["store"])
+    imported = store.rows(run=RUN, stage="imported")
+    assert [r.imported_from.split("#")[1] for r in imported] == fitted
+    originals = {r.name: r for r in source.rows(run=RUN, oracle_status="ok")}
+    for row in imported:
+        original = originals[row.imported_from.split("#")[1]]
+        assert row.energy == original.energy and row.split == "train"
+        assert np.array_equal(row.forces, original.forces)
+    manifest = read_manifest(store.checkpoint_path(0, RUN))
+    assert manifest.extra["training_names"] == [r.name for r in imported]
+    assert manifest.fit.warm_started
+    # the imported labels were paid for elsewhere: loop 0 paid for the random
+    # hop's search only
+    (search,) = store.rows("search_calls", run=RUN)
+    assert metrics[0].oracle_calls == search.search_calls
+    # mismatches are one line each, before any oracle call
+    other = {**new, "store": str(tmp_path / "c.db")}
+    bad = {**other, "system": {"elements": ["Ni", "Cu"]}}
+    with pytest.raises(ConfigError) as error:
+        parse_barrier_config(bad)
+    assert str(error.value) == (
+        "initial.from_campaign.warm_start: its committee was fitted for the "
+        "elements Cu, Ni, not system.elements Ni, Cu (the same, in the same "
+        "order, or warm_start: false)"
+    )
+    bad = {**other, "oracle": {"name": "emt", "kwargs": {"asap_cutoff": True}}}
+    with pytest.raises(ConfigError) as error:
+        parse_barrier_config(bad)
+    assert str(error.value) == (
+        "initial.from_campaign: its labels come from the oracle emt {}, this "
+        "file's oracle is emt {'asap_cutoff': True}: labels of two oracles do "
+        "not mix"
+    )
+    bad = {**other, "committee": {**data["committee"], "hidden": [4]}}
+    with pytest.raises(ConfigError, match=r"differs in committee.hidden"):
+        parse_barrier_config(bad)
+    bad = {
+        **other,
+        "initial": {
+            **new["initial"],
+            "from_campaign": {"store": data["store"], "run": RUN, "loop": 9},
+        },
+    }
+    with pytest.raises(ConfigError, match=r"^initial.from_campaign.loop: loop 9"):
+        parse_barrier_config(bad)

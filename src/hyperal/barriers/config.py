@@ -44,9 +44,15 @@ class HopSpec(_Model):
 
 class CellsConfig(_Model):
     """Supercells of the lattice's conventional cell, N1×N2×N3 with each Nᵢ
-    in {2, 3} (docs/method.md §1.6); one drawn per hop."""
+    in {2, 3} (docs/method.md §1.6); one drawn per hop. With ``strain``, each
+    cell is also strained at random — a uniform linear strain (L'/L − 1) in
+    ``linear_strain`` and a volume-preserving von Mises strain in
+    ``von_mises_strain`` — to emulate the lattice strain of a complex alloy."""
 
     sizes: list[tuple[int, int, int]] = Field([(2, 2, 2)], min_length=1)
+    strain: bool = False
+    linear_strain: tuple[float, float] = (-0.05, 0.10)
+    von_mises_strain: tuple[float, float] = (0.0, 0.05)
 
     @field_validator("sizes")
     @classmethod
@@ -56,13 +62,39 @@ class CellsConfig(_Model):
                 raise ValueError(f"each Nᵢ must be 2 or 3, got {list(size)}")
         return value
 
+    @field_validator("linear_strain", "von_mises_strain")
+    @classmethod
+    def _range(cls, value, info):
+        low, high = value
+        floor = -0.5 if info.field_name == "linear_strain" else 0.0
+        if not floor <= low <= high <= 0.5:
+            raise ValueError(
+                f"must be [low, high] with {floor} <= low <= high <= 0.5, "
+                f"got {list(value)}"
+            )
+        return value
+
+
+class CampaignSource(_Model):
+    """A finished campaign whose training labels (those its committee of
+    ``loop`` was fitted on; default its last finished loop) start the barrier
+    campaign's training set, and whose committee the loop-0 fit continues
+    from (``warm_start``)."""
+
+    store: str
+    run: str = "main"
+    loop: int | None = Field(None, ge=0)
+    warm_start: bool = True
+
 
 class InitialBarriers(_Model):
     """Loop 0: oracle saddle searches. ``train`` hops become the first
     training data (start, saddle and end); ``random_set`` hops are the frozen,
-    randomly drawn check of barriers and forces (never trained on)."""
+    randomly drawn check of barriers and forces (never trained on).
+    ``from_campaign`` adds the training labels of an earlier campaign (no
+    oracle call) and may take the place of the training hops (``train: 0``)."""
 
-    train: int = Field(4, ge=1)
+    train: int = Field(4, ge=0)
     random_set: int = Field(4, ge=1)
     path_stride: int = Field(
         5,
@@ -70,6 +102,7 @@ class InitialBarriers(_Model):
         description="every structure an oracle search labels is stored; every "
         "path_stride-th of a training hop's trains (with its start, saddle, end)",
     )
+    from_campaign: CampaignSource | None = None
 
 
 class SaddleOptions(_Model):
@@ -123,6 +156,12 @@ class BarrierConfig(_Model):
     hops: list[HopSpec] = Field(min_length=1)
     oracle: OracleConfig
     cells: CellsConfig = CellsConfig()
+    environments: Literal["random", "enumerated"] = Field(
+        "random",
+        description="random: each hop's environment drawn uniformly over the "
+        "symmetry-distinct ones; enumerated: all distinct environments listed "
+        "and taken in a seeded order, none again before every one was used",
+    )
     initial: InitialBarriers = InitialBarriers()
     starts: int = Field(6, ge=1, description="MLIP saddle searches per loop")
     selection: HopSelection = HopSelection()
@@ -136,13 +175,13 @@ class BarrierConfig(_Model):
 
 
 def _hop_problems(config: BarrierConfig) -> list[str]:
-    from hyperal.barriers.paths import load_case, path_environment
+    from hyperal.barriers.paths import MAX_ENUMERATED, load_case, path_environment
 
     problems = []
     for k, hop in enumerate(config.hops):
         try:
             case = load_case(hop.case, a=hop.a)
-            path_environment(case)
+            env = path_environment(case)
         except ValueError as exc:
             problems.append(f"hops[{k}].case: {exc}")
             continue
@@ -151,7 +190,33 @@ def _hop_problems(config: BarrierConfig) -> list[str]:
                 f"hops[{k}]: the hopping species {case.hopping} is not in "
                 "system.elements"
             )
+            continue
+        species = len([e for e in config.system.elements if e != case.hopping])
+        walk = species**env.n_sites
+        if config.environments == "enumerated" and walk > MAX_ENUMERATED:
+            problems.append(
+                f"environments: enumerated: hops[{k}] ({hop.case}) has "
+                f"{species}^{env.n_sites} = {walk:,} decorations "
+                f"to walk (limit {MAX_ENUMERATED:,}); use environments: random"
+            )
     return problems
+
+
+def _initial_problems(config: BarrierConfig) -> list[str]:
+    from hyperal.barriers.source import open_source
+
+    if config.initial.from_campaign is None:
+        if config.initial.train == 0:
+            return [
+                "initial.train: 0 training hops leave loop 0 nothing to fit; "
+                "give at least 1, or initial.from_campaign"
+            ]
+        return []
+    try:
+        open_source(config)
+    except ValueError as exc:
+        return str(exc).splitlines()
+    return []
 
 
 def parse_barrier_config(data: Any) -> BarrierConfig:
@@ -167,7 +232,7 @@ def parse_barrier_config(data: Any) -> BarrierConfig:
     problems = _section_problems(oracle=config.oracle, store=config.store)
     problems += element_problems(config.system.elements)
     if not problems:
-        problems += _hop_problems(config)
+        problems += _hop_problems(config) + _initial_problems(config)
     if problems:
         raise ConfigError("\n".join(problems))
     return config

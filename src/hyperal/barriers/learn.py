@@ -27,6 +27,7 @@ a killed run resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,12 +43,20 @@ from hyperal.barriers.paths import (
     hop_end,
     load_case,
     path_environment,
+    representatives,
     sample,
+    strained,
 )
 from hyperal.barriers.saddle import find_saddle
 from hyperal.campaign.executors import completed
 from hyperal.campaign.progress import StageKind
-from hyperal.campaign.records import OracleStatus, Split, Stage, hop_name
+from hyperal.campaign.records import (
+    OracleStatus,
+    Split,
+    Stage,
+    hop_name,
+    imported_name,
+)
 from hyperal.campaign.results import SplitErrors
 from hyperal.campaign.stages import (
     StageContext,
@@ -82,6 +91,12 @@ class BarrierMetrics(BaseModel):
     barrier_oracle: list[float] = []
     barrier_mlip: list[float | None] = []
     barrier_rmse_meV: float | None = None
+    #: atoms the oracle computed (each call counts its structure's atoms)
+    oracle_atoms: int = 0
+    #: per cell size (e.g. "2x2x2"): oracle_calls, oracle_atoms, and on the
+    #: random hops of that size random_hops, random_force_rmse_meV_A,
+    #: random_barrier_rmse_meV (docs/method.md §7: small cells per atom)
+    by_cell_size: dict[str, dict[str, float | int | None]] = {}
 
     def errors(self, split: str):
         found = self.tests.get(split)
@@ -101,21 +116,36 @@ def draw_hops(cfg: BarrierConfig, loop: int, n: int, stream_id: int) -> list[Ato
 def iter_hops(cfg: BarrierConfig, loop: int, stream_id: int) -> Iterator[Atoms]:
     """The endless sequence that :func:`draw_hops` takes its first from. The
     sites outside the hop's neighbourhood follow a composition drawn mostly
-    near equimolar (docs/method.md §1.5)."""
+    near equimolar (docs/method.md §1.5); with ``cells.strain`` the cell is
+    strained at random (§1.6)."""
     from hyperal.structures.composition import sample_compositions
+    from hyperal.structures.strain import deformation, deviatoric_strain
 
     rng = stream(cfg.seed, loop, stream_id)
     environments = [path_environment(load_case(h.case, a=h.a)) for h in cfg.hops]
+    species_of = [
+        [e for e in cfg.system.elements if e != env.case.hopping]
+        for env in environments
+    ]
+    if cfg.environments == "enumerated":
+        listed = [
+            _environments(h.case, h.a, tuple(s))
+            for h, s in zip(cfg.hops, species_of, strict=True)
+        ]
+        orders = [iter(()) for _ in environments]
     for i in itertools.count():
-        env = environments[i % len(environments)]
-        species = [e for e in cfg.system.elements if e != env.case.hopping]
+        k = i % len(environments)
+        env, species = environments[k], species_of[k]
         size = tuple(cfg.cells.sizes[int(rng.integers(len(cfg.cells.sizes)))])
-        (decoration,) = sample(env, len(species), 1, rng=rng)
-        hopping = (
-            species[int(rng.integers(len(species)))]
-            if env.case.kind == "vacancy"
-            else None
-        )
+        if cfg.environments == "enumerated":
+            decoration, hopping = _next_listed(listed[k], orders, k, env, species, rng)
+        else:
+            (decoration,) = sample(env, len(species), 1, rng=rng)
+            hopping = (
+                species[int(rng.integers(len(species)))]
+                if env.case.kind == "vacancy"
+                else None
+            )
         (fractions,) = sample_compositions(species, 1, rng=rng)
         start = decorated_cell(
             env,
@@ -126,8 +156,35 @@ def iter_hops(cfg: BarrierConfig, loop: int, stream_id: int) -> Iterator[Atoms]:
             fractions=fractions,
             rng=rng,
         )
+        if cfg.cells.strain:
+            linear = float(rng.uniform(*cfg.cells.linear_strain))
+            von_mises = float(rng.uniform(*cfg.cells.von_mises_strain))
+            f = deformation(linear=linear, deviatoric=deviatoric_strain(von_mises, rng))
+            start = strained(start, f)
+            start.info.update(linear_strain=linear, von_mises_strain=von_mises)
         start.info["cell_size"] = "x".join(str(s) for s in size)
         yield start
+
+
+@functools.lru_cache(maxsize=8)
+def _environments(case: str, a: float | None, species: tuple[str, ...]) -> np.ndarray:
+    """Every symmetry-distinct environment of a hop (directed convention), one
+    representative each (computed once per process: a few seconds for the
+    bcc vacancy hop with 3 species)."""
+    return representatives(path_environment(load_case(case, a=a)), len(species))
+
+
+def _next_listed(listed, orders, k, env, species, rng):
+    """The next (decoration, hopping species) of hop type ``k`` in a seeded
+    order of all its distinct environments (× the hopping atom's species for
+    a vacancy hop): every one is taken once before any is taken again."""
+    hoppers = list(species) if env.case.kind == "vacancy" else [None]
+    for _ in range(2):
+        index = next(orders[k], None)
+        if index is not None:
+            return listed[index // len(hoppers)], hoppers[index % len(hoppers)]
+        orders[k] = iter(rng.permutation(len(listed) * len(hoppers)).tolist())
+    raise AssertionError("a hop type with no environment")
 
 
 def _options(cfg: BarrierConfig) -> dict:
@@ -233,6 +290,11 @@ def _pairs(ctx, loop, index, point, atoms, **extra) -> dict:
         "decoration": "d" + str(atoms.info.get("decoration", "")),
         "hopping": atoms.info.get("hopping", ""),
         "cell_size": atoms.info.get("cell_size", ""),
+        **{
+            key: float(atoms.info[key])
+            for key in ("linear_strain", "von_mises_strain")
+            if key in atoms.info
+        },
         **extra,
     }
 
@@ -241,6 +303,44 @@ def _have(ctx, loop) -> set[int]:
     return {
         row.start_index for row in ctx.store.rows(loop=loop, run=ctx.run, stage="hop")
     }
+
+
+def import_campaign(ctx: StageContext):
+    """Loop 0 with ``initial.from_campaign``: the labels the source committee
+    was fitted on, copied into this store as training rows in one write (no
+    oracle call; done once); returns the source (None without one)."""
+    from hyperal.barriers.source import open_source, source_training
+    from hyperal.campaign.store import _safe
+
+    if ctx.config.initial.from_campaign is None:
+        return None
+    source = open_source(ctx.config)
+    if ctx.store.count(run=ctx.run, stage=Stage.IMPORTED.value):
+        return source
+    entries = []
+    for k, atoms in enumerate(source_training(source)):
+        results = atoms.calc.results
+        label = Label(
+            "ok",
+            energy=float(results["energy"]),
+            forces=np.array(results["forces"]),
+            stress=results.get("stress"),
+            oracle=atoms.info.get("oracle", ""),
+        )
+        pairs = {
+            "name": imported_name(ctx.run, k),
+            "run": ctx.run,
+            "loop": 0,
+            "stage": Stage.IMPORTED.value,
+            "frame": k,
+            "split": Split.TRAIN.value,
+            "source": atoms.info.get("source", "imported"),
+            "imported_from": f"{_safe(source.store.path)}#{atoms.info['name']}",
+        }
+        entries.append((atoms, pairs, label))
+    ctx.store.add(entries)
+    ctx.report(0, StageKind.INITIAL, 1, 1, f"{len(entries)} labels imported")
+    return source
 
 
 def initial_barriers(ctx: StageContext) -> int:
@@ -453,6 +553,40 @@ def sort_saddles(ctx: StageContext, loop: int) -> None:
             db.update(row.id, split=split.value, triage=kind, oracle_max_force=force)
 
 
+def _rmse_meV(pairs) -> float | None:
+    """RMSE (meV) of (oracle, committee) barrier pairs in eV; None for none."""
+    if not pairs:
+        return None
+    return 1e3 * float(np.sqrt(np.mean([(m - o) ** 2 for o, m in pairs])))
+
+
+def _cost_by_cell_size(store, run: str, loop: int) -> dict[str, dict]:
+    """Oracle calls and atoms computed up to ``loop``, per cell size: an
+    oracle search's calls (``search_calls``; every structure it labelled is
+    stored, but one structure may be computed more than once) times its
+    cell's atoms, plus one call per structure labelled afterwards (a label
+    copied from an identical structure or imported from another store cost
+    nothing here). The database picks the few rows that carry these keys,
+    not the thousands of stored search paths."""
+    cost: dict[str, dict] = {}
+
+    def add(row, calls):
+        entry = cost.setdefault(
+            row.get("cell_size", "") or "other", {"oracle_calls": 0, "oracle_atoms": 0}
+        )
+        entry["oracle_calls"] += calls
+        entry["oracle_atoms"] += calls * row.natoms
+
+    upto = f"loop<={int(loop)}"
+    for row in store.rows(f"search_calls,{upto}", run=run):
+        add(row, int(row.search_calls))
+    for status in (OracleStatus.OK, OracleStatus.FAILED):
+        for row in store.rows(f"loop>=1,{upto}", run=run, oracle_status=status.value):
+            if not row.get("cached") and not row.get("from_search"):
+                add(row, 1)
+    return dict(sorted(cost.items()))
+
+
 def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> BarrierMetrics:
     """Loop ``loop``'s figures: errors on the proximal saddles (all loops so
     far) and on the random set, the random hops' barriers searched on the
@@ -489,30 +623,43 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     found = dict(completed(ctx.executor, calls))
     oracle = [float(row.barrier_oracle) for row in saddles]
     mlip = [found[row.start_index] for row in saddles]
-    pairs = [(o, m) for o, m in zip(oracle, mlip, strict=True) if m is not None]
-    rmse = (
-        1e3 * float(np.sqrt(np.mean([(m - o) ** 2 for o, m in pairs])))
-        if pairs
-        else None
+    rmse = _rmse_meV(
+        [(o, m) for o, m in zip(oracle, mlip, strict=True) if m is not None]
     )
     upto = f"loop<={int(loop)}"
-    paid = store.oracle_calls(upto, run=run) - store.count(upto, run=run, from_search=1)
-    # the database picks the few rows that carry these keys (not the
-    # thousands of stored search paths)
-    paid += sum(int(row.search_calls) for row in store.rows("search_calls", run=run))
     counts: dict[str, int] = {}
     for row in store.rows(f"triage,{upto}", run=run):
         counts[row.triage] = counts.get(row.triage, 0) + 1
     counts["oracle_failures"] = store.count(upto, run=run, oracle_status="failed")
+    by_size = _cost_by_cell_size(store, run, loop)
+    random_sizes = [row.get("cell_size", "") for row in saddles]
+    random = store.labelled(split=Split.RANDOM, max_loop=0, runs=[run])
+    for size, figures in by_size.items():
+        mine = [a for a in random if a.info.get("cell_size") == size]
+        errors = errors_on(ctx, loop, checkpoint, mine)
+        pairs_here = [
+            (o, m)
+            for o, m, z in zip(oracle, mlip, random_sizes, strict=True)
+            if z == size and m is not None
+        ]
+        figures.update(
+            random_hops=sum(z == size for z in random_sizes),
+            random_force_rmse_meV_A=None
+            if errors is None
+            else errors.all.force_rmse_meV_A,
+            random_barrier_rmse_meV=_rmse_meV(pairs_here),
+        )
     metrics = BarrierMetrics(
         loop=loop,
-        oracle_calls=paid,
+        oracle_calls=sum(int(f["oracle_calls"]) for f in by_size.values()),
         n_train=len(store.labelled(split=Split.TRAIN, max_loop=loop, runs=[run])),
         counts=counts,
         tests=tests,
         barrier_oracle=oracle,
         barrier_mlip=mlip,
         barrier_rmse_meV=rmse,
+        oracle_atoms=sum(int(f["oracle_atoms"]) for f in by_size.values()),
+        by_cell_size=by_size,
     )
     store._put(
         Stage.BARRIER_METRICS,
@@ -546,9 +693,11 @@ def finished_checkpoint(ctx: StageContext, loop: int) -> Path | None:
 
 
 def initial_barrier_loop(ctx: StageContext) -> Path:
+    source = import_campaign(ctx)
     initial_barriers(ctx)
     stop_if_all_failed(ctx, 0)
-    checkpoint = fit(ctx, 0)
+    warm = source is not None and source.warm_start
+    checkpoint = fit(ctx, 0, init=source.checkpoint if warm else None)
     evaluate_barriers(ctx, 0, checkpoint)
     return checkpoint
 

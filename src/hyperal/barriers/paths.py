@@ -600,6 +600,19 @@ def hop_end(start: Atoms) -> Atoms:
     return end
 
 
+def strained(start: Atoms, f: np.ndarray) -> Atoms:
+    """A copy of the hop ``start`` (from :func:`decorated_cell`) with its
+    cell, atoms and path end points mapped by the deformation gradient ``f``
+    (rows: ``new = old @ f.T``), so :func:`hop_end` still finds the path."""
+    from hyperal.structures.strain import deform
+
+    f = np.asarray(f, dtype=float)
+    out = deform(start, f)
+    for key in ("hop_start", "hop_end"):
+        out.info[key] = (np.asarray(start.info[key]) @ f.T).tolist()
+    return out
+
+
 def describe(env: PathEnvironment, k: int) -> list[str]:
     """The ``count`` lines: ``<convention> sites=<n> group_order=<g>
     count=<integer>`` (the hopping atom's species included for a vacancy)."""
@@ -625,4 +638,5 @@ __all__ = [
     "path_environment",
     "representatives",
     "sample",
+    "strained",
 ]

@@ -25,6 +25,7 @@ class Stage(StrEnum):
     FINAL = "final"  # a checkpoint's errors on the final frozen test sets
     HOP = "hop"  # a barrier campaign's start, saddle or end of a hop
     BARRIER_METRICS = "barrier_metrics"  # a barrier campaign loop's figures
+    IMPORTED = "imported"  # a label taken from another campaign's store
 
 
 class Split(StrEnum):
@@ -67,6 +68,11 @@ def selected_name(run: str, loop: int, index: int) -> str:
 def hop_name(run: str, loop: int, index: int, point: str) -> str:
     """Point ``point`` (start, saddle, end) of hop ``index`` of ``loop``."""
     return f"{_prefix(run)}L{loop}-hop-{index}-{point}"
+
+
+def imported_name(run: str, index: int) -> str:
+    """The ``index``-th label taken from another store (in its fit's order)."""
+    return f"{_prefix(run)}imported-{index}"
 
 
 def metrics_name(run: str, loop: int) -> str:

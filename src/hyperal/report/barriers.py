@@ -1,10 +1,10 @@
 """The barrier campaign's report: one self-contained HTML page and CSV files.
 
-Per loop: oracle calls, training size, triage counts, errors on the
-proximal-saddle and random sets, the random-set barrier RMSE; the learning
-curve of the barrier error against oracle calls; the barriers of the random
-hops, committee against oracle (parity), and their distributions per hopping
-species.
+Per loop: oracle calls and atoms, training size, triage counts, errors on
+the proximal-saddle and random sets, the random-set barrier RMSE; the
+learning curve of the barrier error against oracle calls and atoms; the cost
+and errors per cell size; the barriers of the random hops, committee against
+oracle (parity), and their distributions per hop type and hopping species.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from hyperal.report.page import Page, colour, marker, table
 COLUMNS = [
     "loop",
     "oracle calls",
+    "oracle atoms",
     "train",
     "artifactual",
     "proximal",
@@ -46,6 +47,7 @@ def loop_rows(metrics) -> list[list[str]]:
         [
             str(m.loop),
             str(m.oracle_calls),
+            str(m.oracle_atoms),
             str(m.n_train),
             *(
                 str(m.counts.get(k, 0))
@@ -59,6 +61,10 @@ def loop_rows(metrics) -> list[list[str]]:
         ]
         for m in metrics
     ]
+
+
+def _figure(value, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
 
 
 def write_barrier_report(store, config, path: str | Path) -> Path:
@@ -82,17 +88,20 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
         writer.writerow(COLUMNS)
         writer.writerows(rows)
     random = store.rows(run=RUN, loop=0, point="saddle", split="random")
-    species = [r.get("hopping", "") for r in random]
+    hops = [
+        (r.get("hop", ""), r.get("hopping", ""), r.get("cell_size", "")) for r in random
+    ]
     with open(path.with_name("barriers.csv"), "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["hop", "hopping", "loop", "oracle_eV", "mlip_eV"])
+        writer.writerow(
+            ["index", "hop", "hopping", "cell_size", "loop", "oracle_eV", "mlip_eV"]
+        )
         for m in metrics:
             for k, (o, b) in enumerate(
                 zip(m.barrier_oracle, m.barrier_mlip, strict=True)
             ):
-                hopping = species[k] if k < len(species) else ""
                 writer.writerow(
-                    [k, hopping, m.loop, f"{o:.5f}", "" if b is None else f"{b:.5f}"]
+                    [k, *hops[k], m.loop, f"{o:.5f}", "" if b is None else f"{b:.5f}"]
                 )
 
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -140,79 +149,136 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
         "oracle-relaxed ends with the oracle's own.</p>"
     )
     loops.append(table(COLUMNS, rows))
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    pairs = [
-        (m.oracle_calls, m.barrier_rmse_meV)
-        for m in metrics
-        if m.barrier_rmse_meV is not None
-    ]
-    if pairs:
-        ax.plot(*zip(*pairs, strict=True), marker=marker(0), color=colour(0))
-    ax.set_xlabel("oracle calls")
-    ax.set_ylabel("random-set barrier RMSE (meV)")
-    ax.grid(alpha=0.3)
+    fig, (by_calls, by_atoms) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    curve = [m for m in metrics if m.barrier_rmse_meV is not None]
+    for ax, cost, label in (
+        (by_calls, "oracle_calls", "oracle calls"),
+        (by_atoms, "oracle_atoms", "atoms computed by the oracle"),
+    ):
+        ax.plot(
+            [getattr(m, cost) for m in curve],
+            [m.barrier_rmse_meV for m in curve],
+            marker=marker(0),
+            color=colour(0),
+        )
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    by_calls.set_ylabel("random-set barrier RMSE (meV)")
     loops.append(
         page.figure(
             fig,
-            "Barrier error against oracle calls, one point per loop.",
+            "Barrier error against oracle calls (left) and against the atoms "
+            "the oracle computed (right, the cost that grows with cell size), "
+            "one point per loop.",
             "barrier-curve",
         )
     )
     plt.close(fig)
 
     last = metrics[-1]
+    sizes = page.section("By cell size")
+    sizes.append(
+        "<p>Small cells put more of their atoms near the saddle; the oracle's "
+        "cost grows with the atoms it computes (for DFT, faster than "
+        "linearly). Per cell size, up to the last loop: the oracle calls and "
+        "atoms spent on hops of that size (loop-0 searches and later labels), "
+        "and the final committee's errors on the random hops of that size. "
+        "Campaigns with one cell size each, compared at equal oracle atoms, "
+        "are the clean measure of the per-atom efficiency; this table is "
+        "where a mixed campaign's cost went.</p>"
+    )
+    sizes.append(
+        table(
+            [
+                "cell",
+                "oracle calls",
+                "oracle atoms",
+                "random hops",
+                "random F RMSE (meV/Å)",
+                "random barrier RMSE (meV)",
+            ],
+            [
+                [
+                    size,
+                    str(f["oracle_calls"]),
+                    str(f["oracle_atoms"]),
+                    str(f.get("random_hops", 0)),
+                    _figure(f.get("random_force_rmse_meV_A"), ".0f"),
+                    _figure(f.get("random_barrier_rmse_meV"), ".0f"),
+                ]
+                for size, f in last.by_cell_size.items()
+            ],
+        )
+    )
     shown = page.section("Barriers of the random set")
     oracle = np.array(last.barrier_oracle)
     mlip = np.array([np.nan if b is None else b for b in last.barrier_mlip])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
-    for k, hop in enumerate(sorted(set(species)) or [""]):
-        mask = (
-            np.array([s == hop for s in species])
-            if species
-            else np.ones(len(oracle), bool)
-        )
-        left.scatter(
+    groups = sorted({(hop, hopping) for hop, hopping, _ in hops})
+    masks = [np.array([(h, x) == g for h, x, _ in hops], bool) for g in groups]
+    finite = np.isfinite(mlip)
+    both = np.concatenate([oracle, mlip[finite]])
+    span = [float(both.min()), float(both.max())]
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    for k, ((hop, hopping), mask) in enumerate(zip(groups, masks, strict=True)):
+        ax.scatter(
             oracle[mask],
             mlip[mask],
             color=colour(k),
             marker=marker(k),
-            label=hop or "all",
+            label=f"{hop}: {hopping}",
         )
-    span = [
-        np.nanmin([oracle.min(), np.nanmin(mlip)]),
-        np.nanmax([oracle.max(), np.nanmax(mlip)]),
-    ]
-    left.plot(span, span, color="0.5", lw=1)
-    left.set_xlabel("oracle barrier (eV)")
-    left.set_ylabel("committee barrier (eV)")
-    left.legend(title="hopping", fontsize=8)
-    bins = np.linspace(span[0], span[1], 12) if span[1] > span[0] else 10
-    right.hist(oracle, bins=bins, alpha=0.6, color=colour(0), label="oracle")
-    right.hist(
-        mlip[np.isfinite(mlip)],
-        bins=bins,
-        alpha=0.6,
-        color=colour(1),
-        label="committee",
-    )
-    right.set_xlabel("barrier (eV)")
-    right.set_ylabel("hops")
-    right.legend(fontsize=8)
+    ax.plot(span, span, color="0.5", lw=1)
+    ax.set_xlabel("oracle barrier (eV)")
+    ax.set_ylabel("committee barrier (eV)")
+    ax.legend(title="hop: hopping species", fontsize=8)
     shown.append(
         page.figure(
             fig,
-            f"Loop {last.loop}: committee against oracle barriers of the random hops "
-            "(left, per hopping species) and their distributions (right).",
+            f"Loop {last.loop}: committee against oracle barriers of the random "
+            "hops, per hop type and hopping species (a hop whose committee "
+            f"search failed is not shown: {int((~finite).sum())} here).",
             "barrier-parity",
+        )
+    )
+    plt.close(fig)
+    bins = np.linspace(span[0], span[1], 12) if span[1] > span[0] else 10
+    columns = min(3, max(1, len(groups)))
+    rows_n = -(-len(groups) // columns)
+    fig, axes = plt.subplots(
+        rows_n, columns, figsize=(3.2 * columns, 2.8 * rows_n), squeeze=False
+    )
+    for ax, (hop, hopping), mask in zip(axes.flat, groups, masks, strict=False):
+        ax.hist(oracle[mask], bins=bins, alpha=0.6, color=colour(0), label="oracle")
+        ax.hist(
+            mlip[mask & finite],
+            bins=bins,
+            alpha=0.6,
+            color=colour(1),
+            label="committee",
+        )
+        ax.set_title(f"{hop}: {hopping} hops ({int(mask.sum())})", fontsize=9)
+        ax.set_xlabel("barrier (eV)")
+        ax.set_ylabel("hops")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.set_visible(False)
+    shown.append(
+        page.figure(
+            fig,
+            f"Loop {last.loop}: barrier distributions of the random hops per hop "
+            "type and hopping species, oracle against committee.",
+            "barrier-distributions",
         )
     )
     plt.close(fig)
     document = page.html()
     path.write_text(document)
-    # the barrier figure also as a file of its own (for a README or a paper)
-    found = re.search(
-        r"<figure id='fig-barrier-parity'>(<svg.*?</svg>)", document, re.S
-    )
-    if found:
-        path.with_name("barriers.svg").write_text(found[1])
+    # the barrier figures also as files of their own (for a README or a paper)
+    for name, figure in (
+        ("barriers.svg", "barrier-parity"),
+        ("barrier-distributions.svg", "barrier-distributions"),
+    ):
+        found = re.search(rf"<figure id='fig-{figure}'>(<svg.*?</svg>)", document, re.S)
+        if found:
+            path.with_name(name).write_text(found[1])
     return path
