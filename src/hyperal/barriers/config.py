@@ -251,10 +251,18 @@ hops:                    # bcc-vacancy, bcc-octahedral, fcc-vacancy or a YAML fi
   - {case: fcc-vacancy, a: 3.7}
 cells:
   sizes: [[2, 2, 2]]            # N1×N2×N3 conventional cells, each Nᵢ 2 or 3
+  strain: false                 # true: random strain per cell (ranges below)
+  linear_strain: [-0.05, 0.10]  # L'/L - 1, uniform
+  von_mises_strain: [0.0, 0.05] # volume-preserving part, uniform
+environments: random            # random | enumerated (each distinct one in turn)
 initial:
   train: 4                      # oracle saddle searches for the first training data
   random_set: 4                 # oracle saddle searches: the frozen random check
   path_stride: 5                # every 5th structure of an oracle search trains
+  # from_campaign:              # start from an earlier campaign's labels
+  #   store: campaign.db        # and committee (its last finished loop)
+  #   run: main
+  #   warm_start: true
 starts: 6                       # MLIP saddle searches per loop
 selection:                      # which hops: the tail of sigma | gamma, or none
   score: sigma
@@ -265,7 +273,12 @@ triage:
   min_distance_A: 1.5           # closer atoms: blocked
   max_force_eV_A: 25.0          # larger MLIP forces: blocked
 oracle: {name: emt}
-committee: {backend: bpnn, n_members: 4, hidden: [16, 16], cutoff_A: 5.0}
+committee:
+  backend: bpnn
+  n_members: 4
+  hidden: [16, 16]
+  cutoff_A: 5.0
+  fit: {epochs: 100, relative_force_weighting: false}  # true: docs/method.md §5
 loops: 3
 seed: 0
 store: barriers.db

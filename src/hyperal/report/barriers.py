@@ -121,11 +121,26 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
                         f"{h.case} (a = {h.a or 'default'} Å)" for h in config.hops
                     ),
                 ],
-                ["cells", ", ".join("×".join(map(str, s)) for s in config.cells.sizes)],
+                [
+                    "cells",
+                    ", ".join("×".join(map(str, s)) for s in config.cells.sizes)
+                    + (
+                        f"; strained: linear {list(config.cells.linear_strain)}, "
+                        f"von Mises {list(config.cells.von_mises_strain)}"
+                        if config.cells.strain
+                        else ""
+                    ),
+                ],
+                ["environments", config.environments],
                 [
                     "loop 0",
                     f"{config.initial.train} training hops, "
-                    f"{config.initial.random_set} random hops (oracle searches)",
+                    f"{config.initial.random_set} random hops (oracle searches)"
+                    + (
+                        f"; labels and committee from {source.store} (run {source.run})"
+                        if (source := config.initial.from_campaign)
+                        else ""
+                    ),
                 ],
                 ["committee searches per loop", config.starts],
                 ["triage", json.dumps(config.triage.model_dump())],
@@ -137,7 +152,9 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
     )
     loops = page.section("Loop by loop")
     loops.append(
-        "<p>Counts are cumulative up to each loop. Artifactual: committee saddles "
+        "<p>Counts are cumulative up to each loop. Oracle atoms: the atoms "
+        "the oracle computed (each call counts its structure's atoms). "
+        "Artifactual: committee saddles "
         "whose oracle max force exceeds the triage limit (they train); proximal: "
         "the others (the proximal-saddle test set); tail: the start states of "
         "the hops of the score's tail set aside for testing; instability: hops "
