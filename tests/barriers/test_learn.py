@@ -362,6 +362,19 @@ def test_strained_cells_and_enumerated_environments(tmp_path):
     assert all("linear_strain" not in h.info for h in plain)
 
 
+def test_counts_and_committee_within_the_limits(tmp_path):
+    data = tiny(tmp_path, starts=10**9)
+    data["committee"] = {**data["committee"], "hidden": [100000, 100000]}
+    with pytest.raises(ConfigError) as error:
+        parse_barrier_config(data)
+    lines = str(error.value).splitlines()
+    assert lines[0] == (
+        "starts: 1,000,000,000 structures exceeds the limit of 100,000; set "
+        "HYPERAL_MAX_STRUCTURES to allow more"
+    )
+    assert lines[1].startswith("committee.hidden: ") and len(lines) == 2
+
+
 def test_new_keys_mistakes_are_named(tmp_path):
     data = tiny(tmp_path, cells={"linear_strain": [0.1, -0.1]})
     with pytest.raises(ConfigError, match=r"cells.linear_strain: .*low <= high"):
@@ -417,6 +430,7 @@ def test_initial_data_from_an_earlier_campaign(finished, tmp_path):
     manifest = read_manifest(store.checkpoint_path(0, RUN))
     assert manifest.extra["training_names"] == [r.name for r in imported]
     assert manifest.fit.warm_started
+    assert {r.source_loop for r in imported} == {2}
     # the imported labels were paid for elsewhere: loop 0 paid for the random
     # hop's search only
     (search,) = store.rows("search_calls", run=RUN)

@@ -19,6 +19,7 @@ from hyperal.campaign.config import (
     ConfigError,
     ExecutorConfig,
     OracleConfig,
+    _committee_problems,
     _format,
     _Model,
     _section_problems,
@@ -202,6 +203,24 @@ def _hop_problems(config: BarrierConfig) -> list[str]:
     return problems
 
 
+def _limit_problems(config: BarrierConfig) -> list[str]:
+    """Counts and a committee within the resource limits (one line each)."""
+    from hyperal.structures.limits import check_structures
+
+    problems = []
+    for key, n in (
+        ("starts", config.starts),
+        ("initial.train", config.initial.train),
+        ("initial.random_set", config.initial.random_set),
+        ("selection.max_drawn", config.selection.max_drawn),
+    ):
+        try:
+            check_structures(n, key)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems + _committee_problems(config.committee, config.system.elements)
+
+
 def _initial_problems(config: BarrierConfig) -> list[str]:
     from hyperal.barriers.source import open_source
 
@@ -232,7 +251,9 @@ def parse_barrier_config(data: Any) -> BarrierConfig:
     problems = _section_problems(oracle=config.oracle, store=config.store)
     problems += element_problems(config.system.elements)
     if not problems:
-        problems += _hop_problems(config) + _initial_problems(config)
+        problems += _limit_problems(config) + _hop_problems(config)
+    if not problems:
+        problems += _initial_problems(config)  # opens the source store
     if problems:
         raise ConfigError("\n".join(problems))
     return config

@@ -314,8 +314,13 @@ def import_campaign(ctx: StageContext):
 
     if ctx.config.initial.from_campaign is None:
         return None
-    source = open_source(ctx.config)
-    if ctx.store.count(run=ctx.run, stage=Stage.IMPORTED.value):
+    # a rerun continues from the loop imported (every imported row names
+    # it), even when the source campaign has finished more loops since
+    done = next(
+        ctx.store.db.select(run=ctx.run, stage=Stage.IMPORTED.value, limit=1), None
+    )
+    source = open_source(ctx.config, loop=None if done is None else done.source_loop)
+    if done is not None:
         return source
     entries = []
     for k, atoms in enumerate(source_training(source)):
@@ -336,6 +341,7 @@ def import_campaign(ctx: StageContext):
             "split": Split.TRAIN.value,
             "source": atoms.info.get("source", "imported"),
             "imported_from": f"{_safe(source.store.path)}#{atoms.info['name']}",
+            "source_loop": source.loop,
         }
         entries.append((atoms, pairs, label))
     ctx.store.add(entries)

@@ -38,9 +38,10 @@ def _is_url(store: str) -> bool:
     return "://" in store
 
 
-def open_source(config) -> Source:
+def open_source(config, loop: int | None = None) -> Source:
     """The ``initial.from_campaign`` source of a barrier campaign file
-    ``config``; ValueError with every problem, one line each."""
+    ``config`` (at ``loop`` when given, else the file's, else the source's
+    last finished loop); ValueError with every problem, one line each."""
     from hyperal.campaign.fingerprint import differences
     from hyperal.campaign.records import validate_run
     from hyperal.campaign.store import Store
@@ -57,7 +58,8 @@ def open_source(config) -> Source:
         store = Store(spec.store)
     except Exception as exc:  # not a database, a server that is down
         raise ValueError(f"{KEY}.store: {exc}") from None
-    if spec.loop is None:
+    loop = spec.loop if loop is None else loop
+    if loop is None:
         loop = -1
         while not damage(store.checkpoint_path(loop + 1, spec.run)):
             loop += 1
@@ -67,7 +69,6 @@ def open_source(config) -> Source:
                 f"(no committee checkpoint in {store.checkpoint_path(0, spec.run)})"
             )
     else:
-        loop = spec.loop
         problem = damage(store.checkpoint_path(loop, spec.run))
         if problem:
             raise ValueError(f"{KEY}.loop: loop {loop} of run {spec.run!r}: {problem}")
