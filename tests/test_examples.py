@@ -3,13 +3,14 @@ renamed key or a stale value in an example is a broken first run)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 from hyperal.barriers.config import load_barrier_config
 from hyperal.benchmark.config import load_benchmark
-from hyperal.campaign.config import load_config
+from hyperal.campaign.config import ConfigError, load_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 LOADERS = {
@@ -18,6 +19,16 @@ LOADERS = {
     "benchmark-emt-bias-sweep.yaml": load_benchmark,
     "campaign_demo.yaml": load_config,
     "campaign_full.yaml": load_config,
+    "nbtizr-o.yaml": load_config,
+    "nbtizr-o-barriers.yaml": load_barrier_config,
+    "nbtizr-o-gpaw.yaml": load_config,
+}
+#: Files whose oracle needs an optional package: without it, the one error
+#: must be the missing package (everything else in the file validates).
+NEEDS = {
+    "nbtizr-o.yaml": "chgnet",
+    "nbtizr-o-barriers.yaml": "chgnet",
+    "nbtizr-o-gpaw.yaml": "gpaw",
 }
 
 
@@ -29,5 +40,16 @@ def test_every_example_file_is_listed():
 def test_example_file_validates(name, monkeypatch):
     monkeypatch.chdir(EXAMPLES.parent)  # paths in the files are from the root
     before = set(Path(".").iterdir())
-    LOADERS[name](EXAMPLES / name)
+    package = NEEDS.get(name)
+    if package and importlib.util.find_spec(package) is None:
+        with pytest.raises(ConfigError) as error:
+            LOADERS[name](EXAMPLES / name)
+        # the file's path, then its one problem
+        assert str(error.value).splitlines() == [
+            f"{EXAMPLES / name}:",
+            f"oracle.name: the {package} oracle needs the {package} package: "
+            f"pip install -c constraints.txt 'hyperal[{package}]'",
+        ]
+    else:
+        LOADERS[name](EXAMPLES / name)
     assert set(Path(".").iterdir()) == before  # validating writes nothing

@@ -1,9 +1,10 @@
 """The oracle: any ASE calculator as the reference labeller (docs/method.md §8).
 
 An :class:`Oracle` names its calculator — a registered name from
-:data:`ORACLES` (``emt``) or an import path (``ase.calculators.emt.EMT``,
-``my_package.dft:make_vasp``) — plus keyword arguments, and builds a fresh
-calculator for each call, so it pickles to any worker. :meth:`Oracle.label`
+:data:`ORACLES` (``emt``, ``chgnet``, ``sevenn``, ``gpaw``) or an import path
+(``ase.calculators.emt.EMT``, ``my_package.dft:make_vasp``) — plus keyword
+arguments, and builds its calculator for each call (a universal potential's
+weights are kept per process), so it pickles to any worker. :meth:`Oracle.label`
 never raises for a failed calculation: an exception, a NaN or inf in the
 results, a calculator that reports non-convergence, or a time-out comes back
 as a :class:`Label` with ``status="failed"`` and the reason, after the
@@ -33,6 +34,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT
 
+from hyperal import universal
+
 log = logging.getLogger(__name__)
 
 #: Seconds a timed-out call's programs get between SIGTERM and SIGKILL.
@@ -42,9 +45,16 @@ KILL_GRACE_S = 5.0
 _programs = threading.local()
 _recording = threading.Lock()
 
-#: Registered oracle names -> calculator factories (keyword arguments in).
-#: Later issues add DFT presets; anything else goes by import path.
-ORACLES: dict[str, Callable[..., Calculator]] = {"emt": EMT}
+#: Registered oracle names -> calculator factories (keyword arguments in):
+#: EMT, the universal potentials CHGNet and SevenNet (stand-ins for DFT,
+#: optional extras) and GPAW (:mod:`hyperal.universal`); anything else goes
+#: by import path.
+ORACLES: dict[str, Callable[..., Calculator]] = {
+    "emt": EMT,
+    "chgnet": universal.chgnet,
+    "sevenn": universal.sevenn,
+    "gpaw": universal.gpaw,
+}
 
 
 class OracleTimeout(Exception):

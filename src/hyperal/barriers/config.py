@@ -176,13 +176,14 @@ class BarrierConfig(_Model):
 
 
 def _hop_problems(config: BarrierConfig) -> list[str]:
+    from hyperal.barriers.learn import lattice_species
     from hyperal.barriers.paths import MAX_ENUMERATED, load_case, path_environment
 
-    problems = []
+    problems, environments = [], []
     for k, hop in enumerate(config.hops):
         try:
             case = load_case(hop.case, a=hop.a)
-            env = path_environment(case)
+            environments.append(path_environment(case))
         except ValueError as exc:
             problems.append(f"hops[{k}].case: {exc}")
             continue
@@ -191,8 +192,12 @@ def _hop_problems(config: BarrierConfig) -> list[str]:
                 f"hops[{k}]: the hopping species {case.hopping} is not in "
                 "system.elements"
             )
-            continue
-        species = len([e for e in config.system.elements if e != case.hopping])
+    if problems:
+        return problems
+    species = len(lattice_species(config))
+    if species == 0:
+        return ["system.elements: no element is left for the lattice sites"]
+    for k, (hop, env) in enumerate(zip(config.hops, environments, strict=True)):
         walk = species**env.n_sites
         if config.environments == "enumerated" and walk > MAX_ENUMERATED:
             problems.append(

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import numpy as np
 import yaml
+from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hyperal.evolve.schemes import SCHEMES
@@ -138,11 +140,115 @@ class SystemConfig(_Model):
         return value
 
 
+class EnumeratedInitial(_Model):
+    """Symmetry-distinct decorations of a parent lattice with interstitial
+    sites, from icet (docs/method.md §1.2): ``species`` on the lattice sites,
+    ``interstitials`` or a vacancy on each interstitial site, in supercells of
+    up to ``sizes`` primitive cells (an int n: 1…n; or a list of sizes).
+    ``concentration_restrictions`` are icet's: {symbol: [low, high]} as
+    fractions of *all* sites of the supercell, interstitial sites included."""
+
+    lattice: Literal["bcc", "fcc"] = "bcc"
+    a: float | None = Field(
+        None,
+        gt=0,
+        description="lattice parameter (Å); default: the mean of "
+        "the species' known values for the lattice",
+    )
+    species: list[str] = Field(min_length=1)
+    interstitials: list[str] = []
+    sites: Literal["octahedral", "tetrahedral"] = "octahedral"
+    sizes: int | list[int] = 2
+    concentration_restrictions: dict[str, tuple[float, float]] = {}
+    interstitial_fraction: tuple[float, float] = Field(
+        (0.0, 1.0),
+        description="kept: structures whose share of interstitial atoms among "
+        "all atoms lies in [low, high] (e.g. [0, 0.3] for 0-30 at.% O)",
+    )
+
+    @field_validator("interstitial_fraction")
+    @classmethod
+    def _fraction(cls, value):
+        low, high = value
+        if not 0 <= low <= high <= 1:
+            raise ValueError(
+                f"must be [low, high] with 0 <= low <= high <= 1, got {list(value)}"
+            )
+        return value
+
+    def lattice_parameter(self) -> float:
+        from hyperal.structures.known import LATTICE_PARAMETERS
+
+        if self.a is not None:
+            return self.a
+        table = LATTICE_PARAMETERS.get(self.lattice, {})
+        missing = [s for s in self.species if s not in table]
+        if missing:
+            raise ValueError(
+                f"a: no known {self.lattice} lattice parameter of "
+                f"{', '.join(missing)}; give a"
+            )
+        return float(np.mean([table[s]["a"] for s in self.species]))
+
+    def parent(self) -> Atoms:
+        """The primitive parent cell and the allowed species per site."""
+        from hyperal.structures.enumerate import interstitial_parent
+
+        return interstitial_parent(
+            self.lattice, self.lattice_parameter(), sites=self.sites
+        )
+
+    def site_species(self, parent: Atoms) -> list[list[str]]:
+        from hyperal.structures.enumerate import VACANCY
+
+        return [
+            list(self.species) if k == 0 else [*self.interstitials, VACANCY]
+            for k in range(len(parent))
+        ]
+
+    def structures(self, n: int, rng) -> list[Atoms]:
+        """``n`` enumerated structures (a seeded subset when there are more;
+        all when fewer)."""
+        from hyperal.structures.enumerate import enumerate_decorations
+        from hyperal.structures.limits import limit
+
+        parent = self.parent()
+        if not self.interstitials:
+            parent = parent[:1]
+        found = enumerate_decorations(
+            parent,
+            self.site_species(parent),
+            self.sizes,
+            concentration_restrictions=dict(self.concentration_restrictions) or None,
+            max_structures=limit("HYPERAL_MAX_STRUCTURES"),
+        )
+        low, high = self.interstitial_fraction
+        found = [
+            atoms
+            for atoms in found
+            if low
+            <= sum(s in self.interstitials for s in atoms.symbols) / len(atoms)
+            <= high
+        ]
+        if len(found) > n:
+            keep = np.sort(rng.choice(len(found), size=n, replace=False))
+            found = [found[k] for k in keep]
+        return found
+
+
 class InitialConfig(_Model):
     """Initial data: oracle relaxation trajectories of the known phases
-    (rattled), a part for training, the rest the gentle test set."""
+    (rattled) or of enumerated decorations (``source: enumerated``), a part
+    for training, the rest the gentle test set."""
 
-    structures: int = Field(6, ge=1, description="rattled known-phase starts")
+    source: Literal["known", "enumerated"] = "known"
+    enumerated: EnumeratedInitial | None = None
+    structures: int = Field(
+        6,
+        ge=1,
+        description="rattled known-phase starts, or enumerated structures to "
+        "relax (a seeded subset when the enumeration holds more)",
+    )
     rattle_A: float = Field(0.1, ge=0)
     relax_steps: int = Field(8, ge=1)
     fmax_eV_A: float = Field(0.05, gt=0)
@@ -352,6 +458,8 @@ def _oracle_problems(oracle: OracleConfig) -> list[str]:
             ]
     try:
         factory(**dict(oracle.kwargs))
+    except ModuleNotFoundError as exc:  # an optional extra not installed
+        return [f"oracle.name: {exc}"]
     except Exception as exc:  # the factory's own complaint, in one line
         text = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         return [f"oracle.kwargs: {oracle.name} cannot be built: {text}"]
@@ -371,7 +479,49 @@ def semantic_problems(cfg: CampaignConfig) -> list[str]:
         store=cfg.store,
         committee=cfg.committee,
     )
+    problems += _initial_problems(cfg)
     return problems or _workload_problems(cfg)
+
+
+def _initial_problems(cfg: CampaignConfig) -> list[str]:
+    """Enumerated initial data: its species among the system's elements, a
+    lattice parameter, and an enumeration that is neither empty nor enormous."""
+    initial = cfg.initial
+    if initial.source != "enumerated":
+        if initial.enumerated is not None:
+            return ["initial.enumerated: given, but initial.source is not enumerated"]
+        return []
+    found = initial.enumerated
+    if found is None:
+        return [
+            "initial.enumerated: required with initial.source: enumerated "
+            "(lattice, species, interstitials, sizes)"
+        ]
+    problems = [
+        f"initial.enumerated.{key}: {symbol} is not in system.elements"
+        for key in ("species", "interstitials")
+        for symbol in getattr(found, key)
+        if symbol not in cfg.system.elements
+    ]
+    for symbol in found.concentration_restrictions:
+        if symbol not in [*found.species, *found.interstitials]:
+            problems.append(
+                f"initial.enumerated.concentration_restrictions: {symbol} is "
+                "neither a species nor an interstitial"
+            )
+    if problems:
+        return problems
+    try:
+        structures = found.structures(1, np.random.default_rng(0))
+    except ValueError as exc:
+        return [f"initial.enumerated.{' '.join(str(exc).split())}"]
+    if not structures:
+        return [
+            "initial.enumerated: no structure is enumerated (sizes, "
+            "concentration_restrictions and interstitial_fraction exclude "
+            "every decoration)"
+        ]
+    return []
 
 
 def _workload_problems(cfg: CampaignConfig) -> list[str]:

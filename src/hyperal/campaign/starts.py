@@ -43,19 +43,27 @@ def phase(config: PhaseConfig, rng: np.random.Generator) -> list[Atoms]:
 
 
 def initial_starts(cfg: CampaignConfig) -> list[Start]:
-    """Loop 0: rattled known metal phases; ``train_fraction`` of them train,
-    the rest is the gentle test set."""
+    """Loop 0: rattled known metal phases, or (``initial.source:
+    enumerated``) rattled enumerated decorations — a seeded subset of
+    ``initial.structures`` when the enumeration holds more;
+    ``train_fraction`` of them train, the rest is the gentle test set."""
     rng = stream(cfg.seed, 0, 0)
     structures = []
-    for i in range(cfg.initial.structures):
-        (atoms,) = phase(cfg.system.metal_phases[i % len(cfg.system.metal_phases)], rng)
-        atoms.rattle(cfg.initial.rattle_A, seed=int(rng.integers(2**31)))
-        structures.append(atoms)
+    if cfg.initial.source == "enumerated":
+        structures = cfg.initial.enumerated.structures(cfg.initial.structures, rng)
+        for atoms in structures:
+            atoms.rattle(cfg.initial.rattle_A, seed=int(rng.integers(2**31)))
+    else:
+        for i in range(cfg.initial.structures):
+            metal = cfg.system.metal_phases[i % len(cfg.system.metal_phases)]
+            (atoms,) = phase(metal, rng)
+            atoms.rattle(cfg.initial.rattle_A, seed=int(rng.integers(2**31)))
+            structures.append(atoms)
     n_train = max(1, round(cfg.initial.train_fraction * len(structures)))
     splits = [Split.TRAIN] * n_train + [Split.GENTLE] * (len(structures) - n_train)
     splits = [Split(s) for s in rng.permutation(splits)]
     return [
-        Start(atoms, "known", split)
+        Start(atoms, cfg.initial.source, split)
         for atoms, split in zip(structures, splits, strict=True)
     ]
 

@@ -155,6 +155,8 @@ LATTICE_PARAMETERS: dict[str, dict[str, dict[str, float]]] = {
         "Ni": {"a": 4.177},
         "Co": {"a": 4.261},
         "Ti": {"a": 4.180},
+        "Nb": {"a": 4.211},  # NbO orders a quarter of both sublattices vacant
+        "Zr": {"a": 4.62},  # ZrO: hypothetical (DFT-PBE estimate), a test phase
     },
     "fluorite": {
         "Zr": {"a": 5.090},  # c-ZrO2 (stabilised, extrapolated to pure)
