@@ -17,6 +17,7 @@ LOADERS = {
     "barriers-emt.yaml": load_barrier_config,
     "benchmark-emt.yaml": load_benchmark,
     "benchmark-emt-bias-sweep.yaml": load_benchmark,
+    "benchmark-nbtizr-o.yaml": load_benchmark,
     "campaign_demo.yaml": load_config,
     "campaign_full.yaml": load_config,
     "nbtizr-o.yaml": load_config,
@@ -27,6 +28,7 @@ LOADERS = {
 #: must be the missing package (everything else in the file validates).
 NEEDS = {
     "nbtizr-o.yaml": "chgnet",
+    "benchmark-nbtizr-o.yaml": "chgnet",
     "nbtizr-o-barriers.yaml": "chgnet",
     "nbtizr-o-gpaw.yaml": "gpaw",
 }
