@@ -156,7 +156,9 @@ class Oracle:
             raise ValueError(f"retries must be an integer >= 0, got {self.retries}")
 
     def calculator(self) -> Calculator:
-        """A fresh calculator."""
+        """The factory's calculator: a fresh one per call, except for the
+        universal potentials, whose calculator (and weights) each thread
+        keeps (:mod:`hyperal.universal`)."""
         return _resolve(self.name)(**dict(self.kwargs))
 
     def label(self, atoms: Atoms) -> Label:
