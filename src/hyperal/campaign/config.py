@@ -788,14 +788,17 @@ system:
     interstitials: {}               # e.g. {O: [0.0, 0.3]}
 
 oracle:                             # the reference calculator (required)
-  name: emt                         # registered name, or an import path
+  name: emt                         # emt, chgnet, sevenn, gpaw, or an import path
   kwargs: {}                        # passed to the calculator
   timeout_s: null                   # per-call limit (s)
   retries: 0
   stress: false                     # also label the stress of periodic cells
 
 initial:                            # oracle relaxations of rattled known phases
-  structures: 6
+  source: known                     # or enumerated: icet decorations (below)
+  # enumerated: {lattice: bcc, species: [Nb, Ti, Zr], interstitials: [O],
+  #              sizes: 3, interstitial_fraction: [0.0, 0.3]}
+  structures: 6                     # starts (enumerated: a seeded subset)
   rattle_A: 0.1
   relax_steps: 8                    # every step is one labelled structure
   fmax_eV_A: 0.05
