@@ -465,3 +465,35 @@ def test_initial_data_from_an_earlier_campaign(finished, tmp_path):
     }
     with pytest.raises(ConfigError, match=r"^initial.from_campaign.loop: loop 9"):
         parse_barrier_config(bad)
+
+
+def test_a_random_hop_without_a_trusted_oracle_barrier_is_left_out(
+    tmp_path, monkeypatch
+):
+    """An oracle search that does not connect the ends (or converge, or puts
+    the saddle below an end) cannot be the reference of a barrier error: the
+    hop's labels are kept, outside the random set, and counted."""
+    import dataclasses
+
+    from hyperal.barriers import learn
+
+    data = tiny(tmp_path, loops=1, starts=1)
+    config = parse_barrier_config(data)
+    first_random = learn.draw_hops(config, 0, 1, 2)[0].info["decoration"]
+    real = learn.find_saddle
+
+    def spoiled(start, end, calc, **options):
+        result = real(start, end, calc, **options)
+        if start.info.get("decoration") == first_random:
+            return dataclasses.replace(result, connects=False)
+        return result
+
+    monkeypatch.setattr(learn, "find_saddle", spoiled)
+    metrics = BarrierCampaign(config).run()
+    store = Store(data["store"])
+    left = store.rows(run=RUN, loop=0, drawn_as="random", split="none")
+    assert {r.point for r in left} == {"start", "saddle", "end"}
+    assert all(r.oracle_status == "ok" for r in left)  # labels kept
+    assert len(store.rows(run=RUN, loop=0, point="saddle", split="random")) == 1
+    assert all(len(m.barrier_oracle) == 1 for m in metrics)
+    assert metrics[-1].counts["random_untrusted"] == 1

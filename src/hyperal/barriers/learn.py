@@ -274,12 +274,14 @@ def mlip_saddle(checkpoint: str, start: Atoms, options: dict):
 
 def mlip_barrier(checkpoint: str, start: Atoms, end: Atoms, options: dict):
     """The committee's forward barrier between two given states (eV), or
-    None when its search fails."""
+    None when its search fails or finds no barrier to trust
+    (:attr:`SaddleResult.ok`)."""
     calc = committee(checkpoint).calculator()
     try:
-        return float(find_saddle(start, end, calc, **options).barrier_forward)
+        result = find_saddle(start, end, calc, **options)
     except Exception:
         return None
+    return float(result.barrier_forward) if result.ok else None
 
 
 # --- stages --------------------------------------------------------------------
@@ -404,13 +406,24 @@ def initial_barriers(ctx: StageContext) -> int:
                 (start, pairs, Label("failed", reason=failure, oracle=ctx.oracle.name))
             )
         else:
+            # a random hop whose oracle search gives no barrier to trust (not
+            # converged, not connecting, a saddle below an end) cannot be the
+            # reference of a barrier error: its labels are kept, outside the
+            # random set; a training hop's labels train either way
+            usable = split == Split.TRAIN or result.ok
             common = {
-                "split": split.value,
+                "split": (split if usable else Split.NONE).value,
                 "barrier_oracle": float(result.barrier_forward),
                 "connects": int(result.connects),
+                "converged": int(result.converged),
                 "method": result.method,
                 "from_search": 1,
+                "drawn_as": split.value,
             }
+            if not result.ok:
+                common["search_reason"] = (
+                    result.reason or "the saddle lies below an end"
+                )[:300]
             for point in POINTS:
                 atoms = getattr(result, point).copy()
                 atoms.info.update(start.info)
@@ -646,6 +659,10 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     for row in store.rows(f"triage,{upto}", run=run):
         counts[row.triage] = counts.get(row.triage, 0) + 1
     counts["oracle_failures"] = store.count(upto, run=run, oracle_status="failed")
+    # random hops whose oracle search gave no barrier to trust (left out)
+    counts["random_untrusted"] = store.count(
+        run=run, loop=0, point="saddle", drawn_as="random", split=Split.NONE.value
+    )
     by_size = _cost_by_cell_size(store, run, loop)
     random_sizes = [row.get("cell_size", "") for row in saddles]
     random = store.labelled(split=Split.RANDOM, max_loop=0, runs=[run])

@@ -71,7 +71,14 @@ class SaddleResult:
 
     @property
     def ok(self) -> bool:
-        return self.converged and self.connects
+        """A barrier to trust: the search converged, the saddle connects the
+        ends, and it lies above both (a "saddle" below an end means that end
+        was not the path's minimum: the barrier is meaningless)."""
+        return (
+            self.converged
+            and self.connects
+            and min(self.barrier_forward, self.barrier_backward) > 0
+        )
 
 
 class _Counting(Calculator):

@@ -166,6 +166,14 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
         "oracle-relaxed ends with the oracle's own.</p>"
     )
     loops.append(table(COLUMNS, rows))
+    untrusted = metrics[-1].counts.get("random_untrusted", 0)
+    if untrusted:
+        loops.append(
+            f"<p>{untrusted} random hop(s) left out of the random set: the "
+            "oracle's own search gave no barrier to trust (not converged, not "
+            "connecting the ends, or a saddle below an end); their labels are "
+            "kept in the store.</p>"
+        )
     fig, (by_calls, by_atoms) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     curve = [m for m in metrics if m.barrier_rmse_meV is not None]
     for ax, cost, label in (
