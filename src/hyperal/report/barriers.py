@@ -236,66 +236,73 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
         )
     )
     shown = page.section("Barriers of the random set")
-    oracle = np.array(last.barrier_oracle)
-    mlip = np.array([np.nan if b is None else b for b in last.barrier_mlip])
-    groups = sorted({(hop, hopping) for hop, hopping, _ in hops})
-    masks = [np.array([(h, x) == g for h, x, _ in hops], bool) for g in groups]
-    finite = np.isfinite(mlip)
-    both = np.concatenate([oracle, mlip[finite]])
-    span = [float(both.min()), float(both.max())]
-    fig, ax = plt.subplots(figsize=(4.8, 4.2))
-    for k, ((hop, hopping), mask) in enumerate(zip(groups, masks, strict=True)):
-        ax.scatter(
-            oracle[mask],
-            mlip[mask],
-            color=colour(k),
-            marker=marker(k),
-            label=f"{hop}: {hopping}",
+    if not last.barrier_oracle:
+        shown.append(
+            "<p>No random hop has a barrier to trust: every oracle search of "
+            "the random set failed to converge, to connect its ends, or put its "
+            "saddle below an end (their labels are kept in the store).</p>"
         )
-    ax.plot(span, span, color="0.5", lw=1)
-    ax.set_xlabel("oracle barrier (eV)")
-    ax.set_ylabel("committee barrier (eV)")
-    ax.legend(title="hop: hopping species", fontsize=8)
-    shown.append(
-        page.figure(
-            fig,
-            f"Loop {last.loop}: committee against oracle barriers of the random "
-            "hops, per hop type and hopping species (a hop whose committee "
-            f"search failed is not shown: {int((~finite).sum())} here).",
-            "barrier-parity",
+    else:
+        oracle = np.array(last.barrier_oracle)
+        mlip = np.array([np.nan if b is None else b for b in last.barrier_mlip])
+        groups = sorted({(hop, hopping) for hop, hopping, _ in hops})
+        masks = [np.array([(h, x) == g for h, x, _ in hops], bool) for g in groups]
+        finite = np.isfinite(mlip)
+        both = np.concatenate([oracle, mlip[finite]])
+        span = [float(both.min()), float(both.max())]
+        fig, ax = plt.subplots(figsize=(4.8, 4.2))
+        for k, ((hop, hopping), mask) in enumerate(zip(groups, masks, strict=True)):
+            ax.scatter(
+                oracle[mask],
+                mlip[mask],
+                color=colour(k),
+                marker=marker(k),
+                label=f"{hop}: {hopping}",
+            )
+        ax.plot(span, span, color="0.5", lw=1)
+        ax.set_xlabel("oracle barrier (eV)")
+        ax.set_ylabel("committee barrier (eV)")
+        ax.legend(title="hop: hopping species", fontsize=8)
+        shown.append(
+            page.figure(
+                fig,
+                f"Loop {last.loop}: committee against oracle barriers of the random "
+                "hops, per hop type and hopping species (a hop whose committee "
+                f"search failed is not shown: {int((~finite).sum())} here).",
+                "barrier-parity",
+            )
         )
-    )
-    plt.close(fig)
-    bins = np.linspace(span[0], span[1], 12) if span[1] > span[0] else 10
-    columns = min(3, max(1, len(groups)))
-    rows_n = -(-len(groups) // columns)
-    fig, axes = plt.subplots(
-        rows_n, columns, figsize=(3.2 * columns, 2.8 * rows_n), squeeze=False
-    )
-    for ax, (hop, hopping), mask in zip(axes.flat, groups, masks, strict=False):
-        ax.hist(oracle[mask], bins=bins, alpha=0.6, color=colour(0), label="oracle")
-        ax.hist(
-            mlip[mask & finite],
-            bins=bins,
-            alpha=0.6,
-            color=colour(1),
-            label="committee",
+        plt.close(fig)
+        bins = np.linspace(span[0], span[1], 12) if span[1] > span[0] else 10
+        columns = min(3, max(1, len(groups)))
+        rows_n = -(-len(groups) // columns)
+        fig, axes = plt.subplots(
+            rows_n, columns, figsize=(3.2 * columns, 2.8 * rows_n), squeeze=False
         )
-        ax.set_title(f"{hop}: {hopping} hops ({int(mask.sum())})", fontsize=9)
-        ax.set_xlabel("barrier (eV)")
-        ax.set_ylabel("hops")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(groups) :]:
-        ax.set_visible(False)
-    shown.append(
-        page.figure(
-            fig,
-            f"Loop {last.loop}: barrier distributions of the random hops per hop "
-            "type and hopping species, oracle against committee.",
-            "barrier-distributions",
+        for ax, (hop, hopping), mask in zip(axes.flat, groups, masks, strict=False):
+            ax.hist(oracle[mask], bins=bins, alpha=0.6, color=colour(0), label="oracle")
+            ax.hist(
+                mlip[mask & finite],
+                bins=bins,
+                alpha=0.6,
+                color=colour(1),
+                label="committee",
+            )
+            ax.set_title(f"{hop}: {hopping} hops ({int(mask.sum())})", fontsize=9)
+            ax.set_xlabel("barrier (eV)")
+            ax.set_ylabel("hops")
+            ax.legend(fontsize=7)
+        for ax in list(axes.flat)[len(groups) :]:
+            ax.set_visible(False)
+        shown.append(
+            page.figure(
+                fig,
+                f"Loop {last.loop}: barrier distributions of the random hops per hop "
+                "type and hopping species, oracle against committee.",
+                "barrier-distributions",
+            )
         )
-    )
-    plt.close(fig)
+        plt.close(fig)
     document = page.html()
     path.write_text(document)
     # the barrier figures also as files of their own (for a README or a paper)
