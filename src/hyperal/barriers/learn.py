@@ -60,9 +60,11 @@ from hyperal.campaign.records import (
 from hyperal.campaign.results import SplitErrors
 from hyperal.campaign.stages import (
     StageContext,
+    errors_of,
     errors_on,
     fit,
     label_pending,
+    predictions_on,
     stop_if_all_failed,
     training_set,
     warm_start,
@@ -622,11 +624,16 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     store, run = ctx.store, ctx.run
     ctx.report(loop, StageKind.EVALUATE, 0, 1)
     tests = {}
-    for split in (Split.PROXIMAL, Split.RANDOM, Split.TAIL):
+    for split in (Split.PROXIMAL, Split.TAIL):
         images = store.labelled(split=split, max_loop=loop, runs=[run])
         errors = errors_on(ctx, loop, checkpoint, images)
         if errors is not None:
             tests[split.value] = errors
+    # the random set is predicted once: its errors overall and per cell size
+    random = store.labelled(split=Split.RANDOM, max_loop=0, runs=[run])
+    predicted = predictions_on(ctx, checkpoint, random) if random else []
+    if random:
+        tests[Split.RANDOM.value] = errors_of(random, predicted, loop)
     saddles = store.rows(
         run=run, loop=0, stage="hop", point="saddle", split=Split.RANDOM.value
     )
@@ -665,10 +672,13 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     )
     by_size = _cost_by_cell_size(store, run, loop)
     random_sizes = [row.get("cell_size", "") for row in saddles]
-    random = store.labelled(split=Split.RANDOM, max_loop=0, runs=[run])
     for size, figures in by_size.items():
-        mine = [a for a in random if a.info.get("cell_size") == size]
-        errors = errors_on(ctx, loop, checkpoint, mine)
+        mine = [k for k, a in enumerate(random) if a.info.get("cell_size") == size]
+        errors = (
+            errors_of([random[k] for k in mine], [predicted[k] for k in mine], loop)
+            if mine
+            else None
+        )
         pairs_here = [
             (o, m)
             for o, m, z in zip(oracle, mlip, random_sizes, strict=True)

@@ -513,21 +513,21 @@ def warm_start(ctx: StageContext, loop: int) -> Path | None:
     return previous if (previous / MANIFEST).is_file() else None
 
 
-def errors_on(
-    ctx: StageContext, loop: int, checkpoint: Path, images
-) -> SplitErrors | None:
-    """:class:`~hyperal.campaign.results.SplitErrors` of the committee of
-    ``checkpoint`` on labelled ``images``, predicted by executor tasks of
-    :data:`EVALUATION_CHUNK` structures (None for no images)."""
-    if not images:
-        return None
+def predictions_on(ctx: StageContext, checkpoint: Path, images) -> list:
+    """The committee of ``checkpoint``'s predictions of ``images``, in order,
+    by executor tasks of :data:`EVALUATION_CHUNK` structures."""
     chunks = [
         images[k : k + EVALUATION_CHUNK]
         for k in range(0, len(images), EVALUATION_CHUNK)
     ]
     calls = ((k, predict, (str(checkpoint), chunk)) for k, chunk in enumerate(chunks))
     parts = dict(completed(ctx.executor, calls))
-    predictions = [p for k in range(len(chunks)) for p in parts[k]]
+    return [p for k in range(len(chunks)) for p in parts[k]]
+
+
+def errors_of(images, predictions, loop: int) -> SplitErrors:
+    """:class:`~hyperal.campaign.results.SplitErrors` of ``predictions``
+    against the labels of ``images`` (the same order)."""
     refs = []
     for atoms in images:
         ref = reference(atoms)
@@ -535,6 +535,16 @@ def errors_on(
             Labelled(ref.energy, ref.forces, atoms.info.get("source", "unknown"))
         )
     return summarise(refs, predictions, seed=loop)
+
+
+def errors_on(
+    ctx: StageContext, loop: int, checkpoint: Path, images
+) -> SplitErrors | None:
+    """:class:`~hyperal.campaign.results.SplitErrors` of the committee of
+    ``checkpoint`` on labelled ``images`` (None for no images)."""
+    if not images:
+        return None
+    return errors_of(images, predictions_on(ctx, checkpoint, images), loop)
 
 
 def evaluate(
