@@ -64,9 +64,10 @@ def test_dimer_neb_and_ase_ci_neb_agree_on_the_cu_vacancy_hop():
     assert set(dimer.steps) == {"relax_start", "relax_end", "dimer", "connect"}
 
 
-def test_a_saddle_that_does_not_connect_the_ends_is_reported():
-    """The end is two hops away (the vacancy's neighbour hops in, a second
-    atom into the neighbour's site): a saddle of one hop cannot connect them."""
+def _two_hops():
+    """The end is two hops away: the vacancy's neighbour hops in, then a
+    second atom into the neighbour's site. (start, end, first hopper,
+    second hopper)."""
     start, end, hopper = _hop()
     site = start.positions[hopper]
     distances = np.linalg.norm(start.positions - site, axis=1)
@@ -76,9 +77,39 @@ def test_a_saddle_that_does_not_connect_the_ends_is_reported():
         if np.linalg.norm(start.positions[k]) > 3.0
     )
     end.positions[second] = site
-    result = find_saddle(start, end, EMT(), method="dimer")
+    return start, end, hopper, second
+
+
+def test_a_saddle_that_does_not_connect_the_ends_is_reported():
+    """With no intermediate minimum allowed, a saddle of one of the two hops
+    cannot connect the ends."""
+    start, end, _, _ = _two_hops()
+    result = find_saddle(start, end, EMT(), method="dimer", intermediates=0)
     assert result.converged and not result.connects and not result.ok
     assert "relaxing from the saddle reached" in result.reason
+    assert result.intermediates == ()
+
+
+def test_a_hop_through_an_intermediate_minimum_is_searched_leg_by_leg():
+    """Allowed one intermediate minimum, the two-hop path is found: the
+    intermediate is the state after the first hop, each leg a vacancy hop of
+    the same barrier, so the hop's barrier equals the one-hop barrier."""
+    start, end, hopper, second = _two_hops()
+    one_hop = find_saddle(*_hop()[:2], EMT())
+    for method in ("dimer", "auto"):
+        result = find_saddle(start, end, EMT(), method=method)
+        assert result.ok and result.reason == "", method
+        (middle,) = result.intermediates
+        vacancy = _hop()[1].positions[hopper]  # the first hop's end site
+        assert np.linalg.norm(middle.positions[hopper] - vacancy) < 0.1
+        assert np.linalg.norm(middle.positions[second] - start.positions[second]) < 0.1
+        assert result.barrier_forward == pytest.approx(
+            one_hop.barrier_forward, abs=0.01
+        )
+        assert result.barrier_backward == pytest.approx(
+            one_hop.barrier_forward, abs=0.01
+        )
+        assert result.calls > one_hop.calls
 
 
 def test_bad_input_is_refused():
@@ -89,6 +120,10 @@ def test_bad_input_is_refused():
         find_saddle(start, start.copy(), EMT())
     with pytest.raises(ValueError, match="method must be"):
         find_saddle(start, end, EMT(), method="string")
+    with pytest.raises(ValueError, match="intermediates must be >= 0"):
+        find_saddle(start, end, EMT(), intermediates=-1)
+    with pytest.raises(ValueError, match="relax_fmax must be > 0"):
+        find_saddle(start, end, EMT(), relax_fmax=0.0)
 
 
 def test_the_committee_and_its_biased_form_are_calculators_too():

@@ -115,6 +115,19 @@ class SaddleOptions(_Model):
     dimer_steps: int = Field(200, ge=1)
     neb_images: int = Field(5, ge=1)
     neb_steps: int = Field(200, ge=1)
+    relax_fmax_eV_A: float | None = Field(
+        None,
+        gt=0,
+        description="force convergence of the end and connection relaxations "
+        "(default fmax_eV_A); tighter on a soft landscape, where a loose "
+        "relaxation stops on a saddle's shoulder",
+    )
+    intermediates: int = Field(
+        1,
+        ge=0,
+        description="intermediate minima a hop may pass through (an atom "
+        "resting between two sites); its barrier is then the highest saddle",
+    )
 
 
 class TriageConfig(_Model):

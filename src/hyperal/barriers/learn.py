@@ -207,6 +207,8 @@ def _options(cfg: BarrierConfig) -> dict:
         "dimer_steps": s.dimer_steps,
         "neb_images": s.neb_images,
         "neb_steps": s.neb_steps,
+        "relax_fmax": s.relax_fmax_eV_A,
+        "intermediates": s.intermediates,
     }
 
 
@@ -419,6 +421,7 @@ def initial_barriers(ctx: StageContext) -> int:
                 "connects": int(result.connects),
                 "converged": int(result.converged),
                 "method": result.method,
+                "intermediates": len(result.intermediates),
                 "from_search": 1,
                 "drawn_as": split.value,
             }
