@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from hyperal.campaign.config import (
+    CalibrationConfig,
     ConfigError,
     ExecutorConfig,
     OracleConfig,
@@ -186,6 +187,7 @@ class BarrierConfig(_Model):
     seed: int = Field(0, ge=0, lt=2**32)
     store: str = "barriers.db"
     executor: ExecutorConfig = ExecutorConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
 
 
 def _hop_problems(config: BarrierConfig) -> list[str]:

@@ -636,7 +636,9 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     random = store.labelled(split=Split.RANDOM, max_loop=0, runs=[run])
     predicted = predictions_on(ctx, checkpoint, random) if random else []
     if random:
-        tests[Split.RANDOM.value] = errors_of(random, predicted, loop)
+        tests[Split.RANDOM.value] = errors_of(
+            random, predicted, loop, ctx.config.calibration
+        )
     saddles = store.rows(
         run=run, loop=0, stage="hop", point="saddle", split=Split.RANDOM.value
     )
@@ -678,7 +680,12 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     for size, figures in by_size.items():
         mine = [k for k, a in enumerate(random) if a.info.get("cell_size") == size]
         errors = (
-            errors_of([random[k] for k in mine], [predicted[k] for k in mine], loop)
+            errors_of(
+                [random[k] for k in mine],
+                [predicted[k] for k in mine],
+                loop,
+                ctx.config.calibration,
+            )
             if mine
             else None
         )

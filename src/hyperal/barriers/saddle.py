@@ -186,7 +186,7 @@ def find_saddle(
     """The saddle between the minima near ``start`` and ``end``.
 
     A hop may pass through an intermediate minimum (an interstitial resting
-    in the site between two others, a metal atom halfway between two
+    in a shallow minimum beside its site, a metal atom halfway between two
     lattice sites — a split vacancy): when relaxing from a saddle reaches one
     end and a new minimum lying between the ends, the search goes on from
     that minimum to the other end, up to ``intermediates`` times. The hop's

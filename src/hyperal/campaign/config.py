@@ -338,6 +338,24 @@ class ExecutorConfig(_Model):
     )
 
 
+class CalibrationConfig(_Model):
+    """How the committee's σ is checked against the test sets' true errors
+    (:mod:`hyperal.committee.calibration`)."""
+
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="conformal level 1 - alpha: the scaled sigma must cover "
+        "this share of held-out true errors",
+    )
+    aggregate: Literal["max", "mean", "p95"] = Field(
+        "max",
+        description="a structure's force sigma and force error from its "
+        "atoms' (the largest by default: a frame is as wrong as its worst atom)",
+    )
+
+
 class CampaignConfig(_Model):
     """A whole campaign."""
 
@@ -353,6 +371,7 @@ class CampaignConfig(_Model):
     seed: int = Field(0, ge=0, lt=2**32)
     store: str = "campaign.db"
     executor: ExecutorConfig = ExecutorConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
 
 
 def _models_in(annotation) -> list[type[BaseModel]]:

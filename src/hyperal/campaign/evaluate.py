@@ -15,6 +15,8 @@ import numpy as np
 
 from hyperal import metrics
 from hyperal.campaign.results import ErrorSummary, Parity, SplitErrors
+from hyperal.committee.calibration import Calibration, calibrate
+from hyperal.committee.calibration import aggregate as aggregate_atoms
 from hyperal.models.protocol import Prediction
 
 #: Force components kept (a seeded random sample) for the parity plots.
@@ -62,12 +64,67 @@ def _summary(refs: Sequence[Labelled], preds: Sequence[Prediction]) -> ErrorSumm
     )
 
 
+def calibrations(
+    refs: Sequence[Labelled],
+    preds: Sequence[Prediction],
+    *,
+    aggregate: str = "max",
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict[str, Calibration]:
+    """σ against the true error per structure: ``energy`` (σ_U and the
+    error per atom, meV/atom) and, when the model gives per-atom force
+    disagreements, ``force`` (the per-atom force σ and the per-atom force
+    error |ΔF|, each aggregated over the structure's atoms, meV/Å). Empty
+    for a one-member model (no spread computed)."""
+    if all(p.sigma == 0 and p.forces_sigma is None for p in preds):
+        return {}
+    n = np.array([len(r.forces) for r in refs])
+    out = {
+        "energy": calibrate(
+            1e3 * np.array([p.sigma for p in preds]) / n,
+            1e3
+            * np.abs([(p.energy - r.energy) for r, p in zip(refs, preds, strict=True)])
+            / n,
+            quantity="energy",
+            unit="meV/atom",
+            aggregate="per structure",
+            alpha=alpha,
+            seed=seed,
+        )
+    }
+    if all(p.forces_sigma is not None for p in preds):
+        out["force"] = calibrate(
+            [1e3 * aggregate_atoms(p.forces_sigma, aggregate) for p in preds],
+            [
+                1e3
+                * aggregate_atoms(
+                    np.linalg.norm(p.forces - r.forces, axis=1), aggregate
+                )
+                for r, p in zip(refs, preds, strict=True)
+            ],
+            quantity="force",
+            unit="meV/Å",
+            aggregate=aggregate,
+            alpha=alpha,
+            seed=seed,
+        )
+    return out
+
+
 def summarise(
-    refs: Sequence[Labelled], preds: Sequence[Prediction], *, seed: int = 0
+    refs: Sequence[Labelled],
+    preds: Sequence[Prediction],
+    *,
+    seed: int = 0,
+    aggregate: str = "max",
+    alpha: float = 0.05,
 ) -> SplitErrors:
     """Errors overall and per source (energy meV/atom, force components
-    meV/Å, force angle degrees), and parity data with a random sample of at
-    most :data:`PARITY_SAMPLE` force components (seeded)."""
+    meV/Å, force angle degrees), parity data with a random sample of at
+    most :data:`PARITY_SAMPLE` force components (seeded), and the
+    calibration of σ (:func:`calibrations`; per-atom force values aggregated
+    by ``aggregate``, conformal level 1 − ``alpha``)."""
     if len(refs) != len(preds) or not refs:
         raise ValueError("summarise needs one prediction per reference, at least one")
     sources = sorted({r.source for r in refs})
@@ -101,4 +158,11 @@ def summarise(
         source=[r.source for r in refs],
         natoms=[len(r.forces) for r in refs],
     )
-    return SplitErrors(all=_summary(refs, preds), by_source=by_source, parity=parity)
+    return SplitErrors(
+        all=_summary(refs, preds),
+        by_source=by_source,
+        parity=parity,
+        calibration=calibrations(
+            refs, preds, aggregate=aggregate, alpha=alpha, seed=seed
+        ),
+    )

@@ -2,8 +2,9 @@
 recorded in it, and a run with other settings is refused, naming the keys.
 
 Never a difference: more (or fewer) ``loops``, the ``store`` path, the
-``executor``, and the oracle's ``timeout_s`` and ``retries`` — how and how long
-the work runs, not what it produces. Accepted with ``--accept-changes``: how
+``executor``, the oracle's ``timeout_s`` and ``retries`` and how σ is checked
+(``calibration``) — how and how long the work runs and how it is judged, not
+what it produces. Accepted with ``--accept-changes``: how
 later loops explore, select and fit (``scheme``, ``selection``, ``counts``,
 ``difficult_fraction``, ``committee.fit``, ``committee.warm_start``); the loops
 already run keep their data, later ones follow the new settings, and the store
@@ -17,7 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 #: Dotted keys (and their sub-keys) that never count as a difference.
-IGNORED = ("loops", "store", "executor", "oracle.timeout_s", "oracle.retries")
+IGNORED = (
+    "loops",
+    "store",
+    "executor",
+    "oracle.timeout_s",
+    "oracle.retries",
+    "calibration",
+)
 #: Dotted keys (and sub-keys) whose change ``--accept-changes`` accepts.
 ACCEPTABLE = (
     "scheme",

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from hyperal.campaign.records import MAIN_RUN
+from hyperal.committee.calibration import Calibration
 from hyperal.models.protocol import FitReport
 
 SCHEMA = 1
@@ -57,11 +58,14 @@ class Parity(_Model):
 
 
 class SplitErrors(_Model):
-    """Errors on one test set: overall, per structure type, parity data."""
+    """Errors on one test set: overall, per structure type, parity data and,
+    for a committee, how well its σ predicts the errors (``energy`` and
+    ``force``, :mod:`hyperal.committee.calibration`)."""
 
     all: ErrorSummary
     by_source: dict[str, ErrorSummary] = {}
     parity: Parity = Parity()
+    calibration: dict[str, Calibration] = {}
 
 
 class FinalErrors(_Model):

@@ -17,7 +17,7 @@ from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hyperal.campaign.config import CampaignConfig
+from hyperal.campaign.config import CalibrationConfig, CampaignConfig
 from hyperal.campaign.evaluate import Labelled, summarise
 from hyperal.campaign.executors import completed
 from hyperal.campaign.fingerprint import differences
@@ -525,16 +525,26 @@ def predictions_on(ctx: StageContext, checkpoint: Path, images) -> list:
     return [p for k in range(len(chunks)) for p in parts[k]]
 
 
-def errors_of(images, predictions, loop: int) -> SplitErrors:
+def errors_of(
+    images, predictions, loop: int, calibration: CalibrationConfig | None = None
+) -> SplitErrors:
     """:class:`~hyperal.campaign.results.SplitErrors` of ``predictions``
-    against the labels of ``images`` (the same order)."""
+    against the labels of ``images`` (the same order); σ checked as
+    ``calibration`` says (default settings when None)."""
+    calibration = calibration or CalibrationConfig()
     refs = []
     for atoms in images:
         ref = reference(atoms)
         refs.append(
             Labelled(ref.energy, ref.forces, atoms.info.get("source", "unknown"))
         )
-    return summarise(refs, predictions, seed=loop)
+    return summarise(
+        refs,
+        predictions,
+        seed=loop,
+        aggregate=calibration.aggregate,
+        alpha=calibration.alpha,
+    )
 
 
 def errors_on(
@@ -544,7 +554,12 @@ def errors_on(
     ``checkpoint`` on labelled ``images`` (None for no images)."""
     if not images:
         return None
-    return errors_of(images, predictions_on(ctx, checkpoint, images), loop)
+    return errors_of(
+        images,
+        predictions_on(ctx, checkpoint, images),
+        loop,
+        ctx.config.calibration,
+    )
 
 
 def evaluate(

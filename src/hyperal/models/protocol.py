@@ -80,11 +80,13 @@ class FitReport:
 @dataclass(frozen=True)
 class Prediction:
     """Committee prediction for one structure: energy (eV), forces (N, 3,
-    eV/Å), σ_U (eV; 0 for a one-member model)."""
+    eV/Å), σ_U (eV; 0 for a one-member model) and, when the model gives
+    it, the per-atom force disagreement (N,) eV/Å."""
 
     energy: float
     forces: np.ndarray
     sigma: float
+    forces_sigma: np.ndarray | None = None
 
 
 @runtime_checkable
@@ -205,11 +207,10 @@ def predict(model: CommitteeModel, images: Sequence[Atoms]) -> list[Prediction]:
         probe = atoms.copy()
         probe.calc = calc
         energy = probe.get_potential_energy()
-        out.append(
-            Prediction(
-                energy,
-                probe.get_forces().copy(),
-                float(calc.results.get("energy_uncertainty", 0.0)),
-            )
-        )
+        forces = probe.get_forces().copy()
+        sigma = float(calc.results.get("energy_uncertainty", 0.0))
+        forces_sigma = None
+        if "forces_uncertainty" in getattr(calc, "implemented_properties", ()):
+            forces_sigma = np.array(calc.get_property("forces_uncertainty", probe))
+        out.append(Prediction(energy, forces, sigma, forces_sigma))
     return out
