@@ -160,12 +160,19 @@ def test_cli_status_report_export(finished, tmp_path):
     assert result.exit_code == 0, result.output
     text = html.read_text()
     figures = ("final-curves", "final-curves-calls", "loop-curves", "parity")
-    figures += ("calibration", "composition", "sigma")
+    figures += ("calibration", "calibration-curves", "composition", "sigma")
     for name in figures:
         assert f"id='fig-{name}'" in text
     assert text.count("<svg") == len(figures) and gentle in text
     assert not re.search(r"(src|href)=['\"]?https?:", text)  # self-contained
     assert "advb_md" in text  # what was run: the scheme
+    # σ's calibration on the final sets: one row per loop, set and quantity
+    final = Store(data["store"]).final()
+    found = final[-1].tests["difficult"].calibration
+    assert set(found) == {"energy", "force"} and found["force"].aggregate == "max"
+    assert found["force"].count == final[-1].sizes["difficult"]
+    assert f"{found['force'].miscalibration_area:.3f}" in text
+    assert text.count("force (max)") == sum(len(f.tests) for f in final)
     if browser() is not None:  # a real browser renders it without an error
         dom, console = render_in_browser(html)
         assert console == [] and dom.count("<figure") == len(figures)

@@ -4,7 +4,9 @@
 Sections: what was run; the per-loop table; learning curves on the final
 frozen test sets (every loop's committee on the same structures, per
 structure type) and the per-loop metrics; parity plots of every loop as
-small multiples; the committee's σ against its true error; the data set's
+small multiples; the committee's σ against its true error and its
+calibration (rank correlation, calibration curves, miscalibration area, the
+split-conformal factor and its held-out coverage); the data set's
 composition and distributions; evolution outcomes; the uncertainty of the
 selected frames.
 """
@@ -204,6 +206,107 @@ def _calibration(page, final):
     )
 
 
+def calibration_rows(finals) -> tuple[list[str], list[list[str]]]:
+    """Per loop, test set and quantity: how well σ predicts the true error
+    (:mod:`hyperal.committee.calibration`), and a flag when it does not."""
+    header = [
+        "loop",
+        "set",
+        "quantity",
+        "n",
+        "Spearman ρ",
+        "miscalibration area",
+        "conformal factor",
+        "held-out coverage",
+        "flag",
+    ]
+    rows = []
+    for final in finals:
+        for split in SPLITS:
+            errors = final.tests.get(split)
+            for quantity, c in (errors.calibration if errors else {}).items():
+                rows.append(
+                    [
+                        final.loop,
+                        split,
+                        f"{quantity} ({c.aggregate})",
+                        c.count,
+                        "–"
+                        if c.rank_correlation is None
+                        else f"{c.rank_correlation:.2f}",
+                        f"{c.miscalibration_area:.3f}",
+                        f"{c.factor:.3g}",
+                        "–" if c.coverage is None else f"{c.coverage:.1%}",
+                        c.flag() or "ok",
+                    ]
+                )
+    return header, rows
+
+
+def _calibration_curves(page, final):
+    """Binned RMS σ against the RMSE observed in each bin, energy and force,
+    per test set, for one loop's committee."""
+    import matplotlib.pyplot as plt
+
+    found = {
+        (split, q): c
+        for split in SPLITS
+        if final.tests.get(split) is not None
+        for q, c in final.tests[split].calibration.items()
+    }
+    if not found:
+        return ""
+    quantities = [q for q in ("energy", "force") if any(k[1] == q for k in found)]
+    fig, axes = plt.subplots(
+        1, len(quantities), figsize=(4.2 * len(quantities), 3.8), squeeze=False
+    )
+    notes = []
+    for ax, quantity in zip(axes[0], quantities, strict=True):
+        top = 0.0
+        for k, split in enumerate(SPLITS):
+            c = found.get((split, quantity))
+            if c is None:
+                continue
+            ax.plot(
+                c.curve_sigma,
+                c.curve_rmse,
+                marker=marker(k),
+                color=colour(k),
+                label=f"{split} (n = {c.count})",
+            )
+            ax.plot(
+                [c.factor * x for x in c.curve_sigma],
+                c.curve_rmse,
+                ls=":",
+                color=colour(k),
+                label=f"{split}, σ × {c.factor:.3g} (conformal)",
+            )
+            top = max(top, *c.curve_rmse, *c.curve_sigma)
+            notes.append(
+                f"{split} {quantity}: area {c.miscalibration_area:.2f}, factor "
+                f"{c.factor:.3g}, held-out coverage "
+                + ("–" if c.coverage is None else f"{c.coverage:.0%}")
+            )
+            unit, how = c.unit, c.aggregate
+        ax.plot([0, top], [0, top], color="0.5", lw=0.8, ls="--")
+        ax.set(
+            xlabel=f"RMS σ in bin ({unit})",
+            ylabel=f"RMSE in bin ({unit})",
+            title=quantity if quantity == "energy" else f"force ({how} over atoms)",
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.set_layout_engine("constrained")
+    return page.figure(
+        fig,
+        f"Calibration curves of loop {final.loop}'s committee: test structures "
+        "sorted by σ into equal-count bins, each bin's RMS σ against the RMSE "
+        "there (dashed: calibrated, σ equal to the RMSE); dotted: σ scaled by the "
+        "split-conformal factor fitted on half of the set. " + "; ".join(notes) + ".",
+        "calibration-curves",
+    )
+
+
 def _composition(store, page):
     """Counts per loop, source and split; distributions train vs test."""
     import matplotlib.pyplot as plt
@@ -304,28 +407,66 @@ def _evolution(store, metrics) -> str:
     )
 
 
+def _alpha(finals) -> float:
+    for final in finals:
+        for errors in final.tests.values():
+            for c in errors.calibration.values():
+                return c.alpha
+    return 0.05
+
+
+def energy_factors(metrics) -> dict[int, float]:
+    """Per loop, the split-conformal factor of its committee's energy σ on
+    the difficult structures (the gentle set when none): what the σ of
+    the frames that committee selects next is scaled by."""
+    out = {}
+    for m in metrics:
+        for split in ("difficult", "gentle"):
+            errors = m.tests.get(split)
+            c = errors.calibration.get("energy") if errors else None
+            if c is not None and np.isfinite(c.factor):
+                out[m.loop] = c.factor
+                break
+    return out
+
+
 def _sigma(page, metrics):
     import matplotlib.pyplot as plt
 
+    factors = energy_factors(metrics)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    scaled = []
     for k, m in enumerate(metrics):
         if m.selected_sigma:
+            q = factors.get(m.loop - 1)  # the committee that chose them
+            if q is not None:
+                scaled.append(f"loop {m.loop} × {q:.3g}")
             ax.hist(
-                m.selected_sigma,
+                np.array(m.selected_sigma) * (q or 1.0),
                 bins=20,
                 histtype="step",
                 lw=1.5,
                 color=colour(k),
-                label=f"loop {m.loop}",
+                label=f"loop {m.loop}" + ("" if q is None else " (calibrated)"),
             )
-    ax.set(xlabel="σ_U of the selected frames (eV)", ylabel="frames")
+    ax.set(
+        xlabel="σ_U of the selected frames (eV)"
+        + (", conformally calibrated" if scaled else ""),
+        ylabel="frames",
+    )
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     fig.set_layout_engine("constrained")
     return page.figure(
         fig,
         "Committee energy uncertainty σ_U of the frames selected for labelling, "
-        "per loop.",
+        "per loop"
+        + (
+            ", scaled by the split-conformal factor of the committee that selected "
+            "them (fitted on its difficult-set errors): " + ", ".join(scaled) + "."
+            if scaled
+            else "."
+        ),
         "sigma",
     )
 
@@ -520,7 +661,23 @@ def write_report(store, path: str | Path) -> Path:
     )
     if finals:
         page.section("Parity, every loop").append(_parity(page, finals))
-        page.section("Uncertainty against error").append(_calibration(page, finals[-1]))
+        section = page.section("Uncertainty against error")
+        section.append(_calibration(page, finals[-1]))
+        header, rows = calibration_rows(finals)
+        if rows:
+            section.append(
+                "<p>Is σ calibrated? Per loop's committee on the final frozen sets: "
+                "the rank correlation of σ and the true error; the miscalibration "
+                "area (reading σ as a normal standard deviation: 0 calibrated, 0.5 "
+                "worst); the split-conformal factor q fitted on a seeded half of "
+                f"the set so that |error| ≤ q·σ covers {1 - _alpha(finals):.0%} "
+                "of new structures, and the share it covers on the other half. "
+                "Energies per atom per structure; a structure's force σ and force "
+                "error are its atoms' aggregated as the row says. A flag marks σ "
+                "that no longer ranks or sizes the errors.</p>"
+                + table(header, rows, left=3)
+            )
+            section.append(_calibration_curves(page, finals[-1]))
     page.section("Data set").extend(_composition(store, page))
     page.section("Evolution outcomes").append(_evolution(store, metrics))
     page.section("Uncertainty of the selected frames").append(_sigma(page, metrics))
