@@ -356,6 +356,33 @@ class CalibrationConfig(_Model):
     )
 
 
+class StopConfig(_Model):
+    """When a campaign may stop before ``loops`` (a maximum then): either
+    criterion holding stops it after the loop that met it."""
+
+    improvement: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="stop when this loop's committee has a difficult-set force "
+        "RMSE less than this fraction below that of the committee `patience` "
+        "loops earlier, both measured on the difficult structures written so far",
+    )
+    patience: int = Field(
+        2, ge=1, description="loops over which `improvement` is measured"
+    )
+    force_sigma_eV_A: float | None = Field(
+        None,
+        gt=0,
+        description="stop when the conformally calibrated force sigma (largest "
+        "over atoms) of the frames this loop explored and selected, by the "
+        "committee that explored them, is below this for `share` of the frames",
+    )
+    share: float = Field(
+        0.9, gt=0, le=1, description="the share of frames `force_sigma_eV_A` needs"
+    )
+
+
 class CampaignConfig(_Model):
     """A whole campaign."""
 
@@ -367,11 +394,14 @@ class CampaignConfig(_Model):
     scheme: SchemeConfig = SchemeConfig()
     selection: SelectionConfig = SelectionConfig()
     committee: CommitteeOptions = BPNNOptions()
-    loops: int = Field(3, ge=1)
+    loops: int = Field(
+        3, ge=1, description="active loops; a maximum when `stop` is set"
+    )
     seed: int = Field(0, ge=0, lt=2**32)
     store: str = "campaign.db"
     executor: ExecutorConfig = ExecutorConfig()
     calibration: CalibrationConfig = CalibrationConfig()
+    stop: StopConfig = StopConfig()
 
 
 def _models_in(annotation) -> list[type[BaseModel]]:

@@ -2,15 +2,16 @@
 recorded in it, and a run with other settings is refused, naming the keys.
 
 Never a difference: more (or fewer) ``loops``, the ``store`` path, the
-``executor``, the oracle's ``timeout_s`` and ``retries`` and how σ is checked
-(``calibration``) — how and how long the work runs and how it is judged, not
-what it produces. Accepted with ``--accept-changes``: how
-later loops explore, select and fit (``scheme``, ``selection``, ``counts``,
-``difficult_fraction``, ``committee.fit``, ``committee.warm_start``); the loops
-already run keep their data, later ones follow the new settings, and the store
-records the new fingerprint. Always refused: the system, the initial data, the
-seed, the oracle and its arguments, the committee's architecture — a store
-mixing those would hold two campaigns.
+``executor``, the oracle's ``timeout_s`` and ``retries``, how σ is checked
+(``calibration``) and when to stop early (``stop``) — how and how long the
+work runs and how it is judged, not what it produces. Accepted with
+``--accept-changes``: how later loops explore, select and fit (``scheme``,
+``selection``, ``counts``, ``difficult_fraction``, ``committee.fit``,
+``committee.warm_start``); the loops already run keep their data, later ones
+follow the new settings, and the store records the new fingerprint. Always
+refused: the system, the initial data, the seed, the oracle and its
+arguments, the committee's architecture — a store mixing those would hold
+two campaigns.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ IGNORED = (
     "oracle.timeout_s",
     "oracle.retries",
     "calibration",
+    "stop",
 )
 #: Dotted keys (and sub-keys) whose change ``--accept-changes`` accepts.
 ACCEPTABLE = (

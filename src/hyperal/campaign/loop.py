@@ -13,6 +13,9 @@ all training data (warm-started from the previous loop's weights unless
 ``committee.warm_start`` is false) -> errors on the gentle and difficult sets
 per structure type recorded.
 
+With a ``stop`` section, ``loops`` is a maximum: a loop that meets a stopping
+criterion (:mod:`hyperal.campaign.stopping`) is the last.
+
 After the last loop every loop's committee is evaluated again on the final
 frozen sets — the gentle set and the union of all loops' difficult sets — so
 the learning curve compares the same structures at every point.
@@ -43,6 +46,7 @@ from hyperal.campaign.stages import (
     frozen_test_sets,
     initial_loop,
 )
+from hyperal.campaign.stopping import clear_stop, record_stop, stop_reason
 from hyperal.campaign.store import Store
 from hyperal.oracle import Oracle
 
@@ -128,7 +132,15 @@ class Campaign:
                 labeller=labeller,
             )
             checkpoint = finished(ctx, 0) or initial_loop(ctx)
+            last = cfg.loops
             for loop in range(1, cfg.loops + 1):
                 checkpoint = finished(ctx, loop) or active_loop(ctx, loop, checkpoint)
-            final_evaluation(ctx, cfg.loops, frozen_test_sets(ctx))
+                reason = stop_reason(ctx, loop)
+                if reason:
+                    record_stop(ctx, loop, reason)
+                    last = loop
+                    break
+            else:
+                clear_stop(ctx)
+            final_evaluation(ctx, last, frozen_test_sets(ctx))
         return self.store.metrics(self.run_name)

@@ -122,7 +122,7 @@ def status(
     """A table per loop: oracle calls, training size, errors on both test
     sets; after the last loop, every loop's force errors on the final frozen
     sets, per structure type."""
-    from hyperal.report import SUMMARY_COLUMNS, final_rows, summary_rows
+    from hyperal.report import SUMMARY_COLUMNS, final_rows, stop_line, summary_rows
 
     opened = _store(config_path, store)
     metrics = opened.metrics()
@@ -133,6 +133,7 @@ def status(
     for row in summary_rows(metrics):
         table.add_row(*row)
     out.print(table)
+    out.print(stop_line(opened))
     failures = opened.failure_reasons()
     if failures:
         failed = Table(title="oracle failures by reason (never trained on)")

@@ -544,6 +544,20 @@ def _table(metrics) -> str:
     return table(SUMMARY_COLUMNS, summary_rows(metrics), left=0)
 
 
+def stop_line(store, run: str = "main") -> str:
+    """Why the campaign ended: its early stop, or its ``loops``."""
+    from hyperal.campaign.stopping import stopped
+
+    found = stopped(store, run)
+    if found:
+        return f"stopped early after loop {found['loop']}: {found['reason']}"
+    rule = (store.setting("campaign") or {}).get("stop") or {}
+    criteria = [k for k in ("improvement", "force_sigma_eV_A") if rule.get(k)]
+    if criteria:
+        return f"no stopping criterion met ({', '.join(criteria)}): ran every loop"
+    return "no stopping rule: ran every loop"
+
+
 def _setup(store, metrics) -> str:
     import hyperal
 
@@ -579,6 +593,7 @@ def _setup(store, metrics) -> str:
     rows += [
         ["hyperal", hyperal.__version__],
         ["loops finished", len(metrics) - 1],
+        ["stop", stop_line(store)],
         [
             "oracle calls",
             f"{metrics[-1].oracle_calls} ({metrics[-1].oracle_failures} failed)",

@@ -1,0 +1,115 @@
+"""When a campaign may stop early (docs/method.md §4): ``loops`` is then a
+maximum, and a loop that meets a criterion of the ``stop`` section is the
+last.
+
+- **No more gain**: this loop's committee and the one ``patience`` loops
+  earlier are measured on the same structures — the difficult structures
+  written so far — and the campaign stops when the force RMSE fell by less
+  than the fraction ``improvement``.
+- **Nothing uncertain left**: the frames this loop explored and selected for
+  labelling (the most uncertain of each trajectory) are predicted by the
+  committee that explored them — before any of them was labelled or trained
+  on — and their force σ (largest over atoms) is scaled by that committee's
+  split-conformal factor (:mod:`hyperal.committee.calibration`, fitted on
+  its difficult-set errors); the campaign stops when at least ``share`` of
+  them lie below ``force_sigma_eV_A``. A factor needs at least 1/α − 1
+  structures in the calibration half (19 at α = 0.05); with fewer it is
+  infinite and this criterion never holds.
+
+The decision is recomputed from the store on a rerun, so a resumed campaign
+stops at the same loop; it is stored (setting ``stopped:<run>``) for the
+status and the report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hyperal.campaign.records import Split, Stage
+from hyperal.campaign.stages import StageContext, errors_of, predictions_on
+from hyperal.committee.calibration import aggregate
+
+
+def _no_more_gain(ctx: StageContext, loop: int) -> str:
+    rule = ctx.config.stop
+    if rule.improvement is None or loop < rule.patience:
+        return ""
+    images = ctx.store.labelled(
+        split=Split.DIFFICULT, max_loop=loop, runs=ctx.data_runs
+    )
+    if not images:
+        return ""
+    before, now = (
+        errors_of(
+            images, predictions_on(ctx, ctx.checkpoint(k), images), loop
+        ).all.force_rmse_meV_A
+        for k in (loop - rule.patience, loop)
+    )
+    gain = 1 - now / before if before > 0 else 0.0
+    if gain >= rule.improvement:
+        return ""
+    return (
+        f"the difficult-set force RMSE fell by {gain:.1%} over the last "
+        f"{rule.patience} loops ({before:.0f} -> {now:.0f} meV/Å on the "
+        f"{len(images)} difficult structures written so far), less than "
+        f"stop.improvement {rule.improvement:.0%}"
+    )
+
+
+def _force_factor(ctx: StageContext, loop: int) -> float | None:
+    """The split-conformal factor of loop ``loop``'s committee's force σ on
+    its difficult set (the gentle set when it has none)."""
+    for m in ctx.store.metrics(ctx.run):
+        if m.loop != loop:
+            continue
+        for split in (Split.DIFFICULT.value, Split.GENTLE.value):
+            errors = m.tests.get(split)
+            found = errors.calibration.get("force") if errors else None
+            if found is not None:
+                return found.factor
+    return None
+
+
+def _nothing_uncertain(ctx: StageContext, loop: int) -> str:
+    rule = ctx.config.stop
+    if rule.force_sigma_eV_A is None or loop < 1:
+        return ""
+    rows = ctx.store.rows(loop=loop, stage=Stage.SELECTED.value, run=ctx.run)
+    frames = [row.toatoms() for row in rows]
+    factor = _force_factor(ctx, loop - 1)
+    if not frames or factor is None or not np.isfinite(factor):
+        return ""
+    predictions = predictions_on(ctx, ctx.checkpoint(loop - 1), frames)
+    if any(p.forces_sigma is None for p in predictions):
+        return ""
+    how = ctx.config.calibration.aggregate
+    sigma = np.array([factor * aggregate(p.forces_sigma, how) for p in predictions])
+    below = float(np.mean(sigma < rule.force_sigma_eV_A))
+    if below < rule.share:
+        return ""
+    return (
+        f"{below:.0%} of the {len(frames)} frames explored and selected in loop "
+        f"{loop} have a calibrated force σ below stop.force_sigma_eV_A "
+        f"{rule.force_sigma_eV_A:g} eV/Å (σ of the exploring committee × its "
+        f"conformal factor {factor:.3g}; needed: {rule.share:.0%})"
+    )
+
+
+def stop_reason(ctx: StageContext, loop: int) -> str:
+    """Why the campaign stops after ``loop`` (empty: it goes on)."""
+    return _no_more_gain(ctx, loop) or _nothing_uncertain(ctx, loop)
+
+
+def stopped(store, run: str) -> dict | None:
+    """The stored early stop of ``run``: {"loop", "reason"}, or None."""
+    return store.setting(f"stopped:{run}") or None
+
+
+def record_stop(ctx: StageContext, loop: int, reason: str) -> None:
+    ctx.store.set_setting(f"stopped:{ctx.run}", {"loop": loop, "reason": reason})
+
+
+def clear_stop(ctx: StageContext) -> None:
+    """A campaign that ran past its stored stop (other settings) has none."""
+    if stopped(ctx.store, ctx.run) is not None:
+        ctx.store.set_setting(f"stopped:{ctx.run}", {})
