@@ -169,7 +169,8 @@ def test_cli_status_report_export(finished, tmp_path):
     # σ's calibration on the final sets: one row per loop, set and quantity
     final = Store(data["store"]).final()
     found = final[-1].tests["difficult"].calibration
-    assert set(found) == {"energy", "force"} and found["force"].aggregate == "max"
+    assert set(found) == {"energy", "force", "force_atoms"}
+    assert found["force"].aggregate == "max"
     assert found["force"].count == final[-1].sizes["difficult"]
     assert f"{found['force'].miscalibration_area:.3f}" in text
     assert text.count("force (max)") == sum(len(f.tests) for f in final)

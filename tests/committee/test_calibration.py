@@ -97,6 +97,8 @@ def test_bad_input_is_refused():
         calibration_curve([np.nan], [1.0])
     with pytest.raises(ValueError, match="alpha must be in"):
         conformal_factor([1.0], [1.0], alpha=1.5)
+    with pytest.raises(ValueError, match="3 group labels for 2 values"):
+        calibrate([1.0, 2.0], [1.0, 2.0], quantity="f", unit="u", groups=[0, 0, 1])
     with pytest.raises(ValueError, match="aggregate must be one of max, mean, p95"):
         aggregate([1.0], "median")
 
@@ -143,7 +145,7 @@ def test_a_committee_of_identical_members_is_flagged():
     preds = predict(_Model(Committee([EMT(), EMT()])), structures)
     assert all(p.sigma == 0 and np.all(p.forces_sigma == 0) for p in preds)
     found = calibrations(refs, preds)
-    for quantity in ("energy", "force"):
+    for quantity in ("energy", "force", "force_atoms"):
         assert found[quantity].factor == math.inf
         assert found[quantity].miscalibration_area == pytest.approx(0.5, abs=0.011)
         assert "zero everywhere" in found[quantity].flag()
@@ -153,7 +155,10 @@ def test_a_real_committee_gets_energy_and_force_calibration():
     structures, refs = _test_set()
     preds = predict(_Model(emt_committee(4, ["Cu"], rng=0)), structures)
     found = calibrations(refs, preds, aggregate="mean", alpha=0.2)
-    assert set(found) == {"energy", "force"}
+    assert set(found) == {"energy", "force", "force_atoms"}
+    atoms = found["force_atoms"]
+    assert atoms.aggregate == "atoms" and atoms.count == 12 * 32
+    assert atoms.held_out == 6 * 32  # half the structures, all their atoms
     force = found["force"]
     assert force.aggregate == "mean" and force.unit == "meV/Å" and force.count == 12
     assert 0 < force.factor < math.inf and sum(force.curve_count) == 12

@@ -152,7 +152,8 @@ class Calibration(BaseModel):
 
     ``factor`` is fitted on a seeded half of the structures (the calibration
     half) and its ``coverage`` measured on the other half; the rank
-    correlation, curve and area use every structure."""
+    correlation, curve and area use every value. ``count`` values (one per
+    structure, or per atom when ``aggregate`` is ``"atoms"``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -203,13 +204,21 @@ def calibrate(
     alpha: float = 0.05,
     bins: int = 10,
     seed: int = 0,
+    groups: Sequence[int] | None = None,
 ) -> Calibration:
     """Every calibration figure of one quantity: the conformal factor from a
     seeded half of the structures, its coverage on the other half (None
-    with fewer than 2 structures)."""
+    with fewer than 2 structures). With ``groups`` (the structure of each
+    value, e.g. for one value per atom) the halves are split by structure,
+    so no structure informs both the factor and its check."""
     s, e = _pair(sigma, error)
-    order = np.random.default_rng(seed).permutation(s.size)
-    fit, held = order[: (s.size + 1) // 2], order[(s.size + 1) // 2 :]
+    group = np.arange(s.size) if groups is None else np.asarray(groups)
+    if group.shape != s.shape:
+        raise ValueError(f"{group.size} group labels for {s.size} values")
+    names = np.unique(group)
+    order = np.random.default_rng(seed).permutation(names.size)
+    chosen = np.isin(group, names[order[: (names.size + 1) // 2]])
+    fit, held = np.flatnonzero(chosen), np.flatnonzero(~chosen)
     factor = conformal_factor(s[fit], e[fit], alpha)
     curve = calibration_curve(s, e, bins)
     return Calibration(

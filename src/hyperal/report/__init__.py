@@ -224,12 +224,12 @@ def calibration_rows(finals) -> tuple[list[str], list[list[str]]]:
     for final in finals:
         for split in SPLITS:
             errors = final.tests.get(split)
-            for quantity, c in (errors.calibration if errors else {}).items():
+            for c in (errors.calibration if errors else {}).values():
                 rows.append(
                     [
                         final.loop,
                         split,
-                        f"{quantity} ({c.aggregate})",
+                        f"{c.quantity} ({c.aggregate})",
                         c.count,
                         "–"
                         if c.rank_correlation is None
@@ -256,9 +256,11 @@ def _calibration_curves(page, final):
     }
     if not found:
         return ""
-    quantities = [q for q in ("energy", "force") if any(k[1] == q for k in found)]
+    quantities = [
+        q for q in ("energy", "force", "force_atoms") if any(k[1] == q for k in found)
+    ]
     fig, axes = plt.subplots(
-        1, len(quantities), figsize=(4.2 * len(quantities), 3.8), squeeze=False
+        1, len(quantities), figsize=(3.6 * len(quantities), 3.8), squeeze=False
     )
     notes = []
     for ax, quantity in zip(axes[0], quantities, strict=True):
@@ -292,7 +294,13 @@ def _calibration_curves(page, final):
         ax.set(
             xlabel=f"RMS σ in bin ({unit})",
             ylabel=f"RMSE in bin ({unit})",
-            title=quantity if quantity == "energy" else f"force ({how} over atoms)",
+            title=(
+                "energy per atom"
+                if quantity == "energy"
+                else "force per atom"
+                if how == "atoms"
+                else f"force ({how} over atoms)"
+            ),
         )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -688,8 +696,9 @@ def write_report(store, path: str | Path) -> Path:
                 f"the set so that |error| ≤ q·σ covers {1 - _alpha(finals):.0%} "
                 "of new structures, and the share it covers on the other half. "
                 "Energies per atom per structure; a structure's force σ and force "
-                "error are its atoms' aggregated as the row says. A flag marks σ "
-                "that no longer ranks or sizes the errors.</p>"
+                "error are its atoms' aggregated as the row says, or every atom "
+                "one value ('atoms'; the halves still split by structure). A flag "
+                "marks σ that no longer ranks or sizes the errors.</p>"
                 + table(header, rows, left=3)
             )
             section.append(_calibration_curves(page, finals[-1]))
