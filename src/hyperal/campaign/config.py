@@ -906,4 +906,12 @@ executor:
   address: null                     # dask scheduler address (dask-jobqueue on Slurm)
   background_labels: true           # inprocess: the oracle works while the committee
                                     # evolves and fits (one oracle call at a time)
+calibration:                        # is the committee's sigma calibrated? (report)
+  alpha: 0.05                       # conformal level 1 - alpha
+  aggregate: max                    # a structure's force sigma/error: max, mean, p95
+stop:                               # stop before `loops` when a criterion holds
+  improvement: null                 # e.g. 0.05: difficult-set force RMSE fell < 5 %
+  patience: 2                       # ... over this many loops (same structures)
+  force_sigma_eV_A: null            # e.g. 0.1: calibrated force sigma of the explored,
+  share: 0.9                        # selected frames below it for this share
 """

@@ -80,6 +80,36 @@ class AdversarialBias(Calculator):
         self._alpha = value
         self.reset()
 
+    def rebias(self, alpha: float) -> None:
+        """Set α and re-derive the biased results of the current configuration
+        from the unbiased ones already computed (no new committee call); the
+        cache is discarded when they are not there."""
+        cached = self.results
+        if not all(
+            key in cached
+            for key in ("committee_energy", "committee_forces", "energy_uncertainty")
+        ) or ("energy_uncertainty_gradient" not in cached):
+            self.alpha = alpha
+            return
+        atoms = self.atoms
+        self.alpha = alpha  # resets the cache: put the re-derived results back
+        self.atoms = atoms
+        energy = cached["committee_energy"] - self._alpha * cached["energy_uncertainty"]
+        self.results = {
+            **cached,
+            "energy": energy,
+            "free_energy": energy,
+            "forces": cached["committee_forces"]
+            + self._alpha * cached["energy_uncertainty_gradient"],
+        }
+        if "committee_stress" in cached:
+            self.results["stress"] = (
+                cached["committee_stress"]
+                - self._alpha * cached["energy_uncertainty_stress"]
+            )
+        else:
+            self.results.pop("stress", None)
+
     def calculate(
         self,
         atoms: Atoms | None = None,
@@ -109,3 +139,5 @@ class AdversarialBias(Calculator):
                 committee.get_property(key, self.atoms) for key in _STRESS_REQUIRED
             )
             self.results["stress"] = stress - alpha * stress_grad
+            self.results["committee_stress"] = stress
+            self.results["energy_uncertainty_stress"] = stress_grad

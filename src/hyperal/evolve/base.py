@@ -264,9 +264,22 @@ class Evolver:
     calculator : ASE calculator
         Any calculator. With ``alpha > 0`` it must be committee-like
         (:class:`hyperal.Committee`, a BPNN committee calculator).
-    alpha : float
+    alpha : float or "auto"
         Adversarial bias strength α >= 0: the dynamics runs on
         U − α·σ_U, F + α·∇σ_U (docs/method.md §2). 0 runs on ``calculator`` itself.
+        ``"auto"``: α is set after every step so that the mean bias force
+        |α·∇σ_U| is ``alpha_relative`` times the mean committee force |F̄|
+        (means over atoms), smoothed by an exponential moving average — the
+        rule of van der Oord et al., npj Comput. Mater. 9, 168 (2023).
+    alpha_relative : float
+        With ``alpha="auto"``: the target ratio of mean bias force to mean
+        committee force.
+    alpha_smoothing : float
+        With ``alpha="auto"``: the weight of the previous α in the moving
+        average (0: α follows each step's target at once).
+    max_sigma_eV_atom : float, optional
+        An uncertainty cut-off: a frame whose σ_U per atom exceeds it ends
+        the run (status ``exploded``) and is dropped, so it is never selected.
     record_every : int
         Record every n-th step (the start and the last frame always).
     blowup_force_eV_A : float
@@ -280,7 +293,10 @@ class Evolver:
     """
 
     calculator: Calculator
-    alpha: float = 0.0
+    alpha: float | Literal["auto"] = 0.0
+    alpha_relative: float = 0.1
+    alpha_smoothing: float = 0.9
+    max_sigma_eV_atom: float | None = None
     record_every: int = 1
     blowup_force_eV_A: float = 500.0
     blowup_distance_A: float = 0.3
@@ -299,7 +315,19 @@ class Evolver:
             raise ValueError(
                 f"calculator must be an ASE calculator, got {type(self.calculator)}"
             )
-        _positive("alpha", self.alpha, strict=False)
+        if self.alpha != "auto":
+            if isinstance(self.alpha, str):
+                raise ValueError(
+                    f"alpha must be a finite number >= 0 or 'auto', got {self.alpha!r}"
+                )
+            _positive("alpha", self.alpha, strict=False)
+        _positive("alpha_relative", self.alpha_relative)
+        if not 0 <= self.alpha_smoothing < 1:
+            raise ValueError(
+                f"alpha_smoothing must be in [0, 1), got {self.alpha_smoothing}"
+            )
+        if self.max_sigma_eV_atom is not None:
+            _positive("max_sigma_eV_atom", self.max_sigma_eV_atom)
         _positive("blowup_force_eV_A", self.blowup_force_eV_A)
         _positive("blowup_distance_A", self.blowup_distance_A, strict=False)
         if int(self.record_every) != self.record_every or self.record_every < 1:
@@ -324,7 +352,10 @@ class Evolver:
     # --- driver -----------------------------------------------------------------
 
     def dynamics_calculator(self) -> Calculator:
-        """The calculator the dynamics runs on: the bias when ``alpha > 0``."""
+        """The calculator the dynamics runs on: the bias when ``alpha > 0``
+        or ``"auto"`` (then starting at α = 0 until the first step sets it)."""
+        if self.alpha == "auto":
+            return AdversarialBias(self.calculator, 0.0)
         if self.alpha > 0:
             return AdversarialBias(self.calculator, self.alpha)
         return self.calculator
@@ -350,18 +381,33 @@ class Evolver:
         reason = f"reached the step limit ({steps})"
         taken = 0
         last: Frame | None = None
+        tuner = (
+            _AlphaTuner(self.alpha_relative, self.alpha_smoothing)
+            if self.alpha == "auto"
+            else None
+        )
         try:
             distance = DistanceTracker()
             session = self._start(work, steps, rng, info)
             for index, converged in enumerate(session.steps):
                 taken = index
                 last = _frame(index, work, session.results(work), distance)
+                if self._too_uncertain(last):
+                    status = "exploded"
+                    reason = (
+                        f"step {index}: σ_U {last.sigma_per_atom:.3g} eV/atom above "
+                        f"max_sigma_eV_atom={self.max_sigma_eV_atom:g}"
+                    )
+                    last = frames[-1] if frames else None  # never selected
+                    break
                 if index % self.record_every == 0:
                     frames.append(last)
                 problem = self._blowup(last)
                 if problem:
                     status, reason = "exploded", f"step {index}: {problem}"
                     break
+                if tuner is not None:
+                    tuner.update(work)
                 if converged and self.reports_convergence:
                     status, reason = "converged", f"converged after {index} steps"
                     break
@@ -372,6 +418,8 @@ class Evolver:
             reason = f"step {taken + 1}: {type(exc).__name__}: {exc}"
         if last is not None and (not frames or frames[-1] is not last):
             frames.append(last)
+        if tuner is not None:
+            info.update(tuner.summary())
         return EvolveResult(
             frames=frames,
             status=status,
@@ -380,6 +428,10 @@ class Evolver:
             scheme=self.name,
             info=info,
         )
+
+    def _too_uncertain(self, frame: Frame) -> bool:
+        limit = self.max_sigma_eV_atom
+        return limit is not None and frame.sigma_per_atom > limit
 
     def _blowup(self, frame: Frame) -> str | None:
         """Why ``frame`` counts as a blown-up trajectory, or None."""
@@ -401,6 +453,48 @@ class Evolver:
                 f"blowup_distance_A={self.blowup_distance_A:g}"
             )
         return None
+
+
+class _AlphaTuner:
+    """α = ``relative`` · mean|F̄| / mean|∇σ_U| (means over atoms) after each
+    step, smoothed as α ← s·α + (1 − s)·target (van der Oord et al., npj
+    Comput. Mater. 9, 168 (2023)); the bias's results at the current
+    configuration are re-derived for the new α without a new committee call.
+    Records α and the bias-to-force ratio each step actually used."""
+
+    def __init__(self, relative: float, smoothing: float):
+        self.relative = relative
+        self.smoothing = smoothing
+        self.alpha: float | None = None
+        self.alphas: list[float] = []
+        self.ratios: list[float] = []
+
+    def update(self, atoms: Atoms) -> None:
+        bias = atoms.calc
+        results = current_results(atoms)
+        forces = np.asarray(results["committee_forces"])
+        gradient = np.asarray(results["energy_uncertainty_gradient"])
+        force = float(np.mean(np.linalg.norm(forces, axis=1)))
+        push = float(np.mean(np.linalg.norm(gradient, axis=1)))
+        if not (push > 0 and force > 0 and math.isfinite(push * force)):
+            return  # nothing to scale: keep α
+        target = self.relative * force / push
+        self.alpha = (
+            target
+            if self.alpha is None
+            else self.smoothing * self.alpha + (1 - self.smoothing) * target
+        )
+        self.alphas.append(self.alpha)
+        self.ratios.append(self.alpha * push / force)  # what the next step uses
+        bias.rebias(self.alpha)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "alpha_trace": list(self.alphas),
+            "bias_ratio_trace": list(self.ratios),
+            "alpha_mean": float(np.mean(self.alphas)) if self.alphas else 0.0,
+            "bias_ratio_mean": float(np.mean(self.ratios)) if self.ratios else 0.0,
+        }
 
 
 def _frame(

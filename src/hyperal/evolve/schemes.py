@@ -113,8 +113,17 @@ def make_evolver(
     if wrong:
         raise ValueError(f"scheme {scheme!r}: {'; '.join(wrong)}")
     kwargs = {**spec.defaults, **params}
-    bias = float(kwargs.get(spec.bias_parameter, 0.0))
     key = spec.bias_parameter
+    bias = kwargs.get(key, 0.0)
+    if bias == "auto" and spec.biased:  # adaptive α (MD, relaxation, dimer)
+        return spec.evolver(calculator=calculator, rng=rng, **kwargs)
+    if isinstance(bias, str):
+        raise ValueError(
+            f"scheme {scheme!r}: {key} must be a number"
+            + (" or 'auto'" if key == "alpha" and spec.biased else "")
+            + f", got {bias!r}"
+        )
+    bias = float(bias)
     if spec.biased and not bias > 0:
         raise ValueError(
             f"scheme {scheme!r}: {key} must be > 0 (got {bias}); "
