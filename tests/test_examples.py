@@ -17,6 +17,7 @@ LOADERS = {
     "barriers-emt.yaml": load_barrier_config,
     "benchmark-emt.yaml": load_benchmark,
     "benchmark-emt-bias-sweep.yaml": load_benchmark,
+    "benchmark-emt-alpha.yaml": load_benchmark,
     "benchmark-nbtizr-o.yaml": load_benchmark,
     "campaign_demo.yaml": load_config,
     "campaign_full.yaml": load_config,
