@@ -161,6 +161,7 @@ def test_cli_status_report_export(finished, tmp_path):
     text = html.read_text()
     figures = ("final-curves", "final-curves-calls", "loop-curves", "parity")
     figures += ("calibration", "calibration-curves", "composition", "sigma")
+    figures += ("diversity-pca", "diversity-bonds", "diversity-motion")
     for name in figures:
         assert f"id='fig-{name}'" in text
     assert text.count("<svg") == len(figures) and gentle in text

@@ -384,6 +384,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             evolution=outcome.status,
             start_index=j,
             redundant=passed,
+            **outcome.motion,
         )
         if atoms is None:
             entry = (

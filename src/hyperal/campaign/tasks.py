@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.optimize import FIRE
 
+from hyperal.diversity import trajectory_motion
 from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.select import select_frame
 from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoint
@@ -106,6 +107,9 @@ class Selected:
     status: str
     reason: str
     candidates: tuple[tuple[Atoms, float], ...] = ()
+    #: how far the trajectory went: the mean atom displacement per recorded
+    #: step and the RMSD of its last frame from the start (Å)
+    motion: dict[str, float] = field(default_factory=dict)
 
 
 def evolve_and_select(
@@ -124,10 +128,17 @@ def evolve_and_select(
     one first."""
     calc = committee(checkpoint).calculator()
     result = make_evolver(scheme, calc, params, rng=seed).run(atoms, steps=steps)
+    motion = {}
+    if len(result.frames) > 1:
+        steps_A, rmsd = trajectory_motion([f.to_atoms() for f in result.frames])
+        motion = {
+            "step_displacement_A": float(steps_A.mean()),
+            "rmsd_A": float(rmsd[-1]),
+        }
     # the random rule draws from its own stream, not the evolution's
     chosen = select_frame(result, **selection, rng=seed + 1)
     if not chosen.selected:
-        return Selected(None, math.nan, result.status, chosen.reason)
+        return Selected(None, math.nan, result.status, chosen.reason, motion=motion)
     ranked = tuple(
         (result.frames[k].to_atoms(), result.frames[k].sigma)
         for k in chosen.ranked[:candidates]
@@ -138,6 +149,7 @@ def evolve_and_select(
         result.status,
         chosen.reason,
         ranked,
+        motion,
     )
 
 

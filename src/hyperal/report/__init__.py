@@ -8,7 +8,8 @@ small multiples; the committee's σ against its true error and its
 calibration (rank correlation, calibration curves, miscalibration area, the
 split-conformal factor and its held-out coverage); the data set's
 composition and distributions; evolution outcomes; the uncertainty of the
-selected frames.
+selected frames; sampling diversity (per-atom features in two principal
+components, bond lengths and angles, the trajectories' motion, per origin).
 """
 
 from __future__ import annotations
@@ -615,6 +616,34 @@ def _setup(store, metrics) -> str:
     return table(["setting", "value"], rows, left=2)
 
 
+def _diversity(store, page, metrics) -> list[str]:
+    """The training data by where it came from — the initial relaxations and
+    the selected frames per start type — and the difficult test set, through
+    the last committee's features; the trajectories' motion per start type."""
+    from hyperal.models.checkpoint import damage
+    from hyperal.report.diversity import diversity_parts, motion_of
+
+    groups: dict[str, list] = {}
+    for atoms in store.labelled(split="train", runs=["main"]):
+        stage = atoms.info.get("stage")
+        name = (
+            "initial relaxations"
+            if stage == "initial"
+            else f"selected · {atoms.info.get('source', '?')}"
+        )
+        groups.setdefault(name, []).append(atoms)
+    groups["difficult test set"] = store.labelled(split="difficult", runs=["main"])
+    checkpoint = store.checkpoint_path(metrics[-1].loop)
+    if damage(checkpoint):
+        checkpoint = None
+    motion = motion_of(
+        store.rows(stage="selected", run="main"),
+        lambda row: f"{row.get('scheme', '?')} · {row.get('source', '?')}",
+    )
+    parts = diversity_parts(page, groups, checkpoint, motion, "of each origin")
+    return parts or ["<p class=note>No structures to compare yet.</p>"]
+
+
 def write_report(store, path: str | Path) -> Path:
     """Write the HTML report of the campaign in ``store`` to ``path``."""
     import matplotlib
@@ -705,6 +734,7 @@ def write_report(store, path: str | Path) -> Path:
     page.section("Data set").extend(_composition(store, page))
     page.section("Evolution outcomes").append(_evolution(store, metrics))
     page.section("Uncertainty of the selected frames").append(_sigma(page, metrics))
+    page.section("Sampling diversity").extend(_diversity(store, page, metrics))
     path = Path(path)
     path.write_text(page.html())
     return path
