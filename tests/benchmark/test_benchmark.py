@@ -163,6 +163,8 @@ def test_the_page_renders_in_a_browser_with_every_figure(finished):
     assert not re.search(r"(src|href)=['\"]?https?:", dom)  # self-contained
     for name in ("curves", "robust", "ratios", "sigma"):
         assert f'id="fig-{name}"' in dom
+    for name in ("diversity-pca", "diversity-bonds", "diversity-motion"):
+        assert f'id="fig-{name}"' in dom
     assert dom.count("<svg") >= 4 and "Ranking" in dom and "md-random" in dom
 
 

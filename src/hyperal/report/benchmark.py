@@ -142,6 +142,36 @@ def _fmt(value, digits=1):
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _diversity(page, bench, base) -> list[str]:
+    """Per variant, the frames it selected (every replicate) through the
+    reference variant's last committee of replicate 0, and its
+    trajectories' motion."""
+    from hyperal.benchmark.run import variant_run
+    from hyperal.campaign.store import Store
+    from hyperal.models.checkpoint import damage
+    from hyperal.report.diversity import diversity_parts, motion_of
+
+    store = Store(bench.store)
+    names = [v.name for v in bench.variants]
+    groups, motion = {}, {}
+    for name in names:
+        runs = [variant_run(r, name) for r in range(bench.replicates)]
+        groups[name] = [
+            a
+            for a in store.labelled(split="train", runs=runs)
+            if a.info.get("stage") == "selected"
+        ]
+        rows = [row for run in runs for row in store.rows(stage="selected", run=run)]
+        motion.update(motion_of(rows, lambda _, name=name: name))
+    checkpoint = store.checkpoint_path(base.loops, variant_run(0, bench.reference))
+    if damage(checkpoint):
+        checkpoint = None
+    parts = diversity_parts(
+        page, groups, checkpoint, motion, "each scheme selected for labelling"
+    )
+    return parts or ["<p class=note>No selected frames yet.</p>"]
+
+
 def write_benchmark_report(results, bench, base, path) -> Path:
     """Write the benchmark's self-contained HTML page to ``path``, and its
     learning-curve figure beside it as ``curves.svg``."""
@@ -345,6 +375,7 @@ def write_benchmark_report(results, bench, base, path) -> Path:
     )
     uncertainty = page.section("Uncertainty of the selected frames")
     uncertainty.append(_sigma(page, results))
+    page.section("Sampling diversity").extend(_diversity(page, bench, base))
     path = Path(path)
     document = page.html()
     path.write_text(document)
