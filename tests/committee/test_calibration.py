@@ -84,6 +84,12 @@ def test_calibrate_fits_on_one_half_and_checks_on_the_other():
     assert good.flag() == ""
     bad = calibrate(*_synthetic(4000, 2, scale=0.2), quantity="force", unit="meV/Å")
     assert bad.flag().startswith("overconfident")
+    few = calibrate(*_synthetic(10, 2), quantity="force", unit="meV/Å")
+    assert few.factor == math.inf and few.coverage is None
+    assert few.flag() == (
+        "too few values to judge: a factor covering 95% needs at least 19 in "
+        "the calibration half (here 5)"
+    )
 
 
 def test_bad_input_is_refused():

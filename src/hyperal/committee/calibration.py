@@ -151,7 +151,8 @@ class Calibration(BaseModel):
     """σ against the true error of one quantity on one test set.
 
     ``factor`` is fitted on a seeded half of the structures (the calibration
-    half) and its ``coverage`` measured on the other half; the rank
+    half) and its ``coverage`` measured on the other half (None when the
+    factor is infinite: too few values for the level); the rank
     correlation, curve and area use every value. ``count`` values (one per
     structure, or per atom when ``aggregate`` is ``"atoms"``)."""
 
@@ -179,6 +180,12 @@ class Calibration(BaseModel):
         z = float(stats.norm.ppf(1 - self.alpha / 2))
         if not math.isfinite(self.factor) and max(self.curve_sigma) == 0:
             return "σ is zero everywhere: the members agree exactly (no uncertainty)"
+        if not math.isfinite(self.factor):
+            return (
+                f"too few values to judge: a factor covering {1 - self.alpha:.0%} "
+                f"needs at least {math.ceil(1 / self.alpha) - 1} in the "
+                f"calibration half (here {self.count - self.held_out})"
+            )
         if self.miscalibration_area <= AREA_LIMIT:
             return ""
         if self.factor > z:
@@ -233,6 +240,10 @@ def calibrate(
         miscalibration_area=miscalibration_area(s, e),
         alpha=float(alpha),
         factor=factor,
-        coverage=coverage(s[held], e[held], factor) if held.size else None,
+        coverage=(
+            coverage(s[held], e[held], factor)
+            if held.size and math.isfinite(factor)
+            else None
+        ),
         held_out=int(held.size),
     )

@@ -15,6 +15,7 @@ components, bond lengths and angles, the trajectories' motion, per origin).
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,8 +181,12 @@ def _calibration(page, final):
         natoms = np.array(p.natoms) if len(p.natoms) == n else np.ones(n)
         sigma = 1e3 * np.array(p.sigma) / natoms  # per atom, like the error
         ax.scatter(sigma, err, s=10, color=colour(k), marker=marker(k), label=split)
-        rho = uncertainty_rank_correlation(sigma, err)
-        notes.append(f"{split}: Spearman ρ = {rho:.2f} (n = {n})")
+        rho = uncertainty_rank_correlation(sigma, err) if n >= 3 else math.nan
+        notes.append(
+            f"{split}: Spearman ρ = "
+            + (f"{rho:.2f}" if math.isfinite(rho) else "– (too few)")
+            + f" (n = {n})"
+        )
     ax.set(xlabel="committee σ_U per atom (meV/atom)", ylabel="|E error| (meV/atom)")
     for axis in ("x", "y"):
         values = (
@@ -277,13 +282,14 @@ def _calibration_curves(page, final):
                 color=colour(k),
                 label=f"{split} (n = {c.count})",
             )
-            ax.plot(
-                [c.factor * x for x in c.curve_sigma],
-                c.curve_rmse,
-                ls=":",
-                color=colour(k),
-                label=f"{split}, σ × {c.factor:.3g} (conformal)",
-            )
+            if np.isfinite(c.factor):
+                ax.plot(
+                    [c.factor * x for x in c.curve_sigma],
+                    c.curve_rmse,
+                    ls=":",
+                    color=colour(k),
+                    label=f"{split}, σ × {c.factor:.3g} (conformal)",
+                )
             top = max(top, *c.curve_rmse, *c.curve_sigma)
             notes.append(
                 f"{split} {quantity}: area {c.miscalibration_area:.2f}, factor "
