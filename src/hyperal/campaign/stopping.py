@@ -13,8 +13,10 @@ last.
   split-conformal factor (:mod:`hyperal.committee.calibration`, fitted on
   its difficult-set errors); the campaign stops when at least ``share`` of
   them lie below ``force_sigma_eV_A``. A factor needs at least 1/α − 1
-  structures in the calibration half (19 at α = 0.05); with fewer it is
-  infinite and this criterion never holds.
+  values in the calibration half (19 at α = 0.05): the per-structure factor
+  of the difficult set is taken, else the gentle set's, else the per-atom
+  factor of those sets; when every one is infinite the criterion never
+  holds.
 
 The decision is recomputed from the store on a rerun, so a resumed campaign
 stops at the same loop; it is stored (setting ``stopped:<run>``) for the
@@ -56,17 +58,19 @@ def _no_more_gain(ctx: StageContext, loop: int) -> str:
     )
 
 
-def _force_factor(ctx: StageContext, loop: int) -> float | None:
-    """The split-conformal factor of loop ``loop``'s committee's force σ on
-    its difficult set (the gentle set when it has none)."""
-    for m in ctx.store.metrics(ctx.run):
-        if m.loop != loop:
-            continue
-        for split in (Split.DIFFICULT.value, Split.GENTLE.value):
-            errors = m.tests.get(split)
-            found = errors.calibration.get("force") if errors else None
-            if found is not None:
-                return found.factor
+def _force_factor(ctx: StageContext, loop: int) -> tuple[float, str] | None:
+    """The split-conformal factor of loop ``loop``'s committee's force σ and
+    where it comes from: fitted per structure on its difficult set, else on
+    its gentle set, else per atom on those sets (a small set gives a finite
+    factor only per atom)."""
+    metrics = [m for m in ctx.store.metrics(ctx.run) if m.loop == loop]
+    for quantity in ("force", "force_atoms"):
+        for m in metrics:
+            for split in (Split.DIFFICULT.value, Split.GENTLE.value):
+                errors = m.tests.get(split)
+                found = errors.calibration.get(quantity) if errors else None
+                if found is not None and np.isfinite(found.factor):
+                    return found.factor, f"{split} set, {found.aggregate}"
     return None
 
 
@@ -76,9 +80,10 @@ def _nothing_uncertain(ctx: StageContext, loop: int) -> str:
         return ""
     rows = ctx.store.rows(loop=loop, stage=Stage.SELECTED.value, run=ctx.run)
     frames = [row.toatoms() for row in rows]
-    factor = _force_factor(ctx, loop - 1)
-    if not frames or factor is None or not np.isfinite(factor):
+    found = _force_factor(ctx, loop - 1)
+    if not frames or found is None:
         return ""
+    factor, origin = found
     predictions = predictions_on(ctx, ctx.checkpoint(loop - 1), frames)
     if any(p.forces_sigma is None for p in predictions):
         return ""
@@ -91,7 +96,8 @@ def _nothing_uncertain(ctx: StageContext, loop: int) -> str:
         f"{below:.0%} of the {len(frames)} frames explored and selected in loop "
         f"{loop} have a calibrated force σ below stop.force_sigma_eV_A "
         f"{rule.force_sigma_eV_A:g} eV/Å (σ of the exploring committee × its "
-        f"conformal factor {factor:.3g}; needed: {rule.share:.0%})"
+        f"conformal factor {factor:.3g}, fitted on its {origin}; needed: "
+        f"{rule.share:.0%})"
     )
 
 
