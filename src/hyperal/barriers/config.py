@@ -308,7 +308,15 @@ starts: 6                       # MLIP saddle searches per loop
 selection:                      # which hops: the tail of sigma | gamma, or none
   score: sigma
   test_fraction: 0.2            # of the tail: labelled into the tail test set
-saddle: {fmax_eV_A: 0.05, method: auto, relax_steps: 200, dimer_steps: 200}
+saddle:
+  fmax_eV_A: 0.05               # force convergence of the dimer / NEB
+  method: auto                  # auto (dimer, NEB when it fails), dimer, neb
+  relax_steps: 200
+  dimer_steps: 200
+  neb_images: 5
+  neb_steps: 200
+  relax_fmax_eV_A: null         # ends and connection check (default fmax_eV_A)
+  intermediates: 1              # intermediate minima a hop may pass through
 triage:
   artifact_force_eV_A: 2.0      # oracle max force above: artifactual -> training
   min_distance_A: 1.5           # closer atoms: blocked
