@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import numpy as np
@@ -40,10 +41,23 @@ def type_problems(cls: type, params: dict[str, Any]) -> list[str]:
                     hint, config={"arbitrary_types_allowed": True}
                 ).validate_python(value)
         except (ValidationError, ValueError, TypeError):
-            if isinstance(hint, type) and hint is not np.ndarray:
-                text = hint.__name__
-            else:
-                text = repr(hint).replace("numpy.ndarray", "list")
-                text = text.replace("typing.", "")
-            problems.append(f"{key}: expected {text}, got {value!r}")
+            problems.append(f"{key}: expected {_type_name(hint)}, got {value!r}")
     return problems
+
+
+def _type_name(hint) -> str:
+    """A type as a user reads it: ``float``, ``float or 'auto'``, ``list``."""
+    import typing
+
+    if hint is np.ndarray:
+        return "list"
+    if hint is type(None):
+        return "null"
+    if isinstance(hint, type):
+        return hint.__name__
+    if typing.get_origin(hint) is typing.Literal:
+        return " or ".join(repr(v) for v in typing.get_args(hint))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
+    text = repr(hint).replace("numpy.ndarray", "list")
+    return text.replace("typing.", "")
