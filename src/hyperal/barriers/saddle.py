@@ -283,8 +283,19 @@ def find_saddle(
         leg.reached = (found[0], found[1])
         if not leg.linked:
             leg.why = f"relaxing from the saddle reached {found[0]} and {found[1]}"
-            if len(new) == 1 and "elsewhere" in found and found.count("elsewhere") == 1:
+            if found.count("elsewhere") == 1 and new:  # one end, one new minimum
                 leg.elsewhere = new[0]
+
+    def keep_pause(leg: _Leg, a: Atoms, b: Atoms, may_pause: bool) -> None:
+        """Keep ``leg.elsewhere`` only as an intermediate minimum to go on
+        from: allowed, the leg converged, the minimum lies between a and b."""
+        if not (
+            may_pause
+            and leg.converged
+            and leg.elsewhere is not None
+            and between(leg.elsewhere, a, b)
+        ):
+            leg.elsewhere = None
 
     def saddle_energy(saddle: Atoms) -> float:
         probe = _plain(saddle)
@@ -317,10 +328,7 @@ def find_saddle(
                 connects(leg, outcome.info["eigenmode"], a, b)
             else:
                 leg.why = f"the dimer did not converge ({outcome.reason})"
-            if not (
-                may_pause and leg.elsewhere is not None and between(leg.elsewhere, a, b)
-            ):
-                leg.elsewhere = None
+            keep_pause(leg, a, b, may_pause)
             if (leg.converged and (leg.linked or leg.elsewhere is not None)) or (
                 method == "dimer"
             ):
@@ -367,40 +375,33 @@ def find_saddle(
             )
         failed.append(leg.why)
         leg.why = "; ".join(w for w in failed if w)
-        if not (
-            may_pause
-            and converged
-            and leg.elsewhere is not None
-            and between(leg.elsewhere, a, b)
-        ):
-            leg.elsewhere = None
+        keep_pause(leg, a, b, may_pause)
         return leg
 
-    budget = [int(intermediates)]
-    minima: list[Atoms] = []
+    budget = int(intermediates)
 
-    def walk(a: Atoms, b: Atoms) -> list[_Leg]:
-        """The legs from ``a`` to ``b`` in path order, through intermediate
-        minima while the budget lasts."""
-        leg = elementary(a, b, may_pause=budget[0] > 0)
+    def walk(a: Atoms, b: Atoms) -> tuple[list[_Leg], list[Atoms]]:
+        """The legs from ``a`` to ``b`` and the intermediate minima between
+        them, both in path order, while the budget lasts."""
+        nonlocal budget
+        leg = elementary(a, b, may_pause=budget > 0)
         if leg.linked or leg.elsewhere is None:
-            return [leg]
-        budget[0] -= 1
+            return [leg], []
+        budget -= 1
         middle = leg.elsewhere
-        if "start" in leg.reached:  # a -> middle found; middle -> b to go
-            leg.reached, leg.why = ("start", "end"), ""
-            minima.append(middle)
-            return [leg, *walk(middle, b)]
+        forward = "start" in leg.reached  # a -> middle found; middle -> b to go
         leg.reached, leg.why = ("start", "end"), ""
-        minima.append(middle)
-        return [*walk(a, middle), leg]
+        if forward:
+            legs, minima = walk(middle, b)
+            return [leg, *legs], [middle, *minima]
+        legs, minima = walk(a, middle)
+        return [*legs, leg], [*minima, middle]
 
-    legs = walk(start_relaxed, end_relaxed)
+    legs, minima = walk(start_relaxed, end_relaxed)
     top = max(legs, key=lambda leg: leg.energy)
     e_start = float(start_relaxed.get_potential_energy())
     e_end = float(end_relaxed.get_potential_energy())
     reasons += [leg.why for leg in legs if leg.why]
-    order = {id(m): _distance(m, start_relaxed) for m in minima}
     return SaddleResult(
         top.energy - e_start,
         top.energy - e_end,
@@ -413,5 +414,5 @@ def find_saddle(
         dict(steps),
         calc.calls,
         "; ".join(reasons),
-        tuple(_plain(m) for m in sorted(minima, key=lambda m: order[id(m)])),
+        tuple(_plain(m) for m in minima),
     )

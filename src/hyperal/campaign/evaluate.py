@@ -95,15 +95,14 @@ def calibrations(
         )
     }
     if all(p.forces_sigma is not None for p in preds):
+        # per structure, each atom's |ΔF| (eV/Å)
+        errors = [
+            np.linalg.norm(p.forces - r.forces, axis=1)
+            for r, p in zip(refs, preds, strict=True)
+        ]
         out["force"] = calibrate(
             [1e3 * aggregate_atoms(p.forces_sigma, aggregate) for p in preds],
-            [
-                1e3
-                * aggregate_atoms(
-                    np.linalg.norm(p.forces - r.forces, axis=1), aggregate
-                )
-                for r, p in zip(refs, preds, strict=True)
-            ],
+            [1e3 * aggregate_atoms(e, aggregate) for e in errors],
             quantity="force",
             unit="meV/Å",
             aggregate=aggregate,
@@ -115,13 +114,7 @@ def calibrations(
         # halves still split by structure
         out["force_atoms"] = calibrate(
             1e3 * np.concatenate([p.forces_sigma for p in preds]),
-            1e3
-            * np.concatenate(
-                [
-                    np.linalg.norm(p.forces - r.forces, axis=1)
-                    for r, p in zip(refs, preds, strict=True)
-                ]
-            ),
+            1e3 * np.concatenate(errors),
             quantity="force",
             unit="meV/Å",
             aggregate="atoms",

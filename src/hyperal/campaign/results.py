@@ -9,6 +9,7 @@ also reads the untyped dicts of stores written before (schema 0).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -104,6 +105,19 @@ class LoopMetrics(_Model):
         """Overall errors on ``split`` (None when not evaluated)."""
         found = self.tests.get(split)
         return found.all if found else None
+
+    def conformal(self, *quantities: str) -> tuple[str, Calibration] | None:
+        """The first finite split-conformal factor of this loop's committee
+        among ``quantities`` (in order), on the difficult set, else on the
+        gentle set: (that set, its calibration); None when every one is
+        infinite or missing."""
+        for quantity in quantities:
+            for split in ("difficult", "gentle"):
+                errors = self.tests.get(split)
+                found = errors.calibration.get(quantity) if errors else None
+                if found is not None and math.isfinite(found.factor):
+                    return split, found
+        return None
 
     def to_store(self) -> dict[str, Any]:
         data = self.model_dump(exclude={"fit", "loop"})

@@ -63,14 +63,11 @@ def _force_factor(ctx: StageContext, loop: int) -> tuple[float, str] | None:
     where it comes from: fitted per structure on its difficult set, else on
     its gentle set, else per atom on those sets (a small set gives a finite
     factor only per atom)."""
-    metrics = [m for m in ctx.store.metrics(ctx.run) if m.loop == loop]
-    for quantity in ("force", "force_atoms"):
-        for m in metrics:
-            for split in (Split.DIFFICULT.value, Split.GENTLE.value):
-                errors = m.tests.get(split)
-                found = errors.calibration.get(quantity) if errors else None
-                if found is not None and np.isfinite(found.factor):
-                    return found.factor, f"{split} set, {found.aggregate}"
+    for m in ctx.store.metrics(ctx.run):
+        found = m.conformal("force", "force_atoms") if m.loop == loop else None
+        if found is not None:
+            split, c = found
+            return c.factor, f"{split} set, {c.aggregate}"
     return None
 
 

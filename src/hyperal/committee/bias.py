@@ -17,6 +17,13 @@ from hyperal.committee.committee import UNCERTAINTY_KEYS
 
 _REQUIRED = ("energy", "forces", "energy_uncertainty", "energy_uncertainty_gradient")
 _STRESS_REQUIRED = ("stress", "energy_uncertainty_stress")
+#: What :meth:`AdversarialBias.rebias` re-derives the biased results from.
+_UNBIASED = (
+    "committee_energy",
+    "committee_forces",
+    "energy_uncertainty",
+    "energy_uncertainty_gradient",
+)
 #: Committee keys copied into the bias results unchanged (when the committee has
 #: them), so that selection and logging see the uncertainty of a biased run.
 PASSTHROUGH_KEYS = (*UNCERTAINTY_KEYS, "member_stresses")
@@ -84,31 +91,24 @@ class AdversarialBias(Calculator):
         """Set α and re-derive the biased results of the current configuration
         from the unbiased ones already computed (no new committee call); the
         cache is discarded when they are not there."""
-        cached = self.results
-        if not all(
-            key in cached
-            for key in ("committee_energy", "committee_forces", "energy_uncertainty")
-        ) or ("energy_uncertainty_gradient" not in cached):
-            self.alpha = alpha
-            return
-        atoms = self.atoms
-        self.alpha = alpha  # resets the cache: put the re-derived results back
-        self.atoms = atoms
-        energy = cached["committee_energy"] - self._alpha * cached["energy_uncertainty"]
-        self.results = {
-            **cached,
-            "energy": energy,
-            "free_energy": energy,
-            "forces": cached["committee_forces"]
-            + self._alpha * cached["energy_uncertainty_gradient"],
-        }
-        if "committee_stress" in cached:
-            self.results["stress"] = (
-                cached["committee_stress"]
-                - self._alpha * cached["energy_uncertainty_stress"]
-            )
-        else:
-            self.results.pop("stress", None)
+        cached, atoms = self.results, self.atoms
+        self.alpha = alpha  # resets the cache
+        if all(key in cached for key in _UNBIASED):
+            self.atoms, self.results = atoms, dict(cached)
+            self._bias()
+
+    def _bias(self) -> None:
+        """The biased energy, forces and (when computed) stress from the
+        unbiased values in ``results``: Ē − α·σ_U, F̄ + α·∇σ_U, S̄ − α·∂σ_U/∂ε."""
+        r, alpha = self.results, self._alpha
+        energy = r["committee_energy"] - alpha * r["energy_uncertainty"]
+        r.update(
+            energy=energy,
+            free_energy=energy,
+            forces=r["committee_forces"] + alpha * r["energy_uncertainty_gradient"],
+        )
+        if "committee_stress" in r:
+            r["stress"] = r["committee_stress"] - alpha * r["energy_uncertainty_stress"]
 
     def calculate(
         self,
@@ -121,23 +121,21 @@ class AdversarialBias(Calculator):
         energy, forces, sigma, grad = (
             committee.get_property(key, self.atoms) for key in _REQUIRED
         )
-        alpha = self.alpha
         self.results = {
             key: committee.results[key]
             for key in PASSTHROUGH_KEYS
             if key in committee.results
         }
         self.results.update(
-            energy=energy - alpha * sigma,
-            free_energy=energy - alpha * sigma,
-            forces=forces + alpha * grad,
             committee_energy=energy,
             committee_forces=forces,
+            energy_uncertainty=sigma,
+            energy_uncertainty_gradient=grad,
         )
         if self.has_stress and "stress" in properties:
             stress, stress_grad = (
                 committee.get_property(key, self.atoms) for key in _STRESS_REQUIRED
             )
-            self.results["stress"] = stress - alpha * stress_grad
             self.results["committee_stress"] = stress
             self.results["energy_uncertainty_stress"] = stress_grad
+        self._bias()

@@ -83,12 +83,13 @@ def _scores(s: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 def rank_correlation(sigma: Sequence[float], error: Sequence[float]) -> float | None:
-    """Spearman's ρ of σ and |error|; None when either is constant (or fewer
+    """Spearman's ρ of σ and |error| (:func:`hyperal.metrics.
+    uncertainty_rank_correlation`); None when either is constant (or fewer
     than 3 structures): no ranking to compare."""
-    s, e = _pair(sigma, error)
-    if s.size < 3 or np.ptp(s) == 0 or np.ptp(e) == 0:
-        return None
-    return float(stats.spearmanr(s, e).statistic)
+    from hyperal.metrics import uncertainty_rank_correlation
+
+    rho = uncertainty_rank_correlation(*_pair(sigma, error))
+    return None if math.isnan(rho) else rho
 
 
 def calibration_curve(

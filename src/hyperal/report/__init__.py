@@ -181,7 +181,7 @@ def _calibration(page, final):
         natoms = np.array(p.natoms) if len(p.natoms) == n else np.ones(n)
         sigma = 1e3 * np.array(p.sigma) / natoms  # per atom, like the error
         ax.scatter(sigma, err, s=10, color=colour(k), marker=marker(k), label=split)
-        rho = uncertainty_rank_correlation(sigma, err) if n >= 3 else math.nan
+        rho = uncertainty_rank_correlation(sigma, err)  # NaN for n < 3
         notes.append(
             f"{split}: Spearman ρ = "
             + (f"{rho:.2f}" if math.isfinite(rho) else "– (too few)")
@@ -434,15 +434,8 @@ def energy_factors(metrics) -> dict[int, float]:
     """Per loop, the split-conformal factor of its committee's energy σ on
     the difficult structures (the gentle set when none): what the σ of
     the frames that committee selects next is scaled by."""
-    out = {}
-    for m in metrics:
-        for split in ("difficult", "gentle"):
-            errors = m.tests.get(split)
-            c = errors.calibration.get("energy") if errors else None
-            if c is not None and np.isfinite(c.factor):
-                out[m.loop] = c.factor
-                break
-    return out
+    found = {m.loop: m.conformal("energy") for m in metrics}
+    return {loop: pair[1].factor for loop, pair in found.items() if pair is not None}
 
 
 def _sigma(page, metrics):

@@ -81,18 +81,18 @@ def _pca_figure(page, groups, checkpoint, what):
 def _bonds_figure(page, groups, what):
     import matplotlib.pyplot as plt
 
-    nearest = [
-        float(np.min(d))
-        for images in groups.values()
-        for atoms in images
-        if len(d := bond_lengths(atoms, LENGTH_CUTOFF_A))
-    ]
+    # every structure's distances, once: the histograms and the angle shell
+    distances = {
+        name: [bond_lengths(atoms, LENGTH_CUTOFF_A) for atoms in images]
+        for name, images in groups.items()
+    }
+    nearest = [float(np.min(d)) for ds in distances.values() for d in ds if len(d)]
     if not nearest:
         return ""
     shell = ANGLE_SHELL * float(np.median(nearest))
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.6))
     for k, (name, images) in enumerate(groups.items()):
-        lengths = np.concatenate([bond_lengths(a, LENGTH_CUTOFF_A) for a in images])
+        lengths = np.concatenate(distances[name])
         angles = np.concatenate([bond_angles(a, shell) for a in images])
         style = {"histtype": "step", "lw": 1.4, "color": colour(k), "density": True}
         if len(lengths):
