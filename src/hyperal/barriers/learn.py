@@ -71,7 +71,7 @@ from hyperal.campaign.stages import (
 )
 from hyperal.campaign.starts import stream
 from hyperal.campaign.store import structure_key
-from hyperal.campaign.tasks import _LabelFailed, _LabellingCalculator, committee
+from hyperal.campaign.tasks import RememberingLabeller, _LabelFailed, committee
 from hyperal.oracle import Label, Oracle
 
 #: The run name of a barrier campaign's rows and checkpoints.
@@ -215,42 +215,11 @@ def _options(cfg: BarrierConfig) -> dict:
 # --- tasks (module level: they go to any executor) ---------------------------
 
 
-class _RememberingLabeller(_LabellingCalculator):
-    """Every oracle label of a search, kept with its structure in call order:
-    none of them is thrown away, and the start, saddle and end found are
-    stored with the labels already paid for."""
-
-    def __init__(self, oracle: Oracle):
-        super().__init__(oracle)
-        self.frames: dict[str, tuple[Atoms, Label]] = {}
-        self.calls = 0
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=None):
-        self.calls += 1
-        self.last = None
-        try:
-            super().calculate(atoms, properties, system_changes)
-        finally:
-            if self.last is not None:
-                plain = self.atoms.copy()
-                plain.calc = None
-                self.frames.setdefault(structure_key(plain), (plain, self.last))
-
-    def label_of(self, atoms: Atoms) -> Label:
-        found = self.frames.get(structure_key(atoms))
-        if found is not None:
-            return found[1]
-        self.calls += 1  # not computed at exactly these positions
-        label = self.oracle.label(atoms)
-        self.frames[structure_key(atoms)] = (atoms.copy(), label)
-        return label
-
-
 def oracle_saddle(oracle: Oracle, start: Atoms, options: dict):
     """The oracle's own saddle search of the hop ``start``: (result or None,
     labels of start / saddle / end, every other labelled structure of the
     search as (atoms, label) in call order, oracle calls, failure reason)."""
-    calc = _RememberingLabeller(oracle)
+    calc = RememberingLabeller(oracle)
     try:
         result = find_saddle(start, hop_end(start), calc, **options)
     except (_LabelFailed, ValueError) as exc:

@@ -62,6 +62,63 @@ def default_variants() -> list[VariantConfig]:
     ]
 
 
+#: The schemes a trajectory-only benchmark may run on the oracle: the plain
+#: ones (a biased scheme needs a committee to be biased by).
+TRAJECTORY_SOURCES = tuple(name for name, s in SCHEMES.items() if not s.biased)
+
+
+class TrajectoryConfig(_Model):
+    """The trajectory-only benchmark (``hyperal benchmark --trajectories``):
+    each source scheme runs on the oracle from the same starts; a committee
+    is trained on each source's trajectories and tested on the withheld
+    trajectories of every source. No active learning."""
+
+    sources: list[str] = Field(
+        ["md", "ce", "dimer"],
+        description="plain schemes run on the oracle, each with the "
+        "scheme_params of its family",
+    )
+    starts: int | None = Field(
+        None,
+        ge=2,
+        description="starts per replicate, the same for every source (default: "
+        "all of the campaign's loop-1 starts)",
+    )
+    withheld: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="share of the starts whose trajectories are withheld as "
+        "the test set (at least one start, and at least one left to train on)",
+    )
+    steps: int | None = Field(
+        None, ge=1, description="steps per trajectory (default: the campaign's)"
+    )
+    frames: int | None = Field(
+        None,
+        ge=1,
+        description="training frames per source, evenly spaced over its "
+        "trajectories (default and at most: the fewest any source has)",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one source scheme")
+        unknown = [s for s in value if s not in TRAJECTORY_SOURCES]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))}: not a plain scheme; allowed: "
+                f"{', '.join(TRAJECTORY_SOURCES)} (a biased scheme needs a "
+                "committee, and these trajectories run on the oracle)"
+            )
+        twice = sorted({s for s in value if value.count(s) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed twice")
+        return value
+
+
 class BenchmarkConfig(_Model):
     """A benchmark: which exploration gives the best potential per oracle call."""
 
@@ -94,12 +151,21 @@ class BenchmarkConfig(_Model):
         None, description="an extra frozen test set: extxyz with reference labels"
     )
     store: str = "benchmark.db"
+    trajectories: TrajectoryConfig = Field(
+        default_factory=TrajectoryConfig,
+        description="the trajectory-only benchmark (--trajectories)",
+    )
 
     def params_of(self, variant: VariantConfig) -> dict[str, Any]:
         """The evolver parameters of ``variant``: its family's
         ``scheme_params`` under its own ``params``."""
         family = variant.scheme_name.removeprefix("advb_")
         return {**self.scheme_params.get(family, {}), **variant.params}
+
+    def source_params(self, source: str) -> dict[str, Any]:
+        """The evolver parameters of a trajectory source: its family's
+        ``scheme_params``."""
+        return dict(self.scheme_params.get(source, {}))
 
     @field_validator("scheme_params")
     @classmethod
@@ -168,6 +234,11 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
             make_evolver(variant.scheme_name, EMT(), bench.params_of(variant))
         except (ValueError, TypeError) as exc:
             problems.append(f"{where}.params: {exc}")
+    for source in bench.trajectories.sources:
+        try:
+            make_evolver(source, EMT(), bench.source_params(source))
+        except (ValueError, TypeError) as exc:
+            problems.append(f"scheme_params.{source} (trajectories): {exc}")
     return problems
 
 

@@ -26,6 +26,7 @@ class Stage(StrEnum):
     HOP = "hop"  # a barrier campaign's start, saddle or end of a hop
     BARRIER_METRICS = "barrier_metrics"  # a barrier campaign loop's figures
     IMPORTED = "imported"  # a label taken from another campaign's store
+    TRAJECTORY = "trajectory"  # a labelled call of an oracle trajectory
 
 
 class Split(StrEnum):
@@ -35,6 +36,7 @@ class Split(StrEnum):
     PROXIMAL = "proximal"  # MLIP saddles the oracle found near-stationary
     RANDOM = "random"  # a barrier campaign's frozen random hops
     TAIL = "tail"  # hops of a score's tail set aside for testing
+    WITHHELD = "withheld"  # oracle trajectories set aside for testing
     NONE = "none"
 
 
@@ -73,6 +75,12 @@ def hop_name(run: str, loop: int, index: int, point: str) -> str:
 def imported_name(run: str, index: int) -> str:
     """The ``index``-th label taken from another store (in its fit's order)."""
     return f"{_prefix(run)}imported-{index}"
+
+
+def trajectory_name(run: str, start: int, call: int | None) -> str:
+    """Oracle call ``call`` of the trajectory from start ``start`` (None:
+    the record of a trajectory that labelled nothing)."""
+    return f"{_prefix(run)}traj-{start}-{'none' if call is None else call}"
 
 
 def metrics_name(run: str, loop: int) -> str:

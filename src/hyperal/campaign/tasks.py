@@ -21,6 +21,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.optimize import FIRE
 
+from hyperal.campaign.store import structure_key
 from hyperal.diversity import trajectory_motion
 from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.select import select_frame
@@ -72,6 +73,38 @@ class _LabellingCalculator(Calculator):
         }
         if label.stress is not None:
             self.results["stress"] = label.stress
+
+
+class RememberingLabeller(_LabellingCalculator):
+    """Every oracle label of a dynamics (a saddle search, an oracle
+    trajectory), kept with its structure in call order: none of them is
+    thrown away, and the structures a caller wants are found among the
+    labels already paid for (:meth:`label_of`)."""
+
+    def __init__(self, oracle: Oracle):
+        super().__init__(oracle)
+        self.frames: dict[str, tuple[Atoms, Label]] = {}
+        self.calls = 0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=None):
+        self.calls += 1
+        self.last = None
+        try:
+            super().calculate(atoms, properties, system_changes)
+        finally:
+            if self.last is not None:
+                plain = self.atoms.copy()
+                plain.calc = None
+                self.frames.setdefault(structure_key(plain), (plain, self.last))
+
+    def label_of(self, atoms: Atoms) -> Label:
+        found = self.frames.get(structure_key(atoms))
+        if found is not None:
+            return found[1]
+        self.calls += 1  # not computed at exactly these positions
+        label = self.oracle.label(atoms)
+        self.frames[structure_key(atoms)] = (atoms.copy(), label)
+        return label
 
 
 def oracle_relaxation(

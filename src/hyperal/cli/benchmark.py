@@ -35,6 +35,17 @@ def benchmark(
             "a finished store."
         ),
     ] = True,
+    trajectories: Annotated[
+        bool,
+        typer.Option(
+            "--trajectories",
+            help="Instead of the active-learning variants, run the trajectory "
+            "benchmark of the file's `trajectories` section: MD, contour "
+            "exploration and dimer trajectories on the oracle from the same "
+            "starts, a committee trained on each source, tested on the withheld "
+            "trajectories of every source (trajectories.html, trajectories.csv).",
+        ),
+    ] = False,
 ):
     """Compare exploration schemes at equal oracle cost.
 
@@ -45,6 +56,10 @@ def benchmark(
     calls spent on training, the calls each variant needs to reach the
     reference variant's final error, a ranking and an HTML page. A killed
     benchmark resumes where it stopped.
+
+    With --trajectories: no active learning; each source scheme runs on the
+    oracle, and a (train source × test source) error table shows which
+    sampling transfers best.
     """
     from hyperal.benchmark import Benchmark, collect, load_benchmark
     from hyperal.campaign.config import ConfigError
@@ -64,6 +79,10 @@ def benchmark(
         if rank_set == "test_file" and bench.test_file is None:
             fail("--rank-set test_file: the benchmark file has no test_file")
         bench = bench.model_copy(update={"rank_set": rank_set})
+    folder = output or Path(f"{Path(bench.store).with_suffix('')}-results")
+    if trajectories:
+        _trajectories(bench, base, folder, run)
+        return
     if run:
         with progress_bar(show_run=True) as report:
             try:
@@ -77,7 +96,6 @@ def benchmark(
         results = collect(Store(bench.store), bench, base.loops)
     except ValueError as exc:  # StoreError included
         fail(str(exc))
-    folder = output or Path(f"{Path(bench.store).with_suffix('')}-results")
     results.write_csv(folder)
     text = results.text()
     (folder / "summary.txt").write_text(text + "\n")
@@ -85,4 +103,39 @@ def benchmark(
     console.print(text, highlight=False)
     console.print(
         f"results: {folder.resolve()} (benchmark.html, curves.csv, summary.csv)"
+    )
+
+
+def _trajectories(bench, base, folder: Path, run: bool) -> None:
+    """``hyperal benchmark --trajectories``: run or resume, then summarise."""
+    from hyperal.benchmark.trajectories import (
+        TrajectoryBenchmark,
+        collect_trajectories,
+    )
+    from hyperal.campaign.lock import StoreLocked
+    from hyperal.campaign.stages import CampaignError
+    from hyperal.campaign.store import Store, StoreError
+    from hyperal.report.trajectories import write_trajectory_report
+
+    if run:
+        with progress_bar(show_run=True) as report:
+            try:
+                TrajectoryBenchmark(bench, base, report).run()
+            except (CampaignError, StoreError, StoreLocked) as exc:
+                report.stop()
+                fail(str(exc))
+    elif not Path(bench.store).exists():
+        fail(f"{bench.store}: no benchmark store yet (run without --no-run)")
+    store = Store(bench.store)
+    results = collect_trajectories(store, bench)
+    if not results.errors:
+        fail(f"{bench.store}: no trajectory benchmark results (run without --no-run)")
+    results.write_csv(folder)
+    text = results.text()
+    (folder / "trajectories.txt").write_text(text + "\n")
+    write_trajectory_report(results, bench, base, store, folder / "trajectories.html")
+    console.print(text, highlight=False)
+    console.print(
+        f"results: {folder.resolve()} (trajectories.html, trajectories.csv, "
+        "trajectories.txt)"
     )
