@@ -196,6 +196,14 @@ def test_mistakes_in_the_benchmark_file_are_named_together(tmp_path):
     np.testing.assert_equal(len(lines), 5)
 
 
+def test_a_stopping_rule_in_the_base_campaign_is_refused_not_ignored(tmp_path):
+    bad = {**BENCH, "campaign": {**BENCH["campaign"], "stop": {"improvement": 0.05}}}
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match=r"campaign\.stop: a benchmark runs every"):
+        load_benchmark(path)
+
+
 def test_a_user_test_file_is_a_frozen_set_and_can_rank(finished):
     bench, base, store, results, out, _ = finished
     assert all(

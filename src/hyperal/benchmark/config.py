@@ -234,6 +234,12 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
             make_evolver(variant.scheme_name, EMT(), bench.params_of(variant))
         except (ValueError, TypeError) as exc:
             problems.append(f"{where}.params: {exc}")
+    if base.stop.improvement is not None or base.stop.force_sigma_eV_A is not None:
+        problems.append(
+            "campaign.stop: a benchmark runs every variant for all `loops`, so "
+            "that they compare at equal loops; remove `stop` (it is for "
+            "`hyperal run`)"
+        )
     for source in bench.trajectories.sources:
         try:
             make_evolver(source, EMT(), bench.source_params(source))

@@ -19,7 +19,7 @@ def _matrix_figure(page, results):
 
     from hyperal.benchmark.trajectories import FIGURES
 
-    fig, axes = plt.subplots(1, len(FIGURES), figsize=(4.1 * len(FIGURES), 3.4))
+    fig, axes = plt.subplots(1, len(FIGURES), figsize=(3.5 * len(FIGURES), 3.2))
     for ax, (key, title, unit) in zip(axes, FIGURES, strict=True):
         values = np.array(
             [
@@ -28,7 +28,7 @@ def _matrix_figure(page, results):
             ]
         )
         shown = np.ma.masked_invalid(values)
-        image = ax.imshow(shown, cmap="viridis_r", aspect="auto")
+        image = ax.imshow(shown, cmap="viridis_r")
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
                 if np.isfinite(values[i, j]):
@@ -48,7 +48,7 @@ def _matrix_figure(page, results):
             ylabel="trained on",
             title=f"{title} ({unit})",
         )
-        fig.colorbar(image, ax=ax, shrink=0.8)
+        fig.colorbar(image, ax=ax, shrink=0.7)
     fig.set_layout_engine("constrained")
     return page.figure(
         fig,
