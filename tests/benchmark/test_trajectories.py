@@ -196,6 +196,11 @@ def test_the_error_table_is_the_committee_on_the_withheld_frames(finished):
         len(TrajectoryBenchmark.frames_of(store, 0, s, Split.WITHHELD)) for s in SOURCES
     )
     assert results.errors["md", MIXED][0][1].count == mixed
+    # paired: the ce committee's error over md's on the same set and replicate
+    ratio, spread, n = results.paired("ce", "dimer", "force_rmse_meV_A")
+    ((_, ce),) = results.errors["ce", "dimer"]
+    assert n == 1 and spread == 0
+    assert ratio == pytest.approx(ce.force_rmse_meV_A / stored.force_rmse_meV_A)
 
 
 def test_the_summary_is_printed_and_written(finished):

@@ -393,6 +393,7 @@ class TrajectoryBenchmark:
 #: The figures of the error tables: (ErrorSummary field, title, unit).
 FIGURES = (
     ("force_rmse_meV_A", "force RMSE", "meV/Å"),
+    ("force_median_meV_A", "median force error", "meV/Å"),
     ("energy_rmse_meV_atom", "energy RMSE", "meV/atom"),
     ("angle_mae_deg", "force angle MAE", "°"),
 )
@@ -431,9 +432,26 @@ class TrajectoryResults:
 
     def mean_std(self, train: str, test: str, key: str) -> tuple[float, float, int]:
         values = [getattr(e, key) for _, e in self.errors.get((train, test), [])]
+        values = [v for v in values if v is not None]
         if not values:
             return float("nan"), float("nan"), 0
         return float(np.mean(values)), float(np.std(values)), len(values)
+
+    def paired(self, train: str, test: str, key: str) -> tuple[float, float, int]:
+        """``train``'s error over the first source's on the same test set,
+        replicate by replicate (the replicates' test sets differ, so a paired
+        ratio separates sources that the spread of raw errors hides): mean,
+        standard deviation and count."""
+        mine = dict(self.errors.get((train, test), []))
+        base = dict(self.errors.get((self.sources[0], test), []))
+        ratios = [
+            getattr(mine[r], key) / getattr(base[r], key)
+            for r in sorted(set(mine) & set(base))
+            if getattr(mine[r], key) is not None and (getattr(base[r], key) or 0) > 0
+        ]
+        if not ratios:
+            return float("nan"), float("nan"), 0
+        return float(np.mean(ratios)), float(np.std(ratios)), len(ratios)
 
     def matrix_text(self, key: str, title: str, unit: str) -> str:
         width = max(14, *(len(t) + 2 for t in self.tests))
@@ -451,10 +469,25 @@ class TrajectoryResults:
             lines.append(f"{train:<12}" + "".join(f"{c:>{width}}" for c in cells))
         return "\n".join(lines)
 
+    def paired_text(self, key: str, title: str) -> str:
+        width = max(14, *(len(t) + 2 for t in self.tests))
+        lines = [
+            f"{title} over that of the committee trained on {self.sources[0]}, on "
+            "the same test set of the same replicate (paired); mean ± std",
+            f"{'trained on':<12}" + "".join(f"{t:>{width}}" for t in self.tests),
+        ]
+        for train in self.sources[1:]:
+            cells = []
+            for test in self.tests:
+                mean, std, n = self.paired(train, test, key)
+                cells.append("–" if n == 0 else f"{mean:.2f} ± {std:.2f}")
+            lines.append(f"{train:<12}" + "".join(f"{c:>{width}}" for c in cells))
+        return "\n".join(lines)
+
     def sources_text(self) -> str:
         lines = [
             f"{'source':<10}{'trajectories':>13}{'oracle calls':>14}"
-            f"{'train frames':>14}{'withheld':>10}{'fitted on':>11}"
+            f"{'train frames':>14}{'withheld':>10}{'fitted on':>14}"
             f"{'RMSD (Å)':>10}  endings"
         ]
         for s in self.summaries.values():
@@ -463,7 +496,7 @@ class TrajectoryResults:
             endings = ", ".join(f"{k} {v}" for k, v in sorted(s.endings.items()))
             lines.append(
                 f"{s.source:<10}{s.trajectories:>13}{s.oracle_calls:>14}"
-                f"{s.train_frames:>14}{s.withheld_frames:>10}{fitted:>11}"
+                f"{s.train_frames:>14}{s.withheld_frames:>10}{fitted:>14}"
                 f"{rmsd:>10}  {endings}"
             )
         return "\n".join(lines)
@@ -471,6 +504,8 @@ class TrajectoryResults:
     def text(self) -> str:
         blocks = [self.sources_text()]
         blocks += [self.matrix_text(*figure) for figure in FIGURES]
+        if len(self.sources) > 1:
+            blocks += [self.paired_text(key, title) for key, title, _ in FIGURES]
         return "\n\n".join(blocks)
 
     def write_csv(self, folder) -> list:

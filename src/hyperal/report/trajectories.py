@@ -19,7 +19,7 @@ def _matrix_figure(page, results):
 
     from hyperal.benchmark.trajectories import FIGURES
 
-    fig, axes = plt.subplots(1, len(FIGURES), figsize=(3.5 * len(FIGURES), 3.2))
+    fig, axes = plt.subplots(1, len(FIGURES), figsize=(3.2 * len(FIGURES), 3.1))
     for ax, (key, title, unit) in zip(axes, FIGURES, strict=True):
         values = np.array(
             [
@@ -203,6 +203,25 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
             f"{results.replicates} replicate(s).</p>"
         )
         errors.append(table(["trained on", *results.tests], body))
+    if len(results.sources) > 1:
+        reference = results.sources[0]
+        errors.append(
+            "<p><b>Paired ratios.</b> Each replicate withholds other starts, so "
+            "raw errors spread more between replicates than between sources; "
+            f"here each committee's error is divided by that of the {reference}-"
+            "trained committee on the same test set of the same replicate "
+            "(below 1: better than it), mean ± standard deviation.</p>"
+        )
+        for key, title, _ in FIGURES:
+            body = []
+            for train in results.sources[1:]:
+                cells = [train]
+                for test in results.tests:
+                    mean, std, n = results.paired(train, test, key)
+                    cells.append("–" if n == 0 else f"{mean:.2f} ± {std:.2f}")
+                body.append(cells)
+            errors.append(f"<p>{title} / {reference}'s</p>")
+            errors.append(table(["trained on", *results.tests], body))
     if results.errors:
         errors.append(_matrix_figure(page, results))
     page.section("Sampling diversity").extend(_diversity(page, results, bench, store))
