@@ -18,7 +18,8 @@ def benchmark(
             "--output",
             "-o",
             help="Folder for benchmark.html, curves.svg, curves.csv, summary.csv "
-            "and summary.txt (default: beside the store, <store>-results).",
+            "and summary.txt, or with --trajectories trajectories.html, .csv and "
+            ".txt (default: beside the store, the store's name + '-results').",
         ),
     ] = None,
     rank_set: Annotated[
