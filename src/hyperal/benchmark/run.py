@@ -42,6 +42,24 @@ from hyperal.campaign.stages import (
 from hyperal.campaign.store import Store
 
 
+def check_fingerprint(store: Store, what: str, current: dict, grows: str) -> None:
+    """Refuse ``store`` when its fingerprint of ``what`` differs from
+    ``current`` — in the entries of ``current[grows]`` both hold: variants or
+    sources may be added (and left out) — then record the union."""
+    key = f"fingerprint:{what}"
+    stored = store.setting(key)
+    if stored is not None:
+        common = set(stored[grows]) & set(current[grows])
+        refused = check(
+            {**stored, grows: {k: stored[grows][k] for k in common}},
+            {**current, grows: {k: current[grows][k] for k in common}},
+        )
+        if refused:
+            raise CampaignError(refusal(refused, what))
+        current = {**current, grows: {**stored[grows], **current[grows]}}
+    store.set_setting(key, current)
+
+
 def shared_run(replicate: int) -> str:
     return f"r{replicate}.shared"
 
@@ -93,18 +111,7 @@ class Benchmark:
         }
 
     def _check_fingerprint(self, store: Store) -> None:
-        key = "fingerprint:benchmark"
-        current, stored = self.fingerprint(), store.setting(key)
-        if stored is not None:
-            common = set(stored["variants"]) & set(current["variants"])
-            refused = check(
-                {**stored, "variants": {k: stored["variants"][k] for k in common}},
-                {**current, "variants": {k: current["variants"][k] for k in common}},
-            )
-            if refused:
-                raise CampaignError(refusal(refused, "benchmark"))
-            current["variants"] = {**stored["variants"], **current["variants"]}
-        store.set_setting(key, current)
+        check_fingerprint(store, "benchmark", self.fingerprint(), "variants")
 
     def _run(self, store: Store) -> None:
         base, bench = self.base, self.bench

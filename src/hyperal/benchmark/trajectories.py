@@ -29,18 +29,18 @@ committee on unchanged test sets are kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
 
 from hyperal.benchmark.config import BenchmarkConfig
+from hyperal.benchmark.run import Benchmark, check_fingerprint
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.executors import completed
-from hyperal.campaign.fingerprint import check, fingerprint, refusal
+from hyperal.campaign.fingerprint import fingerprint
 from hyperal.campaign.loop import executors, make_oracle
-from hyperal.campaign.progress import Progress, StageKind
+from hyperal.campaign.progress import StageKind
 from hyperal.campaign.records import (
     OracleStatus,
     Split,
@@ -161,29 +161,14 @@ def spaced(images: list, count: int) -> list:
 
 
 @dataclass(frozen=True)
-class TrajectoryBenchmark:
+class TrajectoryBenchmark(Benchmark):
     """The trajectory-only benchmark of ``bench.trajectories`` on the
-    campaign ``base`` (its system, oracle, starts and committee)."""
-
-    bench: BenchmarkConfig
-    base: CampaignConfig
-    progress: Callable[[Progress], None] = lambda report: None
-
-    @property
-    def store(self) -> Store:
-        return Store(self.bench.store)
+    campaign ``base`` (its system, oracle, starts and committee); its store,
+    seeds and per-replicate campaign are the benchmark's."""
 
     @property
     def steps(self) -> int:
         return self.bench.trajectories.steps or self.base.scheme.steps
-
-    def seed(self, replicate: int) -> int:
-        return self.base.seed + replicate
-
-    def config(self, replicate: int) -> CampaignConfig:
-        return self.base.model_copy(
-            update={"seed": self.seed(replicate), "store": self.bench.store}
-        )
 
     @staticmethod
     def evolution_seed(seed: int, start: int) -> int:
@@ -204,32 +189,22 @@ class TrajectoryBenchmark:
             },
         }
 
-    def _check_fingerprint(self, store: Store) -> None:
-        key = "fingerprint:trajectories"
-        current, stored = self.fingerprint(), store.setting(key)
-        if stored is not None:
-            common = set(stored["sources"]) & set(current["sources"])
-            refused = check(
-                {**stored, "sources": {k: stored["sources"][k] for k in common}},
-                {**current, "sources": {k: current["sources"][k] for k in common}},
-            )
-            if refused:
-                raise CampaignError(refusal(refused, "trajectory benchmark"))
-            current["sources"] = {**stored["sources"], **current["sources"]}
-        store.set_setting(key, current)
-
     def run(self) -> None:
         """Run every trajectory not yet stored, fit and evaluate."""
         store = self.store
         with store.lock():
-            self._check_fingerprint(store)
+            check_fingerprint(store, "trajectories", self.fingerprint(), "sources")
             store.set_setting("benchmark", self.bench.model_dump(mode="json"))
             store.set_setting("campaign", self.base.model_dump(mode="json"))
             oracle = make_oracle(self.base)
             with executors(self.base) as (executor, _):
                 for r in range(self.bench.replicates):
                     ctx = StageContext(
-                        self.config(r), store, executor, oracle, progress=self.progress
+                        self.shared_config(r),
+                        store,
+                        executor,
+                        oracle,
+                        progress=self.progress,
                     )
                     self._replicate(ctx, r)
 
@@ -453,35 +428,28 @@ class TrajectoryResults:
             return float("nan"), float("nan"), 0
         return float(np.mean(ratios)), float(np.std(ratios)), len(ratios)
 
-    def matrix_text(self, key: str, title: str, unit: str) -> str:
-        width = max(14, *(len(t) + 2 for t in self.tests))
-        lines = [
-            f"{title} ({unit}) of the committee trained on each source (rows) on "
-            "the withheld trajectories of each source (columns); mean ± std over "
-            f"{self.replicates} replicate(s)",
-            f"{'trained on':<12}" + "".join(f"{t:>{width}}" for t in self.tests),
-        ]
-        for train in self.sources:
-            cells = []
+    def rows(self, key: str, paired: bool = False) -> list[list[str]]:
+        """Table rows of figure ``key``: a training source, then per test set
+        the mean ± std of its error — or, ``paired``, of its ratio to the
+        first source's (which then has no row)."""
+        figure, digits = (self.paired, 2) if paired else (self.mean_std, 1)
+        out = []
+        for train in self.sources[1:] if paired else self.sources:
+            row = [train]
             for test in self.tests:
-                mean, std, n = self.mean_std(train, test, key)
-                cells.append("–" if n == 0 else f"{mean:.1f} ± {std:.1f}")
-            lines.append(f"{train:<12}" + "".join(f"{c:>{width}}" for c in cells))
-        return "\n".join(lines)
+                mean, std, n = figure(train, test, key)
+                row.append("–" if n == 0 else f"{mean:.{digits}f} ± {std:.{digits}f}")
+            out.append(row)
+        return out
 
-    def paired_text(self, key: str, title: str) -> str:
+    def _block(self, caption: str, rows: list[list[str]]) -> str:
         width = max(14, *(len(t) + 2 for t in self.tests))
         lines = [
-            f"{title} over that of the committee trained on {self.sources[0]}, on "
-            "the same test set of the same replicate (paired); mean ± std",
+            caption,
             f"{'trained on':<12}" + "".join(f"{t:>{width}}" for t in self.tests),
         ]
-        for train in self.sources[1:]:
-            cells = []
-            for test in self.tests:
-                mean, std, n = self.paired(train, test, key)
-                cells.append("–" if n == 0 else f"{mean:.2f} ± {std:.2f}")
-            lines.append(f"{train:<12}" + "".join(f"{c:>{width}}" for c in cells))
+        for row in rows:
+            lines.append(f"{row[0]:<12}" + "".join(f"{c:>{width}}" for c in row[1:]))
         return "\n".join(lines)
 
     def sources_text(self) -> str:
@@ -503,9 +471,25 @@ class TrajectoryResults:
 
     def text(self) -> str:
         blocks = [self.sources_text()]
-        blocks += [self.matrix_text(*figure) for figure in FIGURES]
+        for key, title, unit in FIGURES:
+            blocks.append(
+                self._block(
+                    f"{title} ({unit}) of the committee trained on each source "
+                    "(rows) on the withheld trajectories of each source "
+                    f"(columns); mean ± std over {self.replicates} replicate(s)",
+                    self.rows(key),
+                )
+            )
         if len(self.sources) > 1:
-            blocks += [self.paired_text(key, title) for key, title, _ in FIGURES]
+            for key, title, _ in FIGURES:
+                blocks.append(
+                    self._block(
+                        f"{title} over that of the committee trained on "
+                        f"{self.sources[0]}, on the same test set of the same "
+                        "replicate (paired); mean ± std",
+                        self.rows(key, paired=True),
+                    )
+                )
         return "\n\n".join(blocks)
 
     def write_csv(self, folder) -> list:

@@ -64,9 +64,7 @@ def benchmark(
     """
     from hyperal.benchmark import Benchmark, collect, load_benchmark
     from hyperal.campaign.config import ConfigError
-    from hyperal.campaign.lock import StoreLocked
-    from hyperal.campaign.stages import CampaignError
-    from hyperal.campaign.store import Store, StoreError
+    from hyperal.campaign.store import Store
     from hyperal.report.benchmark import write_benchmark_report
 
     try:
@@ -84,15 +82,7 @@ def benchmark(
     if trajectories:
         _trajectories(bench, base, folder, run)
         return
-    if run:
-        with progress_bar(show_run=True) as report:
-            try:
-                Benchmark(bench, base, report).run()
-            except (CampaignError, StoreError, StoreLocked) as exc:
-                report.stop()
-                fail(str(exc))
-    elif not Path(bench.store).exists():
-        fail(f"{bench.store}: no benchmark store yet (run without --no-run)")
+    _run(Benchmark, bench, base, run)
     try:
         results = collect(Store(bench.store), bench, base.loops)
     except ValueError as exc:  # StoreError included
@@ -107,26 +97,35 @@ def benchmark(
     )
 
 
+def _run(kind, bench, base, run: bool) -> None:
+    """Run (or resume) the benchmark ``kind(bench, base, progress)`` with a
+    progress bar, or with ``run`` false check that its store exists; a
+    failure is one line."""
+    from hyperal.campaign.lock import StoreLocked
+    from hyperal.campaign.stages import CampaignError
+    from hyperal.campaign.store import StoreError
+
+    if run:
+        with progress_bar(show_run=True) as report:
+            try:
+                kind(bench, base, report).run()
+            except (CampaignError, StoreError, StoreLocked) as exc:
+                report.stop()
+                fail(str(exc))
+    elif not Path(bench.store).exists():
+        fail(f"{bench.store}: no benchmark store yet (run without --no-run)")
+
+
 def _trajectories(bench, base, folder: Path, run: bool) -> None:
     """``hyperal benchmark --trajectories``: run or resume, then summarise."""
     from hyperal.benchmark.trajectories import (
         TrajectoryBenchmark,
         collect_trajectories,
     )
-    from hyperal.campaign.lock import StoreLocked
-    from hyperal.campaign.stages import CampaignError
-    from hyperal.campaign.store import Store, StoreError
+    from hyperal.campaign.store import Store
     from hyperal.report.trajectories import write_trajectory_report
 
-    if run:
-        with progress_bar(show_run=True) as report:
-            try:
-                TrajectoryBenchmark(bench, base, report).run()
-            except (CampaignError, StoreError, StoreLocked) as exc:
-                report.stop()
-                fail(str(exc))
-    elif not Path(bench.store).exists():
-        fail(f"{bench.store}: no benchmark store yet (run without --no-run)")
+    _run(TrajectoryBenchmark, bench, base, run)
     store = Store(bench.store)
     results = collect_trajectories(store, bench)
     if not results.errors:

@@ -172,6 +172,17 @@ def _diversity(page, bench, base) -> list[str]:
     return parts or ["<p class=note>No selected frames yet.</p>"]
 
 
+def setting_rows(bench, base) -> list[list]:
+    """The first rows of a benchmark page's settings table: elements,
+    oracle, replicates and their seeds."""
+    seeds = ", ".join(str(base.seed + r) for r in range(bench.replicates))
+    return [
+        ["elements", ", ".join(base.system.elements)],
+        ["oracle", f"{base.oracle.name} {json.dumps(base.oracle.kwargs)}"],
+        ["replicates (seeds)", f"{bench.replicates} ({seeds})"],
+    ]
+
+
 def write_benchmark_report(results, bench, base, path) -> Path:
     """Write the benchmark's self-contained HTML page to ``path``, and its
     learning-curve figure beside it as ``curves.svg``."""
@@ -191,14 +202,7 @@ def write_benchmark_report(results, bench, base, path) -> Path:
         table(
             ["setting", "value"],
             [
-                ["elements", ", ".join(base.system.elements)],
-                ["oracle", f"{base.oracle.name} {json.dumps(base.oracle.kwargs)}"],
-                [
-                    "replicates (seeds)",
-                    f"{bench.replicates} ("
-                    + ", ".join(str(base.seed + r) for r in range(bench.replicates))
-                    + ")",
-                ],
+                *setting_rows(bench, base),
                 ["loops", base.loops],
                 [
                     "starts per loop",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperal.report.benchmark import setting_rows
 from hyperal.report.page import Page, table
 
 
@@ -121,14 +122,7 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
         table(
             ["setting", "value"],
             [
-                ["elements", ", ".join(base.system.elements)],
-                ["oracle", f"{base.oracle.name} {json.dumps(base.oracle.kwargs)}"],
-                [
-                    "replicates (seeds)",
-                    f"{bench.replicates} ("
-                    + ", ".join(str(base.seed + r) for r in range(bench.replicates))
-                    + ")",
-                ],
+                *setting_rows(bench, base),
                 ["starts per replicate", t.starts or "the campaign's loop-1 starts"],
                 ["withheld share of the starts", f"{t.withheld:.0%}"],
                 ["steps per trajectory", t.steps or base.scheme.steps],
@@ -190,19 +184,12 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
     from hyperal.benchmark.trajectories import FIGURES
 
     for key, title, unit in FIGURES:
-        body = []
-        for train in results.sources:
-            cells = [train]
-            for test in results.tests:
-                mean, std, n = results.mean_std(train, test, key)
-                cells.append("–" if n == 0 else f"{mean:.1f} ± {std:.1f}")
-            body.append(cells)
         errors.append(
             f"<p><b>{title} ({unit})</b>, trained on (rows) × tested on the "
             f"withheld trajectories of (columns); mean ± standard deviation over "
             f"{results.replicates} replicate(s).</p>"
         )
-        errors.append(table(["trained on", *results.tests], body))
+        errors.append(table(["trained on", *results.tests], results.rows(key)))
     if len(results.sources) > 1:
         reference = results.sources[0]
         errors.append(
@@ -213,15 +200,9 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
             "(below 1: better than it), mean ± standard deviation.</p>"
         )
         for key, title, _ in FIGURES:
-            body = []
-            for train in results.sources[1:]:
-                cells = [train]
-                for test in results.tests:
-                    mean, std, n = results.paired(train, test, key)
-                    cells.append("–" if n == 0 else f"{mean:.2f} ± {std:.2f}")
-                body.append(cells)
             errors.append(f"<p>{title} / {reference}'s</p>")
-            errors.append(table(["trained on", *results.tests], body))
+            rows = results.rows(key, paired=True)
+            errors.append(table(["trained on", *results.tests], rows))
     if results.errors:
         errors.append(_matrix_figure(page, results))
     page.section("Sampling diversity").extend(_diversity(page, results, bench, store))
