@@ -79,3 +79,13 @@ def test_feature_matrix_stacks_atoms_averaged_over_members():
     images = [bulk("Cu", cubic=True), bulk("Cu")]
     matrix = atomic_feature_matrix(Model(), images)
     assert matrix.shape == (5, 3) and np.all(matrix == 2.0)
+
+
+def test_feature_spread_is_the_mean_squared_distance_from_the_centroid():
+    from hyperal.diversity import feature_spread
+
+    assert feature_spread(np.array([[0.0, 0.0], [2.0, 0.0]])) == pytest.approx(1.0)
+    # a square of side 2 around the origin: every corner sqrt(2) away
+    square = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    assert feature_spread(square) == pytest.approx(2.0)
+    assert feature_spread(np.ones((5, 3))) == 0.0

@@ -52,6 +52,16 @@ def pca(
     return (x - mean) @ vectors.T, ratio, mean, vectors
 
 
+def feature_spread(features: np.ndarray) -> float:
+    """The total variance of the rows of ``features`` (n, F): their mean
+    squared distance from their centroid (the trace of the population
+    covariance) — how widely a set of atoms samples the feature space."""
+    x = np.asarray(features, dtype=float)
+    if len(x) == 0:
+        return float("nan")
+    return float(np.mean(np.sum((x - x.mean(axis=0)) ** 2, axis=1)))
+
+
 def atomic_feature_matrix(model, images: Sequence[Atoms]) -> np.ndarray:
     """Every atom's feature vector (rows), averaged over the committee's
     members, for ``images`` in order."""

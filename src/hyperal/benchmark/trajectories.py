@@ -391,6 +391,10 @@ class SourceSummary:
     endings: dict[str, int]
     step_displacement_A: list[float]
     rmsd_A: list[float]
+    #: the training frames' oracle forces: RMS component and the 95th
+    #: percentile of the atoms' |F| (eV/Å) — how far from equilibrium
+    force_rms_eV_A: float = float("nan")
+    force_p95_eV_A: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -456,7 +460,7 @@ class TrajectoryResults:
         lines = [
             f"{'source':<10}{'trajectories':>13}{'oracle calls':>14}"
             f"{'train frames':>14}{'withheld':>10}{'fitted on':>14}"
-            f"{'RMSD (Å)':>10}  endings"
+            f"{'RMSD (Å)':>10}{'F RMS, p95 (eV/Å)':>19}  endings"
         ]
         for s in self.summaries.values():
             rmsd = f"{np.mean(s.rmsd_A):.2f}" if s.rmsd_A else "–"
@@ -465,7 +469,8 @@ class TrajectoryResults:
             lines.append(
                 f"{s.source:<10}{s.trajectories:>13}{s.oracle_calls:>14}"
                 f"{s.train_frames:>14}{s.withheld_frames:>10}{fitted:>14}"
-                f"{rmsd:>10}  {endings}"
+                f"{rmsd:>10}{s.force_rms_eV_A:>11.2f}, {s.force_p95_eV_A:>6.2f}"
+                f"  {endings}"
             )
         return "\n".join(lines)
 
@@ -521,7 +526,7 @@ def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResu
     tests: list[str] = []
     for source in t.sources:
         calls = failed = train = held = 0
-        fitted, endings, displacement, rmsd = [], {}, [], []
+        fitted, endings, displacement, rmsd, forces = [], {}, [], [], []
         trajectories = 0
         for r in range(bench.replicates):
             run = trajectory_run(r, source)
@@ -537,6 +542,7 @@ def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResu
                     rmsd.append(float(row.rmsd_A))
                     displacement.append(float(row.step_displacement_A))
             ok = [row for row in rows if row.oracle_status == OracleStatus.OK]
+            forces += [row.forces for row in ok if row.split == Split.TRAIN]
             train += sum(row.split == Split.TRAIN for row in ok)
             held += sum(row.split == Split.WITHHELD for row in ok)
             path = store.checkpoint_path(0, run)
@@ -547,6 +553,7 @@ def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResu
                     if name not in tests:
                         tests.append(name)
                     errors.setdefault((source, name), []).append((r, split_errors.all))
+        force = np.concatenate(forces) if forces else np.zeros((0, 3))
         summaries[source] = SourceSummary(
             source,
             trajectories,
@@ -558,6 +565,10 @@ def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResu
             endings,
             displacement,
             rmsd,
+            float(np.sqrt(np.mean(force**2))) if len(force) else float("nan"),
+            float(np.percentile(np.linalg.norm(force, axis=1), 95))
+            if len(force)
+            else float("nan"),
         )
     order = [s for s in t.sources if s in tests] + [s for s in tests if s == MIXED]
     return TrajectoryResults(

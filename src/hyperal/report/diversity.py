@@ -15,6 +15,7 @@ from hyperal.diversity import (
     atomic_feature_matrix,
     bond_angles,
     bond_lengths,
+    feature_spread,
     pca,
 )
 from hyperal.report.page import colour, marker
@@ -57,7 +58,7 @@ def _pca_figure(page, groups, checkpoint, what):
             alpha=0.5,
             color=colour(k),
             marker=marker(k),
-            label=f"{name} ({len(x)} atoms)",
+            label=f"{name} ({len(x)} atoms, spread {feature_spread(x):.2f})",
         )
     ax.set(
         xlabel=f"PC 1 ({ratio[0]:.0%} of the variance)",
@@ -73,7 +74,9 @@ def _pca_figure(page, groups, checkpoint, what):
         f"{what}, in the two principal components of all of them together "
         f"(explained variance {ratio[0]:.0%} and {ratio[1]:.0%}); at most "
         f"{PER_GROUP} structures per group. Groups that cover different regions "
-        "sample different local environments.",
+        "sample different local environments; a group's spread is the total "
+        "variance of its features (their mean squared distance from their "
+        "centroid): how widely it samples.",
         "diversity-pca",
     )
 

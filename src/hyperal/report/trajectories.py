@@ -159,6 +159,8 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
                 "/".join(str(n) for n in s.fitted) or "–",
                 f"{np.mean(s.step_displacement_A):.3f}" if s.rmsd_A else "–",
                 f"{np.mean(s.rmsd_A):.2f}" if s.rmsd_A else "–",
+                f"{s.force_rms_eV_A:.2f}",
+                f"{s.force_p95_eV_A:.2f}",
                 ", ".join(f"{k} {v}" for k, v in sorted(s.endings.items())),
             ]
         )
@@ -174,6 +176,8 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
                 "fitted on (per replicate)",
                 "mean step displacement (Å)",
                 "mean final RMSD (Å)",
+                "training frames: RMS oracle force (eV/Å)",
+                "95th pct atom |F| (eV/Å)",
                 "endings",
             ],
             rows,
