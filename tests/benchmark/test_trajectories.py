@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from ase.calculators.emt import EMT
+from ase.io import write
 from typer.testing import CliRunner
 
 from hyperal.benchmark import load_benchmark
@@ -30,11 +31,12 @@ from hyperal.campaign.records import Split
 from hyperal.campaign.store import Store
 from hyperal.campaign.tasks import predict
 from hyperal.cli.main import app
-from hyperal.labels import reference
+from hyperal.labels import reference, with_ref_keys
 from hyperal.models.checkpoint import read_manifest
 from hyperal.oracle import Oracle
 from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import TINY
+from tests.helpers import rattled_cuni
 
 SOURCES = ["md", "ce", "dimer"]
 STEPS = 5
@@ -81,7 +83,14 @@ def _write(folder, bench=BENCH):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trajectories")
-    path = _write(folder)
+    images = []
+    for seed in range(2):  # a user's test set: labelled extxyz
+        atoms = rattled_cuni(seed=seed)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        images.append(with_ref_keys(atoms))
+    write(folder / "test.extxyz", images, format="extxyz")
+    path = _write(folder, {**BENCH, "test_file": "test.extxyz"})
     out = folder / "results"
     result = CliRunner().invoke(
         app, ["benchmark", str(path), "--trajectories", "-o", str(out)]
@@ -180,8 +189,10 @@ def test_each_committee_is_trained_on_as_many_training_frames(finished):
 def test_the_error_table_is_the_committee_on_the_withheld_frames(finished):
     bench, _, store, *_ = finished
     results = collect_trajectories(store, bench)
-    assert results.tests == [*SOURCES, MIXED]
+    assert results.tests == [*SOURCES, MIXED, "test_file"]
     assert set(results.errors) == {(a, b) for a in SOURCES for b in results.tests}
+    # the user's test file is one more frozen set, kept out of the mixed one
+    assert results.errors["ce", "test_file"][0][1].count == 2
     # by hand: the md committee on the dimer's withheld frames
     frames = TrajectoryBenchmark.frames_of(store, 0, "dimer", Split.WITHHELD)
     assert frames and all(a.info["split"] == "withheld" for a in frames)
@@ -209,7 +220,7 @@ def test_the_summary_is_printed_and_written(finished):
         assert (out / name).is_file()
     assert "force RMSE (meV/Å)" in output and "trained on" in output
     rows = (out / "trajectories.csv").read_text().splitlines()
-    assert len(rows) == 1 + len(SOURCES) * (len(SOURCES) + 1)
+    assert len(rows) == 1 + len(SOURCES) * (len(SOURCES) + 2)
 
 
 def test_the_page_renders_in_a_browser_with_every_figure(finished):

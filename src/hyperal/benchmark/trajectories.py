@@ -35,7 +35,7 @@ import numpy as np
 from ase import Atoms
 
 from hyperal.benchmark.config import BenchmarkConfig
-from hyperal.benchmark.run import Benchmark, check_fingerprint
+from hyperal.benchmark.run import Benchmark, check_fingerprint, test_file_structures
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.executors import completed
 from hyperal.campaign.fingerprint import fingerprint
@@ -64,6 +64,8 @@ from hyperal.oracle import Label, Oracle
 
 #: The name of the test set that mixes every source's withheld trajectories.
 MIXED = "mixed"
+#: The name of the user's test file among the test sets.
+TEST_FILE = "test_file"
 #: Loops of the campaign's start generator searched for enough starts.
 MAX_START_LOOPS = 1000
 
@@ -229,6 +231,8 @@ class TrajectoryBenchmark(Benchmark):
         tests = {s: self.frames_of(ctx.store, r, s, Split.WITHHELD) for s in t.sources}
         tests = {s: images for s, images in tests.items() if images}
         tests[MIXED] = [a for images in tests.values() for a in images]
+        if self.bench.test_file:  # the user's frozen set, as in the benchmark
+            tests[TEST_FILE] = test_file_structures(self.bench.test_file)
         for source in t.sources:
             run_ctx = ctx.with_run(trajectory_run(r, source))
             fitted = self._fit(run_ctx, spaced(train[source], count))
@@ -343,7 +347,7 @@ class TrajectoryBenchmark(Benchmark):
         ctx.report(0, StageKind.EVALUATE, 0, 1, "withheld trajectories")
         checkpoint = ctx.checkpoint(0)
         calibration = ctx.config.calibration
-        # each source's set predicted once; the mixed set is their union
+        # each set predicted once; the mixed set is the sources' union
         predicted = {
             name: predictions_on(ctx, checkpoint, images)
             for name, images in tests.items()
@@ -355,7 +359,7 @@ class TrajectoryBenchmark(Benchmark):
         }
         errors[MIXED] = errors_of(
             tests[MIXED],
-            [p for preds in predicted.values() for p in preds],
+            [p for name, ps in predicted.items() if name != TEST_FILE for p in ps],
             0,
             calibration,
         )
@@ -570,7 +574,8 @@ def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResu
             if len(force)
             else float("nan"),
         )
-    order = [s for s in t.sources if s in tests] + [s for s in tests if s == MIXED]
+    order = [s for s in t.sources if s in tests]
+    order += [s for s in (MIXED, TEST_FILE) if s in tests]
     return TrajectoryResults(
         list(t.sources),
         order,

@@ -116,7 +116,8 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
         "source, are withheld as test sets. A committee is trained on each "
         "source's other trajectories, on the same number of frames per source "
         "(evenly spaced along its trajectories), and tested on every source's "
-        "withheld trajectories. No active learning: nothing is selected by σ.</p>"
+        "withheld trajectories (and on the benchmark's test file, when it has "
+        "one). No active learning: nothing is selected by σ.</p>"
     )
     setup.append(
         table(
