@@ -35,7 +35,7 @@ def main() -> None:
     bench, base = load_benchmark(args.config)
     store = Store(bench.store)
     print(
-        f"{'variant':<18}{'rep':>4}{'quantity':>22}{'n':>6}{'factor':>9}"
+        f"{'variant':<18}{'rep':>4}{'quantity':>24}{'n':>6}{'factor':>9}"
         f"{'coverage':>10}{'area':>7}{'rho':>7}"
     )
     pooled: dict[tuple[str, str], list[float]] = {}
@@ -53,7 +53,7 @@ def main() -> None:
                 rho = "–" if c.rank_correlation is None else f"{c.rank_correlation:.2f}"
                 factor = f"{c.factor:.3g}" if math.isfinite(c.factor) else "inf"
                 print(
-                    f"{variant.name:<18}{r:>4}{what:>22}{c.count:>6}{factor:>9}"
+                    f"{variant.name:<18}{r:>4}{what:>24}{c.count:>6}{factor:>9}"
                     f"{cover:>10}{c.miscalibration_area:>7.3f}{rho:>7}"
                 )
                 if c.coverage is not None:
