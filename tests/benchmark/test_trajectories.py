@@ -184,6 +184,11 @@ def test_each_committee_is_trained_on_as_many_training_frames(finished):
     assert counts == [12, 12, 12]
     results = collect_trajectories(store, bench)
     assert [s.fitted for s in results.summaries.values()] == [[12]] * 3
+    # calls paid: every stored label, and for contour exploration one more
+    # per trajectory (its start, labelled again after the reference relaxation)
+    summaries = results.summaries
+    assert summaries["md"].oracle_calls == len(_rows(store, "md"))
+    assert summaries["ce"].oracle_calls > len(_rows(store, "ce"))
 
 
 def test_the_error_table_is_the_committee_on_the_withheld_frames(finished):

@@ -29,6 +29,7 @@ committee on unchanged test sets are kept.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +88,9 @@ class OracleTrajectory:
     status: str
     reason: str
     motion: dict[str, float] = field(default_factory=dict)
+    #: oracle calls made: one more than ``calls`` holds for each repeated
+    #: call on a structure already labelled (its label is that one's)
+    paid: int = 0
 
 
 def oracle_trajectory(
@@ -101,7 +105,7 @@ def oracle_trajectory(
         result = evolver.run(atoms, steps=steps)
     except _LabelFailed as exc:
         calls = [(a, label, -1) for a, label in calc.frames.values()]
-        return OracleTrajectory(calls, "failed", f"oracle: {exc}")
+        return OracleTrajectory(calls, "failed", f"oracle: {exc}", paid=calc.calls)
     frames = [f.to_atoms() for f in result.frames]
     step_of = {
         structure_key(a): f.step for a, f in zip(frames, result.frames, strict=True)
@@ -116,7 +120,7 @@ def oracle_trajectory(
             "step_displacement_A": float(displacement.mean()),
             "rmsd_A": float(rmsd[-1]),
         }
-    return OracleTrajectory(calls, result.status, result.reason, motion)
+    return OracleTrajectory(calls, result.status, result.reason, motion, calc.calls)
 
 
 # --- the benchmark -----------------------------------------------------------------
@@ -282,7 +286,7 @@ class TrajectoryBenchmark(Benchmark):
                     "step": step,
                 }
                 if k == 0:
-                    pairs.update(trajectory.motion)
+                    pairs.update(trajectory.motion, oracle_calls=trajectory.paid)
                 entries.append((atoms, pairs, label))
             if not entries:  # nothing labelled: a record, so a rerun goes on
                 entries.append(
@@ -535,12 +539,19 @@ def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResu
         for r in range(bench.replicates):
             run = trajectory_run(r, source)
             rows = store.rows(stage=Stage.TRAJECTORY.value, run=run)
-            calls += store.oracle_calls(stage=Stage.TRAJECTORY.value, run=run)
             failed += sum(row.oracle_status == OracleStatus.FAILED for row in rows)
+            labels = Counter(
+                row.start_index
+                for row in rows
+                if row.oracle_status in (OracleStatus.OK, OracleStatus.FAILED)
+            )
             for row in rows:
                 if row.get("frame", 0) != 0:
                     continue
                 trajectories += 1
+                # calls made (a store written before they were recorded:
+                # the labels stored)
+                calls += int(row.get("oracle_calls", labels[row.start_index]))
                 endings[row.evolution] = endings.get(row.evolution, 0) + 1
                 if row.get("rmsd_A") is not None:
                     rmsd.append(float(row.rmsd_A))
