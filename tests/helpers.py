@@ -8,7 +8,7 @@ from ase.build import bulk
 
 from hyperal.testing import central_difference
 
-__all__ = ["central_difference", "rattled_cu", "rattled_cuni"]
+__all__ = ["central_difference", "emt_test_file", "rattled_cu", "rattled_cuni"]
 
 
 def rattled_cuni(seed: int = 1, stdev: float = 0.1) -> Atoms:
@@ -24,3 +24,20 @@ def rattled_cu(seed: int = 3, stdev: float = 0.15) -> Atoms:
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
     atoms.rattle(stdev, seed=seed)
     return atoms
+
+
+def emt_test_file(path, count: int) -> None:
+    """A user's test set: ``count`` rattled Cu–Ni cells (seeds 0, 1, ...)
+    with their EMT labels as REF_ keys, written as extxyz to ``path``."""
+    from ase.calculators.emt import EMT
+    from ase.io import write
+
+    from hyperal.labels import with_ref_keys
+
+    images = []
+    for seed in range(count):
+        atoms = rattled_cuni(seed=seed)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        images.append(with_ref_keys(atoms))
+    write(path, images, format="extxyz")

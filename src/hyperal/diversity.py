@@ -122,3 +122,13 @@ def trajectory_motion(frames: Sequence[Atoms]) -> tuple[np.ndarray, np.ndarray]:
         [float(np.sqrt(np.mean(np.sum(delta(first, b) ** 2, axis=1)))) for b in frames]
     )
     return steps, rmsd
+
+
+def motion_summary(frames: Sequence[Atoms]) -> dict[str, float]:
+    """How far a trajectory went, as stored with it: the mean atom
+    displacement per recorded step and the RMSD of its last frame from the
+    first (Å); empty for fewer than two frames."""
+    if len(frames) < 2:
+        return {}
+    steps, rmsd = trajectory_motion(frames)
+    return {"step_displacement_A": float(steps.mean()), "rmsd_A": float(rmsd[-1])}

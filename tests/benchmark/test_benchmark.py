@@ -8,8 +8,6 @@ import re
 import numpy as np
 import pytest
 import yaml
-from ase.calculators.emt import EMT
-from ase.io import write
 from typer.testing import CliRunner
 
 from hyperal.benchmark import calls_to_reach, collect, load_benchmark
@@ -19,10 +17,10 @@ from hyperal.campaign.evaluate import Labelled, summarise
 from hyperal.campaign.store import Store
 from hyperal.campaign.tasks import predict
 from hyperal.cli.main import app
-from hyperal.labels import reference, with_ref_keys
+from hyperal.labels import reference
 from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import TINY
-from tests.helpers import rattled_cuni
+from tests.helpers import emt_test_file
 
 LOOPS = 2
 BENCH = {
@@ -49,14 +47,7 @@ BENCH = {
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
-    test_file = folder / "test.extxyz"
-    images = []
-    for seed in range(3):  # a user's test set: labelled extxyz
-        atoms = rattled_cuni(seed=seed)
-        atoms.calc = EMT()
-        atoms.get_forces()
-        images.append(with_ref_keys(atoms))
-    write(test_file, images, format="extxyz")
+    emt_test_file(folder / "test.extxyz", 3)  # a user's test set
     path = folder / "bench.yaml"
     path.write_text(
         yaml.safe_dump(

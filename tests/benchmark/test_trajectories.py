@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import yaml
 from ase.calculators.emt import EMT
-from ase.io import write
 from typer.testing import CliRunner
 
 from hyperal.benchmark import load_benchmark
@@ -31,12 +30,12 @@ from hyperal.campaign.records import Split
 from hyperal.campaign.store import Store
 from hyperal.campaign.tasks import predict
 from hyperal.cli.main import app
-from hyperal.labels import reference, with_ref_keys
+from hyperal.labels import reference
 from hyperal.models.checkpoint import read_manifest
 from hyperal.oracle import Oracle
 from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import TINY
-from tests.helpers import rattled_cuni
+from tests.helpers import emt_test_file
 
 SOURCES = ["md", "ce", "dimer"]
 STEPS = 5
@@ -83,13 +82,7 @@ def _write(folder, bench=BENCH):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trajectories")
-    images = []
-    for seed in range(2):  # a user's test set: labelled extxyz
-        atoms = rattled_cuni(seed=seed)
-        atoms.calc = EMT()
-        atoms.get_forces()
-        images.append(with_ref_keys(atoms))
-    write(folder / "test.extxyz", images, format="extxyz")
+    emt_test_file(folder / "test.extxyz", 2)  # a user's test set
     path = _write(folder, {**BENCH, "test_file": "test.extxyz"})
     out = folder / "results"
     result = CliRunner().invoke(

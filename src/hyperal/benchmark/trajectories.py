@@ -53,12 +53,13 @@ from hyperal.campaign.stages import (
     CampaignError,
     StageContext,
     errors_of,
+    fit_on,
     predictions_on,
 )
 from hyperal.campaign.starts import Start, loop_starts, task_seed
 from hyperal.campaign.store import Store, structure_key
-from hyperal.campaign.tasks import RememberingLabeller, _LabelFailed, fit_committee
-from hyperal.diversity import trajectory_motion
+from hyperal.campaign.tasks import RememberingLabeller, _LabelFailed
+from hyperal.diversity import motion_summary
 from hyperal.evolve.schemes import make_evolver
 from hyperal.models.checkpoint import damage, read_manifest
 from hyperal.oracle import Label, Oracle
@@ -113,13 +114,7 @@ def oracle_trajectory(
     calls = [
         (a, label, step_of.get(key, -1)) for key, (a, label) in calc.frames.items()
     ]
-    motion = {}
-    if len(frames) > 1:
-        displacement, rmsd = trajectory_motion(frames)
-        motion = {
-            "step_displacement_A": float(displacement.mean()),
-            "rmsd_A": float(rmsd[-1]),
-        }
+    motion = motion_summary(frames)
     return OracleTrajectory(calls, result.status, result.reason, motion, calc.calls)
 
 
@@ -318,28 +313,7 @@ class TrajectoryBenchmark(Benchmark):
         if not damage(path):
             if read_manifest(path).extra.get("training_names") == names:
                 return False
-        ctx.report(0, StageKind.FIT, 0, 1, f"on {len(frames)} frames")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cfg = ctx.config
-        call = (
-            0,
-            fit_committee,
-            (
-                cfg.committee,
-                tuple(cfg.system.elements),
-                cfg.seed,
-                frames,
-                str(path),
-                None,
-                names,
-            ),
-        )
-        try:
-            for _ in completed(ctx.executor, [call]):
-                pass
-        except ValueError as exc:
-            raise CampaignError(f"{ctx.run}: the fit failed: {exc}") from exc
-        ctx.report(0, StageKind.FITTED, 1, 1)
+        fit_on(ctx, 0, frames)
         return True
 
     @staticmethod

@@ -458,8 +458,18 @@ def fit(
             f"loop {loop}: no labelled training structure to fit{why} "
             "(`hyperal status` lists the failures)"
         )
-    names = [a.info["name"] for a in train]
-    ctx.report(loop, StageKind.FIT, 0, 1, f"on {len(train)} structures")
+    return fit_on(ctx, loop, train, init=init)
+
+
+def fit_on(
+    ctx: StageContext, loop: int, frames: Sequence, *, init: Path | None = None
+) -> Path:
+    """Fit the committee of ``loop`` on ``frames`` as a task through the
+    executor (seed: campaign seed + loop; warm-started from ``init`` when
+    given), writing its checkpoint; a poisoned fit is one line."""
+    path = ctx.checkpoint(loop)
+    names = [a.info["name"] for a in frames]
+    ctx.report(loop, StageKind.FIT, 0, 1, f"on {len(frames)} structures")
     path.parent.mkdir(parents=True, exist_ok=True)
     cfg = ctx.config
     call = (
@@ -469,7 +479,7 @@ def fit(
             cfg.committee,
             tuple(cfg.system.elements),
             cfg.seed + loop,
-            train,
+            frames,
             str(path),
             None if init is None else str(init),
             names,
@@ -479,7 +489,8 @@ def fit(
         for _ in completed(ctx.executor, [call]):
             pass
     except ValueError as exc:  # a poisoned fit: one line, nothing saved
-        raise CampaignError(f"loop {loop}: the fit failed: {exc}") from exc
+        where = f"loop {loop}" if ctx.run == MAIN_RUN else f"{ctx.run} loop {loop}"
+        raise CampaignError(f"{where}: the fit failed: {exc}") from exc
     ctx.report(loop, StageKind.FITTED, 1, 1)
     return path
 

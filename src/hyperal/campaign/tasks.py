@@ -22,7 +22,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.optimize import FIRE
 
 from hyperal.campaign.store import structure_key
-from hyperal.diversity import trajectory_motion
+from hyperal.diversity import motion_summary
 from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.select import select_frame
 from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoint
@@ -161,13 +161,7 @@ def evolve_and_select(
     one first."""
     calc = committee(checkpoint).calculator()
     result = make_evolver(scheme, calc, params, rng=seed).run(atoms, steps=steps)
-    motion = {}
-    if len(result.frames) > 1:
-        steps_A, rmsd = trajectory_motion([f.to_atoms() for f in result.frames])
-        motion = {
-            "step_displacement_A": float(steps_A.mean()),
-            "rmsd_A": float(rmsd[-1]),
-        }
+    motion = motion_summary([f.to_atoms() for f in result.frames])
     # the random rule draws from its own stream, not the evolution's
     chosen = select_frame(result, **selection, rng=seed + 1)
     if not chosen.selected:
