@@ -44,14 +44,40 @@ BENCH = {
 }
 
 
+#: a robustness set of two strata (hyperal testset)
+ROBUST = {
+    "system": BENCH["campaign"]["system"],
+    "oracle": {"name": "emt"},
+    "seed": 11,
+    "strata": [
+        {"kind": "vacancy", "count": 2},
+        {
+            "name": "hydro",
+            "kind": "strain",
+            "mode": "hydrostatic",
+            "count": 2,
+            "strain": [-0.03, 0.05],
+        },
+    ],
+}
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
+    from hyperal.testsets import build_test_set, parse_recipe
+
     folder = tmp_path_factory.mktemp("bench")
     emt_test_file(folder / "test.extxyz", 3)  # a user's test set
+    build_test_set(parse_recipe(ROBUST), folder / "robust.extxyz")
     path = folder / "bench.yaml"
     path.write_text(
         yaml.safe_dump(
-            {**BENCH, "store": str(folder / "bench.db"), "test_file": "test.extxyz"}
+            {
+                **BENCH,
+                "store": str(folder / "bench.db"),
+                "test_file": "test.extxyz",
+                "test_sets": {"robust": "robust.extxyz"},
+            }
         )
     )
     out = folder / "results"
@@ -226,7 +252,10 @@ def test_a_user_test_file_is_a_frozen_set_and_can_rank(finished):
             "everything",
         ],
     )
-    assert result.exit_code == 2 and "--rank-set must be one of" in result.output
+    assert (
+        result.exit_code == 2
+        and "--rank-set: 'everything' is not a frozen set" in result.output
+    )
 
 
 class _Stop(Exception):
@@ -262,3 +291,103 @@ def test_an_interrupted_benchmark_resumes_to_the_same_store(finished, tmp_path):
     assert labels(resumed) == labels(store)  # the same labels, none twice
     assert resumed.oracle_calls() == store.oracle_calls()
     assert collect(resumed, again, LOOPS).text() == results.text()
+
+
+def test_robustness_sets_are_evaluated_per_stratum_and_force_bin(finished):
+    bench, base, store, results, out, _ = finished
+    for curve in results.curves:
+        for final in curve.final:
+            robust = final.tests["robust"]
+            assert robust.by_source.keys() == {"vacancy", "hydro"}
+            assert robust.all.count == 4
+            # every atom in exactly one bin of reference |F|
+            assert sum(b.atoms for b in robust.force_bins) == 2 * 31 + 2 * 32
+            edges = [(b.lower_eV_A, b.upper_eV_A) for b in robust.force_bins]
+            assert edges == sorted(edges)
+    page = (out / "benchmark.html").read_text()
+    assert "<h3>robust</h3>" in page and "vacancy (2) F RMSE" in page
+
+
+def test_the_capped_difficult_set_holds_the_structures_within_the_limits(finished):
+    bench, base, store, results, *_ = finished
+    from hyperal.benchmark.run import within_limits
+
+    for r in range(2):
+        difficult = store.labelled(split="difficult", runs=[f"r{r}.shared"])
+        by_hand = [
+            a
+            for a in difficult
+            if np.linalg.norm(reference(a).forces, axis=1).max()
+            < base.selection.max_force_eV_A
+            and min(
+                a.get_distance(i, j, mic=True) for i in range(len(a)) for j in range(i)
+            )
+            > base.selection.min_distance_A
+        ]
+        assert len(within_limits(difficult, base.selection)) == len(by_hand)
+        final = store.final(f"r{r}.relax")[-1]
+        if by_hand:
+            assert final.sizes["difficult_capped"] == len(by_hand)
+
+
+def test_a_union_of_sets_ranks_with_its_exact_combined_error(finished):
+    bench, base, store, results, *_ = finished
+    union = collect(
+        store, bench.model_copy(update={"rank_set": ["test_file", "robust"]}), LOOPS
+    )
+    assert union.rank_set == "test_file+robust"
+    # the combined RMSE equals the RMSE over the concatenated structures
+    from hyperal.benchmark.run import test_file_structures
+
+    images = test_file_structures(bench.test_file) + test_file_structures(
+        bench.test_sets["robust"], source="robust"
+    )
+    refs = [reference(a) for a in images]
+    labelled = [Labelled(r.energy, r.forces, "x") for r in refs]
+    again = summarise(
+        labelled,
+        predict(str(store.checkpoint_path(LOOPS, "r0.twin")), images),
+        seed=0,
+    )
+    by = {s.variant: s for s in union.summaries}
+    assert by["twin"].final_force_rmse[0] == pytest.approx(
+        again.all.force_rmse_meV_A, rel=1e-9
+    )
+    assert by["twin"].final_energy_rmse[0] == pytest.approx(
+        again.all.energy_rmse_meV_atom, rel=1e-9
+    )
+
+
+def test_every_variant_is_compared_paired_with_the_reference_and_the_control(
+    finished,
+):
+    bench, base, store, results, out, output = finished
+    assert results.control == "md-random"
+    made = {(c.variant, c.other, c.metric): c for c in results.comparisons}
+    # the reference's: twin and md-random; the control's: twin (relax vs
+    # md-random is made once, as md-random vs relax); two figures each
+    assert set(made) == {
+        (v, o, m)
+        for v, o in (("twin", "relax"), ("md-random", "relax"), ("twin", "md-random"))
+        for m in ("final", "over budget")
+    }
+    by = {s.variant: s for s in results.summaries}
+    c = made["md-random", "relax", "final"]
+    assert c.differences == pytest.approx(
+        [
+            a - b
+            for a, b in zip(
+                by["md-random"].final_force_rmse,
+                by["relax"].final_force_rmse,
+                strict=True,
+            )
+        ]
+    )
+    assert c.interval.n == 2 and c.interval.low <= c.interval.mean <= c.interval.high
+    # identical committees: a zero difference, no detectable difference
+    twin = made["twin", "relax", "final"]
+    assert twin.differences == (0.0, 0.0) and twin.verdict.startswith("no detectable")
+    rows = (out / "comparisons.csv").read_text().splitlines()
+    assert len(rows) == 1 + 6 and rows[0].startswith("variant,other,role,metric")
+    assert "paired comparisons on the difficult force RMSE" in output
+    assert "Paired verdicts" in (out / "benchmark.html").read_text()

@@ -266,7 +266,7 @@ def parse_barrier_config(data: Any) -> BarrierConfig:
     try:
         config = BarrierConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format(exc)) from None
+        raise ConfigError(_format(exc, BarrierConfig)) from None
     # the campaign's own checks of elements, oracle and store folder
     problems = _section_problems(oracle=config.oracle, store=config.store)
     problems += element_problems(config.system.elements)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -23,6 +23,13 @@ from hyperal.campaign.config import (
     read_file,
 )
 from hyperal.evolve.schemes import SCHEMES, make_evolver
+
+#: The frozen sets every benchmark has; ``difficult_capped`` is the
+#: difficult set less the structures beyond the selection's physical limits
+#: (reference max |F| ≥ ``selection.max_force_eV_A``, or a distance ≤
+#: ``selection.min_distance_A``), which no training frame may be.
+CAPPED = "difficult_capped"
+BUILT_IN = ("difficult", CAPPED, "gentle", "test_file")
 
 
 class _Model(BaseModel):
@@ -136,10 +143,23 @@ class BenchmarkConfig(_Model):
     reference: str = Field(
         "md", description="the variant whose final error is the target"
     )
-    rank_set: Literal["difficult", "gentle", "test_file"] = Field(
+    control: str | None = Field(
+        None,
+        description="the control every variant is also compared with, paired "
+        "(default: the first variant whose selection rule is random, if any)",
+    )
+    rank_set: str | list[str] = Field(
         "difficult",
         description="the frozen set whose force RMSE ranks the variants and "
-        "sets the target",
+        "sets the target: difficult, difficult_capped (the difficult "
+        "structures within the selection's physical limits), gentle, "
+        "test_file or a name of test_sets; a list ranks on their union",
+    )
+    test_sets: dict[str, str] = Field(
+        {},
+        description="named frozen test sets: extxyz files with reference "
+        "labels (e.g. written by `hyperal testset`), each structure's "
+        "info['source'] its stratum; paths relative to this file",
     )
     target_force_rmse_meV_A: float | None = Field(
         None,
@@ -156,6 +176,32 @@ class BenchmarkConfig(_Model):
         description="the trajectory-only benchmark (--trajectories)",
     )
 
+    @property
+    def rank_members(self) -> list[str]:
+        """The frozen sets ``rank_set`` names (one, or the union's)."""
+        return [self.rank_set] if isinstance(self.rank_set, str) else self.rank_set
+
+    @property
+    def rank_name(self) -> str:
+        """The name of the ranking set: a union is named ``a+b``."""
+        return "+".join(self.rank_members)
+
+    def set_names(self) -> list[str]:
+        """Every frozen set a benchmark may rank on."""
+        names = ["difficult", CAPPED, "gentle"]
+        if self.test_file is not None:
+            names.append("test_file")
+        return names + list(self.test_sets)
+
+    def control_variant(self) -> str | None:
+        """``control``, else the first variant selecting at random."""
+        if self.control is not None:
+            return self.control
+        for v in self.variants:
+            if v.selection.get("rule") == "random":
+                return v.name
+        return None
+
     def params_of(self, variant: VariantConfig) -> dict[str, Any]:
         """The evolver parameters of ``variant``: its family's
         ``scheme_params`` under its own ``params``."""
@@ -166,6 +212,28 @@ class BenchmarkConfig(_Model):
         """The evolver parameters of a trajectory source: its family's
         ``scheme_params``."""
         return dict(self.scheme_params.get(source, {}))
+
+    @field_validator("test_sets")
+    @classmethod
+    def _test_sets(cls, value: dict) -> dict:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_\-]+", name) or name in BUILT_IN:
+                raise ValueError(
+                    f"test set name {name!r}: letters, digits, '_' and '-' only, "
+                    f"not {', '.join(BUILT_IN)}"
+                )
+        return value
+
+    @field_validator("rank_set")
+    @classmethod
+    def _rank_set(cls, value):
+        members = [value] if isinstance(value, str) else value
+        if not members:
+            raise ValueError("name at least one frozen set")
+        twice = sorted({m for m in members if members.count(m) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed twice")
+        return value
 
     @field_validator("scheme_params")
     @classmethod
@@ -208,6 +276,10 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
 
     problems = []
     names = [v.name for v in bench.variants]
+    if bench.control is not None and bench.control not in names:
+        problems.append(
+            f"control: {bench.control!r} is not a variant; allowed: {', '.join(names)}"
+        )
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"variants: name {name!r} used twice")
     if bench.reference not in names:
@@ -228,7 +300,7 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
                 {**base.selection.model_dump(), **variant.selection}
             )
         except ValidationError as exc:
-            for line in _format(exc).splitlines():
+            for line in _format(exc, SelectionConfig).splitlines():
                 problems.append(f"{where}.selection.{line}")
         try:
             make_evolver(variant.scheme_name, EMT(), bench.params_of(variant))
@@ -248,6 +320,18 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
     return problems
 
 
+def rank_set_problems(bench: BenchmarkConfig, members, where: str) -> list[str]:
+    """A line for each of ``members`` that is not a frozen set of ``bench``."""
+    allowed = bench.set_names()
+    return [
+        f"{where}: {m!r} is not a frozen set of this benchmark; allowed: "
+        f"{', '.join(allowed)}"
+        + (" (test_file needs a test_file)" if m == "test_file" else "")
+        for m in members
+        if m not in allowed
+    ]
+
+
 def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     """Read and validate a benchmark YAML file and its base campaign; every
     problem is reported together, one line each naming the key."""
@@ -258,7 +342,7 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     try:
         bench = BenchmarkConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}:\n{_format(exc)}") from None
+        raise ConfigError(f"{path}:\n{_format(exc, BenchmarkConfig)}") from None
     campaign = bench.campaign
     if isinstance(campaign, str):
         campaign_path = (path.parent / campaign).resolve()
@@ -271,13 +355,18 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
         lines = [f"campaign.{line}" for line in str(exc).splitlines()]
         raise ConfigError(f"{path}:\n" + "\n".join(lines)) from None
     problems = _check(bench, base)
-    if bench.rank_set == "test_file" and bench.test_file is None:
-        problems.append("rank_set: test_file needs a test_file")
     if bench.test_file is not None:
         test_file = (path.parent / bench.test_file).resolve()
         if not test_file.exists():
             problems.append(f"test_file: {test_file}: no such file")
         bench = bench.model_copy(update={"test_file": str(test_file)})
+    test_sets = {}
+    for name, file in bench.test_sets.items():
+        test_sets[name] = str((path.parent / file).resolve())
+        if not Path(test_sets[name]).exists():
+            problems.append(f"test_sets.{name}: {test_sets[name]}: no such file")
+    bench = bench.model_copy(update={"test_sets": test_sets})
+    problems += rank_set_problems(bench, bench.rank_members, "rank_set")
     if problems:
         raise ConfigError(f"{path}:\n" + "\n".join(problems))
     return bench, base

@@ -22,6 +22,13 @@ import numpy as np
 
 from hyperal.benchmark.config import BenchmarkConfig
 from hyperal.benchmark.run import shared_run, variant_run
+from hyperal.benchmark.statistics import (
+    Censored,
+    Comparison,
+    compare,
+    sample_std,
+    with_holm,
+)
 from hyperal.campaign.records import OracleStatus, Split, Stage
 from hyperal.campaign.results import ErrorSummary, FinalErrors
 from hyperal.campaign.store import Store
@@ -39,10 +46,39 @@ class Curve:
     final: list[FinalErrors]
 
     def figure(self, split: str, key: str = "force_rmse_meV_A") -> list[float]:
-        return [
-            getattr(f.errors(split), key) if f.errors(split) else math.nan
-            for f in self.final
-        ]
+        return [figure(f, split, key) for f in self.final]
+
+
+#: How a union's figure combines its members' (weighted by atoms or by
+#: structures); other figures (medians, percentiles) do not combine.
+_COMBINE = {
+    "force_rmse_meV_A": ("atoms", 2),
+    "force_mae_meV_A": ("atoms", 1),
+    "angle_mae_deg": ("atoms", 1),
+    "energy_rmse_meV_atom": ("structures", 2),
+    "energy_mae_meV_atom": ("structures", 1),
+}
+
+
+def figure(final: FinalErrors, split: str, key: str = "force_rmse_meV_A") -> float:
+    """One figure of one checkpoint on the frozen set ``split`` — or, for a
+    union ``a+b`` of sets, combined exactly from the members' figures: an
+    RMSE as the root of the atom- (or structure-) weighted mean square, an
+    MAE as the weighted mean. NaN when not evaluated or not combinable."""
+    names = split.split("+")
+    if len(names) == 1:
+        errors = final.errors(split)
+        return getattr(errors, key) if errors else math.nan
+    if key not in _COMBINE or any(n not in final.tests for n in names):
+        return math.nan
+    weight, power = _COMBINE[key]
+    total = value = 0.0
+    for name in names:
+        errors = final.tests[name]
+        w = sum(errors.parity.natoms) if weight == "atoms" else errors.all.count
+        total += w
+        value += w * getattr(errors.all, key) ** power
+    return (value / total) ** (1 / power) if total else math.nan
 
 
 def calls_to_reach(labels, errors, target: float) -> float | None:
@@ -80,6 +116,9 @@ class VariantSummary:
     final_labels: list[int]
     calls_to_target: list[float | None]
     ratio_to_reference: list[float | None]
+    #: the variant's final training labels over the reference's calls to the
+    #: target, per replicate: the bound of a censored ratio
+    budget_ratio: list[float]
     mean_error_over_budget: list[float]
     largest_rise: float  # of the mean curve from one loop to the next
     oracle_failures: int
@@ -100,21 +139,21 @@ class VariantSummary:
         finite = [v for v in values if v is not None and math.isfinite(v)]
         return float(np.mean(finite)) if finite else math.nan
 
-    @staticmethod
-    def _std(values) -> float:
-        finite = [v for v in values if v is not None and math.isfinite(v)]
-        return float(np.std(finite)) if len(finite) > 1 else 0.0
-
     @property
     def force_rmse(self) -> tuple[float, float]:
-        return self._mean(self.final_force_rmse), self._std(self.final_force_rmse)
+        """Mean and sample standard deviation (ddof = 1) over replicates."""
+        return self._mean(self.final_force_rmse), sample_std(self.final_force_rmse)
 
     @property
-    def ratio(self) -> tuple[float, float, int]:
-        """Mean and spread of the ratio of oracle calls to the reference's,
-        and in how many replicates the target was reached."""
-        reached = [r for r in self.ratio_to_reference if r is not None]
-        return self._mean(reached), self._std(reached), len(reached)
+    def to_target(self) -> Censored:
+        """Calls to the target as a ratio to the reference's, per replicate,
+        a replicate that never reached it censored at its budget."""
+        kept = [
+            (r, b)
+            for r, b in zip(self.ratio_to_reference, self.budget_ratio, strict=True)
+            if math.isfinite(b)  # NaN: the reference never reached the target
+        ]
+        return Censored(tuple(r for r, _ in kept), tuple(b for _, b in kept))
 
 
 @dataclass(frozen=True)
@@ -127,6 +166,9 @@ class BenchmarkResults:
     shared_labels: int  # the shared runs' calls (once)
     reference: str
     rank_set: str = "difficult"  # the frozen set the ranking and target use
+    control: str | None = None  # the random-selection control, when one runs
+    #: paired comparisons of every variant with the reference and the control
+    comparisons: list[Comparison] = field(default_factory=list)
 
     @property
     def cost_ratio(self) -> float:
@@ -140,26 +182,23 @@ class BenchmarkResults:
         return sorted(self.summaries, key=lambda s: s.force_rmse[0])
 
     def text(self) -> str:
-        """A short ranking: final difficult force RMSE, calls to the target."""
+        """The ranking, calls to the target and the paired verdicts."""
+        n = self.summaries[0].replicates
         lines = [
             f"ranking by final force RMSE on the frozen {self.rank_set} set "
-            f"(mean ± std over {self.summaries[0].replicates} replicate(s)); "
-            f"calls to reach {self.reference}'s final error per replicate, as a "
-            f"ratio to {self.reference}'s calls:",
+            f"(mean ± sample std over {n} replicate(s)); calls to reach "
+            f"{self.reference}'s final error per replicate, as a ratio to "
+            f"{self.reference}'s calls (a replicate that never reaches it is "
+            "censored at its budget, not dropped):",
         ]
         for k, s in enumerate(self.ranking(), 1):
             mean, std = s.force_rmse
-            ratio, spread, reached = s.ratio
-            reach = (
-                f"{ratio:.2f}× ± {spread:.2f} ({reached}/{s.replicates} reached)"
-                if reached
-                else f"not reached (0/{s.replicates})"
-            )
             lines.append(
                 f"{k:2d}. {s.variant:<12} F {mean:7.1f} ± {std:5.1f} meV/Å   "
-                f"labels {np.mean(s.final_labels):6.1f}   to target {reach}   "
-                f"largest rise {100 * s.largest_rise:+.0f} %   "
-                f"σ–error ρ {s._mean(s.sigma_rank):.2f}   selected: F_rms "
+                f"labels {np.mean(s.final_labels):6.1f}   to target "
+                f"{s.to_target.text()}   largest rise "
+                f"{100 * s.largest_rise:+.0f} %   σ–error ρ "
+                f"{s._mean(s.sigma_rank):.2f}   selected: F_rms "
                 f"{s.selected_force_rms:.2f} eV/Å, {s.selected_starts} starts"
             )
         lines.append(
@@ -167,7 +206,28 @@ class BenchmarkResults:
             f"{self.own_training_labels} variant training labels + "
             f"{self.shared_labels} shared (ratio {self.cost_ratio:.3f})"
         )
+        if self.comparisons:
+            lines += ["", *self.verdict_lines()]
         return "\n".join(lines)
+
+    def verdict_lines(self) -> list[str]:
+        """Paired comparisons, one line each: variant − other on the
+        {rank_set} force RMSE, mean difference with its 95 % t interval
+        (ddof = 1) over replicates, in meV/Å and % of the other's mean,
+        Holm-corrected p-value (per figure, across all comparisons made) and
+        the verdict that follows."""
+        n = self.summaries[0].replicates
+        lines = [
+            f"paired comparisons on the {self.rank_set} force RMSE ({n} "
+            "replicates; variant − other, negative = lower error; 95 % "
+            "Student-t interval, sample SD; p paired t-test, Holm-corrected "
+            "over every comparison of the same figure; smallest detectable "
+            "effect at 80 % power; 'final' = last committee, 'over budget' = "
+            "mean error over the labelling budget):"
+        ]
+        for c in self.comparisons:
+            lines.append("  " + c.text())
+        return lines
 
     def write_csv(self, folder: str | Path) -> list[Path]:
         """``curves.csv`` (one row per variant, replicate, loop, test set and
@@ -219,8 +279,10 @@ class BenchmarkResults:
                     "gentle_force_rmse_mean_meV_A",
                     "energy_rmse_mean_meV_atom",
                     "training_labels_mean",
-                    "calls_ratio_mean",
-                    "calls_ratio_std",
+                    "calls_ratio_median",
+                    "calls_ratio_median_is_lower_bound",
+                    "calls_ratio_restricted_mean",
+                    "calls_ratio_mean_is_lower_bound",
                     "reached",
                     "mean_error_over_budget_meV_A",
                     "largest_rise",
@@ -233,7 +295,8 @@ class BenchmarkResults:
                 ]
             )
             for s in self.ranking():
-                ratio, spread, reached = s.ratio
+                median, median_bound = s.to_target.median
+                mean, mean_bound = s.to_target.restricted_mean
                 out.writerow(
                     [
                         s.variant,
@@ -243,9 +306,11 @@ class BenchmarkResults:
                         s._mean(s.final_gentle_force_rmse),
                         s._mean(s.final_energy_rmse),
                         np.mean(s.final_labels),
-                        ratio,
-                        spread,
-                        reached,
+                        median,
+                        median_bound,
+                        mean,
+                        mean_bound,
+                        s.to_target.reached,
                         s._mean(s.mean_error_over_budget),
                         s.largest_rise,
                         s._mean(s.sigma_rank),
@@ -256,14 +321,62 @@ class BenchmarkResults:
                         s.redundant,
                     ]
                 )
-        return [curves, summary]
+        comparisons = folder / "comparisons.csv"
+        with comparisons.open("w", newline="") as handle:
+            out = csv.writer(handle)
+            out.writerow(
+                [
+                    "variant",
+                    "other",
+                    "role",
+                    "metric",
+                    "test_set",
+                    "replicates",
+                    "mean_difference_meV_A",
+                    "ci95_low_meV_A",
+                    "ci95_high_meV_A",
+                    "sd_difference_meV_A",
+                    "other_mean_meV_A",
+                    "p",
+                    "p_holm",
+                    "smallest_detectable_meV_A",
+                    "replicates_for_10_percent",
+                    "verdict",
+                    "differences_meV_A",
+                ]
+            )
+            for c in self.comparisons:
+                i = c.interval
+                out.writerow(
+                    [
+                        c.variant,
+                        c.other,
+                        c.role,
+                        c.metric,
+                        self.rank_set,
+                        i.n,
+                        i.mean,
+                        i.low,
+                        i.high,
+                        i.sd,
+                        c.other_mean,
+                        i.p,
+                        c.p_holm,
+                        c.detectable,
+                        c.needed_for_10_percent,
+                        c.verdict,
+                        " ".join(f"{d:.6g}" for d in c.differences),
+                    ]
+                )
+        return [curves, summary, comparisons]
 
 
-def _sigma_rank(final: FinalErrors) -> float:
-    """Spearman ρ of σ_U per atom against |ΔE| per atom over the difficult
-    set and the test file: does the committee know where it is wrong?"""
+def _sigma_rank(final: FinalErrors, names) -> float:
+    """Spearman ρ of σ_U per atom against |ΔE| per atom over the sets
+    ``names`` (the ranking set's): does the committee know where it is
+    wrong?"""
     sigma, errors = [], []
-    for name in ("difficult", "test_file"):
+    for name in names:
         if name not in final.tests:
             continue
         p = final.tests[name].parity
@@ -319,7 +432,7 @@ def _training_labels(store: Store, replicate: int, run: str, loops: int) -> list
 def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResults:
     """The benchmark's results from its store (after :meth:`Benchmark.run`),
     ranked and targeted on the frozen set ``bench.rank_set``."""
-    rank_set = bench.rank_set
+    rank_set = bench.rank_name
     curves: dict[tuple[int, str], Curve] = {}
     for r in range(bench.replicates):
         for v in bench.variants:
@@ -390,6 +503,10 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
                 final_labels=[c.labels[-1] for c in mine],
                 calls_to_target=calls,
                 ratio_to_reference=ratios,
+                budget_ratio=[
+                    c.labels[-1] / ref if ref else math.nan
+                    for c, ref in zip(mine, reference_calls, strict=True)
+                ],
                 mean_error_over_budget=[
                     mean_over_budget(c.labels, c.figure(rank_set)) for c in mine
                 ],
@@ -401,12 +518,13 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
                 skipped=sum(m.n_skipped for ms in metrics for m in ms),
                 redundant=sum(m.n_redundant for ms in metrics for m in ms),
                 selected_sigma=sigma,
-                sigma_rank=[_sigma_rank(c.final[-1]) for c in mine],
+                sigma_rank=[_sigma_rank(c.final[-1], bench.rank_members) for c in mine],
                 selected_force_rms=force_rms,
                 selected_starts=n_starts,
             )
         )
     shared = sum(store.oracle_calls(run=shared_run(r)) for r in range(bench.replicates))
+    control = bench.control_variant()
     return BenchmarkResults(
         curves=list(curves.values()),
         summaries=summaries,
@@ -416,4 +534,38 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
         shared_labels=shared,
         reference=bench.reference,
         rank_set=rank_set,
+        control=control,
+        comparisons=paired_comparisons(summaries, bench.reference, control),
     )
+
+
+def paired_comparisons(
+    summaries: list[VariantSummary], reference: str, control: str | None
+) -> list[Comparison]:
+    """Every variant against the reference and against the control (the
+    random-selection variant), on the final error and on the mean error over
+    the budget, paired by replicate; Holm-corrected per figure."""
+    by_name = {s.variant: s for s in summaries}
+    figures = {
+        "final": lambda s: s.final_force_rmse,
+        "over budget": lambda s: s.mean_error_over_budget,
+    }
+    out = []
+    for role, other in (("reference", reference), ("control", control)):
+        if other is None:
+            continue
+        for s in summaries:
+            if s.variant == other or (role == "control" and s.variant == reference):
+                continue  # the reference vs the control is made once, above
+            for metric, values in figures.items():
+                out.append(
+                    compare(
+                        s.variant,
+                        other,
+                        role,
+                        metric,
+                        values(s),
+                        values(by_name[other]),
+                    )
+                )
+    return with_holm(out)

@@ -22,7 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hyperal.benchmark.config import BenchmarkConfig, VariantConfig, variant_campaign
+from hyperal.benchmark.config import (
+    CAPPED,
+    BenchmarkConfig,
+    VariantConfig,
+    variant_campaign,
+)
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.fingerprint import check, fingerprint, refusal
 from hyperal.campaign.loop import executors, make_oracle
@@ -159,19 +164,66 @@ class Benchmark:
                     checkpoints[key] = finished(ctx, loop) or active_loop(
                         ctx, loop, checkpoints[key]
                     )
-            user = test_file_structures(bench.test_file) if bench.test_file else []
+            user = user_test_sets(bench)
             for r in replicates:
-                sets = frozen_test_sets(shared[r])
-                if user:
-                    sets["test_file"] = user
+                frozen = frozen_test_sets(shared[r])
+                sets = benchmark_test_sets(bench, base, frozen, user)
                 for v in bench.variants:
                     final_evaluation(variants[r, v.name], base.loops, sets)
 
 
-def test_file_structures(path: str) -> list:
+def user_test_sets(bench: BenchmarkConfig) -> dict[str, list]:
+    """The benchmark file's ``test_file`` and ``test_sets``, read."""
+    sets = {}
+    if bench.test_file:
+        sets["test_file"] = test_file_structures(bench.test_file)
+    for name, path in bench.test_sets.items():
+        sets[name] = test_file_structures(path, source=name)
+    return sets
+
+
+def within_limits(images, selection) -> list:
+    """The labelled ``images`` a training frame could be: reference max
+    atomic |F| below ``selection.max_force_eV_A`` and shortest interatomic
+    distance (minimum image) above ``selection.min_distance_A``."""
+    import numpy as np
+
+    from hyperal.labels import reference
+
+    kept = []
+    for atoms in images:
+        force = np.linalg.norm(reference(atoms).forces, axis=1).max()
+        if len(atoms) > 1:
+            d = atoms.get_all_distances(mic=True)
+            shortest = d[~np.eye(len(atoms), dtype=bool)].min()
+        else:
+            shortest = np.inf
+        if force < selection.max_force_eV_A and shortest > selection.min_distance_A:
+            kept.append(atoms)
+    return kept
+
+
+def benchmark_test_sets(
+    bench: BenchmarkConfig,
+    base: CampaignConfig,
+    frozen: dict[str, list],
+    user: dict[str, list],
+) -> dict[str, list]:
+    """Every frozen set a replicate's committees are evaluated on: the
+    gentle and difficult sets (``frozen``), the difficult set within the
+    physical limits of training frames (``difficult_capped``) and the
+    user's sets. (A union of sets is not evaluated again: its figures are
+    combined from its members', :func:`hyperal.benchmark.results.figure`.)"""
+    sets = dict(frozen)
+    sets[CAPPED] = within_limits(frozen.get("difficult", []), base.selection)
+    sets.update(user)
+    return sets
+
+
+def test_file_structures(path: str, source: str = "test_file") -> list:
     """The user's test structures with their reference labels (``REF_``
     keys or a calculator's results); ``info['source']`` names the structure
-    type (default ``test_file``)."""
+    type (default ``source``)."""
     from ase.io import read
 
     from hyperal.labels import reference
@@ -182,6 +234,6 @@ def test_file_structures(path: str) -> list:
             reference(atoms, k)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
-        atoms.info.setdefault("source", "test_file")
+        atoms.info.setdefault("source", source)
         atoms.info.setdefault("name", f"test-{k}")
     return images

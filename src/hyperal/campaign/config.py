@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 import yaml
@@ -298,11 +298,22 @@ class SelectionConfig(_Model):
     candidates: int = Field(
         4, ge=1, description="ranked frames per trajectory the filter may try"
     )
+    include_start: bool = Field(
+        True,
+        description="may the unevolved start of a trajectory be selected (false: "
+        "only frames the scheme produced; a control for benchmarks)",
+    )
 
     def limits(self) -> dict:
         """The keyword arguments of :func:`hyperal.evolve.select_frame`."""
         return self.model_dump(
-            include={"max_force_eV_A", "min_distance_A", "per_atom", "rule"}
+            include={
+                "max_force_eV_A",
+                "min_distance_A",
+                "per_atom",
+                "rule",
+                "include_start",
+            }
         )
 
 
@@ -411,34 +422,55 @@ def _models_in(annotation) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
-def _allowed_keys(loc: list) -> list[str]:
-    """The keys allowed where the last element of ``loc`` was refused."""
-    candidates: list[type[BaseModel]] = [CampaignConfig]
+def _is_tag(model: type[BaseModel], key) -> bool:
+    """Whether ``key`` is the tag of ``model`` in a tagged union (a field
+    annotated with the one literal ``key``, such as ``backend: bpnn``)."""
+    return any(
+        get_origin(f.annotation) is Literal and get_args(f.annotation) == (key,)
+        for f in model.model_fields.values()
+    )
+
+
+def _walk(loc: list, root: type[BaseModel]) -> tuple[list[type[BaseModel]], list]:
+    """The models that may hold the last element of ``loc``, and ``loc``
+    without the tags of tagged unions (``committee.hidden``, not
+    ``committee.bpnn.hidden``)."""
+    candidates: list[type[BaseModel]] = [root]
+    shown = []
     for key in loc[:-1]:
         if isinstance(key, int):
+            shown.append(key)
             continue
-        tagged = [m for m in candidates if m.model_fields.get("backend") is not None]
-        tagged = [m for m in tagged if m.model_fields["backend"].default == key]
-        if tagged:  # the committee union's tag picks the backend's options
+        tagged = [m for m in candidates if _is_tag(m, key)]
+        if tagged:  # the union's tag picks the member
             candidates = tagged
             continue
+        shown.append(key)
         candidates = [
             model
             for m in candidates
             if key in m.model_fields
             for model in _models_in(m.model_fields[key].annotation)
         ]
+    return candidates, shown + loc[-1:]
+
+
+def _allowed_keys(loc: list, root: type[BaseModel] | None = None) -> list[str]:
+    """The keys allowed where the last element of ``loc`` was refused, in the
+    schema ``root`` (default: the campaign's)."""
+    candidates, _ = _walk(loc, root or CampaignConfig)
     return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
 
 
-def _format(error: ValidationError) -> str:
+def _format(error: ValidationError, root: type[BaseModel] | None = None) -> str:
+    """One line per problem of ``error``, naming the key by its dotted path
+    in the schema ``root`` (default: the campaign's)."""
+    root = root or CampaignConfig
     lines = []
     for item in error.errors():
         loc = list(item["loc"])
-        allowed = _allowed_keys(loc) if item["type"] == "extra_forbidden" else []
-        if loc[:1] == ["committee"] and len(loc) > 1 and loc[1] in BACKEND_TAGS:
-            # the union's tag: `committee.hidden`, not `committee.bpnn.hidden`
-            del loc[1]
+        allowed = _allowed_keys(loc, root) if item["type"] == "extra_forbidden" else []
+        _, loc = _walk(loc, root) if loc else ([], loc)
         where = ".".join(str(p) for p in loc) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
@@ -452,6 +484,16 @@ def _format(error: ValidationError) -> str:
             given = given.get("backend") if isinstance(given, dict) else given
             message = f"unknown backend {given!r}; allowed: {', '.join(BACKEND_TAGS)}"
             where = "committee.backend"
+        elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            ctx = item.get("ctx", {})
+            key = ctx.get("discriminator", "").strip("'")
+            where = f"{where}.{key}" if key else where
+            message = (
+                f"unknown {key} {ctx.get('tag')!r}; allowed: "
+                f"{ctx.get('expected_tags', '')}"
+                if item["type"] == "union_tag_invalid"
+                else "missing (required)"
+            )
         elif item["type"] == "literal_error":
             message = message.replace("Input should be", "must be one of")
         lines.append(f"{where}: {message}")

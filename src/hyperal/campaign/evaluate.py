@@ -8,19 +8,22 @@ come from worker tasks (:func:`hyperal.campaign.tasks.predict`);
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from hyperal import metrics
-from hyperal.campaign.results import ErrorSummary, Parity, SplitErrors
+from hyperal.campaign.results import ErrorSummary, ForceBin, Parity, SplitErrors
 from hyperal.committee.calibration import Calibration, calibrate
 from hyperal.committee.calibration import aggregate as aggregate_atoms
 from hyperal.models.protocol import Prediction
 
 #: Force components kept (a seeded random sample) for the parity plots.
 PARITY_SAMPLE = 3000
+#: Edges (eV/Å) of the bins of reference atomic force magnitude.
+FORCE_BINS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,40 @@ def _summary(refs: Sequence[Labelled], preds: Sequence[Prediction]) -> ErrorSumm
         force_mae_meV_A=f.mae,
         angle_mae_deg=a.mae,
     )
+
+
+def force_bins(
+    refs: Sequence[Labelled], preds: Sequence[Prediction], edges=FORCE_BINS
+) -> list[ForceBin]:
+    """Force errors per bin of the atoms' reference force magnitude
+    (``edges`` in eV/Å, lower edge included); empty bins are left out."""
+    f_ref = np.concatenate([r.forces for r in refs])
+    f_pred = np.concatenate([p.forces for p in preds])
+    norm = np.linalg.norm(f_ref, axis=1)
+    angles = np.concatenate(
+        [
+            metrics.force_angles(p.forces, r.forces)
+            for r, p in zip(refs, preds, strict=True)
+        ]
+    )
+    out = []
+    for lower, upper in zip(edges[:-1], edges[1:], strict=True):
+        inside = (norm >= lower) & (norm < upper)
+        if not inside.any():
+            continue
+        delta = 1e3 * (f_pred[inside] - f_ref[inside]).ravel()
+        finite = angles[inside][np.isfinite(angles[inside])]
+        out.append(
+            ForceBin(
+                lower_eV_A=lower,
+                upper_eV_A=upper,
+                atoms=int(inside.sum()),
+                force_rmse_meV_A=float(np.sqrt(np.mean(delta**2))),
+                force_mae_meV_A=float(np.mean(np.abs(delta))),
+                angle_mae_deg=float(finite.mean()) if len(finite) else math.nan,
+            )
+        )
+    return out
 
 
 def calibrations(
@@ -174,6 +211,7 @@ def summarise(
     return SplitErrors(
         all=_summary(refs, preds),
         by_source=by_source,
+        force_bins=force_bins(refs, preds),
         parity=parity,
         calibration=calibrations(
             refs, preds, aggregate=aggregate, alpha=alpha, seed=seed

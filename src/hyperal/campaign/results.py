@@ -58,13 +58,28 @@ class Parity(_Model):
     natoms: list[int] = []
 
 
+class ForceBin(_Model):
+    """Force errors of the atoms whose reference force magnitude |F_ref|
+    lies in [lower, upper) eV/Å: separates "which distribution" (how far
+    from equilibrium a test set lies) from "which model"."""
+
+    lower_eV_A: float
+    upper_eV_A: float
+    atoms: int
+    force_rmse_meV_A: float  # over the components of those atoms
+    force_mae_meV_A: float
+    angle_mae_deg: float
+
+
 class SplitErrors(_Model):
-    """Errors on one test set: overall, per structure type, parity data and,
-    for a committee, how well its σ predicts the errors (``energy`` and
-    ``force``, :mod:`hyperal.committee.calibration`)."""
+    """Errors on one test set: overall, per structure type, per bin of
+    reference force magnitude, parity data and, for a committee, how well its
+    σ predicts the errors (``energy`` and ``force``,
+    :mod:`hyperal.committee.calibration`)."""
 
     all: ErrorSummary
     by_source: dict[str, ErrorSummary] = {}
+    force_bins: list[ForceBin] = []
     parity: Parity = Parity()
     calibration: dict[str, Calibration] = {}
 

@@ -652,10 +652,16 @@ def final_evaluation(
     """Every checkpoint from loop 0 to ``last`` evaluated on the same
     ``test_sets`` — so each point of a learning curve is measured on the same
     structures, unlike the per-loop metrics, whose difficult set grows. Stored
-    per loop; kept while the test sets' sizes are unchanged (a campaign
-    resumed with more loops has a larger difficult set: all are redone)."""
+    per loop; kept while the test sets' names and sizes are unchanged (a
+    campaign resumed with more loops has a larger difficult set: all are
+    redone)."""
     sizes = {name: len(images) for name, images in test_sets.items() if images}
-    stored = {f.loop: f for f in ctx.store.final(ctx.run) if f.sizes == sizes}
+    stored = {
+        f.loop: f
+        for f in ctx.store.final(ctx.run)
+        # evaluations from before the force-magnitude bins are redone
+        if f.sizes == sizes and all(t.force_bins for t in f.tests.values())
+    }
     out = []
     for loop in range(last + 1):
         if loop in stored:

@@ -25,8 +25,10 @@ def benchmark(
     rank_set: Annotated[
         str | None,
         typer.Option(
-            help="Rank on this frozen set's force RMSE: difficult, gentle or "
-            "test_file (default: the file's rank_set)."
+            help="Rank on this frozen set's force RMSE: difficult, "
+            "difficult_capped, gentle, test_file or a name of the file's "
+            "test_sets; several, comma-separated, rank on their union "
+            "(default: the file's rank_set)."
         ),
     ] = None,
     run: Annotated[
@@ -63,6 +65,7 @@ def benchmark(
     sampling transfers best.
     """
     from hyperal.benchmark import Benchmark, collect, load_benchmark
+    from hyperal.benchmark.config import rank_set_problems
     from hyperal.campaign.config import ConfigError
     from hyperal.campaign.store import Store
     from hyperal.report.benchmark import write_benchmark_report
@@ -72,12 +75,15 @@ def benchmark(
     except ConfigError as exc:
         fail(str(exc))
     if rank_set is not None:
-        allowed = ("difficult", "gentle", "test_file")
-        if rank_set not in allowed:
-            fail(f"--rank-set must be one of {', '.join(allowed)}, got {rank_set!r}")
-        if rank_set == "test_file" and bench.test_file is None:
-            fail("--rank-set test_file: the benchmark file has no test_file")
-        bench = bench.model_copy(update={"rank_set": rank_set})
+        members = [m.strip() for m in rank_set.split(",") if m.strip()]
+        problems = rank_set_problems(bench, members, "--rank-set") or (
+            ["--rank-set: name at least one frozen set"] if not members else []
+        )
+        if problems:
+            fail(problems[0])
+        bench = bench.model_copy(
+            update={"rank_set": members[0] if len(members) == 1 else members}
+        )
     folder = output or Path(f"{Path(bench.store).with_suffix('')}-results")
     if trajectories:
         _trajectories(bench, base, folder, run)
@@ -93,7 +99,8 @@ def benchmark(
     write_benchmark_report(results, bench, base, folder / "benchmark.html")
     console.print(text, highlight=False)
     console.print(
-        f"results: {folder.resolve()} (benchmark.html, curves.csv, summary.csv)"
+        f"results: {folder.resolve()} (benchmark.html, curves.csv, summary.csv, "
+        "comparisons.csv)"
     )
 
 

@@ -1,0 +1,137 @@
+"""The benchmark's statistics on constructed numbers: a known paired
+difference recovered, the interval's coverage and the test's power on
+synthetic replicates, censored calls-to-target and Holm's correction by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hyperal.benchmark.statistics import (
+    Censored,
+    compare,
+    holm,
+    replicates_needed,
+    sample_std,
+    smallest_detectable,
+    t_interval,
+    with_holm,
+)
+
+
+def test_a_known_paired_difference_is_recovered():
+    # the variant is 5 meV/Å worse in every replicate, whatever the
+    # replicate's own level: pairing removes the between-replicate spread
+    other = [300.0, 520.0, 410.0, 260.0, 700.0]
+    mine = [v + 5.0 for v in other]
+    c = compare("a", "b", "reference", "final", mine, other)
+    assert c.interval.mean == pytest.approx(5.0)
+    assert c.interval.low == pytest.approx(5.0) and c.interval.high == pytest.approx(5)
+    assert c.interval.p == 0.0
+    # unpaired, the same numbers are indistinguishable (spread ~180 meV/Å)
+    assert sample_std(other) > 150
+
+
+def test_the_t_interval_by_hand():
+    d = [1.0, 2.0, 3.0, 4.0, 5.0]
+    i = t_interval(d)
+    sd = math.sqrt(sum((x - 3) ** 2 for x in d) / 4)  # ddof = 1: 1.5811
+    assert i.sd == pytest.approx(sd) and i.sd == pytest.approx(1.58113883)
+    # t_{0.975, 4} = 2.776445
+    assert i.half_width == pytest.approx(2.776445 * sd / math.sqrt(5), rel=1e-6)
+    # t = 3 / (sd / √5) = 4.2426, two-sided p with 4 dof = 0.01324
+    assert i.p == pytest.approx(0.013236, rel=1e-3)
+    one = t_interval([2.0])
+    assert one.n == 1 and math.isnan(one.low) and math.isnan(one.p)
+
+
+def test_the_interval_covers_the_true_difference_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    simulations, n, true = 4000, 8, 12.0
+    covered = 0
+    for _ in range(simulations):
+        i = t_interval(rng.normal(true, 30.0, size=n))
+        covered += i.low <= true <= i.high
+    assert 0.93 <= covered / simulations <= 0.97
+
+
+def test_the_smallest_detectable_effect_is_detected_with_its_power():
+    rng = np.random.default_rng(3)
+    n, sd = 8, 20.0
+    effect = smallest_detectable(sd, n)
+    hits = sum(t_interval(rng.normal(effect, sd, size=n)).p < 0.05 for _ in range(3000))
+    # stated at 80 % power (a normal-approximation formula with t quantiles:
+    # slightly conservative)
+    assert 0.77 <= hits / 3000 <= 0.86
+    assert smallest_detectable(sd, 1) != smallest_detectable(sd, 1)  # NaN
+
+
+def test_replicates_needed_is_the_first_that_detects_the_effect():
+    n = replicates_needed(25.0, 20.0)
+    assert smallest_detectable(25.0, n) <= 20.0 < smallest_detectable(25.0, n - 1)
+    assert replicates_needed(0.0, 1.0) == 2
+    assert replicates_needed(math.nan, 1.0) is None
+
+
+def test_holm_by_hand():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06,
+    # 0.04 -> running maximum 0.02, 0.03, 0.06, 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # NaN (no test) neither counts nor changes
+    out = holm([0.02, math.nan, 0.6])
+    assert out[0] == pytest.approx(0.04) and math.isnan(out[1])
+    assert out[2] == pytest.approx(0.6)
+    assert holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])  # capped at 1
+
+
+def test_verdicts_follow_the_corrected_test():
+    rng = np.random.default_rng(0)
+    other = list(rng.normal(400, 50, size=8))
+    worse = [v + 40 + rng.normal(0, 5) for v in other]
+    same = [v + rng.normal(0, 5) for v in other]
+    better = [v - 40 + rng.normal(0, 5) for v in other]
+    made = with_holm(
+        [
+            compare("w", "o", "reference", "final", worse, other),
+            compare("s", "o", "reference", "final", same, other),
+            compare("b", "o", "reference", "final", better, other),
+            compare("b", "o", "reference", "over budget", better, other),
+        ]
+    )
+    assert [c.verdict.split(" (")[0] for c in made] == [
+        "worse",
+        "no detectable difference",
+        "better",
+        "better",
+    ]
+    # the family of each figure is corrected on its own: one comparison of
+    # 'over budget' keeps its p
+    assert made[3].p_holm == pytest.approx(made[3].interval.p)
+    assert [c.p_holm for c in made[:3]] == pytest.approx(
+        holm([c.interval.p for c in made[:3]])
+    )
+    assert "smallest detectable effect" in made[1].verdict
+    assert "%" in made[1].text() and "p_Holm" in made[1].text()
+    # a replicate missing either value leaves the pair out
+    c = compare("a", "b", "control", "final", [1.0, None, 3.0], [0.0, 1.0, math.nan])
+    assert c.differences == (1.0,) and c.verdict.startswith("one replicate")
+
+
+def test_calls_to_target_are_censored_not_dropped():
+    # replicate 2 never reached the target: it needs more than its budget,
+    # 1.1x the reference's calls
+    c = Censored((0.8, None, 0.9), (1.2, 1.1, 1.3))
+    assert c.reached == 2 and c.n == 3
+    assert c.median == (0.9, False)  # 0.8, 0.9, >1.1: the middle one
+    mean, bound = c.restricted_mean
+    assert mean == pytest.approx((0.8 + 1.1 + 0.9) / 3) and bound
+    # survivor-averaging would have said 0.85x; the censored figures do not
+    assert "median 0.90×, mean ≥ 0.93× (2/3 reached)" == c.text()
+    # most replicates beyond the budget: the median is only a lower bound
+    c = Censored((None, None, 0.5), (1.4, 1.2, 1.3))
+    assert c.median == (1.2, True)
+    assert c.text().startswith("median > 1.20×")
+    # all reached: an ordinary median (even count: the midpoint)
+    assert Censored((0.5, 0.7, 0.9, 1.1), (2, 2, 2, 2)).median == (0.8, False)
