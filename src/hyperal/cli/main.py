@@ -14,7 +14,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from hyperal.cli import barriers, benchmark, campaign, hops, structures
+from hyperal.cli import barriers, benchmark, campaign, hops, structures, testset
 from hyperal.cli.common import err
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ for command in (
     campaign.report,
     campaign.export,
     benchmark.benchmark,
+    testset.testset,
 ):
     app.command()(command)
 

@@ -1,0 +1,547 @@
+"""Independent, stratified robustness test sets from recipes a person can read.
+
+A benchmark that ranks exploration schemes on structures drawn from the pool
+the schemes evolve, or made by the dynamics one scheme uses, favours that
+scheme. A robustness set is built apart from every campaign: each *stratum*
+is one kind of structure a robust potential must get right — MD snapshots at
+several temperatures up to near melting, vacancies and divacancies, surfaces,
+hydrostatic and shear strain, random structures, derived oxides, rattled
+crystals — drawn with its own random stream (the recipe's seed and the
+stratum's name, never a campaign's) and labelled by the oracle. Each
+structure carries ``info['source']`` = its stratum, so every error table of
+hyperal breaks down per stratum.
+
+The set is written to an extxyz file (``REF_energy``, ``REF_forces``) one
+structure at a time as its label arrives; a failed label is recorded beside it
+(``<file>.failed.jsonl``) with its reason. A rerun of the same recipe resumes:
+it rebuilds the same candidates and labels only the ones missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from ase import Atoms
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hyperal.campaign.config import OracleConfig, PhaseConfig, SystemConfig
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Stratum(_Model):
+    name: str | None = Field(None, description="default: the kind")
+    count: int = Field(ge=1, description="structures to label")
+    rattle_A: float = Field(
+        0.05, ge=0, description="Gaussian displacement (Å) after construction"
+    )
+    phases: list[PhaseConfig] | None = Field(
+        None, description="parent phases (default: the system's metal phases)"
+    )
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind  # type: ignore[attr-defined]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value):
+        import re
+
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_\-]+", value):
+            raise ValueError(f"{value!r}: letters, digits, '_' and '-' only")
+        return value
+
+
+class MDStratum(_Stratum):
+    """Langevin MD snapshots: one trajectory per temperature (a fresh
+    decoration of a parent phase each), ``equilibrate`` steps, then a
+    snapshot every ``interval`` steps; the snapshots spread evenly over the
+    temperatures."""
+
+    kind: Literal["md"]
+    temperatures_K: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    timestep_fs: float = Field(2.0, gt=0)
+    friction: float = Field(0.02, gt=0, description="Langevin friction (1/fs)")
+    equilibrate: int = Field(100, ge=0, description="steps before the first snapshot")
+    interval: int = Field(50, ge=1, description="steps between snapshots")
+    rattle_A: float = Field(0.0, ge=0)
+
+
+class VacancyStratum(_Stratum):
+    """A parent-phase supercell less ``vacancies`` atoms: with
+    ``adjacent``, each next vacancy is a nearest neighbour of the previous
+    one (a divacancy for two)."""
+
+    kind: Literal["vacancy"]
+    vacancies: int = Field(1, ge=1)
+    adjacent: bool = True
+
+
+class SurfaceStratum(_Stratum):
+    """A slab cut from a parent-phase supercell (:func:`ase.build.surface`)
+    along one of ``miller`` (drawn per structure), with vacuum on both
+    sides; periodic in the surface plane only."""
+
+    kind: Literal["surface"]
+    miller: list[tuple[int, int, int]] = [(0, 0, 1), (1, 1, 1), (1, 1, 0)]
+    layers: int = Field(1, ge=1, description="repetitions of the supercell")
+    vacuum_A: float = Field(6.0, gt=0)
+    max_atoms: int = Field(200, ge=1)
+
+
+class StrainStratum(_Stratum):
+    """A parent-phase supercell under homogeneous strain: ``hydrostatic``
+    (linear strain L'/L − 1 uniform in ``strain``) or ``shear``
+    (volume-preserving, von Mises equivalent strain uniform in ``strain``)."""
+
+    kind: Literal["strain"]
+    mode: Literal["hydrostatic", "shear"]
+    strain: tuple[float, float]
+
+    @field_validator("strain")
+    @classmethod
+    def _range(cls, value):
+        low, high = value
+        if not (math.isfinite(low) and math.isfinite(high) and -0.5 < low <= high < 1):
+            raise ValueError(
+                f"must be (low, high) with -0.5 < low <= high < 1, got {value}"
+            )
+        return value
+
+
+class RandomStratum(_Stratum):
+    """Random structures of the system's ``random`` settings (cell from the
+    cutoff, density range, near-equimolar compositions)."""
+
+    kind: Literal["random"]
+    rattle_A: float = Field(0.0, ge=0)
+
+
+class OxideStratum(_Stratum):
+    """Derived structures of the system's oxide phases (its
+    ``derive_oxide`` perturbations)."""
+
+    kind: Literal["oxide"]
+    rattle_A: float = Field(0.0, ge=0)
+
+
+class RattleStratum(_Stratum):
+    """Parent-phase supercells with random decorations, rattled: the
+    near-equilibrium crystal."""
+
+    kind: Literal["rattle"]
+
+
+Stratum = Annotated[
+    MDStratum
+    | VacancyStratum
+    | SurfaceStratum
+    | StrainStratum
+    | RandomStratum
+    | OxideStratum
+    | RattleStratum,
+    Field(discriminator="kind"),
+]
+
+
+class LimitsConfig(_Model):
+    """The physical limits of training frames: a structure beyond them is
+    left out of the set (and counted)."""
+
+    max_force_eV_A: float | None = Field(None, gt=0)
+    min_distance_A: float = Field(0.0, ge=0)
+
+
+class TestSetRecipe(_Model):
+    """A robustness test set: the system, the oracle, the strata."""
+
+    system: SystemConfig
+    oracle: OracleConfig
+    seed: int = Field(0, ge=0)
+    strata: list[Stratum] = Field(min_length=1)
+    limits: LimitsConfig = LimitsConfig()
+
+    @field_validator("strata")
+    @classmethod
+    def _unique(cls, value):
+        names = [s.label for s in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"stratum name {', '.join(twice)} used twice (give each a `name`)"
+            )
+        return value
+
+    def fingerprint(self) -> str:
+        """A short hash of everything that decides the candidates and labels."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def recipe_problems(recipe: TestSetRecipe) -> list[str]:
+    """Mistakes a recipe shows before any oracle call, one line each."""
+    problems = []
+    for k, s in enumerate(recipe.strata):
+        if s.kind == "oxide" and not recipe.system.oxide_phases:
+            problems.append(
+                f"strata[{k}] ({s.label}): kind oxide needs system.oxide_phases"
+            )
+    return problems
+
+
+def recipe_oracle(recipe: TestSetRecipe):
+    """The recipe's oracle (:class:`hyperal.oracle.Oracle`)."""
+    from hyperal.oracle import Oracle
+
+    o = recipe.oracle
+    return Oracle(
+        o.name, o.kwargs, timeout_s=o.timeout_s, retries=o.retries, stress=o.stress
+    )
+
+
+def stratum_rng(seed: int, name: str) -> np.random.Generator:
+    """The random stream of stratum ``name``: the recipe seed and a stable
+    checksum of the name (adding or reordering strata changes no other
+    stratum's structures)."""
+    return np.random.default_rng(
+        np.random.SeedSequence([seed, zlib.crc32(name.encode())])
+    )
+
+
+def _parents(stratum, system: SystemConfig, rng) -> list[Atoms]:
+    phases = stratum.phases or system.metal_phases
+    phase = phases[int(rng.integers(len(phases)))]
+    return phase.build(rng)
+
+
+def _clean(atoms: Atoms) -> Atoms:
+    atoms = atoms.copy()
+    atoms.calc = None
+    atoms.info = {}
+    for key in list(atoms.arrays):
+        if key not in ("numbers", "positions"):
+            del atoms.arrays[key]
+    return atoms
+
+
+def _vacancies(atoms: Atoms, stratum: VacancyStratum, rng) -> Atoms:
+    n = min(stratum.vacancies, len(atoms) - 1)
+    first = int(rng.integers(len(atoms)))
+    removed = [first]
+    while len(removed) < n:
+        if stratum.adjacent:
+            d = atoms.get_distances(removed[-1], range(len(atoms)), mic=True)
+            d[removed] = np.inf
+            removed.append(int(np.argmin(d)))
+        else:
+            left = [i for i in range(len(atoms)) if i not in removed]
+            removed.append(int(rng.choice(left)))
+    del atoms[sorted(removed)]
+    return atoms
+
+
+def _surface(atoms: Atoms, stratum: SurfaceStratum, rng) -> Atoms | None:
+    from ase.build import surface
+
+    miller = stratum.miller[int(rng.integers(len(stratum.miller)))]
+    slab = surface(atoms, miller, stratum.layers, vacuum=stratum.vacuum_A)
+    if len(slab) > stratum.max_atoms:
+        return None
+    slab.info = {"miller": " ".join(map(str, miller))}
+    return slab
+
+
+def _strain(atoms: Atoms, stratum: StrainStratum, rng) -> Atoms:
+    from hyperal.structures.strain import deform, deformation, deviatoric_strain
+
+    value = float(rng.uniform(*stratum.strain))
+    if stratum.mode == "hydrostatic":
+        f = deformation(linear=value)
+    else:
+        f = deformation(deviatoric=deviatoric_strain(value, rng))
+    out = deform(atoms, f)
+    out.info = {"strain": value}
+    return out
+
+
+def _md(stratum: MDStratum, system, driver, rng) -> list[Atoms]:
+    """The MD stratum's snapshots, driven by the calculator ``driver``."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import thermalize_momenta
+
+    temps = stratum.temperatures_K
+    per = [
+        stratum.count // len(temps) + (k < stratum.count % len(temps))
+        for k in range(len(temps))
+    ]
+    out = []
+    for temperature, n in zip(temps, per, strict=True):
+        if not n:
+            continue
+        (atoms,) = _parents(stratum, system, rng)[:1]
+        atoms = _clean(atoms)
+        atoms.calc = driver()
+        thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+        dyn = Langevin(
+            atoms,
+            timestep=stratum.timestep_fs * units.fs,
+            temperature_K=temperature,
+            friction=stratum.friction / units.fs,
+            fixcm=False,
+            rng=rng,
+        )
+        dyn.run(stratum.equilibrate)
+        for k in range(n):
+            if k:
+                dyn.run(stratum.interval)
+            snap = _clean(atoms)
+            snap.info = {"temperature_K": temperature, "md_step": dyn.nsteps}
+            out.append(snap)
+    return out
+
+
+def candidates(recipe: TestSetRecipe, stratum, driver=None) -> list[Atoms]:
+    """The unlabelled structures of one stratum, in a fixed order: a pure
+    function of the recipe (``driver``, a calculator factory, moves the atoms
+    of an MD stratum; default the oracle's)."""
+    rng = stratum_rng(recipe.seed, stratum.label)
+    system = recipe.system
+    if stratum.kind == "md":
+        driver = driver or recipe_oracle(recipe).calculator
+        structures = _md(stratum, system, driver, rng)
+    elif stratum.kind == "random":
+        from hyperal.structures import random_structures, sample_compositions
+
+        r = system.random
+        compositions = sample_compositions(
+            [e for e in system.elements if e not in r.interstitials],
+            stratum.count,
+            interstitials=r.interstitials,
+            rng=rng,
+        )
+        structures = [
+            _clean(a)
+            for fractions in compositions
+            for a in random_structures(
+                1,
+                fractions,
+                cutoff_A=r.cutoff_A,
+                criterion=r.criterion,
+                density_g_cm3=r.density_g_cm3,
+                rng=rng,
+            )
+        ]
+    elif stratum.kind == "oxide":
+        from hyperal.structures import derive_structures
+
+        parents = [a for p in system.oxide_phases for a in p.build(rng)]
+        structures = [
+            _clean(a)
+            for a in derive_structures(
+                parents, stratum.count, kind="oxide", rng=rng, **system.derive_oxide
+            )
+        ]
+    else:
+        structures = []
+        attempts = 0
+        while len(structures) < stratum.count:
+            attempts += 1
+            if attempts > 20 * stratum.count:
+                raise ValueError(
+                    f"stratum {stratum.label}: no structure within max_atoms "
+                    f"after {attempts - 1} attempts"
+                )
+            (atoms,) = _parents(stratum, system, rng)[:1]
+            atoms = _clean(atoms)
+            if stratum.kind == "vacancy":
+                atoms = _vacancies(atoms, stratum, rng)
+            elif stratum.kind == "surface":
+                atoms = _surface(atoms, stratum, rng)
+                if atoms is None:
+                    continue
+            elif stratum.kind == "strain":
+                atoms = _strain(atoms, stratum, rng)
+            structures.append(atoms)
+    for atoms in structures:
+        if stratum.rattle_A > 0:
+            atoms.positions += rng.normal(scale=stratum.rattle_A, size=(len(atoms), 3))
+    return structures[: stratum.count]
+
+
+@dataclass
+class StratumReport:
+    """What one stratum gave: labelled, failed (with reasons), beyond the
+    physical limits, and its reference forces."""
+
+    name: str
+    kind: str
+    requested: int
+    written: int = 0
+    failed: int = 0
+    beyond_limits: int = 0
+    reasons: list[str] = field(default_factory=list)
+    force_rms_eV_A: float = math.nan
+    force_max_eV_A: float = math.nan
+
+    def row(self) -> list[Any]:
+        return [
+            self.name,
+            self.kind,
+            self.requested,
+            self.written,
+            self.failed,
+            self.beyond_limits,
+            f"{self.force_rms_eV_A:.2f}",
+            f"{self.force_max_eV_A:.2f}",
+        ]
+
+
+def _shortest(atoms: Atoms) -> float:
+    if len(atoms) < 2:
+        return math.inf
+    d = atoms.get_all_distances(mic=True)
+    return float(d[~np.eye(len(atoms), dtype=bool)].min())
+
+
+def _beyond(atoms: Atoms, forces: np.ndarray, limits: LimitsConfig) -> str:
+    fmax = float(np.linalg.norm(forces, axis=1).max())
+    if limits.max_force_eV_A is not None and not fmax < limits.max_force_eV_A:
+        return f"max |F| {fmax:.1f} eV/Å >= {limits.max_force_eV_A:g}"
+    shortest = _shortest(atoms)
+    if not shortest > limits.min_distance_A:
+        return f"shortest distance {shortest:.2f} Å <= {limits.min_distance_A:g}"
+    return ""
+
+
+def _read_done(path: Path, fingerprint: str) -> tuple[list[Atoms], dict]:
+    """Structures already written and failures already recorded (by
+    (stratum, index)); another recipe's file is refused."""
+    from ase.io import read
+
+    done: list[Atoms] = []
+    if path.exists() and path.stat().st_size:
+        done = read(path, index=":")
+        other = {a.info.get("recipe") for a in done} - {fingerprint}
+        if other:
+            raise ValueError(
+                f"{path}: written by another recipe (fingerprint "
+                f"{', '.join(map(str, sorted(other)))}, this one {fingerprint}); "
+                "write to a new file"
+            )
+    failed = {}
+    sidecar = path.with_name(path.name + ".failed.jsonl")
+    if sidecar.exists():
+        for line in sidecar.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("recipe") == fingerprint:
+                failed[entry["stratum"], entry["index"]] = entry
+    return done, failed
+
+
+def build_test_set(
+    recipe: TestSetRecipe,
+    path: str | Path,
+    *,
+    driver=None,
+    progress=lambda stratum, done, total: None,
+) -> list[StratumReport]:
+    """Label every stratum's candidates with the recipe's oracle and append
+    each labelled structure to the extxyz file ``path`` as it arrives;
+    structures beyond ``recipe.limits`` are counted, not written. Resumes a
+    file of the same recipe: written and failed candidates are not labelled
+    again."""
+    from ase.io import write
+
+    from hyperal.campaign.store import structure_key
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fingerprint = recipe.fingerprint()
+    done, failed = _read_done(path, fingerprint)
+    written = {(a.info["stratum"], int(a.info["index"])): a for a in done}
+    oracle = recipe_oracle(recipe)
+    sidecar = path.with_name(path.name + ".failed.jsonl")
+    reports = []
+    for stratum in recipe.strata:
+        name = stratum.label
+        report = StratumReport(name, stratum.kind, stratum.count)
+        forces = []
+        structures = candidates(recipe, stratum, driver)
+        for index, atoms in enumerate(structures):
+            key = (name, index)
+            if key in failed:
+                report.failed += 1
+                report.reasons.append(failed[key]["reason"])
+            elif key in written:
+                report.written += 1
+                forces.append(written[key].arrays["REF_forces"])
+            else:
+                label = oracle.label(atoms)
+                if not label.ok:
+                    report.failed += 1
+                    report.reasons.append(label.reason)
+                    with sidecar.open("a") as handle:
+                        entry = {
+                            "recipe": fingerprint,
+                            "stratum": name,
+                            "index": index,
+                            "reason": label.reason,
+                        }
+                        handle.write(json.dumps(entry) + "\n")
+                    continue
+                why = _beyond(atoms, label.forces, recipe.limits)
+                if why:
+                    report.beyond_limits += 1
+                    report.reasons.append(why)
+                    continue
+                atoms.info.update(
+                    source=name,
+                    stratum=name,
+                    kind=stratum.kind,
+                    index=index,
+                    recipe=fingerprint,
+                    structure_key=structure_key(atoms),
+                    REF_energy=label.energy,
+                )
+                atoms.arrays["REF_forces"] = np.asarray(label.forces)
+                if label.stress is not None:
+                    atoms.info["REF_stress"] = np.asarray(label.stress)
+                write(path, atoms, format="extxyz", append=True)
+                report.written += 1
+                forces.append(label.forces)
+            progress(name, index + 1, len(structures))
+        if forces:
+            stacked = np.concatenate(forces)
+            report.force_rms_eV_A = float(np.sqrt(np.mean(stacked**2)))
+            report.force_max_eV_A = float(np.linalg.norm(stacked, axis=1).max())
+        reports.append(report)
+    return reports
+
+
+def parse_recipe(data: Any) -> TestSetRecipe:
+    """A validated recipe, or a ConfigError with one line per problem."""
+    from pydantic import ValidationError
+
+    from hyperal.campaign.config import ConfigError, _format
+
+    if not isinstance(data, dict):
+        raise ConfigError("the recipe must be a YAML mapping")
+    try:
+        recipe = TestSetRecipe.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, TestSetRecipe)) from None
+    problems = recipe_problems(recipe)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return recipe

@@ -1,0 +1,306 @@
+"""`hyperal testset`: strata counts, labels, seeds, resume, failures, limits,
+independence from the campaign's starts, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from ase.calculators.emt import EMT
+from ase.io import read
+from typer.testing import CliRunner
+
+from hyperal.campaign.config import ConfigError
+from hyperal.campaign.store import structure_key
+from hyperal.cli.main import app
+from hyperal.testsets import build_test_set, parse_recipe
+
+RECIPE = {
+    "system": {
+        "elements": ["Cu", "Ni", "Pd"],
+        "metal_phases": [
+            {"prototype": "fcc", "species": ["Cu", "Ni", "Pd"], "repeat": [2, 2, 2]}
+        ],
+        "random": {"cutoff_A": 4.0, "density_g_cm3": [8.0, 10.0]},
+    },
+    "oracle": {"name": "emt"},
+    "seed": 5,
+    "strata": [
+        {
+            "kind": "md",
+            "count": 3,
+            "temperatures_K": [300, 1200],
+            "equilibrate": 4,
+            "interval": 3,
+        },
+        {"kind": "vacancy", "count": 2},
+        {"name": "divacancy", "kind": "vacancy", "count": 2, "vacancies": 2},
+        {"kind": "surface", "count": 2},
+        {
+            "name": "hydro",
+            "kind": "strain",
+            "mode": "hydrostatic",
+            "count": 2,
+            "strain": [-0.04, 0.06],
+        },
+        {
+            "name": "shear",
+            "kind": "strain",
+            "mode": "shear",
+            "count": 2,
+            "strain": [0.02, 0.1],
+        },
+        {"kind": "random", "count": 2},
+        {"kind": "rattle", "count": 2},
+    ],
+}
+COUNTS = {
+    "md": 3,
+    "vacancy": 2,
+    "divacancy": 2,
+    "surface": 2,
+    "hydro": 2,
+    "shear": 2,
+    "random": 2,
+    "rattle": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    path = tmp_path_factory.mktemp("testset") / "set.extxyz"
+    reports = build_test_set(parse_recipe(RECIPE), path)
+    return path, reports, read(path, index=":")
+
+
+def test_every_stratum_has_its_count_tagged_and_labelled(built):
+    path, reports, images = built
+    assert {r.name: r.requested for r in reports} == COUNTS
+    for r in reports:  # no EMT failure; without limits nothing is left out
+        assert r.written == r.requested and r.failed == r.beyond_limits == 0
+    strata = [a.info["source"] for a in images]
+    assert {s: strata.count(s) for s in COUNTS} == COUNTS
+    for atoms in images:  # the stored labels are EMT's (extxyz keeps 8 decimals)
+        atoms.calc = EMT()
+        assert atoms.info["REF_energy"] == pytest.approx(atoms.get_potential_energy())
+        np.testing.assert_allclose(
+            atoms.arrays["REF_forces"], atoms.get_forces(), atol=1e-6
+        )
+        assert atoms.info["stratum"] == atoms.info["source"]
+    by = {}
+    for atoms in images:
+        by.setdefault(atoms.info["stratum"], []).append(atoms)
+    assert {len(a) for a in by["vacancy"]} == {31}
+    assert {len(a) for a in by["divacancy"]} == {30}
+    assert all(list(a.pbc) == [True, True, False] for a in by["surface"])
+    assert all(-0.04 <= a.info["strain"] <= 0.06 for a in by["hydro"])
+    assert sorted(a.info["temperature_K"] for a in by["md"]) == [300, 300, 1200]
+
+
+def test_divacancies_are_nearest_neighbours():
+    from ase.build import bulk
+
+    from hyperal.testsets import VacancyStratum, _vacancies, stratum_rng
+
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    stratum = VacancyStratum(kind="vacancy", count=1, vacancies=2)
+    out = _vacancies(crystal.copy(), stratum, stratum_rng(0, "x"))
+    # the two empty sites: lattice sites with no atom left on them
+    d = np.linalg.norm(
+        crystal.positions[:, None, :] - out.positions[None, :, :], axis=2
+    ).min(axis=1)
+    empty = crystal.positions[d > 0.1]
+    assert len(empty) == 2
+    vector = crystal.cell.scaled_positions(empty[:1] - empty[1:] + 1e-9)
+    # nearest-neighbour distance of fcc: a/√2, under the minimum image
+    from ase.geometry import find_mic
+
+    mic, length = find_mic(empty[0] - empty[1], crystal.cell, pbc=True)
+    assert length == pytest.approx(3.6 / np.sqrt(2)) and vector.shape == (1, 3)
+
+
+def test_the_same_recipe_gives_the_same_set_and_strata_are_independent(built, tmp_path):
+    path, _, images = built
+    again = tmp_path / "again.extxyz"
+    build_test_set(parse_recipe(RECIPE), again)
+    second = read(again, index=":")
+    assert [structure_key(a) for a in second] == [structure_key(a) for a in images]
+    # another seed: other structures
+    other = tmp_path / "other.extxyz"
+    build_test_set(
+        parse_recipe({**RECIPE, "seed": 6, "strata": RECIPE["strata"][1:2]}), other
+    )
+    keys = {structure_key(a) for a in images}
+    assert not keys & {structure_key(a) for a in read(other, index=":")}
+    # a stratum left out changes no other stratum's structures
+    fewer = tmp_path / "fewer.extxyz"
+    build_test_set(parse_recipe({**RECIPE, "strata": RECIPE["strata"][1:3]}), fewer)
+    assert {structure_key(a) for a in read(fewer, index=":")} <= keys
+
+
+def test_a_killed_build_resumes_without_paying_twice(built, tmp_path, monkeypatch):
+    from hyperal import oracle as oracle_module
+
+    path, _, images = built
+    partial = tmp_path / "partial.extxyz"
+    lines = path.read_text().splitlines(keepends=True)
+    # the first 5 structures survive the kill
+    kept, k, n = [], 0, 0
+    while n < 5:
+        count = int(lines[k])
+        kept += lines[k : k + count + 2]
+        k += count + 2
+        n += 1
+    partial.write_text("".join(kept))
+    calls = []
+    real = oracle_module.Oracle.label
+    monkeypatch.setattr(
+        oracle_module.Oracle, "label", lambda self, a: calls.append(1) or real(self, a)
+    )
+    build_test_set(parse_recipe(RECIPE), partial)
+    assert len(calls) == len(images) - 5
+    assert [structure_key(a) for a in read(partial, index=":")] == [
+        structure_key(a) for a in images
+    ]
+    # another recipe may not append to this file
+    with pytest.raises(ValueError, match="written by another recipe"):
+        build_test_set(parse_recipe({**RECIPE, "seed": 9}), partial)
+
+
+def test_failures_are_recorded_and_not_paid_again(tmp_path, monkeypatch):
+    from hyperal import oracle as oracle_module
+
+    recipe = parse_recipe({**RECIPE, "strata": RECIPE["strata"][1:3]})
+    real = oracle_module.Oracle.label
+    calls = []
+
+    def failing_for_divacancies(self, atoms):
+        calls.append(len(atoms))
+        if len(atoms) == 30:
+            return oracle_module.Label("failed", reason="SCF not converged")
+        return real(self, atoms)
+
+    monkeypatch.setattr(oracle_module.Oracle, "label", failing_for_divacancies)
+    path = tmp_path / "set.extxyz"
+    reports = {r.name: r for r in build_test_set(recipe, path)}
+    assert reports["divacancy"].failed == 2 and reports["divacancy"].written == 0
+    assert reports["divacancy"].reasons == ["SCF not converged"] * 2
+    sidecar = [
+        json.loads(x)
+        for x in (tmp_path / "set.extxyz.failed.jsonl").read_text().splitlines()
+    ]
+    assert [(e["stratum"], e["index"]) for e in sidecar] == [
+        ("divacancy", 0),
+        ("divacancy", 1),
+    ]
+    calls.clear()
+    again = {r.name: r for r in build_test_set(recipe, path)}
+    assert calls == [] and again["divacancy"].failed == 2
+
+
+def test_structures_beyond_the_physical_limits_are_counted_and_left_out(tmp_path):
+    recipe = parse_recipe(
+        {
+            **RECIPE,
+            "strata": [{"kind": "random", "count": 8}],
+            "limits": {"max_force_eV_A": 12.0, "min_distance_A": 1.5},
+        }
+    )
+    path = tmp_path / "set.extxyz"
+    (report,) = build_test_set(recipe, path)
+    assert report.beyond_limits > 0
+    assert report.written > 0 and report.written + report.beyond_limits == 8
+    for atoms in read(path, index=":"):
+        assert np.linalg.norm(atoms.arrays["REF_forces"], axis=1).max() < 12.0
+
+
+def _rounded_key(atoms) -> tuple:
+    """Numbers, cell and positions to 1e-4 Å: a structure's identity that
+    survives extxyz's 8 written decimals."""
+    return (
+        tuple(atoms.numbers),
+        tuple(np.round(atoms.cell.array, 4).ravel()),
+        tuple(np.round(atoms.positions, 4).ravel()),
+    )
+
+
+def test_the_shipped_robustness_set_shares_no_structure_with_the_benchmark_starts(
+    tmp_path,
+):
+    """examples/data/emt-robust.extxyz against every start (initial and
+    loops 1-5, all 8 replicate seeds) of examples/benchmark-emt-large.yaml."""
+    from pathlib import Path
+
+    from ase.io import write
+
+    from hyperal.benchmark import load_benchmark
+    from hyperal.campaign.starts import initial_starts, loop_starts
+
+    examples = Path(__file__).parents[1] / "examples"
+    bench, base = load_benchmark(examples / "benchmark-emt-large.yaml")
+    shipped = read(examples / "data/emt-robust.extxyz", ":")
+    keys = {_rounded_key(a) for a in shipped}
+    assert len(keys) == len(shipped) == 105
+    starts = []
+    for replicate in range(bench.replicates):
+        cfg = base.model_copy(update={"seed": base.seed + replicate})
+        starts += [s.atoms for s in initial_starts(cfg)]
+        for loop in range(1, base.loops + 1):
+            starts += [s.atoms for s in loop_starts(cfg, loop)]
+    assert len(starts) == bench.replicates * (8 + 5 * 30)
+    assert not keys & {_rounded_key(a) for a in starts}
+    # the comparison can fail: a start written and read back is recognised
+    write(tmp_path / "start.extxyz", starts[17])
+    assert _rounded_key(read(tmp_path / "start.extxyz")) == _rounded_key(starts[17])
+
+
+def test_recipe_mistakes_are_one_line_each_before_any_label(tmp_path):
+    bad = {
+        **RECIPE,
+        "sed": 1,
+        "strata": [
+            {"kind": "warp", "count": 1},
+            {"kind": "md", "count": 1, "temperatures_K": [300], "tmep": 3},
+            {"kind": "vacancy", "count": 0},
+        ],
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_recipe(bad)
+    lines = str(info.value).splitlines()
+    assert sorted(lines) == [
+        "sed: unknown key; allowed: limits, oracle, seed, strata, system",
+        "strata.0.kind: unknown kind 'warp'; allowed: 'md', 'vacancy', 'surface', "
+        "'strain', 'random', 'oxide', 'rattle'",
+        "strata.1.tmep: unknown key; allowed: count, equilibrate, friction, "
+        "interval, kind, name, phases, rattle_A, temperatures_K, timestep_fs",
+        "strata.2.count: Input should be greater than or equal to 1",
+    ]
+    with pytest.raises(ConfigError, match=r"strata\[0\] \(oxide\): kind oxide needs"):
+        parse_recipe({**RECIPE, "strata": [{"kind": "oxide", "count": 1}]})
+    with pytest.raises(ConfigError, match="stratum name rattle used twice"):
+        parse_recipe({**RECIPE, "strata": [{"kind": "rattle", "count": 1}] * 2})
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = CliRunner().invoke(
+        app, ["testset", str(path), "-o", str(tmp_path / "x.extxyz")]
+    )
+    assert result.exit_code == 2 and result.output.startswith("error:")
+    assert not (tmp_path / "x.extxyz").exists()
+    path.write_text(yaml.safe_dump(RECIPE))
+    result = CliRunner().invoke(
+        app, ["testset", str(path), "-o", str(tmp_path / "x.db")]
+    )
+    assert result.exit_code == 2 and "give an .extxyz" in result.output
+
+
+def test_the_command_writes_the_set_and_its_table(tmp_path):
+    recipe = {**RECIPE, "strata": RECIPE["strata"][1:2]}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "set.extxyz"
+    result = CliRunner().invoke(app, ["testset", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 labelled structures" in result.output and "vacancy" in result.output
+    assert len(read(out, ":")) == 2
