@@ -10,7 +10,8 @@ import pytest
 
 from hyperal.barriers.config import load_barrier_config
 from hyperal.benchmark.config import load_benchmark
-from hyperal.campaign.config import ConfigError, load_config
+from hyperal.campaign.config import ConfigError, load_config, load_with
+from hyperal.testsets import parse_recipe
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 LOADERS = {
@@ -18,12 +19,14 @@ LOADERS = {
     "benchmark-emt.yaml": load_benchmark,
     "benchmark-emt-bias-sweep.yaml": load_benchmark,
     "benchmark-emt-alpha.yaml": load_benchmark,
+    "benchmark-emt-large.yaml": load_benchmark,
     "benchmark-nbtizr-o.yaml": load_benchmark,
     "campaign_demo.yaml": load_config,
     "campaign_full.yaml": load_config,
     "nbtizr-o.yaml": load_config,
     "nbtizr-o-barriers.yaml": load_barrier_config,
     "nbtizr-o-gpaw.yaml": load_config,
+    "testset-emt.yaml": lambda path: load_with(path, parse_recipe),
 }
 #: Files whose oracle needs an optional package: without it, the one error
 #: must be the missing package (everything else in the file validates).

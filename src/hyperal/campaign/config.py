@@ -914,6 +914,7 @@ selection:                          # one frame per evolved start is labelled
   redundancy_filter: true           # skip near-copies of data, take the next frame
   redundancy_threshold: 0.01        # relative descriptor distance (0: identical)
   candidates: 4                     # ranked frames per trajectory to try
+  include_start: true               # may the unevolved start be labelled
 
 committee:                          # the MLIP: backend bpnn (built in) or mace
   backend: bpnn                     # (mace: pip install hyperal[mace]; see the docs)
