@@ -237,6 +237,8 @@ class Comparison:
         i = self.interval
         if i.n < 2:
             return "one replicate: no interval, no verdict"
+        if i.sd == 0 and i.mean == 0:
+            return "identical in every replicate"
         if math.isfinite(self.p_holm) and self.p_holm < self.alpha:
             return "better" if i.mean < 0 else "worse"
         return (

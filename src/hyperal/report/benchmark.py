@@ -29,6 +29,19 @@ PANELS = (
 )
 
 
+def _panels(rank_set: str):
+    """The learning-curve panels: the ranking set's force and energy RMSE
+    first when it is not the difficult set."""
+    if rank_set == "difficult":
+        return PANELS
+    return (
+        (rank_set, "force_rmse_meV_A", f"{rank_set} (ranking): force RMSE (meV/Å)"),
+        (rank_set, "energy_rmse_meV_atom", f"{rank_set}: energy RMSE (meV/atom)"),
+        PANELS[0],
+        PANELS[1],
+    )
+
+
 def _by_variant(results):
     out: dict[str, list] = {}
     for curve in results.curves:
@@ -456,9 +469,10 @@ def write_benchmark_report(results, bench, base, path) -> Path:
         _curves(
             page,
             results,
-            PANELS,
-            "Errors of every loop's committee on the same frozen sets — the gentle "
-            "set and the union of all loops' difficult sets — against the training "
+            _panels(results.rank_set),
+            "Errors of every loop's committee on the same frozen sets — the "
+            f"ranking set ({results.rank_set}), the gentle set and the union of "
+            "all loops' difficult sets — against the training "
             "oracle calls spent so far; lines are means over replicates (with up "
             f"to {BANDS} variants, bands span the replicates' minimum to maximum; "
             "the ranking table gives each variant's spread).",
@@ -469,6 +483,11 @@ def write_benchmark_report(results, bench, base, path) -> Path:
         ("difficult", "force_median_meV_A", "difficult: median |ΔF| (meV/Å)"),
         ("difficult", "force_p95_meV_A", "difficult: 95th pct |ΔF| (meV/Å)"),
     ]
+    for name in bench.test_sets:
+        robust += [
+            (name, "force_median_meV_A", f"{name}: median |ΔF| (meV/Å)"),
+            (name, "force_p95_meV_A", f"{name}: 95th pct |ΔF| (meV/Å)"),
+        ]
     if any("test_file" in f.tests for c in results.curves for f in c.final):
         robust += [
             ("test_file", "force_rmse_meV_A", "test file: force RMSE (meV/Å)"),
