@@ -37,6 +37,7 @@ from ase import Atoms
 
 from hyperal.benchmark.config import BenchmarkConfig
 from hyperal.benchmark.run import Benchmark, check_fingerprint, test_file_structures
+from hyperal.benchmark.statistics import sample_std
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.executors import completed
 from hyperal.campaign.fingerprint import fingerprint
@@ -396,7 +397,7 @@ class TrajectoryResults:
         values = [v for v in values if v is not None]
         if not values:
             return float("nan"), float("nan"), 0
-        return float(np.mean(values)), float(np.std(values)), len(values)
+        return float(np.mean(values)), sample_std(values), len(values)
 
     def paired(self, train: str, test: str, key: str) -> tuple[float, float, int]:
         """``train``'s error over the first source's on the same test set,
@@ -412,7 +413,7 @@ class TrajectoryResults:
         ]
         if not ratios:
             return float("nan"), float("nan"), 0
-        return float(np.mean(ratios)), float(np.std(ratios)), len(ratios)
+        return float(np.mean(ratios)), sample_std(ratios), len(ratios)
 
     def rows(self, key: str, paired: bool = False) -> list[list[str]]:
         """Table rows of figure ``key``: a training source, then per test set
@@ -463,7 +464,7 @@ class TrajectoryResults:
                 self._block(
                     f"{title} ({unit}) of the committee trained on each source "
                     "(rows) on the withheld trajectories of each source "
-                    f"(columns); mean ± std over {self.replicates} replicate(s)",
+                    f"(columns); mean ± sample std over {self.replicates} replicate(s)",
                     self.rows(key),
                 )
             )
@@ -473,7 +474,7 @@ class TrajectoryResults:
                     self._block(
                         f"{title} over that of the committee trained on "
                         f"{self.sources[0]}, on the same test set of the same "
-                        "replicate (paired); mean ± std",
+                        "replicate (paired); mean ± sample std",
                         self.rows(key, paired=True),
                     )
                 )
