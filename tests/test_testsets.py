@@ -189,7 +189,7 @@ def test_failures_are_recorded_and_not_paid_again(tmp_path, monkeypatch):
     assert reports["divacancy"].reasons == ["SCF not converged"] * 2
     sidecar = [
         json.loads(x)
-        for x in (tmp_path / "set.extxyz.failed.jsonl").read_text().splitlines()
+        for x in (tmp_path / "set.extxyz.left_out.jsonl").read_text().splitlines()
     ]
     assert [(e["stratum"], e["index"]) for e in sidecar] == [
         ("divacancy", 0),
@@ -200,7 +200,11 @@ def test_failures_are_recorded_and_not_paid_again(tmp_path, monkeypatch):
     assert calls == [] and again["divacancy"].failed == 2
 
 
-def test_structures_beyond_the_physical_limits_are_counted_and_left_out(tmp_path):
+def test_structures_beyond_the_physical_limits_are_counted_and_left_out(
+    tmp_path, monkeypatch
+):
+    from hyperal import oracle as oracle_module
+
     recipe = parse_recipe(
         {
             **RECIPE,
@@ -212,6 +216,14 @@ def test_structures_beyond_the_physical_limits_are_counted_and_left_out(tmp_path
     (report,) = build_test_set(recipe, path)
     assert report.beyond_limits > 0
     assert report.written > 0 and report.written + report.beyond_limits == 8
+    # a rerun pays for none of them again
+    calls = []
+    real = oracle_module.Oracle.label
+    monkeypatch.setattr(
+        oracle_module.Oracle, "label", lambda self, a: calls.append(1) or real(self, a)
+    )
+    (again,) = build_test_set(recipe, path)
+    assert calls == [] and again.beyond_limits == report.beyond_limits
     for atoms in read(path, index=":"):
         assert np.linalg.norm(atoms.arrays["REF_forces"], axis=1).max() < 12.0
 

@@ -12,9 +12,10 @@ structure carries ``info['source']`` = its stratum, so every error table of
 hyperal breaks down per stratum.
 
 The set is written to an extxyz file (``REF_energy``, ``REF_forces``) one
-structure at a time as its label arrives; a failed label is recorded beside it
-(``<file>.failed.jsonl``) with its reason. A rerun of the same recipe resumes:
-it rebuilds the same candidates and labels only the ones missing.
+structure at a time as its label arrives; a failed label, or one beyond the
+recipe's physical limits, is recorded beside it (``<file>.left_out.jsonl``)
+with its reason. A rerun of the same recipe resumes: it rebuilds the same
+candidates and labels only the ones never labelled.
 """
 
 from __future__ import annotations
@@ -394,6 +395,14 @@ class StratumReport:
     force_rms_eV_A: float = math.nan
     force_max_eV_A: float = math.nan
 
+    def count(self, status: str, reason: str) -> None:
+        """One candidate left out: ``failed`` or ``beyond_limits``."""
+        if status == "failed":
+            self.failed += 1
+        else:
+            self.beyond_limits += 1
+        self.reasons.append(reason)
+
     def row(self) -> list[Any]:
         return [
             self.name,
@@ -425,7 +434,7 @@ def _beyond(atoms: Atoms, forces: np.ndarray, limits: LimitsConfig) -> str:
 
 
 def _read_done(path: Path, fingerprint: str) -> tuple[list[Atoms], dict]:
-    """Structures already written and failures already recorded (by
+    """Structures already written and candidates already left out (by
     (stratum, index)); another recipe's file is refused."""
     from ase.io import read
 
@@ -439,14 +448,21 @@ def _read_done(path: Path, fingerprint: str) -> tuple[list[Atoms], dict]:
                 f"{', '.join(map(str, sorted(other)))}, this one {fingerprint}); "
                 "write to a new file"
             )
-    failed = {}
-    sidecar = path.with_name(path.name + ".failed.jsonl")
+    left_out = {}
+    sidecar = left_out_path(path)
     if sidecar.exists():
         for line in sidecar.read_text().splitlines():
             entry = json.loads(line)
             if entry.get("recipe") == fingerprint:
-                failed[entry["stratum"], entry["index"]] = entry
-    return done, failed
+                left_out[entry["stratum"], entry["index"]] = entry
+    return done, left_out
+
+
+def left_out_path(path: Path) -> Path:
+    """Where the candidates left out of the set ``path`` are recorded (one
+    JSON line each: stratum, index, status ``failed`` or ``beyond_limits``,
+    reason), so that a rerun does not pay for them again."""
+    return path.with_name(path.name + ".left_out.jsonl")
 
 
 def build_test_set(
@@ -459,8 +475,8 @@ def build_test_set(
     """Label every stratum's candidates with the recipe's oracle and append
     each labelled structure to the extxyz file ``path`` as it arrives;
     structures beyond ``recipe.limits`` are counted, not written. Resumes a
-    file of the same recipe: written and failed candidates are not labelled
-    again."""
+    file of the same recipe: written and left-out candidates are not
+    labelled again."""
     from ase.io import write
 
     from hyperal.campaign.store import structure_key
@@ -468,10 +484,10 @@ def build_test_set(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fingerprint = recipe.fingerprint()
-    done, failed = _read_done(path, fingerprint)
+    done, left_out = _read_done(path, fingerprint)
     written = {(a.info["stratum"], int(a.info["index"])): a for a in done}
     oracle = recipe_oracle(recipe)
-    sidecar = path.with_name(path.name + ".failed.jsonl")
+    sidecar = left_out_path(path)
     reports = []
     for stratum in recipe.strata:
         name = stratum.label
@@ -480,46 +496,43 @@ def build_test_set(
         structures = candidates(recipe, stratum, driver)
         for index, atoms in enumerate(structures):
             key = (name, index)
-            if key in failed:
-                report.failed += 1
-                report.reasons.append(failed[key]["reason"])
+            if key in left_out:  # paid for in an earlier run: not again
+                report.count(left_out[key]["status"], left_out[key]["reason"])
             elif key in written:
                 report.written += 1
                 forces.append(written[key].arrays["REF_forces"])
             else:
                 label = oracle.label(atoms)
-                if not label.ok:
-                    report.failed += 1
-                    report.reasons.append(label.reason)
+                why = _beyond(atoms, label.forces, recipe.limits) if label.ok else ""
+                if not label.ok or why:
+                    status = "failed" if not label.ok else "beyond_limits"
+                    reason = label.reason if not label.ok else why
+                    report.count(status, reason)
+                    entry = {
+                        "recipe": fingerprint,
+                        "stratum": name,
+                        "index": index,
+                        "status": status,
+                        "reason": reason,
+                    }
                     with sidecar.open("a") as handle:
-                        entry = {
-                            "recipe": fingerprint,
-                            "stratum": name,
-                            "index": index,
-                            "reason": label.reason,
-                        }
                         handle.write(json.dumps(entry) + "\n")
-                    continue
-                why = _beyond(atoms, label.forces, recipe.limits)
-                if why:
-                    report.beyond_limits += 1
-                    report.reasons.append(why)
-                    continue
-                atoms.info.update(
-                    source=name,
-                    stratum=name,
-                    kind=stratum.kind,
-                    index=index,
-                    recipe=fingerprint,
-                    structure_key=structure_key(atoms),
-                    REF_energy=label.energy,
-                )
-                atoms.arrays["REF_forces"] = np.asarray(label.forces)
-                if label.stress is not None:
-                    atoms.info["REF_stress"] = np.asarray(label.stress)
-                write(path, atoms, format="extxyz", append=True)
-                report.written += 1
-                forces.append(label.forces)
+                else:
+                    atoms.info.update(
+                        source=name,
+                        stratum=name,
+                        kind=stratum.kind,
+                        index=index,
+                        recipe=fingerprint,
+                        structure_key=structure_key(atoms),
+                        REF_energy=label.energy,
+                    )
+                    atoms.arrays["REF_forces"] = np.asarray(label.forces)
+                    if label.stress is not None:
+                        atoms.info["REF_stress"] = np.asarray(label.stress)
+                    write(path, atoms, format="extxyz", append=True)
+                    report.written += 1
+                    forces.append(label.forces)
             progress(name, index + 1, len(structures))
         if forces:
             stacked = np.concatenate(forces)

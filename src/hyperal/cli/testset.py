@@ -29,10 +29,11 @@ def testset(
     vacancies, divacancies, surfaces, hydrostatic or shear strain, random
     structures, derived oxides, rattled crystals — is drawn from its own
     random stream (the recipe's seed and the stratum's name, never a
-    campaign's starts) and labelled by the recipe's oracle. Structures beyond
-    the recipe's physical `limits` are counted and left out; failed labels
-    are recorded in `<output>.failed.jsonl`. Use the file in a benchmark's
-    `test_sets` to rank schemes on structures none of them explored.
+    campaign's starts) and labelled by the recipe's oracle. Structures
+    beyond the recipe's physical `limits` are counted and left out; they and
+    failed labels are recorded in `<output>.left_out.jsonl`, so a rerun does
+    not pay for them again. Use the file in a benchmark's `test_sets` to rank
+    schemes on structures none of them explored.
     """
     from rich.table import Table
 

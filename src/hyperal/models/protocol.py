@@ -202,15 +202,16 @@ def predict(model: CommitteeModel, images: Sequence[Atoms]) -> list[Prediction]:
     """The committee's energy, forces and σ_U for each structure (the inputs
     are not changed)."""
     calc = model.calculator()
+    per_atom = "forces_uncertainty" in getattr(calc, "implemented_properties", ())
     out = []
     for atoms in images:
         probe = atoms.copy()
         probe.calc = calc
+        forces_sigma = None
+        if per_atom:  # asked first: one calculation gives it, energy and forces
+            forces_sigma = np.array(calc.get_property("forces_uncertainty", probe))
         energy = probe.get_potential_energy()
         forces = probe.get_forces().copy()
         sigma = float(calc.results.get("energy_uncertainty", 0.0))
-        forces_sigma = None
-        if "forces_uncertainty" in getattr(calc, "implemented_properties", ()):
-            forces_sigma = np.array(calc.get_property("forces_uncertainty", probe))
         out.append(Prediction(energy, forces, sigma, forces_sigma))
     return out
