@@ -135,3 +135,46 @@ def test_calls_to_target_are_censored_not_dropped():
     assert c.text().startswith("median > 1.20×")
     # all reached: an ordinary median (even count: the midpoint)
     assert Censored((0.5, 0.7, 0.9, 1.1), (2, 2, 2, 2)).median == (0.8, False)
+
+
+def test_a_biased_variant_is_also_compared_with_its_twin():
+    from hyperal.benchmark.results import VariantSummary, paired_comparisons
+
+    def summary(name, scheme, rule, final):
+        return VariantSummary(
+            variant=name,
+            scheme=scheme,
+            rule=rule,
+            replicates=3,
+            final_force_rmse=final,
+            final_gentle_force_rmse=final,
+            final_energy_rmse=final,
+            final_labels=[10] * 3,
+            calls_to_target=[None] * 3,
+            ratio_to_reference=[None] * 3,
+            budget_ratio=[1.0] * 3,
+            mean_error_over_budget=final,
+            largest_rise=0.0,
+            oracle_failures=0,
+            skipped=0,
+            redundant=0,
+        )
+
+    made = paired_comparisons(
+        [
+            summary("md", "md", "max_sigma", [100.0, 110.0, 120.0]),
+            summary("ce", "ce", "max_sigma", [90.0, 100.0, 105.0]),
+            summary("advb_ce", "advb_ce", "max_sigma", [95.0, 104.0, 111.0]),
+            summary("advb_md", "advb_md", "max_sigma", [101.0, 112.0, 119.0]),
+            summary("md-random", "md", "random", [80.0, 95.0, 99.0]),
+        ],
+        reference="md",
+        control="md-random",
+    )
+    twins = {(c.variant, c.other) for c in made if c.role == "twin"}
+    # advb_md's twin is the reference: compared once, as the reference
+    assert twins == {("advb_ce", "ce")}
+    (c,) = [c for c in made if c.role == "twin" and c.metric == "final"]
+    assert c.differences == pytest.approx((5.0, 4.0, 6.0))
+    # one family per figure: 4 vs the reference, 3 vs the control, 1 twin
+    assert sum(c.metric == "final" for c in made) == 8

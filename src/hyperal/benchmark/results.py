@@ -219,7 +219,9 @@ class BenchmarkResults:
         n = self.summaries[0].replicates
         lines = [
             f"paired comparisons on the {self.rank_set} force RMSE ({n} "
-            "replicates; variant − other, negative = lower error; 95 % "
+            "replicates; each variant against the reference and the control, "
+            "each biased one against its twin; variant − other, negative = "
+            "lower error; 95 % "
             "Student-t interval, sample SD; p paired t-test, Holm-corrected "
             "over every comparison of the same figure; smallest detectable "
             "effect at 80 % power; 'final' = last committee, 'over budget' = "
@@ -543,9 +545,22 @@ def paired_comparisons(
     summaries: list[VariantSummary], reference: str, control: str | None
 ) -> list[Comparison]:
     """Every variant against the reference and against the control (the
-    random-selection variant), on the final error and on the mean error over
-    the budget, paired by replicate; Holm-corrected per figure."""
+    random-selection variant), and every biased variant against its unbiased
+    twin (the plain scheme of its family with the same selection rule, when
+    it runs and is not the reference), on the final error and on the mean
+    error over the budget, paired by replicate; Holm-corrected per figure."""
     by_name = {s.variant: s for s in summaries}
+    twins = {}  # a biased variant's unbiased twin: the first plain variant of
+    for s in summaries:  # its family with the same selection rule
+        if s.scheme.startswith("advb_"):
+            twins[s.variant] = next(
+                (
+                    t.variant
+                    for t in summaries
+                    if t.scheme == s.scheme.removeprefix("advb_") and t.rule == s.rule
+                ),
+                None,
+            )
     figures = {
         "final": lambda s: s.final_force_rmse,
         "over budget": lambda s: s.mean_error_over_budget,
@@ -568,4 +583,18 @@ def paired_comparisons(
                         values(by_name[other]),
                     )
                 )
+    for variant, twin in twins.items():
+        if twin is None or twin == reference:  # vs the reference: made above
+            continue
+        for metric, values in figures.items():
+            out.append(
+                compare(
+                    variant,
+                    twin,
+                    "twin",
+                    metric,
+                    values(by_name[variant]),
+                    values(by_name[twin]),
+                )
+            )
     return with_holm(out)

@@ -157,14 +157,15 @@ def _verdicts(results) -> list[str]:
                 f"{c.percent(i.high):+.1f}]"
                 if i.n > 1
                 else f"{c.percent(i.mean):+.1f} %",
-                _fmt(c.p_holm, 3),
+                f"{c.p_holm:.3g}",
                 c.verdict,
                 needed if needed is not None else "–",
             ]
         )
     return [
         "<p>Each variant against the reference and against the random-selection "
-        f"control, paired by replicate (the replicates share starts, seeds and "
+        "control, and each biased variant against its unbiased twin, paired by "
+        f"replicate (the replicates share starts, seeds and "
         f"first committee): variant − other on the {results.rank_set} force "
         "RMSE of the last committee ('final') and on its mean over the labelling "
         "budget ('over budget'); negative is a lower error. Mean difference with "
