@@ -322,27 +322,7 @@ def candidates(recipe: TestSetRecipe, stratum, driver=None) -> list[Atoms]:
         driver = driver or recipe_oracle(recipe).calculator
         structures = _md(stratum, system, driver, rng)
     elif stratum.kind == "random":
-        from hyperal.structures import random_structures, sample_compositions
-
-        r = system.random
-        compositions = sample_compositions(
-            [e for e in system.elements if e not in r.interstitials],
-            stratum.count,
-            interstitials=r.interstitials,
-            rng=rng,
-        )
-        structures = [
-            _clean(a)
-            for fractions in compositions
-            for a in random_structures(
-                1,
-                fractions,
-                cutoff_A=r.cutoff_A,
-                criterion=r.criterion,
-                density_g_cm3=r.density_g_cm3,
-                rng=rng,
-            )
-        ]
+        structures = [_clean(a) for a in system.random_structures(stratum.count, rng)]
     elif stratum.kind == "oxide":
         from hyperal.structures import derive_structures
 
@@ -416,23 +396,6 @@ class StratumReport:
         ]
 
 
-def _shortest(atoms: Atoms) -> float:
-    if len(atoms) < 2:
-        return math.inf
-    d = atoms.get_all_distances(mic=True)
-    return float(d[~np.eye(len(atoms), dtype=bool)].min())
-
-
-def _beyond(atoms: Atoms, forces: np.ndarray, limits: LimitsConfig) -> str:
-    fmax = float(np.linalg.norm(forces, axis=1).max())
-    if limits.max_force_eV_A is not None and not fmax < limits.max_force_eV_A:
-        return f"max |F| {fmax:.1f} eV/Å >= {limits.max_force_eV_A:g}"
-    shortest = _shortest(atoms)
-    if not shortest > limits.min_distance_A:
-        return f"shortest distance {shortest:.2f} Å <= {limits.min_distance_A:g}"
-    return ""
-
-
 def _read_done(path: Path, fingerprint: str) -> tuple[list[Atoms], dict]:
     """Structures already written and candidates already left out (by
     (stratum, index)); another recipe's file is refused."""
@@ -480,6 +443,7 @@ def build_test_set(
     from ase.io import write
 
     from hyperal.campaign.store import structure_key
+    from hyperal.evolve.select import beyond_limits
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -503,7 +467,16 @@ def build_test_set(
                 forces.append(written[key].arrays["REF_forces"])
             else:
                 label = oracle.label(atoms)
-                why = _beyond(atoms, label.forces, recipe.limits) if label.ok else ""
+                why = (
+                    beyond_limits(
+                        atoms,
+                        label.forces,
+                        max_force_eV_A=recipe.limits.max_force_eV_A,
+                        min_distance_A=recipe.limits.min_distance_A,
+                    )
+                    if label.ok
+                    else ""
+                )
                 if not label.ok or why:
                     status = "failed" if not label.ok else "beyond_limits"
                     reason = label.reason if not label.ok else why

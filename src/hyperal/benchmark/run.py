@@ -183,24 +183,21 @@ def user_test_sets(bench: BenchmarkConfig) -> dict[str, list]:
 
 
 def within_limits(images, selection) -> list:
-    """The labelled ``images`` a training frame could be: reference max
-    atomic |F| below ``selection.max_force_eV_A`` and shortest interatomic
-    distance (minimum image) above ``selection.min_distance_A``."""
-    import numpy as np
-
+    """The labelled ``images`` a training frame could be: within the
+    physical limits of ``selection`` (:func:`hyperal.evolve.select.beyond_limits`)."""
+    from hyperal.evolve.select import beyond_limits
     from hyperal.labels import reference
 
-    kept = []
-    for atoms in images:
-        force = np.linalg.norm(reference(atoms).forces, axis=1).max()
-        if len(atoms) > 1:
-            d = atoms.get_all_distances(mic=True)
-            shortest = d[~np.eye(len(atoms), dtype=bool)].min()
-        else:
-            shortest = np.inf
-        if force < selection.max_force_eV_A and shortest > selection.min_distance_A:
-            kept.append(atoms)
-    return kept
+    return [
+        atoms
+        for atoms in images
+        if not beyond_limits(
+            atoms,
+            reference(atoms).forces,
+            max_force_eV_A=selection.max_force_eV_A,
+            min_distance_A=selection.min_distance_A,
+        )
+    ]
 
 
 def benchmark_test_sets(

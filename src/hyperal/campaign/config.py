@@ -118,6 +118,32 @@ class SystemConfig(_Model):
     derive_oxide: dict[str, Any] = {}
     random: RandomConfig = RandomConfig()
 
+    def random_structures(self, n: int, rng) -> list:
+        """``n`` random structures of ``random``'s settings, one per
+        composition drawn near equimolar over the elements (interstitials
+        within their ranges)."""
+        from hyperal.structures import random_structures, sample_compositions
+
+        r = self.random
+        compositions = sample_compositions(
+            [e for e in self.elements if e not in r.interstitials],
+            n,
+            interstitials=r.interstitials,
+            rng=rng,
+        )
+        return [
+            atoms
+            for fractions in compositions
+            for atoms in random_structures(
+                1,
+                fractions,
+                cutoff_A=r.cutoff_A,
+                criterion=r.criterion,
+                density_g_cm3=r.density_g_cm3,
+                rng=rng,
+            )
+        ]
+
     @field_validator("derive_metal", "derive_oxide")
     @classmethod
     def _derive(cls, value: dict) -> dict:

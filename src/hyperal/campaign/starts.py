@@ -13,8 +13,6 @@ from hyperal.campaign.config import CampaignConfig, PhaseConfig
 from hyperal.campaign.records import Split
 from hyperal.structures import (
     derive_structures,
-    random_structures,
-    sample_compositions,
 )
 from hyperal.utils import as_rng
 
@@ -97,25 +95,9 @@ def loop_starts(cfg: CampaignConfig, loop: int) -> list[Start]:
         )
         starts += [(a, "derived_oxide") for a in derived]
     if cfg.counts.random:
-        random_cfg = system.random
-        compositions = sample_compositions(
-            [e for e in system.elements if e not in random_cfg.interstitials],
-            cfg.counts.random,
-            interstitials=random_cfg.interstitials,
-            rng=rng,
-        )
-        for fractions in compositions:
-            starts += [
-                (a, "random")
-                for a in random_structures(
-                    1,
-                    fractions,
-                    cutoff_A=random_cfg.cutoff_A,
-                    criterion=random_cfg.criterion,
-                    density_g_cm3=random_cfg.density_g_cm3,
-                    rng=rng,
-                )
-            ]
+        starts += [
+            (a, "random") for a in system.random_structures(cfg.counts.random, rng)
+        ]
     n_difficult = round(cfg.difficult_fraction * len(starts))
     difficult = set(rng.choice(len(starts), size=n_difficult, replace=False).tolist())
     out = []

@@ -157,6 +157,25 @@ def select_frame(
     )
 
 
+def beyond_limits(
+    atoms, forces, *, max_force_eV_A: float | None, min_distance_A: float
+) -> str:
+    """Why a labelled structure lies beyond the physical limits of training
+    frames ('' when within): its reference max atomic |F| (``forces``, eV/Å)
+    not below ``max_force_eV_A`` (None: no cap), or its shortest interatomic
+    distance (:func:`~hyperal.evolve.base.shortest_distance`, as for frames)
+    not above ``min_distance_A``."""
+    from hyperal.evolve.base import shortest_distance
+
+    fmax = float(np.linalg.norm(forces, axis=1).max())
+    if max_force_eV_A is not None and not fmax < max_force_eV_A:
+        return f"max |F| {fmax:.1f} eV/Å >= {max_force_eV_A:g}"
+    shortest = shortest_distance(atoms)
+    if not shortest > min_distance_A:
+        return f"shortest distance {shortest:.2f} Å <= {min_distance_A:g}"
+    return ""
+
+
 def descriptor_distance(
     a: np.ndarray, species_a: np.ndarray, b: np.ndarray, species_b: np.ndarray
 ) -> float:
