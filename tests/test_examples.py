@@ -20,6 +20,7 @@ LOADERS = {
     "benchmark-emt-bias-sweep.yaml": load_benchmark,
     "benchmark-emt-alpha.yaml": load_benchmark,
     "benchmark-emt-large.yaml": load_benchmark,
+    "benchmark-emt-uncertainty.yaml": load_benchmark,
     "benchmark-nbtizr-o.yaml": load_benchmark,
     "campaign_demo.yaml": load_config,
     "campaign_full.yaml": load_config,

@@ -178,3 +178,15 @@ def test_a_biased_variant_is_also_compared_with_its_twin():
     assert c.differences == pytest.approx((5.0, 4.0, 6.0))
     # one family per figure: 4 vs the reference, 3 vs the control, 1 twin
     assert sum(c.metric == "final" for c in made) == 8
+
+
+def test_a_variants_selection_is_named_by_rule_score_and_batch():
+    from hyperal.benchmark.results import selection_label
+
+    assert selection_label({}) == "max_sigma"
+    assert selection_label({"rule": "random", "score": "force_sigma_max"}) == "random"
+    assert selection_label({"score": "force_sigma_mean"}) == "force_sigma_mean"
+    assert (
+        selection_label({"score": "force_sigma_max", "batch": True})
+        == "force_sigma_max + batch"
+    )

@@ -71,6 +71,15 @@ def _error(data) -> str:
             lambda d: d.update(committee={"backend": "mace", "hidden": [8]}),
             "committee.hidden: unknown key; allowed: backend, correlation,",
         ),
+        (
+            lambda d: d.update(selection={"score": "gamma"}),
+            "selection.score: must be one of 'energy_sigma', 'force_sigma_max' "
+            "or 'force_sigma_mean'",
+        ),
+        (
+            lambda d: d.update(selection={"batch": True, "rule": "random"}),
+            "selection: batch: chooses by uncertainty; it needs rule: max_sigma",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_key(change, expected):

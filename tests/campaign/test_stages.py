@@ -299,3 +299,35 @@ def test_final_evaluation_uses_the_same_sets_for_every_loop(tmp_path):
     assert final[-1].tests == store.metrics()[-1].tests
     # loop 0's per-loop metrics have no difficult set; its final errors do
     assert "difficult" not in store.metrics()[0].tests
+
+
+def test_a_force_score_ranks_by_the_members_force_disagreement(tmp_path):
+    from hyperal.campaign.tasks import committee
+    from hyperal.models.protocol import predict
+
+    rows = _evolve_loop_1(
+        tmp_path / "a", redundancy_filter=False, score="force_sigma_mean"
+    )
+    assert all(r.oracle_status == "pending" for r in rows)
+    model = committee(str(Store(tmp_path / "a" / "campaign.db").checkpoint_path(0)))
+    for row in rows:
+        (p,) = predict(model, [row.toatoms()])
+        # the stored score is the mean per-atom force spread of that frame
+        assert row.selection_score == pytest.approx(p.forces_sigma.mean(), rel=1e-5)
+        assert row.uncertainty == pytest.approx(p.sigma, rel=1e-5)
+
+
+def test_batch_selection_labels_as_many_frames_as_one_per_trajectory(tmp_path):
+    one = _evolve_loop_1(tmp_path / "a", redundancy_threshold=0.0)
+    both = _evolve_loop_1(
+        tmp_path / "b", redundancy_threshold=0.0, batch=True, candidates=3
+    )
+    train = [r for r in both if r.split == "train"]
+    assert len(train) == sum(r.split == "train" for r in one) == 4
+    # chosen together: ranks 0..3, each frame once, names unique
+    assert sorted(r.batch_rank for r in train) == [0, 1, 2, 3]
+    assert len({r.name for r in both}) == len(both)
+    skipped = [r for r in both if r.oracle_status == "skipped"]
+    assert all("the batch chose" in r.oracle_reason for r in skipped)
+    # every start is accounted for: a frame chosen or a row saying why not
+    assert {r.start_index for r in both} == {r.start_index for r in one}

@@ -180,3 +180,93 @@ def test_registry_passes_parameters(committee):
 def test_registry_errors_name_the_key(name, params, words, committee):
     with pytest.raises(ValueError, match=words.replace("|", r"\|")):
         make_evolver(name, committee, params)
+
+
+# --- scores and batch selection ------------------------------------------------
+
+
+def _committee():
+    from hyperal.committee.emt import emt_committee
+
+    return emt_committee(3, ["Cu", "Ni"], rng=0)
+
+
+def test_force_scores_are_the_members_force_disagreement():
+    from hyperal.evolve import frame_scores
+
+    calc = _committee()
+    result = RelaxEvolver(calculator=calc).run(rattled_cuni(seed=4), steps=3)
+    frames = result.frames
+    for score, reduce in (("force_sigma_max", np.max), ("force_sigma_mean", np.mean)):
+        values = frame_scores(frames, score, calculator=calc)
+        for f, v in zip(frames, values, strict=True):
+            atoms = f.to_atoms()
+            atoms.calc = calc
+            members = np.array(calc.get_property("member_forces", atoms))
+            spread = np.sqrt(
+                ((members - members.mean(0)) ** 2).sum(axis=2).mean(axis=0)
+            )
+            assert v == pytest.approx(reduce(spread), rel=1e-10)
+    # energy σ needs no calculator and matches the recorded σ_U
+    assert np.allclose(frame_scores(frames, "energy_sigma"), result.sigmas)
+    with pytest.raises(ValueError, match="score must be one of"):
+        frame_scores(frames, "gamma")
+    with pytest.raises(ValueError, match="forces_uncertainty"):
+        frame_scores(frames, "force_sigma_max", calculator=EMT())
+
+
+def test_select_frame_ranks_by_given_scores_and_blocks_missing_ones():
+    frames = [frame(k, sigma=1.0 + k) for k in range(4)]
+    # scores reverse σ_U's order; a NaN score blocks its frame
+    chosen = select_frame(
+        frames, scores=[9.0, 5.0, math.nan, 1.0], score="force_sigma_max"
+    )
+    assert chosen.index == 0 and chosen.ranked == (0, 1, 3)
+    assert chosen.blocked_uncertainty == 1
+    assert "force_sigma_max = 9" in chosen.reason
+    assert select_frame(frames).index == 3  # σ_U by default
+    with pytest.raises(ValueError, match="one value per frame"):
+        select_frame(frames, scores=[1.0])
+
+
+def test_spread_out_takes_the_best_of_each_stretch():
+    from hyperal.evolve.select import spread_out
+
+    # 10 frames, 2 stretches (0-4, 5-9): ranked best-first
+    assert spread_out([3, 4, 8, 1, 9], 10, 2) == [3, 8]
+    assert spread_out([3, 2, 4], 10, 3) == [3, 4]  # 2 shares 3's stretch
+    with pytest.raises(ValueError):
+        spread_out([0], 10, 0)
+
+
+def test_batch_selection_picks_the_uncertain_and_diverse_frames():
+    from hyperal.evolve import select_batch
+    from hyperal.models.descriptors import BPDescriptor
+
+    describe = BPDescriptor(elements=("Cu", "Ni"), cutoff=5.0).compute
+    a = rattled_cuni(seed=1, stdev=0.05)
+    a_copy = a.copy()
+    a_copy.positions += 0.002 * np.random.default_rng(0).standard_normal((32, 3))
+    b = rattled_cuni(seed=2, stdev=0.3)  # other decoration, other geometry
+    c = rattled_cuni(seed=3, stdev=0.3)
+    # a and its near-copy are the most uncertain; alone by score, both
+    # would be chosen
+    pool, scores = [a, a_copy, b, c], [1.0, 0.99, 0.6, 0.1]
+    choice = select_batch(pool, scores, 2, descriptor=describe)
+    assert choice.chosen == (0, 2)
+    assert choice.values[0] == 1.0 and 0 < choice.values[1] <= 0.6
+    # the near-copy keeps almost nothing of its score once a is chosen
+    three = select_batch(pool, scores, 3, descriptor=describe)
+    assert three.chosen == (0, 2, 3)
+    # a filter holding a already passes it over (redundant) and starts at b
+    kept = RedundancyFilter(["Cu", "Ni"], threshold=0.01, descriptor=describe)
+    kept.keep(a)
+    held = select_batch(pool, scores, 2, kept=kept)
+    assert held.chosen == (2, 3) and held.passed == (0, 1)
+    assert len(kept) == 3  # a, then the two chosen
+    # zero or non-finite scores are never chosen; n may exceed the pool
+    assert select_batch(
+        pool, [0.0, math.nan, 1.0, 0.0], 4, descriptor=describe
+    ).chosen == (2,)
+    with pytest.raises(ValueError, match="descriptor"):
+        select_batch(pool, scores, 1)

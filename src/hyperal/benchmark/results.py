@@ -431,6 +431,17 @@ def _training_labels(store: Store, replicate: int, run: str, loops: int) -> list
     return out
 
 
+def selection_label(selection: dict) -> str:
+    """A variant's selection in a few words (from its overrides): ``random``,
+    or the score max_sigma ranks by (``max_sigma`` for σ_U), ``+ batch``
+    when chosen together."""
+    if selection.get("rule") == "random":
+        return "random"
+    score = selection.get("score", "energy_sigma")
+    label = "max_sigma" if score == "energy_sigma" else score
+    return label + (" + batch" if selection.get("batch") else "")
+
+
 def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResults:
     """The benchmark's results from its store (after :meth:`Benchmark.run`),
     ranked and targeted on the frozen set ``bench.rank_set``."""
@@ -490,7 +501,7 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
             sigma.append(float(np.mean(values)) if values else math.nan)
         own_labels += sum(c.labels[-1] - c.labels[0] for c in mine)
         force_rms, n_starts = _selected_frames(store, runs)
-        selection = v.selection.get("rule", "max_sigma")
+        selection = selection_label(v.selection)
         summaries.append(
             VariantSummary(
                 variant=v.name,

@@ -15,7 +15,14 @@ from typing import Any, Literal, get_args, get_origin
 import numpy as np
 import yaml
 from ase import Atoms
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hyperal.evolve.schemes import SCHEMES
 from hyperal.models.options import BPNNOptions, CommitteeOptions
@@ -315,6 +322,18 @@ class SelectionConfig(_Model):
         description="max_sigma: the most uncertain physical frame; random: a "
         "physical frame drawn uniformly (the control)",
     )
+    score: Literal["energy_sigma", "force_sigma_max", "force_sigma_mean"] = Field(
+        "energy_sigma",
+        description="what max_sigma ranks by: the committee's energy spread "
+        "σ_U, or the per-atom force disagreement of its members, largest or "
+        "mean over atoms (one more committee evaluation per frame)",
+    )
+    batch: bool = Field(
+        False,
+        description="choose the loop's labels together from every trajectory's "
+        "`candidates` (the best frame of each stretch of it): uncertain and "
+        "unlike each other, as many as one per trajectory would give",
+    )
     redundancy_filter: bool = Field(
         True,
         description="pass over a frame that nearly repeats a training structure "
@@ -330,6 +349,14 @@ class SelectionConfig(_Model):
         "only frames the scheme produced; a control for benchmarks)",
     )
 
+    @model_validator(mode="after")
+    def _batch_ranks(self):
+        if self.batch and self.rule == "random":
+            raise ValueError(
+                "batch: chooses by uncertainty; it needs rule: max_sigma, not random"
+            )
+        return self
+
     def limits(self) -> dict:
         """The keyword arguments of :func:`hyperal.evolve.select_frame`."""
         return self.model_dump(
@@ -339,6 +366,7 @@ class SelectionConfig(_Model):
                 "per_atom",
                 "rule",
                 "include_start",
+                "score",
             }
         )
 
@@ -937,9 +965,11 @@ selection:                          # one frame per evolved start is labelled
   min_distance_A: 1.0               # ... and above this shortest distance
   per_atom: false                   # rank by σ_U / N
   rule: max_sigma                   # max_sigma, or random (the control)
+  score: energy_sigma               # or force_sigma_max, force_sigma_mean
+  batch: false                      # choose the loop's labels together, diverse
   redundancy_filter: true           # skip near-copies of data, take the next frame
   redundancy_threshold: 0.01        # relative descriptor distance (0: identical)
-  candidates: 4                     # ranked frames per trajectory to try
+  candidates: 4                     # frames per trajectory to try (batch: pool)
   include_start: true               # may the unevolved start be labelled
 
 committee:                          # the MLIP: backend bpnn (built in) or mace

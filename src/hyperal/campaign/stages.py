@@ -11,6 +11,7 @@ checkpoint exists once its fit has finished.
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
@@ -311,15 +312,132 @@ def _redundancy_filter(ctx: StageContext, loop: int):
     return kept
 
 
-def _first_new(outcome, kept) -> tuple[object, float, int]:
+def _first_new(outcome, kept) -> tuple[object, float, float, int]:
     """The first of an evolution's candidates that is not redundant: its
-    Atoms (None if every one is), σ_U and the number passed over."""
+    Atoms (None if every one is), σ_U, score and the number passed over."""
     if kept is None:
-        return outcome.atoms, outcome.sigma, 0
-    for passed, (atoms, sigma) in enumerate(outcome.candidates):
+        score = outcome.candidates[0][2] if outcome.candidates else math.nan
+        return outcome.atoms, outcome.sigma, score, 0
+    for passed, (atoms, sigma, score) in enumerate(outcome.candidates):
         if kept.add(atoms):
-            return atoms, sigma, passed
-    return None, float("nan"), len(outcome.candidates)
+            return atoms, sigma, score, passed
+    return None, math.nan, math.nan, len(outcome.candidates)
+
+
+def _selected_entry(
+    ctx: StageContext,
+    loop: int,
+    row,
+    outcome,
+    atoms,
+    *,
+    name: str,
+    sigma: float = math.nan,
+    score: float = math.nan,
+    reason: str = "",
+    **extra,
+) -> tuple:
+    """The store entry of an evolution's selected frame (split train,
+    pending its label, with σ_U and the selection score) or, with ``atoms``
+    None, of its start skipped for ``reason``."""
+    cfg = ctx.config
+    pairs = _pairs(
+        ctx,
+        loop,
+        Stage.SELECTED,
+        name=name,
+        source=row.source,
+        scheme=cfg.scheme.name,
+        evolution=outcome.status,
+        start_index=row.start_index,
+        **extra,
+        **outcome.motion,
+    )
+    if atoms is None:
+        return (
+            row.toatoms(),
+            {
+                **pairs,
+                "split": Split.NONE.value,
+                "oracle_status": OracleStatus.SKIPPED.value,
+                "oracle_reason": (reason or outcome.reason)[:500],
+            },
+        )
+    atoms.info = {}
+    pairs.update(split=Split.TRAIN.value, uncertainty=float(sigma))
+    if cfg.selection.score != "energy_sigma" and math.isfinite(score):
+        pairs["selection_score"] = float(score)
+    return atoms, pairs
+
+
+def _batch_entries(ctx: StageContext, loop: int, by_index: dict, outcomes: dict, kept):
+    """The loop's selected frames chosen together
+    (:func:`~hyperal.evolve.select.select_batch`) from every evolution's
+    candidates — as many as the evolutions that have a qualified frame —
+    and a skipped entry for each start none of whose frames was chosen."""
+    from hyperal.evolve.select import select_batch
+
+    pool = [
+        (j, atoms, sigma, score)
+        for j in sorted(outcomes)
+        for atoms, sigma, score in outcomes[j].candidates
+    ]
+    budget = sum(outcome.atoms is not None for outcome in outcomes.values())
+    choice = select_batch(
+        [atoms for _, atoms, _, _ in pool],
+        [score for *_, score in pool],
+        budget,
+        kept=kept if kept is not None else _describer(ctx),
+    )
+    chosen: dict[int, list[int]] = {}
+    for k in choice.chosen:
+        chosen.setdefault(pool[k][0], []).append(k)
+    passed: dict[int, int] = {}
+    for k in choice.passed:
+        passed[pool[k][0]] = passed.get(pool[k][0], 0) + 1
+    entries = []
+    for j in sorted(outcomes):
+        row, outcome = by_index[j], outcomes[j]
+        name = selected_name(ctx.run, loop, j)
+        extra = {"redundant": passed.get(j, 0)}
+        if j not in chosen:
+            reason = outcome.reason
+            if outcome.atoms is not None:
+                reason = (
+                    "no frame selected: the batch chose more uncertain or more "
+                    "diverse frames of other trajectories"
+                )
+            entries.append(
+                _selected_entry(
+                    ctx, loop, row, outcome, None, name=name, reason=reason, **extra
+                )
+            )
+            continue
+        for r, k in enumerate(chosen[j]):
+            _, atoms, sigma, score = pool[k]
+            entries.append(
+                _selected_entry(
+                    ctx,
+                    loop,
+                    row,
+                    outcome,
+                    atoms.copy(),
+                    name=name if r == 0 else f"{name}-{r}",
+                    sigma=sigma,
+                    score=score,
+                    batch_rank=choice.chosen.index(k),
+                    **extra,
+                )
+            )
+    return entries
+
+
+def _describer(ctx: StageContext):
+    """A filter that keeps nothing, only to describe structures (batch
+    selection with the redundancy filter switched off)."""
+    from hyperal.evolve.select import RedundancyFilter
+
+    return RedundancyFilter(ctx.config.system.elements, threshold=0.0)
 
 
 def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
@@ -329,8 +447,10 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     labelled in the background while the next start evolves. With the
     redundancy filter on, a frame that nearly repeats a training structure or
     a frame already selected this loop is passed over for the trajectory's
-    next candidate (``redundant`` counts those passed over). Returns the
-    number evolved now."""
+    next candidate (``redundant`` counts those passed over). With
+    ``selection.batch`` every evolution ends first and the loop's frames are
+    chosen together (:func:`_batch_entries`), stored in one transaction,
+    then labelled. Returns the number evolved now."""
     cfg, store = ctx.config, ctx.store
     done = {
         row.start_index
@@ -345,7 +465,8 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     ]
     by_index = {row.start_index: row for row in starts}
     kept = _redundancy_filter(ctx, loop) if starts else None
-    n_candidates = cfg.selection.candidates if kept is not None else 1
+    batch = cfg.selection.batch
+    n_candidates = cfg.selection.candidates if (kept is not None or batch) else 1
     streamed: list[Future] = []  # labels of selected frames, made meanwhile
     calls = (
         (
@@ -360,13 +481,18 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                 row.toatoms(),
                 task_seed(cfg.seed, loop, row.start_index),
                 n_candidates,
+                batch,
             ),
         )
         for row in starts
     )
+    outcomes = {}
     for n, (j, outcome) in enumerate(completed(ctx.executor, calls), start=1):
-        row = by_index[j]
-        atoms, sigma, passed = _first_new(outcome, kept)
+        ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
+        if batch:  # chosen together once every evolution has ended
+            outcomes[j] = outcome
+            continue
+        atoms, sigma, score, passed = _first_new(outcome, kept)
         reason = outcome.reason
         if atoms is None and outcome.atoms is not None:
             reason = (
@@ -374,38 +500,30 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                 "training structure or a frame selected this loop (relative "
                 f"descriptor distance < {cfg.selection.redundancy_threshold:g})"
             )
-        pairs = _pairs(
+        entry = _selected_entry(
             ctx,
             loop,
-            Stage.SELECTED,
+            by_index[j],
+            outcome,
+            atoms,
             name=selected_name(ctx.run, loop, j),
-            source=row.source,
-            scheme=cfg.scheme.name,
-            evolution=outcome.status,
-            start_index=j,
+            sigma=sigma,
+            score=score,
+            reason=reason,
             redundant=passed,
-            **outcome.motion,
         )
-        if atoms is None:
-            entry = (
-                row.toatoms(),
-                {
-                    **pairs,
-                    "split": Split.NONE.value,
-                    "oracle_status": OracleStatus.SKIPPED.value,
-                    "oracle_reason": reason[:500],
-                },
-            )
-        else:
-            atoms.info = {}
-            entry = (
-                atoms,
-                {**pairs, "split": Split.TRAIN.value, "uncertainty": float(sigma)},
-            )
         (row_id,) = store.add([entry])
         if ctx.labeller is not None and atoms is not None:
             streamed.append(_label_in_background(ctx, row_id, entry[0]))
-        ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
+    if outcomes:
+        entries = _batch_entries(ctx, loop, by_index, outcomes, kept)
+        ids = store.add(entries)
+        if ctx.labeller is not None:
+            streamed += [
+                _label_in_background(ctx, row_id, atoms)
+                for row_id, (atoms, pairs) in zip(ids, entries, strict=True)
+                if pairs["split"] == Split.TRAIN.value
+            ]
     _wait(ctx, loop, streamed, Split.TRAIN)
     return len(starts)
 

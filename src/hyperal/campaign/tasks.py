@@ -24,7 +24,7 @@ from ase.optimize import FIRE
 from hyperal.campaign.store import structure_key
 from hyperal.diversity import motion_summary
 from hyperal.evolve.schemes import make_evolver
-from hyperal.evolve.select import select_frame
+from hyperal.evolve.select import frame_scores, select_frame, spread_out
 from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoint
 from hyperal.models.protocol import CommitteeModel, FitReport, Prediction
 from hyperal.models.protocol import predict as predictions
@@ -133,13 +133,14 @@ def oracle_relaxation(
 @dataclass(frozen=True)
 class Selected:
     """Outcome of one evolution: the selected frame (or None) and why, and
-    the next candidates in the selection rule's order (each with its σ_U)."""
+    the next candidates in the selection rule's order (each with its σ_U and
+    its selection score, the same number for ``energy_sigma``)."""
 
     atoms: Atoms | None
     sigma: float
     status: str
     reason: str
-    candidates: tuple[tuple[Atoms, float], ...] = ()
+    candidates: tuple[tuple[Atoms, float, float], ...] = ()
     #: how far the trajectory went: the mean atom displacement per recorded
     #: step and the RMSD of its last frame from the start (Å)
     motion: dict[str, float] = field(default_factory=dict)
@@ -154,21 +155,36 @@ def evolve_and_select(
     atoms: Atoms,
     seed: int,
     candidates: int = 1,
+    spread: bool = False,
 ) -> Selected:
     """Evolve ``atoms`` with ``scheme`` on the committee of ``checkpoint``
-    and select one frame (``selection``: :func:`select_frame`'s limits and
-    rule); ``candidates`` frames in the rule's order come back, the selected
-    one first."""
+    and select one frame (``selection``: :func:`select_frame`'s limits, rule
+    and score); ``candidates`` frames in the rule's order come back, the
+    selected one first — with ``spread``, the best of each of ``candidates``
+    stretches of the trajectory (:func:`~hyperal.evolve.select.spread_out`),
+    the pool of a batch selection."""
     calc = committee(checkpoint).calculator()
     result = make_evolver(scheme, calc, params, rng=seed).run(atoms, steps=steps)
     motion = motion_summary([f.to_atoms() for f in result.frames])
+    score = selection.get("score", "energy_sigma")
+    if selection.get("rule") == "random":  # ranks nothing: σ_U blocks NaNs
+        selection = {**selection, "score": "energy_sigma"}
+        score = "energy_sigma"
+    scores = frame_scores(
+        result.frames, score, calculator=calc, per_atom=selection.get("per_atom", False)
+    )
     # the random rule draws from its own stream, not the evolution's
-    chosen = select_frame(result, **selection, rng=seed + 1)
+    chosen = select_frame(result, **selection, scores=scores, rng=seed + 1)
     if not chosen.selected:
         return Selected(None, math.nan, result.status, chosen.reason, motion=motion)
+    order = (
+        spread_out(chosen.ranked, len(result.frames), candidates)
+        if spread
+        else chosen.ranked[:candidates]
+    )
     ranked = tuple(
-        (result.frames[k].to_atoms(), result.frames[k].sigma)
-        for k in chosen.ranked[:candidates]
+        (result.frames[k].to_atoms(), result.frames[k].sigma, float(scores[k]))
+        for k in order
     )
     return Selected(
         chosen.frame.to_atoms(),

@@ -8,10 +8,20 @@ from hyperal.evolve.dimer import DimerEvolver
 from hyperal.evolve.md import MDEvolver
 from hyperal.evolve.relax import RelaxEvolver
 from hyperal.evolve.schemes import SCHEMES, Scheme, make_evolver
-from hyperal.evolve.select import RedundancyFilter, SelectResult, select_frame
+from hyperal.evolve.select import (
+    SCORES,
+    BatchChoice,
+    RedundancyFilter,
+    SelectResult,
+    frame_scores,
+    select_batch,
+    select_frame,
+)
 
 __all__ = [
     "SCHEMES",
+    "SCORES",
+    "BatchChoice",
     "ContourEvolver",
     "DimerEvolver",
     "EvolveResult",
@@ -23,7 +33,9 @@ __all__ = [
     "Scheme",
     "SelectResult",
     "SteeredContourExploration",
+    "frame_scores",
     "make_evolver",
+    "select_batch",
     "select_frame",
     "shortest_distance",
 ]

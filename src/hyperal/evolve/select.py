@@ -16,12 +16,68 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
-from hyperal.evolve.base import EvolveResult, Frame
+from hyperal.evolve.base import NUMERICAL_ERRORS, EvolveResult, Frame
 from hyperal.utils import as_rng
 
 #: Selection rules: the most uncertain qualified frame, or — the control that
 #: isolates what the uncertainty is worth — one drawn uniformly at random.
 RULES = ("max_sigma", "random")
+
+#: What "uncertain" means for ranking frames: the committee's energy spread
+#: σ_U (recorded with every frame), or the per-atom force disagreement
+#: sqrt(mean_members |F_m,a − F̄_a|²), its largest or mean value over atoms
+#: (one extra committee evaluation per frame, with member forces).
+SCORES = ("energy_sigma", "force_sigma_max", "force_sigma_mean")
+
+#: A frame's score's unit, for messages.
+SCORE_UNITS = {
+    "energy_sigma": "eV",
+    "force_sigma_max": "eV/Å",
+    "force_sigma_mean": "eV/Å",
+}
+
+
+def frame_scores(
+    frames: Sequence[Frame],
+    score: str = "energy_sigma",
+    *,
+    calculator=None,
+    per_atom: bool = False,
+) -> np.ndarray:
+    """Each frame's uncertainty score (:data:`SCORES`), NaN where it has none.
+
+    ``energy_sigma`` reads the σ_U every frame carries (σ_U / N with
+    ``per_atom``); the force scores evaluate each frame with ``calculator``
+    (a committee calculator offering ``forces_uncertainty``) and take the
+    largest or the mean per-atom force disagreement. Force scores are
+    intensive already; ``per_atom`` does not change them.
+    """
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    if score == "energy_sigma":
+        return np.array(
+            [f.sigma_per_atom if per_atom else f.sigma for f in frames], dtype=float
+        )
+    if calculator is None or "forces_uncertainty" not in getattr(
+        calculator, "implemented_properties", ()
+    ):
+        raise ValueError(
+            f"score {score!r} needs a committee calculator offering "
+            "'forces_uncertainty'"
+        )
+    reduce = np.max if score == "force_sigma_max" else np.mean
+    out = np.full(len(frames), np.nan)
+    for k, frame in enumerate(frames):
+        if not np.all(np.isfinite(frame.positions)):
+            continue
+        atoms = frame.to_atoms()
+        atoms.calc = calculator
+        try:
+            spread = np.asarray(calculator.get_property("forces_uncertainty", atoms))
+        except NUMERICAL_ERRORS:
+            continue
+        out[k] = float(reduce(spread)) if spread.size else np.nan
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +126,8 @@ def select_frame(
     per_atom: bool = False,
     include_start: bool = True,
     rule: str = "max_sigma",
+    scores: Sequence[float] | None = None,
+    score: str = "energy_sigma",
     rng=None,
 ) -> SelectResult:
     """The physical frame with the largest committee uncertainty (or, with
@@ -91,10 +149,17 @@ def select_frame(
         Whether the trajectory's first frame (the unevolved start) may be
         chosen.
     rule : {"max_sigma", "random"}
-        ``max_sigma`` ranks the qualified frames by σ_U (largest first);
+        ``max_sigma`` ranks the qualified frames by their score (largest
+        first; σ_U unless ``scores`` are given);
         ``random`` orders them by a uniform random permutation — the same
         physical limits, no use of the uncertainty: the control that shows
         what selecting by σ is worth.
+    scores : sequence of float, optional
+        One uncertainty score per frame (start included), e.g. from
+        :func:`frame_scores`; default σ_U (σ_U / N with ``per_atom``). A
+        frame without a finite score is blocked like one without σ_U.
+    score : str
+        The name of the score (:data:`SCORES`), for the reason given.
     rng : int or numpy Generator, optional
         Seeds the ``random`` rule.
     """
@@ -104,25 +169,33 @@ def select_frame(
         raise ValueError(f"max_force_eV_A must be > 0, got {max_force_eV_A}")
     if not (min_distance_A >= 0):
         raise ValueError(f"min_distance_A must be >= 0, got {min_distance_A}")
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
     frames = list(frames.frames if isinstance(frames, EvolveResult) else frames)
+    if scores is None:
+        scores = frame_scores(frames, "energy_sigma", per_atom=per_atom)
+    scores = np.asarray(scores, dtype=float)
+    if scores.shape != (len(frames),):
+        raise ValueError(
+            f"scores must give one value per frame ({len(frames)}), got "
+            f"shape {scores.shape}"
+        )
     candidates = frames if include_start else frames[1:]
     offset = len(frames) - len(candidates)
+    values = scores[offset:]
     force = [not (f.max_force < max_force_eV_A) for f in candidates]
     distance = [not (f.min_distance > min_distance_A) for f in candidates]
     uncertain = [
-        not (math.isfinite(f.sigma) and math.isfinite(f.energy)) for f in candidates
+        not (math.isfinite(v) and math.isfinite(f.energy))
+        for f, v in zip(candidates, values, strict=True)
     ]
     blocked = [f or d or u for f, d, u in zip(force, distance, uncertain, strict=True)]
     qualified = [k for k, b in enumerate(blocked) if not b]
 
-    def score(k: int) -> float:
-        frame = candidates[k]
-        return frame.sigma_per_atom if per_atom else frame.sigma
-
     if rule == "random":
         order = [qualified[i] for i in as_rng(rng).permutation(len(qualified))]
     else:  # stable: the earliest of equally uncertain frames first
-        order = sorted(qualified, key=lambda k: -score(k))
+        order = sorted(qualified, key=lambda k: -values[k])
     best = order[0] if order else None
     counts = dict(
         n_frames=len(candidates),
@@ -136,17 +209,22 @@ def select_frame(
             f"({counts['blocked_force']} by max |F| >= {max_force_eV_A:g} eV/Å, "
             f"{counts['blocked_distance']} by shortest distance <= "
             f"{min_distance_A:g} Å, {counts['blocked_uncertainty']} without a "
-            "finite σ_U)"
+            f"finite {score})"
             if candidates
             else "no frame selected: no frames"
         )
         return SelectResult(frame=None, index=None, reason=reason, **counts)
     frame = candidates[best]
-    unit = "eV/atom" if per_atom else "eV"
+    unit = SCORE_UNITS[score]
+    if score == "energy_sigma":
+        label, unit = "σ_U", "eV/atom" if per_atom else unit
+    else:
+        label = score
     drawn = " (drawn at random)" if rule == "random" else ""
     reason = (
-        f"frame {best + offset} (step {frame.step}) with σ_U = {score(best):.4g} "
-        f"{unit}{drawn}; {len(qualified)} of {len(candidates)} frames qualified"
+        f"frame {best + offset} (step {frame.step}) with {label} = "
+        f"{values[best]:.4g} {unit}{drawn}; {len(qualified)} of "
+        f"{len(candidates)} frames qualified"
     )
     return SelectResult(
         frame=frame,
@@ -155,6 +233,132 @@ def select_frame(
         ranked=tuple(k + offset for k in order),
         **counts,
     )
+
+
+def spread_out(ranked: Sequence[int], n_frames: int, k: int) -> list[int]:
+    """Up to ``k`` of the ``ranked`` frame positions (best first), at most
+    one from each of ``k`` equal stretches of a trajectory of ``n_frames``
+    frames, best first: a trajectory's candidates for a batch then cover its
+    course instead of ``k`` neighbouring, near-identical steps."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    out, seen = [], set()
+    for position in ranked:
+        stretch = position * k // max(n_frames, 1)
+        if stretch not in seen:
+            seen.add(stretch)
+            out.append(position)
+            if len(out) == k:
+                break
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class BatchChoice:
+    """The outcome of :func:`select_batch`.
+
+    Attributes
+    ----------
+    chosen : tuple of int
+        Positions in the pool, in the order chosen.
+    values : tuple of float
+        Score × diversity factor of each chosen candidate when it was chosen.
+    passed : tuple of int
+        Positions of the candidates passed over as redundant (``kept``).
+    length : float
+        The diversity length ℓ (relative descriptor distance).
+    """
+
+    chosen: tuple[int, ...]
+    values: tuple[float, ...]
+    passed: tuple[int, ...]
+    length: float
+
+
+def select_batch(
+    structures: Sequence[Atoms],
+    scores: Sequence[float],
+    n: int,
+    *,
+    descriptor: Callable[[Atoms], np.ndarray] | None = None,
+    kept: RedundancyFilter | None = None,
+    length: float | None = None,
+) -> BatchChoice:
+    """Choose ``n`` of a pool of candidate frames together: uncertain *and*
+    unlike each other.
+
+    Greedy, score-weighted farthest-point selection: each step takes the
+    candidate with the largest score · (1 − exp(−d/ℓ)), where d is its
+    relative descriptor distance (:func:`descriptor_distance`) to the nearest
+    candidate chosen so far (the first choice is the largest score) and ℓ
+    the median distance between the pool's candidates. A candidate close to
+    one already chosen loses most of its score, so two near-identical frames
+    of neighbouring trajectories are not both labelled, while a trajectory
+    may give several frames when they differ. This is batch active learning
+    by greedy distance-based selection in the spirit of Zaverkin et al.,
+    Digital Discovery 1, 605 (2022), weighted by the uncertainty.
+
+    Parameters
+    ----------
+    structures : sequence of Atoms
+        The candidates (e.g. every trajectory's best frames).
+    scores : sequence of float
+        Their uncertainty scores (> 0 for a candidate to be chosen).
+    n : int
+        How many to choose (fewer when the pool runs out).
+    descriptor : callable Atoms -> (N, F) array, optional
+        Atom-centred descriptors; default ``kept``'s (one of the two is
+        needed).
+    kept : RedundancyFilter, optional
+        Structures already held (training data, frames chosen earlier); a
+        candidate it calls redundant is passed over, and each choice is added
+        to it.
+    length : float, optional
+        ℓ; default the median finite pairwise distance of the pool.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if len(scores) != len(structures):
+        raise ValueError(
+            f"scores ({len(scores)}) must match structures ({len(structures)})"
+        )
+    if int(n) != n or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n}")
+    if descriptor is None:
+        if kept is None:
+            raise ValueError("select_batch needs a descriptor or a RedundancyFilter")
+        descriptor = kept.descriptor
+    described = [
+        (np.asarray(descriptor(atoms), dtype=float), atoms.numbers.copy())
+        for atoms in structures
+    ]
+    p = len(structures)
+    distances = np.zeros((p, p))
+    for i in range(p):
+        for j in range(i + 1, p):
+            distances[i, j] = distances[j, i] = descriptor_distance(
+                *described[i], *described[j]
+            )
+    if length is None:
+        finite = distances[np.triu_indices(p, 1)]
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        length = float(np.median(finite)) if finite.size else 1.0
+    if not (length > 0 and math.isfinite(length)):
+        raise ValueError(f"length must be a finite number > 0, got {length}")
+    open_ = np.isfinite(scores) & (scores > 0)
+    nearest = np.full(p, np.inf)  # distance to the nearest chosen candidate
+    chosen, values, passed = [], [], []
+    while len(chosen) < n and open_.any():
+        factor = np.where(np.isinf(nearest), 1.0, -np.expm1(-nearest / length))
+        value = np.where(open_, scores * factor, -np.inf)
+        best = int(np.argmax(value))
+        open_[best] = False
+        if kept is not None and not kept.add_described(described[best]):
+            passed.append(best)
+            continue
+        chosen.append(best)
+        values.append(float(value[best]))
+        nearest = np.minimum(nearest, distances[best])
+    return BatchChoice(tuple(chosen), tuple(values), tuple(passed), float(length))
 
 
 def beyond_limits(
@@ -259,7 +463,11 @@ class RedundancyFilter:
 
     def add(self, atoms: Atoms) -> bool:
         """Keep ``atoms`` unless redundant; True when kept."""
-        described = self._describe(atoms)
+        return self.add_described(self._describe(atoms))
+
+    def add_described(self, described: tuple[np.ndarray, np.ndarray]) -> bool:
+        """:meth:`add` for a structure already described: its (N, F)
+        descriptors and atomic numbers."""
         if self._nearest(described) < self.threshold:
             return False
         self._kept.append(described)
