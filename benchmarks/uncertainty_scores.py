@@ -20,6 +20,11 @@ Per score, Spearman's ρ with each error, mean over replicates with a 95 %
 t interval, per variant and pooled; and how much of σ_U the composition fit
 removes (median over structures of 1 − σ_U-comp/σ_U).
 
+Last, the labels each variant needs to reach the control's final error on
+the ranking set (the control: ``control``, the random-selection variant),
+per replicate (linear between loops), as a fraction of the control's own
+labels, with a 95 % t interval when every replicate reaches it.
+
     python benchmarks/uncertainty_scores.py examples/benchmark-emt-uncertainty.yaml
 
 (from the folder the benchmark ran in; ``hyperal benchmark FILE`` first).
@@ -32,7 +37,8 @@ import argparse
 import numpy as np
 from scipy.stats import spearmanr
 
-from hyperal.benchmark import load_benchmark
+from hyperal.benchmark import collect, load_benchmark
+from hyperal.benchmark.results import calls_to_reach
 from hyperal.benchmark.run import user_test_sets, variant_run
 from hyperal.benchmark.statistics import t_interval
 from hyperal.campaign.store import Store
@@ -136,6 +142,39 @@ def main() -> None:
     print("\nshare of sigma_U linear in composition (median over structures):")
     for v, values in removed.items():
         print(f"  {v:<18} {np.mean(values):.1%} (replicates {len(values)})")
+    if args.loop is None:
+        labels_to_control(store, bench, base.loops)
+
+
+def labels_to_control(store, bench, loops) -> None:
+    """Labels to reach the control's final ranking-set error, as a fraction
+    of the control's labels, per variant."""
+    control = bench.control_variant()
+    if control is None:
+        return
+    results = collect(store, bench, loops)
+    curves = {(c.variant, c.replicate): c for c in results.curves}
+    rank = results.rank_set
+    print(
+        f"\nlabels to reach {control}'s final {rank} force RMSE, as a fraction "
+        f"of {control}'s labels (mean [95 % t interval]; replicates reaching it):"
+    )
+    for v in bench.variants:
+        ratios = []
+        for r in range(bench.replicates):
+            target = curves[control, r]
+            mine = curves[v.name, r]
+            calls = calls_to_reach(
+                mine.labels, mine.figure(rank), target.figure(rank)[-1]
+            )
+            ratios.append(None if calls is None else calls / target.labels[-1])
+        reached = [x for x in ratios if x is not None]
+        if len(reached) == len(ratios):
+            i = t_interval(reached)
+            what = f"{i.mean:.2f} [{i.low:.2f}, {i.high:.2f}]"
+        else:
+            what = f"> 1 in {len(ratios) - len(reached)} replicates"
+        print(f"  {v.name:<18} {what}  ({len(reached)}/{len(ratios)})")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from hyperal.campaign import Campaign, Store, parse_config
-from hyperal.campaign.stopping import stopped
+from hyperal.campaign.stopping import predicted, stopped
 from hyperal.cli.main import app
+from hyperal.report import stop_line
 from tests.campaign.conftest import tiny
 
 #: a committee that cannot learn: every loop's fit leaves the weights as they
@@ -74,7 +75,17 @@ def test_the_calibrated_sigma_rule(tmp_path, threshold, stops):
     # per-structure factor at α = 0.05: the per-atom factor is taken
     data = tiny(tmp_path, loops=2, stop={"force_sigma_eV_A": threshold, "share": 0.9})
     metrics = _run(data)
-    found = stopped(Store(data["store"]), "main")
+    store = Store(data["store"])
+    found = stopped(store, "main")
+    # every loop records how many selected frames were predicted above target
+    left = predicted(store, "main")
+    assert [x["loop"] for x in left] == [m.loop for m in metrics][1:]
+    for x in left:
+        frames = store.rows(loop=x["loop"], stage="selected", split="train", run="main")
+        assert x["frames"] == len(frames) > 0
+        assert x["above"] == (0 if stops else x["frames"])
+    line = stop_line(store)
+    assert f"{left[-1]['above']} of {left[-1]['frames']} selected frames" in line
     if stops:
         assert [m.loop for m in metrics] == [0, 1] and found["loop"] == 1
         assert "calibrated force σ below stop.force_sigma_eV_A" in found["reason"]

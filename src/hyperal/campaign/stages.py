@@ -433,8 +433,8 @@ def _batch_entries(ctx: StageContext, loop: int, by_index: dict, outcomes: dict,
 
 
 def _describer(ctx: StageContext):
-    """A filter that keeps nothing, only to describe structures (batch
-    selection with the redundancy filter switched off)."""
+    """A filter that refuses nothing (threshold 0), there only to describe
+    structures for a batch selection with the redundancy filter off."""
     from hyperal.evolve.select import RedundancyFilter
 
     return RedundancyFilter(ctx.config.system.elements, threshold=0.0)

@@ -71,36 +71,70 @@ def _force_factor(ctx: StageContext, loop: int) -> tuple[float, str] | None:
     return None
 
 
-def _nothing_uncertain(ctx: StageContext, loop: int) -> str:
+def predicted_above(ctx: StageContext, loop: int) -> dict | None:
+    """How many of the frames loop ``loop`` explored and selected have a
+    predicted force error — force σ (aggregated as ``calibration.aggregate``)
+    of the committee that explored them × its conformal factor — at or above
+    ``stop.force_sigma_eV_A``: {"loop", "frames", "above", "target_eV_A",
+    "factor", "origin"}; None without a target, frames or a factor. Stored
+    every loop (setting ``predicted:<run>``) for the status and the report:
+    what is left worth labelling."""
     rule = ctx.config.stop
     if rule.force_sigma_eV_A is None or loop < 1:
-        return ""
+        return None
     rows = ctx.store.rows(loop=loop, stage=Stage.SELECTED.value, run=ctx.run)
-    frames = [row.toatoms() for row in rows]
+    frames = [row.toatoms() for row in rows if row.split == Split.TRAIN.value]
     found = _force_factor(ctx, loop - 1)
     if not frames or found is None:
-        return ""
+        return None
     factor, origin = found
     predictions = predictions_on(ctx, ctx.checkpoint(loop - 1), frames)
     if any(p.forces_sigma is None for p in predictions):
-        return ""
+        return None
     how = ctx.config.calibration.aggregate
     sigma = np.array([factor * aggregate(p.forces_sigma, how) for p in predictions])
-    below = float(np.mean(sigma < rule.force_sigma_eV_A))
+    out = {
+        "loop": loop,
+        "frames": len(frames),
+        "above": int(np.sum(~(sigma < rule.force_sigma_eV_A))),
+        "target_eV_A": rule.force_sigma_eV_A,
+        "factor": float(factor),
+        "origin": origin,
+    }
+    record = ctx.store.setting(f"predicted:{ctx.run}") or {}
+    record[str(loop)] = out
+    ctx.store.set_setting(f"predicted:{ctx.run}", record)
+    return out
+
+
+def predicted(store, run: str) -> list[dict]:
+    """Every loop's :func:`predicted_above` of ``run``, in loop order."""
+    record = store.setting(f"predicted:{run}") or {}
+    return [record[k] for k in sorted(record, key=int)]
+
+
+def _nothing_uncertain(ctx: StageContext, loop: int) -> str:
+    rule = ctx.config.stop
+    found = predicted_above(ctx, loop)
+    if found is None:
+        return ""
+    n = found["frames"]
+    below = 1 - found["above"] / n
     if below < rule.share:
         return ""
     return (
-        f"{below:.0%} of the {len(frames)} frames explored and selected in loop "
+        f"{below:.0%} of the {n} frames explored and selected in loop "
         f"{loop} have a calibrated force σ below stop.force_sigma_eV_A "
         f"{rule.force_sigma_eV_A:g} eV/Å (σ of the exploring committee × its "
-        f"conformal factor {factor:.3g}, fitted on its {origin}; needed: "
-        f"{rule.share:.0%})"
+        f"conformal factor {found['factor']:.3g}, fitted on its "
+        f"{found['origin']}; needed: {rule.share:.0%})"
     )
 
 
 def stop_reason(ctx: StageContext, loop: int) -> str:
     """Why the campaign stops after ``loop`` (empty: it goes on)."""
-    return _no_more_gain(ctx, loop) or _nothing_uncertain(ctx, loop)
+    uncertain = _nothing_uncertain(ctx, loop)  # records what is left, always
+    return _no_more_gain(ctx, loop) or uncertain
 
 
 def stopped(store, run: str) -> dict | None:

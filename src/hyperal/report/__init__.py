@@ -553,16 +553,30 @@ def _table(metrics) -> str:
 
 
 def stop_line(store, run: str = "main") -> str:
-    """Why the campaign ended: its early stop, or its ``loops``."""
-    from hyperal.campaign.stopping import stopped
+    """Why the campaign ended: its early stop, or its ``loops``; with a
+    force-σ target, how many of the last loop's selected frames were
+    predicted above it."""
+    from hyperal.campaign.stopping import predicted, stopped
 
+    left = predicted(store, run)
+    worth = ""
+    if left:
+        last = left[-1]
+        worth = (
+            f"; loop {last['loop']}: {last['above']} of {last['frames']} "
+            "selected frames had a predicted force error (calibrated σ) at or "
+            f"above {last['target_eV_A']:g} eV/Å"
+        )
     found = stopped(store, run)
     if found:
-        return f"stopped early after loop {found['loop']}: {found['reason']}"
+        return f"stopped early after loop {found['loop']}: {found['reason']}{worth}"
     rule = (store.setting("campaign") or {}).get("stop") or {}
     criteria = [k for k in ("improvement", "force_sigma_eV_A") if rule.get(k)]
     if criteria:
-        return f"no stopping criterion met ({', '.join(criteria)}): ran every loop"
+        return (
+            f"no stopping criterion met ({', '.join(criteria)}): ran every "
+            f"loop{worth}"
+        )
     return "no stopping rule: ran every loop"
 
 
