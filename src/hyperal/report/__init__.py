@@ -574,8 +574,7 @@ def stop_line(store, run: str = "main") -> str:
     criteria = [k for k in ("improvement", "force_sigma_eV_A") if rule.get(k)]
     if criteria:
         return (
-            f"no stopping criterion met ({', '.join(criteria)}): ran every "
-            f"loop{worth}"
+            f"no stopping criterion met ({', '.join(criteria)}): ran every loop{worth}"
         )
     return "no stopping rule: ran every loop"
 
