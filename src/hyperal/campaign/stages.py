@@ -488,9 +488,9 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     )
     outcomes = {}
     for n, (j, outcome) in enumerate(completed(ctx.executor, calls), start=1):
-        ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
         if batch:  # chosen together once every evolution has ended
             outcomes[j] = outcome
+            ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
             continue
         atoms, sigma, score, passed = _first_new(outcome, kept)
         reason = outcome.reason
@@ -515,6 +515,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         (row_id,) = store.add([entry])
         if ctx.labeller is not None and atoms is not None:
             streamed.append(_label_in_background(ctx, row_id, entry[0]))
+        ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
     if outcomes:
         entries = _batch_entries(ctx, loop, by_index, outcomes, kept)
         ids = store.add(entries)

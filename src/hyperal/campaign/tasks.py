@@ -166,12 +166,13 @@ def evolve_and_select(
     calc = committee(checkpoint).calculator()
     result = make_evolver(scheme, calc, params, rng=seed).run(atoms, steps=steps)
     motion = motion_summary([f.to_atoms() for f in result.frames])
-    score = selection.get("score", "energy_sigma")
     if selection.get("rule") == "random":  # ranks nothing: σ_U blocks NaNs
         selection = {**selection, "score": "energy_sigma"}
-        score = "energy_sigma"
     scores = frame_scores(
-        result.frames, score, calculator=calc, per_atom=selection.get("per_atom", False)
+        result.frames,
+        selection.get("score", "energy_sigma"),
+        calculator=calc,
+        per_atom=selection.get("per_atom", False),
     )
     # the random rule draws from its own stream, not the evolution's
     chosen = select_frame(result, **selection, scores=scores, rng=seed + 1)

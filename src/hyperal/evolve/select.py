@@ -327,10 +327,7 @@ def select_batch(
         if kept is None:
             raise ValueError("select_batch needs a descriptor or a RedundancyFilter")
         descriptor = kept.descriptor
-    described = [
-        (np.asarray(descriptor(atoms), dtype=float), atoms.numbers.copy())
-        for atoms in structures
-    ]
+    described = [describe(descriptor, atoms) for atoms in structures]
     p = len(structures)
     distances = np.zeros((p, p))
     for i in range(p):
@@ -378,6 +375,14 @@ def beyond_limits(
     if not shortest > min_distance_A:
         return f"shortest distance {shortest:.2f} Å <= {min_distance_A:g}"
     return ""
+
+
+def describe(
+    descriptor: Callable[[Atoms], np.ndarray], atoms: Atoms
+) -> tuple[np.ndarray, np.ndarray]:
+    """``atoms`` as :func:`descriptor_distance` compares it: its (N, F)
+    atom-centred descriptors and its atomic numbers."""
+    return np.asarray(descriptor(atoms), dtype=float), atoms.numbers.copy()
 
 
 def descriptor_distance(
@@ -444,7 +449,7 @@ class RedundancyFilter:
         return len(self._kept)
 
     def _describe(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(self.descriptor(atoms), dtype=float), atoms.numbers.copy()
+        return describe(self.descriptor, atoms)
 
     def nearest(self, atoms: Atoms) -> float:
         """Smallest descriptor distance from ``atoms`` to a kept structure
