@@ -10,6 +10,19 @@ results, a calculator that reports non-convergence, or a time-out comes back
 as a :class:`Label` with ``status="failed"`` and the reason, after the
 configured retries. Failed labels are recorded and never become data.
 
+Each call runs in a folder of its own when the oracle has a ``workdir``
+(a campaign gives it one beside its store): a file-based DFT code (VASP,
+Quantum ESPRESSO, CP2K, FHI-aims ...) writes its input and output there, so
+calls running side by side on a process pool or Dask never share files. The
+folder of a failed call is kept, with the reason in ``hyperal-failure.txt``
+and named in the label's reason; a good call's folder is removed (or kept:
+``keep_workdirs``).
+
+Convergence is read the way each calculator reports it (:func:`unconverged`):
+``results["converged"]``, a ``converged`` attribute (ASE's VASP calculator,
+from OUTCAR), Quantum ESPRESSO's output text; GPAW and FHI-aims raise on an
+unconverged SCF themselves.
+
 A timed-out call that started programs (a file-based DFT code that the
 calculator runs with :mod:`subprocess`) has them terminated: each program the
 call's own thread started, with its children (``mpirun``'s ranks), gets
@@ -20,13 +33,17 @@ same time in the same process keep theirs.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import math
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,6 +99,8 @@ class Label:
     seconds : float
         Wall time of all attempts.
     attempts : int
+    directory : str
+        The kept working folder of the last attempt ('' when none was kept).
     """
 
     status: str
@@ -92,6 +111,7 @@ class Label:
     oracle: str = ""
     seconds: float = 0.0
     attempts: int = 1
+    directory: str = ""
 
     @property
     def ok(self) -> bool:
@@ -138,6 +158,12 @@ class Oracle:
         Extra attempts after a failure.
     stress : bool
         Also ask for the stress of periodic cells.
+    workdir : str or None
+        The folder under which every attempt gets a new folder of its own,
+        given to the calculator as its ``directory``; None: the calculator's
+        own (every call shares it — only for in-memory calculators).
+    keep_workdirs : {"failed", "all", "none"}
+        Which attempts' folders stay: failed ones (default), all, none.
     """
 
     name: str = "emt"
@@ -145,9 +171,21 @@ class Oracle:
     timeout_s: float | None = None
     retries: int = 0
     stress: bool = False
+    workdir: str | None = None
+    keep_workdirs: str = "failed"
 
     def __post_init__(self):
         _resolve(self.name)  # fail early on an unknown oracle
+        if self.keep_workdirs not in KEEP:
+            raise ValueError(
+                f"keep_workdirs must be one of {', '.join(KEEP)}, "
+                f"got {self.keep_workdirs!r}"
+            )
+        if "directory" in self.kwargs and self.workdir is not None:
+            raise ValueError(
+                "kwargs.directory: every call gets a folder of its own under "
+                "workdir; set workdir instead"
+            )
         if self.timeout_s is not None and not (
             math.isfinite(self.timeout_s) and self.timeout_s > 0
         ):
@@ -155,26 +193,40 @@ class Oracle:
         if int(self.retries) != self.retries or self.retries < 0:
             raise ValueError(f"retries must be an integer >= 0, got {self.retries}")
 
-    def calculator(self) -> Calculator:
+    def calculator(self, directory: str | Path | None = None) -> Calculator:
         """The factory's calculator: a fresh one per call, except for the
         universal potentials, whose calculator (and weights) each thread
-        keeps (:mod:`hyperal.universal`)."""
-        return _resolve(self.name)(**dict(self.kwargs))
+        keeps (:mod:`hyperal.universal`). With ``directory``, the calculator
+        works there: passed to a factory that takes a ``directory`` argument,
+        and set as the calculator's ``directory`` attribute."""
+        factory = _resolve(self.name)
+        kwargs = dict(self.kwargs)
+        if directory is not None and _takes_directory(factory):
+            kwargs["directory"] = str(directory)
+        calc = factory(**kwargs)
+        if directory is not None and hasattr(calc, "directory"):
+            # GenericFileIOCalculator keeps a Path, the others a str
+            calc.directory = (
+                Path(directory) if isinstance(calc.directory, Path) else str(directory)
+            )
+        return calc
 
     def label(self, atoms: Atoms) -> Label:
         """Label a copy of ``atoms``; never raises for a failed calculation."""
         start = time.perf_counter()
-        reason = ""
+        reason, kept = "", ""
         for attempt in range(1, int(self.retries) + 2):
+            directory = self._new_workdir(atoms)
             try:
-                energy, forces, stress = self._call(atoms)
+                energy, forces, stress = self._call(atoms, directory)
             except OracleTimeout:
                 reason = f"timed out after {self.timeout_s:g} s"
             except Exception as exc:  # any calculator failure is recorded, not raised
                 reason = f"{type(exc).__name__}: {exc}".strip()
             else:
-                bad = nonfinite(energy, forces, stress)
-                if not bad:
+                reason = nonfinite(energy, forces, stress)
+                if not reason:
+                    kept = self._close_workdir(directory, "")
                     return Label(
                         "ok",
                         energy,
@@ -183,27 +235,58 @@ class Oracle:
                         oracle=self.name,
                         seconds=time.perf_counter() - start,
                         attempts=attempt,
+                        directory=kept,
                     )
-                reason = bad
+            kept = self._close_workdir(directory, reason or "failed")
         return Label(
             "failed",
-            reason=reason or "failed",
+            reason=(reason or "failed") + (f" (files kept in {kept})" if kept else ""),
             oracle=self.name,
             seconds=time.perf_counter() - start,
             attempts=int(self.retries) + 1,
+            directory=kept,
         )
 
-    def _call(self, atoms: Atoms):
+    def _new_workdir(self, atoms: Atoms) -> Path | None:
+        """A new, empty folder under ``workdir`` for one attempt (unique
+        across threads and processes: :func:`tempfile.mkdtemp`)."""
+        if self.workdir is None:
+            return None
+        root = Path(self.workdir)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        prefix = f"{stamp}-{atoms.get_chemical_formula(mode='metal')[:40]}-"
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+    def _close_workdir(self, directory: Path | None, reason: str) -> str:
+        """Keep or remove an attempt's folder; the kept folder's path ('' if
+        removed). A failed attempt's folder gets its reason in a file."""
+        if directory is None:
+            return ""
+        keep = self.keep_workdirs == "all" or (
+            bool(reason) and self.keep_workdirs == "failed"
+        )
+        if not keep:
+            shutil.rmtree(directory, ignore_errors=True)
+            return ""
+        if reason:
+            try:
+                (directory / FAILURE_FILE).write_text(reason + "\n")
+            except OSError:  # the folder itself is the record; never raise here
+                pass
+        return str(directory)
+
+    def _call(self, atoms: Atoms, directory: Path | None = None):
         if self.timeout_s is None:
-            return self._compute(atoms)
+            return self._compute(atoms, directory)
         started: list[int] = []
         try:
-            return self._call_limited(atoms, started)
+            return self._call_limited(atoms, directory, started)
         except OracleTimeout:
             _terminate(started)
             raise
 
-    def _call_limited(self, atoms: Atoms, started: list[int]):
+    def _call_limited(self, atoms: Atoms, directory: Path | None, started: list[int]):
         _record_programs()
         if threading.current_thread() is threading.main_thread():
 
@@ -214,7 +297,7 @@ class Oracle:
             signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
             _programs.started = started
             try:
-                return self._compute(atoms)
+                return self._compute(atoms, directory)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
@@ -224,7 +307,7 @@ class Oracle:
         def target():
             _programs.started = started
             try:
-                box["value"] = self._compute(atoms)
+                box["value"] = self._compute(atoms, directory)
             except Exception as exc:  # handed to the waiting thread
                 box["error"] = exc
 
@@ -237,9 +320,9 @@ class Oracle:
             raise box["error"]
         return box["value"]
 
-    def _compute(self, atoms: Atoms):
+    def _compute(self, atoms: Atoms, directory: Path | None = None):
         probe = atoms.copy()
-        probe.calc = self.calculator()
+        probe.calc = self.calculator(directory)
         return self.read(probe)
 
     def read(self, atoms: Atoms):
@@ -257,8 +340,9 @@ class Oracle:
                 f"forces of shape {forces.shape} for {len(atoms)} atoms "
                 f"(expected ({len(atoms)}, 3))"
             )
-        if atoms.calc.results.get("converged", True) is False:
-            raise RuntimeError("the calculator reports no convergence")
+        why = unconverged(atoms.calc)
+        if why:
+            raise RuntimeError(why)
         stress = None
         if self.stress and np.all(atoms.pbc):
             stress = np.array(atoms.get_stress(), dtype=float)
@@ -267,6 +351,62 @@ class Oracle:
             if stress.shape != (6,):
                 raise ValueError(f"stress of shape {stress.shape}, not (6,) or (3, 3)")
         return float(energy.reshape(())), forces, stress
+
+
+#: What to keep of each attempt's working folder.
+KEEP = ("failed", "all", "none")
+#: The file a failed attempt's folder holds its reason in.
+FAILURE_FILE = "hyperal-failure.txt"
+
+
+def _takes_directory(factory: Callable) -> bool:
+    """Whether ``factory`` names a ``directory`` parameter (a class: its
+    ``__init__``)."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    return "directory" in parameters
+
+
+def _false(value) -> bool:
+    return isinstance(value, (bool, np.bool_)) and not bool(value)
+
+
+def _espresso_unconverged(calc) -> bool:
+    # pw.x prints this when the SCF stops at electron_maxstep; with
+    # scf_must_converge = .false. it still prints forces, which ASE reads
+    template = getattr(calc, "template", None)
+    output = Path(str(calc.directory)) / getattr(template, "outputname", "espresso.pwo")
+    try:
+        return "convergence NOT achieved" in output.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+#: Calculator class name -> a check of its own output for an unconverged
+#: SCF that ASE reads without complaint.
+OUTPUT_CHECKS: dict[str, Callable[[Calculator], bool]] = {
+    "Espresso": _espresso_unconverged,
+}
+
+
+def unconverged(calc) -> str:
+    """Why ``calc``'s last calculation did not converge ('' when it did, or
+    when the calculator does not say). Read in order: ``results["converged"]``
+    (any calculator may set it), a boolean ``converged`` attribute (ASE's
+    VASP calculator sets it from OUTCAR), the calculator's own output
+    (:data:`OUTPUT_CHECKS`: Quantum ESPRESSO). GPAW and FHI-aims raise on an
+    unconverged SCF; such a call fails by its exception."""
+    results = getattr(calc, "results", None) or {}
+    if _false(results.get("converged")):
+        return "the calculator reports no convergence (results['converged'])"
+    if _false(getattr(calc, "converged", None)):
+        return f"{type(calc).__name__} reports no convergence (converged = False)"
+    check = OUTPUT_CHECKS.get(type(calc).__name__)
+    if check is not None and check(calc):
+        return f"{type(calc).__name__}'s output says the SCF did not converge"
+    return ""
 
 
 def _record_programs() -> None:

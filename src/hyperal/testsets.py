@@ -185,7 +185,11 @@ class TestSetRecipe(_Model):
 
     def fingerprint(self) -> str:
         """A short hash of everything that decides the candidates and labels."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        # where the oracle's files go decides no label
+        dump = self.model_dump(
+            mode="json", exclude={"oracle": {"workdir", "keep_workdirs"}}
+        )
+        text = json.dumps(dump, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -200,14 +204,10 @@ def recipe_problems(recipe: TestSetRecipe) -> list[str]:
     return problems
 
 
-def recipe_oracle(recipe: TestSetRecipe):
-    """The recipe's oracle (:class:`hyperal.oracle.Oracle`)."""
-    from hyperal.oracle import Oracle
-
-    o = recipe.oracle
-    return Oracle(
-        o.name, o.kwargs, timeout_s=o.timeout_s, retries=o.retries, stress=o.stress
-    )
+def recipe_oracle(recipe: TestSetRecipe, path: str | Path | None = None):
+    """The recipe's oracle (:class:`hyperal.oracle.Oracle`); its calls'
+    folders beside the test set ``path`` by default."""
+    return recipe.oracle.build(path)
 
 
 def stratum_rng(seed: int, name: str) -> np.random.Generator:
@@ -450,7 +450,7 @@ def build_test_set(
     fingerprint = recipe.fingerprint()
     done, left_out = _read_done(path, fingerprint)
     written = {(a.info["stratum"], int(a.info["index"])): a for a in done}
-    oracle = recipe_oracle(recipe)
+    oracle = recipe_oracle(recipe, path)
     sidecar = left_out_path(path)
     reports = []
     for stratum in recipe.strata:

@@ -379,6 +379,17 @@ class OracleConfig(_Model):
     timeout_s: float | None = Field(None, gt=0)
     retries: int = Field(0, ge=0)
     stress: bool = False
+    workdir: str | None = Field(
+        None,
+        description="folder under which every oracle call runs in a new folder "
+        "of its own (file-based DFT codes write there; calls side by side never "
+        "share files); default: <store>.calls beside the store",
+    )
+    keep_workdirs: Literal["failed", "all", "none"] = Field(
+        "failed",
+        description="which calls' folders stay: failed ones (with the reason in "
+        "hyperal-failure.txt), all, or none",
+    )
 
     @field_validator("name")
     @classmethod
@@ -389,6 +400,39 @@ class OracleConfig(_Model):
                 "import path like 'ase.calculators.emt.EMT'"
             )
         return value
+
+
+    @field_validator("kwargs")
+    @classmethod
+    def _kwargs(cls, value: dict) -> dict:
+        if "directory" in value:
+            raise ValueError(
+                "kwargs.directory: every oracle call runs in a folder of its own "
+                "under oracle.workdir; set that instead"
+            )
+        return value
+
+    def build(self, beside: str | Path | None = None):
+        """The :class:`hyperal.oracle.Oracle` of this section; its calls'
+        folders go under ``workdir``, or ``<beside>.calls`` next to the file
+        ``beside`` (a store, a test set), else ``hyperal.calls`` here."""
+        from hyperal.oracle import Oracle
+
+        workdir = self.workdir
+        if workdir is None:
+            if beside is not None and "://" not in str(beside):
+                workdir = str(Path(beside).with_suffix(".calls"))
+            else:
+                workdir = "hyperal.calls"
+        return Oracle(
+            self.name,
+            self.kwargs,
+            timeout_s=self.timeout_s,
+            retries=self.retries,
+            stress=self.stress,
+            workdir=workdir,
+            keep_workdirs=self.keep_workdirs,
+        )
 
 
 class ExecutorConfig(_Model):

@@ -2,7 +2,8 @@
 recorded in it, and a run with other settings is refused, naming the keys.
 
 Never a difference: more (or fewer) ``loops``, the ``store`` path, the
-``executor``, the oracle's ``timeout_s`` and ``retries``, how σ is checked
+``executor``, the oracle's ``timeout_s``, ``retries`` and where its
+files go (``workdir``, ``keep_workdirs``), how σ is checked
 (``calibration``) and when to stop early (``stop``) — how and how long the
 work runs and how it is judged, not what it produces. Accepted with
 ``--accept-changes``: how later loops explore, select and fit (``scheme``,
@@ -25,6 +26,8 @@ IGNORED = (
     "executor",
     "oracle.timeout_s",
     "oracle.retries",
+    "oracle.workdir",
+    "oracle.keep_workdirs",
     "calibration",
     "stop",
 )

@@ -65,11 +65,9 @@ def executors(config: CampaignConfig) -> Iterator[tuple[Executor, Executor | Non
 
 
 def make_oracle(config: CampaignConfig) -> Oracle:
-    """The campaign's oracle from its ``oracle`` section."""
-    o = config.oracle
-    return Oracle(
-        o.name, o.kwargs, timeout_s=o.timeout_s, retries=o.retries, stress=o.stress
-    )
+    """The campaign's oracle from its ``oracle`` section (calls' folders
+    beside the store by default)."""
+    return config.oracle.build(config.store)
 
 
 class Campaign:

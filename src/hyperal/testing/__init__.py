@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT
 
 
@@ -88,11 +89,53 @@ class SleepyEMT(EMT):
         super().calculate(atoms, properties, system_changes)
 
 
+class FileEMT(EMT):
+    """A file-based calculator in the way of ASE's VASP one: each calculation
+    writes the structure to ``input.xyz`` in its ``directory``, waits
+    ``pause`` seconds (a DFT code running), reads the structure back from
+    that file, computes EMT on it, writes energy and forces to ``output.txt``
+    and reads its results from there; ``converged`` is an attribute, False
+    (with good-looking numbers) for about one structure in
+    ``unconverged_every`` (0: never), as VASP's OUTCAR reports an SCF that
+    stopped at NELM. Calls sharing a folder read each other's files."""
+
+    def __init__(self, pause: float = 0.0, unconverged_every: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.pause = pause
+        self.unconverged_every = unconverged_every
+        self.converged = None
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        from pathlib import Path
+
+        from ase.io import read, write
+
+        Calculator.calculate(self, atoms, properties, system_changes)
+        folder = Path(self.directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        write(folder / "input.xyz", self.atoms, format="extxyz")
+        time.sleep(self.pause)
+        computed = read(folder / "input.xyz", format="extxyz")
+        computed.calc = EMT()
+        energy = computed.get_potential_energy()
+        forces = computed.get_forces()
+        np.savetxt(folder / "output.txt", np.vstack([[energy] * 3, forces]))
+        table = np.loadtxt(folder / "output.txt", ndmin=2)
+        self.results = {
+            "energy": float(table[0, 0]),
+            "free_energy": float(table[0, 0]),
+            "forces": table[1:],
+        }
+        every = self.unconverged_every
+        self.converged = not (every and _fingerprint(self.atoms) % every == 0)
+
+
 # at the end: backends.py uses central_difference from this module
 from hyperal.testing.backends import check_backend, emt_cells  # noqa: E402
 
 __all__ = [
     "CountingEMT",
+    "FileEMT",
     "FlakyEMT",
     "SleepyEMT",
     "central_difference",

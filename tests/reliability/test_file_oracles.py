@@ -1,0 +1,156 @@
+"""File-based oracles: every call in a folder of its own (never shared by
+calls running side by side), convergence read the way the calculator
+reports it, failed calls' folders kept with their reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+from ase.io import read
+
+from hyperal.campaign.config import OracleConfig
+from hyperal.campaign.executors import completed, make_executor
+from hyperal.oracle import FAILURE_FILE, Oracle, label_structure, unconverged
+from tests.helpers import rattled_cuni
+
+FILE_EMT = "hyperal.testing:FileEMT"
+
+
+def _emt(atoms):
+    probe = atoms.copy()
+    probe.calc = EMT()
+    return probe.get_potential_energy(), probe.get_forces()
+
+
+def test_concurrent_calls_never_share_a_folder(tmp_path):
+    """8 structures labelled by a file-based calculator on 4 process workers
+    at once (each call writes its input, waits, reads it back): every label
+    is its own structure's, and every call had a folder of its own."""
+    oracle = Oracle(
+        FILE_EMT,
+        {"pause": 0.4},
+        workdir=str(tmp_path / "calls"),
+        keep_workdirs="all",
+    )
+    structures = [rattled_cuni(seed=k) for k in range(8)]
+    with make_executor("process", workers=4) as executor:
+        labels = dict(
+            completed(
+                executor,
+                ((k, label_structure, (oracle, a)) for k, a in enumerate(structures)),
+            )
+        )
+    folders = {labels[k].directory for k in labels}
+    assert len(folders) == 8 and "" not in folders
+    for k, atoms in enumerate(structures):
+        label = labels[k]
+        assert label.ok, label.reason
+        energy, forces = _emt(atoms)
+        assert label.energy == pytest.approx(energy, abs=1e-6)
+        np.testing.assert_allclose(label.forces, forces, atol=1e-6)
+        written = read(Path(label.directory) / "input.xyz")
+        np.testing.assert_allclose(written.positions, atoms.positions, atol=1e-6)
+        assert Path(label.directory).parent == tmp_path / "calls"
+
+
+def test_an_unconverged_file_based_label_fails_and_keeps_its_folder(tmp_path):
+    """VASP's way: good-looking numbers, ``converged = False`` on the
+    calculator, nothing in ``results`` — stored as failed, folder kept."""
+    oracle = Oracle(
+        FILE_EMT, {"unconverged_every": 1}, workdir=str(tmp_path / "calls")
+    )
+    label = oracle.label(rattled_cuni(seed=3))
+    assert not label.ok
+    assert "converged = False" in label.reason
+    assert label.directory and label.directory in label.reason
+    folder = Path(label.directory)
+    assert (folder / "output.txt").exists()
+    assert "converged" in (folder / FAILURE_FILE).read_text()
+
+
+@pytest.mark.parametrize(
+    "keep, kept_ok, kept_failed", [("failed", 0, 1), ("all", 1, 1), ("none", 0, 0)]
+)
+def test_which_folders_stay(tmp_path, keep, kept_ok, kept_failed):
+    root = tmp_path / keep
+    good = Oracle(FILE_EMT, workdir=str(root), keep_workdirs=keep)
+    bad = Oracle(
+        FILE_EMT, {"unconverged_every": 1}, workdir=str(root), keep_workdirs=keep
+    )
+    assert good.label(rattled_cuni(seed=1)).ok
+    assert not bad.label(rattled_cuni(seed=2)).ok
+    assert len(list(root.iterdir())) == kept_ok + kept_failed
+
+
+def test_retries_get_a_new_folder_each(tmp_path):
+    oracle = Oracle(
+        FILE_EMT,
+        {"unconverged_every": 1},
+        workdir=str(tmp_path),
+        retries=2,
+    )
+    label = oracle.label(rattled_cuni(seed=4))
+    assert label.attempts == 3
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+class _Espresso(EMT):
+    """Named like ASE's Quantum ESPRESSO calculator, reading nothing."""
+
+    def __init__(self, directory: str, text: str):
+        super().__init__()
+        self.directory = directory
+        Path(directory, "espresso.pwo").write_text(text)
+
+
+_Espresso.__name__ = "Espresso"
+
+
+def test_convergence_as_each_calculator_reports_it(tmp_path):
+    calc = EMT()
+    assert unconverged(calc) == ""
+    calc.results["converged"] = False
+    assert "results['converged']" in unconverged(calc)
+    calc = EMT()
+    calc.converged = np.bool_(False)
+    assert "converged = False" in unconverged(calc)
+    calc.converged = None  # VASP before it read OUTCAR: not a verdict
+    assert unconverged(calc) == ""
+    stopped = _Espresso(str(tmp_path), "     convergence NOT achieved after 100 iterations")
+    assert "did not converge" in unconverged(stopped)
+    fine = _Espresso(str(tmp_path), "     convergence has been achieved in 12 iterations")
+    assert unconverged(fine) == ""
+
+
+def make_with_directory(directory=".", seen=None):
+    """A factory naming ``directory``: it is given the call's folder."""
+    calc = EMT()
+    Path(directory, "made-here").write_text("")
+    return calc
+
+
+def test_a_factory_taking_directory_gets_the_calls_folder(tmp_path):
+    oracle = Oracle(
+        "tests.reliability.test_file_oracles:make_with_directory",
+        workdir=str(tmp_path),
+        keep_workdirs="all",
+    )
+    label = oracle.label(rattled_cuni(seed=5))
+    assert label.ok
+    assert (Path(label.directory) / "made-here").exists()
+
+
+def test_campaign_oracle_folders_default_beside_the_store(tmp_path):
+    config = OracleConfig(name="emt")
+    assert config.build(tmp_path / "run.db").workdir == str(tmp_path / "run.calls")
+    assert config.build("postgresql://host/db").workdir == "hyperal.calls"
+    assert OracleConfig(name="emt", workdir="/scratch/x").build("a.db").workdir == (
+        "/scratch/x"
+    )
+    with pytest.raises(ValueError, match="kwargs.directory"):
+        OracleConfig(name="emt", kwargs={"directory": "x"})
+    with pytest.raises(ValueError, match="keep_workdirs"):
+        Oracle("emt", keep_workdirs="some")
