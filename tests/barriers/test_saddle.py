@@ -148,3 +148,25 @@ def test_the_committee_and_its_biased_form_are_calculators_too():
         )
         assert np.isfinite([result.barrier_forward, result.barrier_backward]).all()
         assert result.calls > 0 and result.method in ("dimer", "neb")
+
+
+def test_a_saddle_below_an_end_is_not_a_barrier_to_trust():
+    """Converged and connecting, yet below one end: that end was not the
+    path's minimum, so the result is not ok; above both ends it is."""
+    from ase import Atoms
+
+    from hyperal.barriers.saddle import SaddleResult
+
+    atoms = Atoms("Cu")
+
+    def result(forward, backward, converged=True, connects=True):
+        return SaddleResult(
+            forward, backward, atoms, atoms, atoms, "dimer", converged, connects
+        )
+
+    assert result(0.5, 0.3).ok
+    assert not result(0.5, -0.1).ok
+    assert not result(-0.1, 0.5).ok
+    assert not result(0.5, 0.0).ok
+    assert not result(0.5, 0.3, converged=False).ok
+    assert not result(0.5, 0.3, connects=False).ok

@@ -160,6 +160,51 @@ def test_the_summary_is_recomputed_from_the_store(finished):
     assert "ranking by final force RMSE on the frozen difficult set" in output
 
 
+def test_the_target_ratios_and_ranking_recomputed_from_the_store(finished):
+    """Independently of ``collect``: each replicate's target is the
+    reference's last final error; each variant's calls to it come from its
+    checkpoints' training names and its final errors, as a ratio to the
+    reference's; the ranking sorts the replicate means."""
+    from hyperal.benchmark.run import shared_run, variant_run
+    from hyperal.models.checkpoint import read_manifest
+
+    bench, base, store, results, out, output = finished
+
+    def curve(r, variant):
+        run = variant_run(r, variant)
+        owners = [shared_run(r)] + [run] * LOOPS  # loop 0's committee is shared
+        manifests = [
+            read_manifest(store.checkpoint_path(loop, owner))
+            for loop, owner in enumerate(owners)
+        ]
+        labels = [len(m.extra["training_names"]) for m in manifests]
+        errors = [f.errors("difficult").force_rmse_meV_A for f in store.final(run)]
+        return labels, errors
+
+    by = {s.variant: s for s in results.summaries}
+    for r in range(bench.replicates):
+        reference_labels, reference_errors = curve(r, "relax")
+        target = reference_errors[-1]
+        assert results.targets[r] == pytest.approx(target)
+        reference_calls = calls_to_reach(reference_labels, reference_errors, target)
+        for variant in ("twin", "md-random"):
+            labels, errors = curve(r, variant)
+            assert by[variant].final_force_rmse[r] == pytest.approx(errors[-1])
+            calls = calls_to_reach(labels, errors, target)
+            assert by[variant].calls_to_target[r] == calls
+            expected = None if calls is None else calls / reference_calls
+            assert by[variant].ratio_to_reference[r] == pytest.approx(expected)
+            assert by[variant].budget_ratio[r] == pytest.approx(
+                labels[-1] / reference_calls
+            )
+    means = {
+        v: np.mean([curve(r, v)[1][-1] for r in range(bench.replicates)]) for v in by
+    }
+    assert [s.variant for s in results.ranking()] == sorted(means, key=means.get)
+    lines = [line for line in output.splitlines() if re.match(r"\s*\d\. ", line)]
+    assert [line.split()[1] for line in lines[:3]] == sorted(means, key=means.get)
+
+
 def test_calls_to_reach_and_mean_over_budget_by_hand():
     labels, errors = [10, 20, 40], [100.0, 60.0, 30.0]
     assert calls_to_reach(labels, errors, 100.0) == 10.0

@@ -144,3 +144,23 @@ def test_committee_section_is_typed_per_backend():
     data["committee"] = {"backend": "mace", "fit": {"max_num_epochs": 5}}
     committee = parse_config(data).committee
     assert isinstance(committee, MACEOptions) and committee.fit.max_num_epochs == 5
+
+
+def test_every_selection_setting_reaches_select_frame():
+    """Each selection key that select_frame takes is passed on by
+    ``limits()``, with the user's value."""
+    import inspect
+
+    from hyperal.campaign.config import SelectionConfig
+    from hyperal.evolve.select import select_frame
+
+    taken = set(inspect.signature(select_frame).parameters)
+    wanted = (taken & set(SelectionConfig.model_fields)) - {"candidates"}
+    assert {"per_atom", "max_force_eV_A", "min_distance_A", "rule"} <= wanted
+    config = SelectionConfig(
+        per_atom=True, max_force_eV_A=7.5, min_distance_A=0.9, rule="random"
+    )
+    limits = config.limits()
+    assert wanted <= set(limits)
+    assert limits["per_atom"] is True and limits["max_force_eV_A"] == 7.5
+    assert limits["min_distance_A"] == 0.9 and limits["rule"] == "random"

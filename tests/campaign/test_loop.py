@@ -216,6 +216,26 @@ def test_stress_labels_when_asked(tmp_path):
     assert {a.info["stage"] for a in labelled} == {"initial", "start", "selected"}
     for atoms in labelled:
         assert atoms.calc.results["stress"].shape == (6,)
+    # the stored stress is EMT's, and export writes it as REF_stress
+    from ase.calculators.emt import EMT
+
+    config = tmp_path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(data))
+    out = tmp_path / "train.extxyz"
+    result = CliRunner().invoke(app, ["export", str(config), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    images = read(out, index=":")
+    train = Store(data["store"]).labelled(split="train")
+    assert len(images) == len(train) > 0
+    for image, stored in zip(images, train, strict=True):
+        fresh = stored.copy()
+        fresh.calc = EMT()
+        np.testing.assert_allclose(
+            stored.calc.results["stress"], fresh.get_stress(), atol=1e-9
+        )
+        np.testing.assert_allclose(
+            np.ravel(image.info["REF_stress"]), fresh.get_stress(), atol=1e-7
+        )
 
 
 def test_status_figures_equal_a_recount_from_the_store(finished, tmp_path):

@@ -95,5 +95,45 @@ def test_store_round_trip(tmp_path):
     store.add_metrics(first.model_copy(update={"n_train": 4}))  # replaces
     assert store.metrics() == [first.model_copy(update={"n_train": 4})]
     assert store.metrics(run="other") == []
+    # another run's metrics of the same loop are its own: replacing one run's
+    # row leaves the other's
+    other = LoopMetrics(
+        loop=1, run="other", oracle_calls=9, oracle_failures=0, n_train=7
+    )
+    store.add_metrics(other)
+    store.add_metrics(first)
+    assert store.metrics(run="other") == [other]
+    assert store.metrics() == [first]
     with pytest.raises(ValueError, match="split"):
         store.add([(a, {"name": "c", "split": "validation"})])
+
+
+def test_the_structure_key_tells_species_apart():
+    """Same positions, cell and pbc but other elements: another structure
+    (a label is never copied to it)."""
+    from hyperal.campaign.store import structure_key
+
+    a = rattled_cuni(seed=1)
+    b = a.copy()
+    b.numbers = b.numbers[::-1]
+    assert not np.array_equal(a.numbers, b.numbers)
+    assert structure_key(a) != structure_key(b)
+    c = a.copy()
+    c.positions[0, 0] += 1e-3
+    assert structure_key(a) != structure_key(c)
+    assert structure_key(a) == structure_key(a.copy())
+
+
+def test_a_label_is_not_reused_for_other_species(tmp_path):
+    store = Store(tmp_path / "c.db")
+    a = rattled_cuni(seed=1)
+    b = a.copy()
+    b.numbers = b.numbers[::-1]
+    first, second = store.add(
+        [
+            (a, {"name": "a", "oracle_status": "pending"}),
+            (b, {"name": "b", "oracle_status": "pending"}),
+        ]
+    )
+    store.record_label(first, Oracle("emt").label(a))
+    assert not store.reuse_label(second)

@@ -3,6 +3,8 @@ stores written before runs existed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -299,6 +301,19 @@ def test_final_evaluation_uses_the_same_sets_for_every_loop(tmp_path):
     assert final[-1].tests == store.metrics()[-1].tests
     # loop 0's per-loop metrics have no difficult set; its final errors do
     assert "difficult" not in store.metrics()[0].tests
+    # other test sets (a resume with more loops has a larger difficult set):
+    # every loop measured again on them, none of the old figures reused
+    from hyperal.campaign.stages import final_evaluation, frozen_test_sets
+
+    config = parse_config(data)
+    ctx = StageContext(config, store, InProcessExecutor(), make_oracle(config))
+    sets = frozen_test_sets(ctx)
+    assert n_difficult >= 2
+    sets["difficult"] = sets["difficult"][:-1]
+    again = final_evaluation(ctx, 2, sets)
+    assert all(f.errors("difficult").count == n_difficult - 1 for f in again)
+    assert all(f.sizes["difficult"] == n_difficult - 1 for f in again)
+    assert [f.sizes for f in store.final()] == [f.sizes for f in again]
 
 
 def test_a_force_score_ranks_by_the_members_force_disagreement(tmp_path):
@@ -331,3 +346,65 @@ def test_batch_selection_labels_as_many_frames_as_one_per_trajectory(tmp_path):
     assert all("the batch chose" in r.oracle_reason for r in skipped)
     # every start is accounted for: a frame chosen or a row saying why not
     assert {r.start_index for r in both} == {r.start_index for r in one}
+
+
+def _two_runs(tmp_path, oracle):
+    config = parse_config(
+        tiny(tmp_path, initial={"structures": 2, "relax_steps": 2}, oracle=oracle)
+    )
+    first = StageContext(
+        config, Store(config.store), InProcessExecutor(), make_oracle(config)
+    )
+    return first, first.with_run("second")
+
+
+def test_a_second_run_pays_nothing_for_labels_the_store_holds(tmp_path):
+    """Stage level: the same difficult starts written by two runs of one
+    store are labelled once; the second run's rows are copies (cached)."""
+    from hyperal.campaign.stages import label_pending
+
+    log = tmp_path / "calls.log"
+    first, second = _two_runs(
+        tmp_path, {"name": "hyperal.testing:CountingEMT", "kwargs": {"log": str(log)}}
+    )
+    assert write_starts(first, 1) == write_starts(second, 1)
+    n = label_pending(first, 1, stage=Stage.START, split=Split.DIFFICULT)
+    assert n > 0 and len(log.read_text().split()) == n
+    assert label_pending(second, 1, stage=Stage.START, split=Split.DIFFICULT) == 0
+    assert len(log.read_text().split()) == n  # no new oracle call
+    rows = second.store.rows(run="second", split=Split.DIFFICULT.value)
+    assert len(rows) == n and all(r.oracle_status == "ok" and r.cached for r in rows)
+    mine = {r.start_index: r.energy for r in rows}
+    theirs = first.store.rows(run=first.run, split=Split.DIFFICULT.value)
+    assert mine == {r.start_index: r.energy for r in theirs}
+
+
+def test_background_labels_store_what_foreground_labels_store(tmp_path):
+    """Stage level: the difficult starts labelled in the coordinator's
+    labelling thread (prefetch) and in the stage itself give the same rows."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    from hyperal.campaign.stages import label_pending, prefetch_difficult
+
+    stored = []
+    for background in (True, False):
+        folder = tmp_path / str(background)
+        folder.mkdir()
+        ctx, _ = _two_runs(folder, {"name": "emt"})
+        if background:
+            with ThreadPoolExecutor(1) as labeller:
+                ctx = replace(ctx, labeller=labeller)
+                futures = prefetch_difficult(ctx, 1)
+                assert futures
+                wait(futures)
+            # the stage finds nothing left to label
+            assert label_pending(ctx, 1, stage=Stage.START, split=Split.DIFFICULT) == 0
+        else:
+            write_starts(ctx, 1)
+            assert label_pending(ctx, 1, stage=Stage.START, split=Split.DIFFICULT) > 0
+        rows = ctx.store.rows(split=Split.DIFFICULT.value)
+        stored.append({r.name: (r.oracle_status, r.energy) for r in rows})
+    assert stored[0].keys() == stored[1].keys() and stored[0]
+    for name, (status, energy) in stored[1].items():
+        assert stored[0][name][0] == status == "ok"
+        assert stored[0][name][1] == pytest.approx(energy, abs=1e-12)

@@ -93,13 +93,19 @@ def test_auto_alpha_in_relaxation_and_dimer(cuni, committee, evolver):
 
 
 def test_the_uncertainty_cut_off_ends_the_run_and_drops_the_frame(cuni, committee):
-    free = MDEvolver(calculator=committee, alpha=1.0, rng=11).run(cuni, steps=40)
+    # alpha 5: the bias drives σ_U up, so the limit is crossed mid-run
+    free = MDEvolver(calculator=committee, alpha=5.0, rng=11).run(cuni, steps=40)
     limit = float(np.median([f.sigma_per_atom for f in free.frames]))
     cut = MDEvolver(
-        calculator=committee, alpha=1.0, rng=11, max_sigma_eV_atom=limit
+        calculator=committee, alpha=5.0, rng=11, max_sigma_eV_atom=limit
     ).run(cuni, steps=40)
+    # the cut fires at the first step whose σ_U / N passes the limit — not
+    # at step 0 (σ_U itself is N times larger) — and keeps the frames before
+    first = next(f.step for f in free.frames if f.sigma_per_atom > limit)
+    assert first >= 2, "the check needs frames before the cut"
     assert cut.status == "exploded" and "max_sigma_eV_atom" in cut.reason
-    assert cut.steps < 40
+    assert cut.steps == first
+    assert [f.step for f in cut.frames] == list(range(first))
     assert all(f.sigma_per_atom <= limit for f in cut.frames)
     # the same trajectory up to the cut
     assert [f.step for f in cut.frames] == [f.step for f in free.frames][

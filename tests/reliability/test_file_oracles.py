@@ -59,9 +59,7 @@ def test_concurrent_calls_never_share_a_folder(tmp_path):
 def test_an_unconverged_file_based_label_fails_and_keeps_its_folder(tmp_path):
     """VASP's way: good-looking numbers, ``converged = False`` on the
     calculator, nothing in ``results`` — stored as failed, folder kept."""
-    oracle = Oracle(
-        FILE_EMT, {"unconverged_every": 1}, workdir=str(tmp_path / "calls")
-    )
+    oracle = Oracle(FILE_EMT, {"unconverged_every": 1}, workdir=str(tmp_path / "calls"))
     label = oracle.label(rattled_cuni(seed=3))
     assert not label.ok
     assert "converged = False" in label.reason
@@ -119,9 +117,9 @@ def test_convergence_as_each_calculator_reports_it(tmp_path):
     assert "converged = False" in unconverged(calc)
     calc.converged = None  # VASP before it read OUTCAR: not a verdict
     assert unconverged(calc) == ""
-    stopped = _Espresso(str(tmp_path), "     convergence NOT achieved after 100 iterations")
+    stopped = _Espresso(str(tmp_path), " convergence NOT achieved after 100 iterations")
     assert "did not converge" in unconverged(stopped)
-    fine = _Espresso(str(tmp_path), "     convergence has been achieved in 12 iterations")
+    fine = _Espresso(str(tmp_path), "  convergence has been achieved in 12 iterations")
     assert unconverged(fine) == ""
 
 

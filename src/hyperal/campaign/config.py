@@ -401,7 +401,6 @@ class OracleConfig(_Model):
             )
         return value
 
-
     @field_validator("kwargs")
     @classmethod
     def _kwargs(cls, value: dict) -> dict:
