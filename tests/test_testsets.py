@@ -283,11 +283,11 @@ def test_recipe_mistakes_are_one_line_each_before_any_label(tmp_path):
     lines = str(info.value).splitlines()
     assert sorted(lines) == [
         "sed: unknown key; allowed: limits, oracle, seed, strata, system",
-        "strata.0.kind: unknown kind 'warp'; allowed: 'md', 'vacancy', 'surface', "
+        "strata[0].kind: unknown kind 'warp'; allowed: 'md', 'vacancy', 'surface', "
         "'strain', 'random', 'oxide', 'rattle'",
-        "strata.1.tmep: unknown key; allowed: count, equilibrate, friction, "
+        "strata[1].tmep: unknown key; allowed: count, equilibrate, friction, "
         "interval, kind, name, phases, rattle_A, temperatures_K, timestep_fs",
-        "strata.2.count: Input should be greater than or equal to 1",
+        "strata[2].count: Input should be greater than or equal to 1",
     ]
     with pytest.raises(ConfigError, match=r"strata\[0\] \(oxide\): kind oxide needs"):
         parse_recipe({**RECIPE, "strata": [{"kind": "oxide", "count": 1}]})

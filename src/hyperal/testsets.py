@@ -36,7 +36,7 @@ from hyperal.campaign.config import OracleConfig, PhaseConfig, SystemConfig
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class _Stratum(_Model):

@@ -43,7 +43,7 @@ def _error(data) -> str:
         ),
         (
             lambda d: d["system"]["metal_phases"][0].update(prototype="perovskite"),
-            "system.metal_phases.0.prototype: unknown prototype",
+            "system.metal_phases[0].prototype: unknown prototype",
         ),
         (
             lambda d: d["system"].update(derive_metal={"shake": 1}),

@@ -97,6 +97,17 @@ def test_a_campaign_too_large_to_build_or_fit_is_refused_at_load(tmp_path):
     )
 
 
+def test_a_huge_initial_data_set_is_refused_with_its_oracle_calls(tmp_path):
+    data = tiny(tmp_path, initial={"structures": 10**8})
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value) == (
+        "initial.structures (up to 700,000,000 oracle calls for their relaxations "
+        "of initial.relax_steps = 6): 100,000,000 structures exceeds the limit of "
+        "100,000; set HYPERAL_MAX_STRUCTURES to allow more"
+    )
+
+
 def test_a_campaign_whose_loops_would_not_fit_in_memory_is_refused(tmp_path):
     data = tiny(tmp_path)
     data["scheme"]["steps"] = 10**8
@@ -104,8 +115,9 @@ def test_a_campaign_whose_loops_would_not_fit_in_memory_is_refused(tmp_path):
     with pytest.raises(ConfigError) as error:
         parse_config(data)
     assert str(error.value).splitlines() == [
-        "counts: 1,000,005 structures exceeds the limit of 100,000; set "
-        "HYPERAL_MAX_STRUCTURES to allow more",
+        "counts.derived_metal + counts.derived_oxide + counts.random (5 + 0 + "
+        "1,000,000 starts per loop): 1,000,005 structures exceeds the limit of "
+        "100,000; set HYPERAL_MAX_STRUCTURES to allow more",
         "scheme.steps: 100,000,001 recorded frames of up to 32 atoms per evolution "
         "(about 166.9 GB in a worker) exceeds the limit of 100,000,000 frame-atoms; "
         "record fewer frames (scheme.params.record_every) or set "

@@ -33,7 +33,7 @@ BUILT_IN = ("difficult", CAPPED, "gentle", "test_file")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class VariantConfig(_Model):

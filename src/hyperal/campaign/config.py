@@ -40,7 +40,8 @@ class ConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a NaN or an infinity is never a setting (it would fail late, or never)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PhaseConfig(_Model):
@@ -559,16 +560,32 @@ def _allowed_keys(loc: list, root: type[BaseModel] | None = None) -> list[str]:
     return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
 
 
+def _dotted(loc: list) -> str:
+    """``system.metal_phases[0].species`` from its location parts."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
+
+
 def _format(error: ValidationError, root: type[BaseModel] | None = None) -> str:
     """One line per problem of ``error``, naming the key by its dotted path
     in the schema ``root`` (default: the campaign's)."""
     root = root or CampaignConfig
     lines = []
-    for item in error.errors():
+    errors = error.errors()
+    for item in errors:
         loc = list(item["loc"])
+        if item["type"] == "too_short" and any(
+            len(other["loc"]) > len(loc) and list(other["loc"][: len(loc)]) == loc
+            for other in errors
+        ):
+            continue  # pydantic's echo of an item refused inside: said already
         allowed = _allowed_keys(loc, root) if item["type"] == "extra_forbidden" else []
-        _, loc = _walk(loc, root) if loc else ([], loc)
-        where = ".".join(str(p) for p in loc) or "(top level)"
+        candidates, loc = _walk(loc, root) if loc else ([], loc)
+        if loc and any(_is_tag(m, loc[-1]) for m in candidates):
+            loc = loc[:-1]  # a model-level error of a tagged union's member
+        where = _dotted(loc) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -598,11 +615,19 @@ def _format(error: ValidationError, root: type[BaseModel] | None = None) -> str:
 
 
 def _species(species) -> list[str]:
+    """The element names of a phase's species: a name, a list, a mapping of
+    element -> fraction, or of sublattice -> one of those."""
     if isinstance(species, str):
         return [species]
     if isinstance(species, dict):
-        return [x for v in species.values() for x in _species(v)]
-    return [x for v in species for x in _species(v)]
+        return [
+            x
+            for k, v in species.items()
+            for x in ([str(k)] if isinstance(v, (int, float)) else _species(v))
+        ]
+    if isinstance(species, (list, tuple)):
+        return [x for v in species for x in _species(v)]
+    return [str(species)]
 
 
 def _oracle_problems(oracle: OracleConfig) -> list[str]:
@@ -723,11 +748,27 @@ def _workload_problems(cfg: CampaignConfig) -> list[str]:
 
     problems = []
     system = cfg.system
-    starts = cfg.counts.derived_metal + cfg.counts.derived_oxide + cfg.counts.random
-    try:
-        check_structures(starts, "counts")
-    except ValueError as exc:
-        problems.append(str(exc))
+    counts = cfg.counts
+    starts = counts.derived_metal + counts.derived_oxide + counts.random
+    initial = cfg.initial
+    calls = initial.structures * (initial.relax_steps + 1)
+    for n, what in (
+        (
+            starts,
+            "counts.derived_metal + counts.derived_oxide + counts.random "
+            f"({counts.derived_metal:,} + {counts.derived_oxide:,} + "
+            f"{counts.random:,} starts per loop)",
+        ),
+        (
+            initial.structures,
+            f"initial.structures (up to {calls:,} oracle calls for their "
+            f"relaxations of initial.relax_steps = {initial.relax_steps})",
+        ),
+    ):
+        try:
+            check_structures(n, what)
+        except ValueError as exc:
+            problems.append(str(exc))
     largest = max(
         len(atoms)
         for phase in [*system.metal_phases, *system.oxide_phases]
@@ -845,7 +886,7 @@ def _structure_problems(system: SystemConfig) -> list[str]:
 def _committee_problems(committee: Any, elements: list[str]) -> list[str]:
     """A BPNN committee too large to fit (its weights counted from the
     descriptor length and the hidden widths)."""
-    from hyperal.structures.limits import check_parameters
+    from hyperal.structures.limits import check_parameters, limit
 
     if getattr(committee, "backend", None) != "bpnn":
         return []
@@ -860,8 +901,13 @@ def _committee_problems(committee: Any, elements: list[str]) -> list[str]:
     widths = [features, *committee.hidden, 1]
     per_network = sum((a + 1) * b for a, b in zip(widths, widths[1:], strict=False))
     try:
+        # name what makes it large: the widths, or the number of members
+        wide = 2 * len(elements) * per_network > limit("HYPERAL_MAX_PARAMETERS")
         check_parameters(
-            committee.n_members * len(elements) * per_network, "committee.hidden"
+            committee.n_members * len(elements) * per_network,
+            "committee.hidden" if wide else "committee.n_members",
+            f"{committee.n_members:,} members × {len(elements)} element networks "
+            f"× {per_network:,} weights",
         )
     except ValueError as exc:
         return [str(exc)]

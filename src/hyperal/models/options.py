@@ -22,7 +22,7 @@ from pydantic import (
 
 
 class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class BPNNFitOptions(_Options):
@@ -61,7 +61,7 @@ class BPNNOptions(_Options):
 
     backend: Literal["bpnn"] = "bpnn"
     n_members: int = Field(8, ge=2)
-    hidden: tuple[int, ...] = Field((10, 10), min_length=1)
+    hidden: tuple[Annotated[int, Field(ge=1)], ...] = Field((10, 10), min_length=1)
     cutoff_A: float = Field(6.0, gt=0)
     n_radial: int = Field(16, ge=1)
     angular_etas: tuple[float, ...] = (0.01, 0.05, 0.2)
@@ -81,7 +81,12 @@ class BPNNOptions(_Options):
         if isinstance(data, dict) and "epochs" in data:
             data = dict(data)
             fit = dict(data.get("fit") or {})
-            fit.setdefault("epochs", data.pop("epochs"))
+            if "epochs" in fit:
+                raise ValueError(
+                    "epochs is given twice, as committee.epochs and "
+                    "committee.fit.epochs; keep one (committee.fit.epochs)"
+                )
+            fit["epochs"] = data.pop("epochs")
             data["fit"] = fit
         return data
 

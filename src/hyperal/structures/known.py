@@ -314,7 +314,12 @@ def known_structures(
     ):
         raise ValueError(f"repeat must be three integers >= 1, got {tuple(repeat)}")
     proto = PROTOTYPES[prototype]
-    if not isinstance(species, Mapping) or not set(species) <= set(proto.sublattices):
+    fractions_given = isinstance(species, Mapping) and all(
+        isinstance(v, (int, float)) for v in species.values()
+    )
+    if not isinstance(species, Mapping) or (
+        fractions_given and not set(species) <= set(proto.sublattices)
+    ):
         if len(proto.sublattices) == 1:
             species = {proto.sublattices[0]: species}
         elif not isinstance(species, Mapping):

@@ -88,12 +88,14 @@ def check_cells(n: int, what: str) -> None:
         )
 
 
-def check_parameters(n_parameters: float, what: str) -> None:
-    """Refuse a committee of more than ``HYPERAL_MAX_PARAMETERS`` weights."""
+def check_parameters(n_parameters: float, what: str, detail: str = "") -> None:
+    """Refuse a committee of more than ``HYPERAL_MAX_PARAMETERS`` weights
+    (``detail``: how the count arises)."""
     cap = limit("HYPERAL_MAX_PARAMETERS")
     if n_parameters > cap:
+        detail = f" ({detail})" if detail else ""
         raise ValueError(
-            f"{what}: {n_parameters:,.0f} weights in the committee (about "
+            f"{what}: {n_parameters:,.0f} weights in the committee{detail} (about "
             f"{_mb(n_parameters * 4 * 4)} to fit in float32 with Adam) exceeds the "
             f"limit of {cap:,}; set HYPERAL_MAX_PARAMETERS to allow more"
         )
