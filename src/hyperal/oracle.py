@@ -240,7 +240,7 @@ class Oracle:
             kept = self._close_workdir(directory, reason or "failed")
         return Label(
             "failed",
-            reason=(reason or "failed") + (f" (files kept in {kept})" if kept else ""),
+            reason=reason or "failed",
             oracle=self.name,
             seconds=time.perf_counter() - start,
             attempts=int(self.retries) + 1,
@@ -400,7 +400,7 @@ def unconverged(calc) -> str:
     unconverged SCF; such a call fails by its exception."""
     results = getattr(calc, "results", None) or {}
     if _false(results.get("converged")):
-        return "the calculator reports no convergence (results['converged'])"
+        return "the calculator reports no convergence"
     if _false(getattr(calc, "converged", None)):
         return f"{type(calc).__name__} reports no convergence (converged = False)"
     check = OUTPUT_CHECKS.get(type(calc).__name__)

@@ -131,3 +131,94 @@ def test_elements_interstitials_and_derivation_ranges(tmp_path):
     data["system"]["derive_metal"] = {"deletion_probability": 2}
     with pytest.raises(ConfigError, match="deletion_probability must be a probability"):
         parse_config(data)
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"committee": {"hidden": [8, 0]}}, "committee.hidden[1]: Input should be"),
+        ({"committee": {"cutoff_A": float("inf")}}, "committee.cutoff_A: Input should"),
+        ({"initial": {"rattle_A": float("nan")}}, "initial.rattle_A: Input should be"),
+        (
+            {"committee": {"epochs": 5, "fit": {"epochs": 7}}},
+            "committee: epochs is given twice",
+        ),
+        (
+            {"committee": {"n_members": 10**9}},
+            "committee.n_members: 3,795,000,000,000 weights",
+        ),
+        ({"oracle": {"name": "ase.Atoms"}}, "oracle.name: ase.Atoms gives a Atoms"),
+        ({"store": "/proc/campaign.db"}, "store: cannot create files in folder /proc"),
+    ],
+)
+def test_values_that_used_to_fail_late_are_named_at_load(tmp_path, overrides, expected):
+    """Each once passed validation and failed at the first fit or oracle
+    call (or hung, or raised a bare error): now one line naming the key."""
+    with pytest.raises(ConfigError) as error:
+        parse_config(tiny(tmp_path, **overrides))
+    message = str(error.value)
+    assert message.count("\n") == 0 and message.startswith(expected), message
+
+
+def test_a_bad_sublattice_of_species_is_named(tmp_path):
+    data = tiny(tmp_path)
+    data["system"]["metal_phases"][0]["species"] = {"4a": {"Cu": 0.5, "Ni": 0.5}}
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value) == (
+        "system.metal_phases[0]: species: fcc has sublattices metal; got 4a"
+    )
+
+
+def test_unreadable_files_and_a_negative_seed_are_named(tmp_path):
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_bytes(bytes(range(256)))
+    result = CliRunner().invoke(app, ["run", str(garbage)])
+    assert result.exit_code == 2
+    assert f"error: {garbage}: not a text file" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["run", str(tmp_path)])
+    assert f"error: {tmp_path}: cannot be read" in " ".join(result.output.split())
+    structures = tmp_path / "garbage.extxyz"
+    structures.write_bytes(bytes(range(256)) * 4)
+    out = str(tmp_path / "out.extxyz")
+    derive = ["structures", "derive", str(structures), "-o", out]
+    result = CliRunner().invoke(app, derive)
+    assert f"{structures}: cannot be read as structures" in " ".join(
+        result.output.split()
+    )
+    result = CliRunner().invoke(
+        app,
+        ["structures", "random", "--elements", "Cu", "--cutoff", "4", "--n", "1"]
+        + ["--seed", "-3", "-o", out],
+    )
+    assert result.exit_code == 2 and "'--seed'" in result.output
+
+
+def test_status_after_a_loop_0_whose_every_call_failed(tmp_path):
+    """Not an empty table and "ran every loop": the calls, the failures and
+    their reasons, and that a rerun continues; each failed call's folder is
+    kept and recorded."""
+    from pathlib import Path
+
+    from hyperal.campaign import Store
+
+    data = tiny(
+        tmp_path,
+        oracle={"name": "hyperal.testing:FileEMT", "kwargs": {"unconverged_every": 1}},
+        initial={"structures": 2, "relax_steps": 2},
+    )
+    config = tmp_path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["run", str(config)])
+    assert result.exit_code == 2 and "all 2 oracle calls failed" in result.output
+    result = CliRunner().invoke(app, ["status", str(config)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "no loop finished yet: 2 oracle call(s), 2 failed" in text
+    assert "ran every loop" not in text and "reports no convergence" in text
+    rows = Store(data["store"]).rows(oracle_status="failed")
+    assert len(rows) == 2
+    for row in rows:
+        folder = Path(row.oracle_workdir)
+        assert folder.parent == tmp_path / "campaign.calls"
+        assert (folder / "input.xyz").exists()

@@ -221,11 +221,10 @@ def test_file_structures(path: str, source: str = "test_file") -> list:
     """The user's test structures with their reference labels (``REF_``
     keys or a calculator's results); ``info['source']`` names the structure
     type (default ``source``)."""
-    from ase.io import read
-
     from hyperal.labels import reference
+    from hyperal.structures.io import read_images
 
-    images = read(path, index=":")
+    images = read_images(path)
     for k, atoms in enumerate(images):
         try:
             reference(atoms, k)

@@ -670,12 +670,23 @@ def _oracle_problems(oracle: OracleConfig) -> list[str]:
                 f"{oracle.name}; allowed: {', '.join(sorted(known))}"
             ]
     try:
-        factory(**dict(oracle.kwargs))
+        built = factory(**dict(oracle.kwargs))
     except ModuleNotFoundError as exc:  # an optional extra not installed
         return [f"oracle.name: {exc}"]
     except Exception as exc:  # the factory's own complaint, in one line
         text = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         return [f"oracle.kwargs: {oracle.name} cannot be built: {text}"]
+    from ase.calculators.calculator import BaseCalculator
+
+    # an ASE calculator, or anything that answers get_property as one does
+    if not (
+        isinstance(built, BaseCalculator)
+        or callable(getattr(built, "get_property", None))
+    ):
+        return [
+            f"oracle.name: {oracle.name} gives a {type(built).__name__}, not an ASE "
+            "calculator; name a Calculator class or a function returning one"
+        ]
     return []
 
 
@@ -850,9 +861,23 @@ def _section_problems(
         folder = Path(store).resolve().parent
         if not folder.is_dir():
             problems.append(f"store: folder {folder} does not exist")
-        elif not os.access(folder, os.W_OK):
-            problems.append(f"store: folder {folder} is not writable")
+        elif not _can_create_in(folder):
+            problems.append(f"store: cannot create files in folder {folder}")
     return problems
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` — tried, not inferred from
+    permission bits (root passes those everywhere, /proc refuses anyway)."""
+    import tempfile
+
+    if not os.access(folder, os.W_OK):
+        return False
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hyperal-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 def _structure_problems(system: SystemConfig) -> list[str]:
@@ -971,8 +996,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def read_yaml(path: Path) -> Any:
-    """A YAML file's data; a repeated key is an error."""
-    return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506
+    """A YAML file's data; a repeated key is an error, and so is a file that
+    cannot be read as text (a :class:`ConfigError` naming the file)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); expected YAML"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
 
 
 def read_file(path: str | Path) -> Any:

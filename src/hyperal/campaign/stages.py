@@ -45,7 +45,7 @@ from hyperal.campaign.tasks import (
 )
 from hyperal.labels import reference
 from hyperal.models.checkpoint import MANIFEST, damage, read_manifest
-from hyperal.oracle import Label, Oracle, label_structure
+from hyperal.oracle import Oracle, label_structure
 
 #: Structures per evaluation task.
 EVALUATION_CHUNK = 32
@@ -177,7 +177,7 @@ def label_initial(ctx: StageContext) -> int:
             )
             for k, (atoms, label) in enumerate(frames)
         ]
-        if failure:
+        if failure is not None:
             entries.append(
                 (
                     start.atoms,
@@ -189,7 +189,7 @@ def label_initial(ctx: StageContext) -> int:
                         split=Split.NONE.value,
                         **common,
                     ),
-                    Label("failed", reason=failure, oracle=ctx.oracle.name),
+                    failure,
                 )
             )
         _count(ctx, 0, [label for *_, label in entries])

@@ -401,6 +401,8 @@ def _row(atoms: Atoms, label: Label | None) -> tuple[Atoms, dict[str, Any]]:
         "oracle": label.oracle,
         "oracle_seconds": float(label.seconds),
     }
+    if label.directory:  # the call's kept working folder
+        extra["oracle_workdir"] = label.directory
     if label.ok:
         results = {
             "energy": label.energy,

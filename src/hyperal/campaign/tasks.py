@@ -45,7 +45,11 @@ def committee(path: str | Path) -> CommitteeModel:
 
 
 class _LabelFailed(Exception):
-    pass
+    """An oracle call of a dynamics failed; ``label`` is its failed label."""
+
+    def __init__(self, label: Label):
+        super().__init__(label.reason)
+        self.label = label
 
 
 class _LabellingCalculator(Calculator):
@@ -65,7 +69,7 @@ class _LabellingCalculator(Calculator):
         label = self.oracle.label(self.atoms)
         self.last = label
         if not label.ok:
-            raise _LabelFailed(label.reason)
+            raise _LabelFailed(label)
         self.results = {
             "energy": label.energy,
             "free_energy": label.energy,
@@ -109,10 +113,11 @@ class RememberingLabeller(_LabellingCalculator):
 
 def oracle_relaxation(
     oracle: Oracle, atoms: Atoms, steps: int, fmax: float
-) -> tuple[list[tuple[Atoms, Label]], str]:
+) -> tuple[list[tuple[Atoms, Label]], Label | None]:
     """Relax ``atoms`` with the oracle (FIRE); every step's structure with its
     label, each made by :meth:`Oracle.label` (time limit, retries, checks,
-    seconds). Returns the frames and a failure reason ('' if none)."""
+    seconds). Returns the frames and the failed label that ended the
+    relaxation (None if none did)."""
     frames: list[tuple[Atoms, Label]] = []
     work = atoms.copy()
     calc = _LabellingCalculator(oracle)
@@ -124,10 +129,11 @@ def oracle_relaxation(
             plain.calc = None
             frames.append((plain, calc.last))
     except _LabelFailed as exc:  # the oracle failed mid-trajectory: keep what came
-        return frames, str(exc)
+        return frames, exc.label
     except Exception as exc:  # the optimiser itself failed
-        return frames, f"{type(exc).__name__}: {exc}"
-    return frames, ""
+        reason = f"{type(exc).__name__}: {exc}"
+        return frames, Label("failed", reason=reason, oracle=oracle.name)
+    return frames, None
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,8 @@ def status(
         table.add_column(column, justify="right")
     for row in summary_rows(metrics):
         table.add_row(*row)
-    out.print(table)
+    if metrics:
+        out.print(table)
     out.print(stop_line(opened))
     failures = opened.failure_reasons()
     if failures:

@@ -35,7 +35,9 @@ Lattice = Annotated[
         "--a", help="Lattice parameter (Å); named hops: 3.3 (bcc), 3.6 (fcc)."
     ),
 ]
-Seed = Annotated[int | None, typer.Option(help="Random seed (reproducible output).")]
+Seed = Annotated[
+    int | None, typer.Option(min=0, help="Random seed (reproducible output).")
+]
 
 
 def _environment(case: str, a: float | None):

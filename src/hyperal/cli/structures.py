@@ -49,8 +49,20 @@ Output = Annotated[
         "--output", "-o", help="File to write: .extxyz/.xyz, .db, or any ase.io format."
     ),
 ]
+
+
+def _read_all(inputs) -> list:
+    """Every structure of the input files; one that cannot be read is an
+    ``error:`` line naming it."""
+    try:
+        return [atoms for path in inputs for atoms in read_structures(path)]
+    except ValueError as exc:
+        fail(str(exc))
+
+
 Seed = Annotated[
-    int | None, typer.Option(help="Random seed (reproducible output); none: fresh.")
+    int | None,
+    typer.Option(min=0, help="Random seed >= 0 (reproducible output); none: fresh."),
 ]
 Append = Annotated[
     bool, typer.Option(help="Append to the output instead of replacing it.")
@@ -324,7 +336,7 @@ def derive(
         fail(f"--kind must be one of {', '.join(DEFAULTS)}, got {kind!r}")
     _check_inputs(inputs)
     _check_output(output)
-    parents = [atoms for path in inputs for atoms in read_structures(path)]
+    parents = _read_all(inputs)
     try:
         structures = derive_structures(
             parents, n, kind=kind, species=pools or None, rng=seed, **overrides
@@ -507,7 +519,7 @@ def plot(
 
     _check_inputs(inputs)
     _check_output(output)
-    structures = [atoms for path in inputs for atoms in read_structures(path)]
+    structures = _read_all(inputs)
     try:
         plot_derived(structures, output)
     except ValueError as exc:

@@ -570,7 +570,22 @@ def stop_line(store, run: str = "main") -> str:
     found = stopped(store, run)
     if found:
         return f"stopped early after loop {found['loop']}: {found['reason']}{worth}"
-    rule = (store.setting("campaign") or {}).get("stop") or {}
+    settings = store.setting("campaign") or {}
+    metrics = store.metrics(run)
+    loops = settings.get("loops")
+    if not metrics:
+        calls = store.oracle_calls(run=run)
+        failed = store.count(oracle_status="failed", run=run)
+        return (
+            f"no loop finished yet: {calls} oracle call(s), {failed} failed "
+            "(reasons below); `hyperal run` continues the campaign"
+        )
+    if loops is not None and metrics[-1].loop < loops:
+        return (
+            f"ran {metrics[-1].loop} of {loops} loops; `hyperal run` continues "
+            "the campaign"
+        )
+    rule = settings.get("stop") or {}
     criteria = [k for k in ("improvement", "force_sigma_eV_A") if rule.get(k)]
     if criteria:
         return (

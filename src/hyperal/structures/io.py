@@ -108,7 +108,21 @@ def read_structures(path: str | Path) -> list[Atoms]:
                 atoms.arrays[key] = np.asarray(value)
             out.append(atoms)
         return out
+    fmt = "extxyz" if Path(path_text).suffix in (".xyz", ".extxyz") else None
+    return read_images(path_text, format=fmt)
+
+
+def read_images(path: str | Path, format: str | None = None) -> list[Atoms]:
+    """Every structure of a file ase.io reads; a file it cannot read (missing,
+    binary garbage, an unknown format) is a ValueError naming the file."""
     from ase.io import read
 
-    fmt = "extxyz" if Path(path_text).suffix in (".xyz", ".extxyz") else None
-    return list(read(path_text, index=":", format=fmt))
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        return list(read(path, index=":", format=format))
+    except Exception as exc:  # ase.io raises anything from its parsers
+        text = " ".join(str(exc).split())[:200]
+        raise ValueError(
+            f"{path}: cannot be read as structures ({type(exc).__name__}: {text})"
+        ) from None
