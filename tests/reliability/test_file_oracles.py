@@ -153,3 +153,31 @@ def test_campaign_oracle_folders_default_beside_the_store(tmp_path):
         OracleConfig(name="emt", kwargs={"directory": "x"})
     with pytest.raises(ValueError, match="keep_workdirs"):
         Oracle("emt", keep_workdirs="some")
+
+
+def test_one_hanging_call_times_out_alone_on_a_process_pool(tmp_path):
+    """2 process workers, 6 calls, one of which hangs past the time limit:
+    that one fails as timed out, the others are labelled in time."""
+    structures = [rattled_cuni(seed=k) for k in range(6)]
+    oracle = Oracle(
+        "hyperal.testing:SoakEMT",
+        {
+            "log": str(tmp_path / "log"),
+            "store": str(tmp_path / "none.db"),
+            "fail_share": 0.0,
+            "nan_share": 0.0,
+            "hang_share": 1.0,
+            "hang_s": 30.0,
+        },
+        timeout_s=2.0,
+    )
+    fine = Oracle("emt", timeout_s=2.0)
+    calls = [(0, label_structure, (oracle, structures[0]))] + [
+        (k, label_structure, (fine, a)) for k, a in enumerate(structures) if k
+    ]
+    with make_executor("process", workers=2) as executor:
+        labels = dict(completed(executor, calls))
+    assert labels[0].status == "failed" and "timed out" in labels[0].reason
+    assert labels[0].seconds < 10
+    assert all(labels[k].ok for k in range(1, 6))
+    assert all(labels[k].seconds < 2.0 for k in range(1, 6))

@@ -163,3 +163,87 @@ def test_a_benchmark_store_belongs_to_one_benchmark(tmp_path):
         Benchmark(bench, other)._check_fingerprint(store)
     longer = base.model_copy(update={"loops": 9})
     Benchmark(bench, longer)._check_fingerprint(store)  # more loops: fine
+
+
+def test_a_fixed_oracle_continues_the_store_only_when_accepted(tmp_path):
+    """Loop 0 with a broken oracle (every call rejected), then the fixed one:
+    refused with a hint, accepted with --accept-oracle-change, the change
+    recorded in the store."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from hyperal.campaign import Store
+    from hyperal.cli.main import app
+    from tests.campaign.conftest import tiny
+
+    data = tiny(
+        tmp_path,
+        oracle={"name": "hyperal.testing:FlakyEMT", "kwargs": {"every": 1}},
+        initial={"structures": 2, "relax_steps": 2},
+        loops=1,
+    )
+    config = tmp_path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(data))
+    assert CliRunner().invoke(app, ["run", str(config)]).exit_code == 2
+    data["oracle"] = {"name": "emt"}
+    config.write_text(yaml.safe_dump(data))
+    refused = CliRunner().invoke(app, ["run", str(config)])
+    text = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "(oracle.kwargs.every, oracle.name)" in text
+    assert "--accept-oracle-change" in text
+    result = CliRunner().invoke(app, ["run", str(config), "--accept-oracle-change"])
+    assert result.exit_code == 0, result.output
+    store = Store(data["store"])
+    (change,) = store.setting("oracle_changes:main")
+    assert change["from"]["name"] == "hyperal.testing:FlakyEMT"
+    assert change["to"]["name"] == "emt"
+    assert change["ok_labels_before"] == 0 and change["failed_labels_before"] == 2
+    # the old oracle's failed relaxations are kept, set aside, and redone
+    assert change["initial_rows_set_aside"] == 2
+    aside = store.rows(superseded=1)
+    assert len(aside) == 2 and all(r.oracle_status == "failed" for r in aside)
+    assert all(r.name.endswith("~oracle1") for r in aside)
+    assert store.count(oracle_status="ok", stage="initial") > 0
+    assert len(store.metrics()) == 2  # loops 0 and 1 ran
+    # a change of the system is still refused, flag or not
+    data["system"]["elements"] = ["Cu", "Ni", "Pd", "Ag"]
+    config.write_text(yaml.safe_dump(data))
+    again = CliRunner().invoke(app, ["run", str(config), "--accept-oracle-change"])
+    assert again.exit_code == 2 and "system.elements" in again.output
+
+
+def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    from tests.campaign.conftest import tiny
+
+    data = tiny(tmp_path, loops=6)
+    config = tmp_path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(data))
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hyperal.cli.main", "run", str(config)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    db = Path(data["store"])
+    while not (db.exists() and db.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    text = " ".join(err.split())
+    assert "error: interrupted:" in text and f"kept in {db}" in text
+    assert f"`hyperal run {config}` resumes where it stopped" in text

@@ -9,10 +9,12 @@ work runs and how it is judged, not what it produces. Accepted with
 ``--accept-changes``: how later loops explore, select and fit (``scheme``,
 ``selection``, ``counts``, ``difficult_fraction``, ``committee.fit``,
 ``committee.warm_start``); the loops already run keep their data, later ones
-follow the new settings, and the store records the new fingerprint. Always
-refused: the system, the initial data, the seed, the oracle and its
-arguments, the committee's architecture — a store mixing those would hold
-two campaigns.
+follow the new settings, and the store records the new fingerprint. Accepted
+with ``--accept-oracle-change`` only: another oracle or other oracle
+arguments (a wrapper fixed after its broken calls were all rejected: the
+labels already stored stay, the store records the change). Always refused:
+the system, the initial data, the seed, the committee's architecture — a
+store mixing those would hold two campaigns.
 """
 
 from __future__ import annotations
@@ -74,21 +76,38 @@ def fingerprint(settings: dict[str, Any]) -> dict[str, Any]:
     return strip(settings)
 
 
-def check(stored: dict | None, current: dict, *, accept: bool = False) -> list[str]:
+def check(
+    stored: dict | None,
+    current: dict,
+    *,
+    accept: bool = False,
+    accept_oracle: bool = False,
+) -> list[str]:
     """The differing keys a run may not continue with (empty: it may). With
-    ``accept``, differences under :data:`ACCEPTABLE` are allowed."""
+    ``accept``, differences under :data:`ACCEPTABLE` are allowed; with
+    ``accept_oracle``, a changed ``oracle`` (a fixed wrapper: the labels
+    already stored stay, the new oracle makes the rest)."""
     if stored is None:
         return []
     differ = differences(stored, current)
-    return [k for k in differ if not (accept and _under(k, ACCEPTABLE))]
+    return [
+        k
+        for k in differ
+        if not (accept and _under(k, ACCEPTABLE))
+        and not (accept_oracle and _under(k, ("oracle",)))
+    ]
 
 
 def refusal(keys: list[str], what: str = "campaign") -> str:
     """The one-line message for a refused run."""
     acceptable = [k for k in keys if _under(k, ACCEPTABLE)]
+    oracle = [k for k in keys if _under(k, ("oracle",))]
     hint = (
         f"; or pass --accept-changes to continue with new {', '.join(acceptable)}"
         if acceptable and len(acceptable) == len(keys)
+        else "; or, if the old oracle was broken and its labels are fine to keep "
+        "(its failed calls never became data), pass --accept-oracle-change"
+        if oracle and len(oracle) == len(keys)
         else ""
     )
     return (

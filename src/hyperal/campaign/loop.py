@@ -85,6 +85,10 @@ class Campaign:
         Continue a store written with other exploration, selection or fit
         settings (:data:`hyperal.campaign.fingerprint.ACCEPTABLE`); other
         differences are refused either way.
+    accept_oracle_change : bool
+        Continue a store written with another oracle (or other oracle
+        arguments): the labels already stored stay; the change is recorded
+        in the store (setting ``oracle_changes:<run>``).
     """
 
     def __init__(
@@ -94,13 +98,38 @@ class Campaign:
         progress: Callable[[Progress], None] | None = None,
         run: str = MAIN_RUN,
         accept_changes: bool = False,
+        accept_oracle_change: bool = False,
     ):
         self.config = config
         self.accept_changes = accept_changes
+        self.accept_oracle_change = accept_oracle_change
         self.store = Store(config.store)
         self.oracle = make_oracle(config)
         self.progress = progress or (lambda report: None)
         self.run_name = run
+
+    def _record_oracle_change(self, old: dict | None, new: dict | None) -> None:
+        """Keep, in the store, which oracle labelled what: the old and new
+        oracle settings and the labels stored before the change."""
+        import datetime
+
+        key = f"oracle_changes:{self.run_name}"
+        changes = list(self.store.setting(key) or [])
+        changes.append(
+            {
+                "from": old,
+                "to": new,
+                "ok_labels_before": self.store.count(oracle_status="ok"),
+                "failed_labels_before": self.store.count(oracle_status="failed"),
+                "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            }
+        )
+        # the starts whose initial relaxation the old oracle failed entirely
+        # are relaxed again by the new one (the failed rows are kept, renamed)
+        changes[-1]["initial_rows_set_aside"] = self.store.supersede_failed_initial(
+            self.run_name, len(changes)
+        )
+        self.store.set_setting(key, changes)
 
     def run(self) -> list[LoopMetrics]:
         """Run every loop not yet finished, then the final evaluation;
@@ -113,9 +142,17 @@ class Campaign:
         # a store belongs to one campaign (hyperal.campaign.fingerprint)
         key = f"fingerprint:{self.run_name}"
         current = fingerprint(cfg.model_dump(mode="json"))
-        refused = check(self.store.setting(key), current, accept=self.accept_changes)
+        stored = self.store.setting(key)
+        refused = check(
+            stored,
+            current,
+            accept=self.accept_changes,
+            accept_oracle=self.accept_oracle_change,
+        )
         if refused:
             raise CampaignError(refusal(refused))
+        if stored is not None and stored.get("oracle") != current.get("oracle"):
+            self._record_oracle_change(stored.get("oracle"), current.get("oracle"))
         self.store.set_setting(key, current)
         if self.run_name == MAIN_RUN:  # what the report says was run
             self.store.set_setting("campaign", cfg.model_dump(mode="json"))

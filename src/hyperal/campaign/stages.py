@@ -147,6 +147,7 @@ def label_initial(ctx: StageContext) -> int:
     have = {
         row.start_index
         for row in ctx.store.rows(stage=Stage.INITIAL.value, run=ctx.run)
+        if not row.get("superseded")  # set aside by an oracle change: redone
     }
     todo = [i for i in range(len(starts)) if i not in have]
     initial = ctx.config.initial
@@ -178,9 +179,11 @@ def label_initial(ctx: StageContext) -> int:
             for k, (atoms, label) in enumerate(frames)
         ]
         if failure is not None:
+            # the structure the oracle failed on (the start, or a later step)
+            failed_atoms, failed_label = failure
             entries.append(
                 (
-                    start.atoms,
+                    failed_atoms,
                     _pairs(
                         ctx,
                         0,
@@ -189,7 +192,7 @@ def label_initial(ctx: StageContext) -> int:
                         split=Split.NONE.value,
                         **common,
                     ),
-                    failure,
+                    failed_label,
                 )
             )
         _count(ctx, 0, [label for *_, label in entries])

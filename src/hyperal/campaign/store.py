@@ -193,6 +193,21 @@ class Store:
             extra["cached"] = 1
         self.db.update(row_id, atoms=row if label.ok else None, **extra)
 
+    def supersede_failed_initial(self, run: str, change: int) -> int:
+        """After an accepted oracle change: the initial trajectories of ``run``
+        without one good label are set aside — kept, renamed
+        ``<name>~oracle<change>`` and marked ``superseded`` — so the new oracle
+        relaxes those starts again. Returns the rows set aside."""
+        rows = self.rows(stage="initial", run=run)
+        good = {r.start_index for r in rows if r.oracle_status == "ok"}
+        aside = [
+            r for r in rows if r.start_index not in good and not r.get("superseded")
+        ]
+        with self.db:
+            for r in aside:
+                self.db.update(r.id, name=f"{r.name}~oracle{change}", superseded=change)
+        return len(aside)
+
     def reuse_label(self, row_id: int) -> bool:
         """Give row ``row_id`` the label of an identical structure already
         labelled ok in the store (``cached=1``, no oracle call); False when

@@ -45,11 +45,13 @@ def committee(path: str | Path) -> CommitteeModel:
 
 
 class _LabelFailed(Exception):
-    """An oracle call of a dynamics failed; ``label`` is its failed label."""
+    """An oracle call of a dynamics failed: ``label`` is its failed label,
+    ``atoms`` the structure it failed on."""
 
-    def __init__(self, label: Label):
+    def __init__(self, label: Label, atoms: Atoms):
         super().__init__(label.reason)
         self.label = label
+        self.atoms = atoms
 
 
 class _LabellingCalculator(Calculator):
@@ -69,7 +71,9 @@ class _LabellingCalculator(Calculator):
         label = self.oracle.label(self.atoms)
         self.last = label
         if not label.ok:
-            raise _LabelFailed(label)
+            failed = self.atoms.copy()
+            failed.calc = None
+            raise _LabelFailed(label, failed)
         self.results = {
             "energy": label.energy,
             "free_energy": label.energy,
@@ -113,11 +117,12 @@ class RememberingLabeller(_LabellingCalculator):
 
 def oracle_relaxation(
     oracle: Oracle, atoms: Atoms, steps: int, fmax: float
-) -> tuple[list[tuple[Atoms, Label]], Label | None]:
+) -> tuple[list[tuple[Atoms, Label]], tuple[Atoms, Label] | None]:
     """Relax ``atoms`` with the oracle (FIRE); every step's structure with its
     label, each made by :meth:`Oracle.label` (time limit, retries, checks,
-    seconds). Returns the frames and the failed label that ended the
-    relaxation (None if none did)."""
+    seconds). Returns the frames and what ended the relaxation early (None
+    if nothing did): the structure the oracle failed on with its failed
+    label, or the last structure with the optimiser's error."""
     frames: list[tuple[Atoms, Label]] = []
     work = atoms.copy()
     calc = _LabellingCalculator(oracle)
@@ -129,10 +134,12 @@ def oracle_relaxation(
             plain.calc = None
             frames.append((plain, calc.last))
     except _LabelFailed as exc:  # the oracle failed mid-trajectory: keep what came
-        return frames, exc.label
+        return frames, (exc.atoms, exc.label)
     except Exception as exc:  # the optimiser itself failed
         reason = f"{type(exc).__name__}: {exc}"
-        return frames, Label("failed", reason=reason, oracle=oracle.name)
+        last = work.copy()
+        last.calc = None
+        return frames, (last, Label("failed", reason=reason, oracle=oracle.name))
     return frames, None
 
 

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hyperal.cli.common import check_output, console, fail, progress_bar, table_console
+from hyperal.cli.common import (
+    check_output,
+    console,
+    fail,
+    interrupted_says_what_was_kept,
+    progress_bar,
+    table_console,
+)
 
 app = typer.Typer(
     help=(
@@ -85,7 +92,12 @@ def run(
     def line(p, out):
         out.print(_line(barrier_metrics(campaign.store)[-1]))
 
-    with progress_bar(line) as report:
+    with (
+        interrupted_says_what_was_kept(
+            config.store, f"hyperal barriers run {config_path}"
+        ),
+        progress_bar(line) as report,
+    ):
         try:
             campaign = BarrierCampaign(
                 config, progress=report, accept_changes=accept_changes

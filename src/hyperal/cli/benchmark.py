@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
-from hyperal.cli.common import console, fail, progress_bar
+from hyperal.cli.common import (
+    console,
+    fail,
+    interrupted_says_what_was_kept,
+    progress_bar,
+)
 
 
 def benchmark(
@@ -113,7 +118,10 @@ def _run(kind, bench, base, run: bool) -> None:
     from hyperal.campaign.store import StoreError
 
     if run:
-        with progress_bar(show_run=True) as report:
+        with (
+            interrupted_says_what_was_kept(bench.store, "the same hyperal benchmark"),
+            progress_bar(show_run=True) as report,
+        ):
             try:
                 kind(bench, base, report).run()
             except (CampaignError, StoreError, StoreLocked) as exc:

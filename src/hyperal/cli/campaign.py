@@ -13,6 +13,7 @@ from hyperal.cli.common import (
     check_output,
     console,
     fail,
+    interrupted_says_what_was_kept,
     progress_bar,
     table_console,
 )
@@ -68,6 +69,15 @@ def run(
             "always refused."
         ),
     ] = False,
+    accept_oracle_change: Annotated[
+        bool,
+        typer.Option(
+            help="Continue a store labelled by another oracle (or other oracle "
+            "arguments), e.g. a wrapper fixed after its broken calls were all "
+            "rejected: the labels already stored stay, the store records the "
+            "change."
+        ),
+    ] = False,
 ):
     """Run the campaign, or resume it from its store where it stopped.
 
@@ -84,9 +94,18 @@ def run(
     def line(p, out):
         out.print(_line(campaign.store.metrics()[-1]))
 
-    with progress_bar(line) as report:
+    resume = f"hyperal run {config_path}"
+    with (
+        interrupted_says_what_was_kept(config.store, resume),
+        progress_bar(line) as report,
+    ):
         try:
-            campaign = Campaign(config, progress=report, accept_changes=accept_changes)
+            campaign = Campaign(
+                config,
+                progress=report,
+                accept_changes=accept_changes,
+                accept_oracle_change=accept_oracle_change,
+            )
             metrics = campaign.run()
         except (CampaignError, StoreError, StoreLocked) as exc:
             report.stop()

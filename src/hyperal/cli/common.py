@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,33 @@ def fail(message: str) -> NoReturn:
     """Print ``error: message`` to stderr (no traceback) and exit with status 2."""
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+@contextmanager
+def interrupted_says_what_was_kept(store: str | Path, command: str) -> Iterator[None]:
+    """Ctrl-C (or SIGINT) during a long command: one line saying what the
+    store kept and that running ``command`` again resumes; exit status 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        kept = ""
+        try:
+            from hyperal.campaign.store import Store
+
+            opened = Store(store)
+            kept = (
+                f": {opened.count(oracle_status='ok')} labels and "
+                f"{opened.count(oracle_status='failed')} failed calls kept in {store}"
+            )
+        except Exception:  # the line must come out even if the store cannot open
+            kept = f"; the store {store} keeps every label stored so far"
+        err.print(
+            f"[red]error:[/red] interrupted{kept}; `{command}` resumes where it "
+            "stopped",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(130)
 
 
 @contextmanager

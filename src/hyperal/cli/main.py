@@ -111,6 +111,8 @@ def main() -> None:
             markup=True,
         )
         sys.exit(1)
+    if status == 130:  # typer turns Ctrl-C into a silent exit status 130
+        err.print("[red]error:[/red] interrupted (run again to resume)")
     sys.exit(status if isinstance(status, int) else 0)
 
 

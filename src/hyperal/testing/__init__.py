@@ -130,6 +130,70 @@ class FileEMT(EMT):
         self.converged = not (every and _fingerprint(self.atoms) % every == 0)
 
 
+class SoakEMT(EMT):
+    """EMT that fails like a cluster DFT code, deterministically by structure
+    (positions rounded to 1e-3 Å, so a resumed run meets the same failures):
+    about ``fail_share`` of calls raise, ``nan_share`` return NaN forces,
+    ``hang_share`` sleep ``hang_s`` seconds (past the oracle's time limit).
+
+    Every call appends to ``log`` one line ``<key> <event>``: ``called``
+    when it starts — ``called-again`` instead when the store ``store``
+    already holds a label (ok or failed) for this structure (an oracle call
+    paid twice) — and ``returned`` when it hands back a result (NaN ones
+    included). ``key`` is :func:`hyperal.campaign.store.structure_key`.
+    The soak benchmark counts lost and duplicated labels from this log."""
+
+    def __init__(
+        self,
+        log: str,
+        store: str,
+        fail_share: float = 0.10,
+        nan_share: float = 0.05,
+        hang_share: float = 0.02,
+        hang_s: float = 3.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.log, self.store = log, store
+        self.shares = (fail_share, nan_share, hang_share)
+        self.hang_s = hang_s
+
+    def _write(self, key: str, event: str) -> None:
+        with open(self.log, "a") as handle:
+            handle.write(f"{key} {event}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _stored(self, key: str) -> bool:
+        from ase.db import connect
+
+        if not os.path.exists(self.store):
+            return False
+        db = connect(self.store, use_lock_file=False)
+        return any(
+            True
+            for status in ("ok", "failed")
+            for _ in db.select(structure_key=key, oracle_status=status, limit=1)
+        )
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        from hyperal.campaign.store import structure_key
+
+        key = structure_key(atoms if atoms is not None else self.atoms)
+        self._write(key, "called-again" if self._stored(key) else "called")
+        coarse = (atoms if atoms is not None else self.atoms).positions.round(3)
+        draw = int(hashlib.sha1(coarse.tobytes()).hexdigest()[:8], 16) / 16**8
+        fail, nan, hang = self.shares
+        if draw < fail:
+            raise RuntimeError("SCF crashed (soak test oracle)")
+        if draw < fail + hang:
+            time.sleep(self.hang_s)
+        super().calculate(atoms, properties, system_changes)
+        if fail + hang <= draw < fail + hang + nan:
+            self.results["forces"] = self.results["forces"] * math.nan
+        self._write(key, "returned")
+
+
 # at the end: backends.py uses central_difference from this module
 from hyperal.testing.backends import check_backend, emt_cells  # noqa: E402
 
@@ -138,6 +202,7 @@ __all__ = [
     "FileEMT",
     "FlakyEMT",
     "SleepyEMT",
+    "SoakEMT",
     "central_difference",
     "check_backend",
     "emt_cells",
