@@ -439,3 +439,17 @@ def test_every_variant_is_compared_paired_with_the_reference_and_the_control(
     assert len(rows) == 1 + 6 and rows[0].startswith("variant,other,role,metric")
     assert "paired comparisons on the difficult force RMSE" in output
     assert "Paired verdicts" in (out / "benchmark.html").read_text()
+
+
+def test_an_unreadable_test_file_is_named_at_load(tmp_path):
+    garbage = tmp_path / "test.extxyz"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {**BENCH, "store": str(tmp_path / "b.db"), "test_file": "test.extxyz"}
+        )
+    )
+    with pytest.raises(ConfigError) as error:
+        load_benchmark(path)
+    assert f"test_file: {garbage}: cannot be read as structures" in str(error.value)

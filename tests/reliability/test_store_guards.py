@@ -247,3 +247,33 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path):
     text = " ".join(err.split())
     assert "error: interrupted:" in text and f"kept in {db}" in text
     assert f"`hyperal run {config}` resumes where it stopped" in text
+
+
+def test_a_store_killed_inside_a_transaction_opens_again(tmp_path):
+    """SIGKILL while a write transaction has already changed the file leaves
+    a hot journal; the next run rolls it back and finds the store as it was
+    before that transaction (the soak benchmark met this)."""
+    import subprocess
+    import sys
+
+    from hyperal.campaign import Store
+    from tests.helpers import rattled_cuni
+
+    path = tmp_path / "campaign.db"
+    store = Store(path)
+    store.add([(rattled_cuni(seed=k), {"name": f"s{k}"}) for k in range(3)])
+    code = (
+        "import os, sqlite3\n"
+        f"db = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+        "db.execute('PRAGMA cache_size=1')\n"
+        "db.execute('BEGIN')\n"
+        "db.execute('CREATE TABLE filler (x BLOB)')\n"
+        "for _ in range(200):\n"
+        "    db.execute('INSERT INTO filler VALUES (randomblob(4096))')\n"
+        "db.execute('UPDATE systems SET key_value_pairs = \"{}\"')\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=False)
+    assert (tmp_path / "campaign.db-journal").stat().st_size > 0
+    reopened = Store(path)
+    assert [row.name for row in reopened.rows()] == ["s0", "s1", "s2"]

@@ -366,6 +366,18 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
         if not Path(test_sets[name]).exists():
             problems.append(f"test_sets.{name}: {test_sets[name]}: no such file")
     bench = bench.model_copy(update={"test_sets": test_sets})
+    # read now, not after the shared labels are paid: an unreadable file or
+    # one without reference labels is named by its key
+    from hyperal.benchmark.run import test_file_structures
+
+    files = {"test_file": bench.test_file} if bench.test_file else {}
+    files.update({f"test_sets.{k}": v for k, v in test_sets.items()})
+    for key, file in files.items():
+        if Path(file).exists():
+            try:
+                test_file_structures(file)
+            except ValueError as exc:
+                problems.append(f"{key}: {exc}")
     problems += rank_set_problems(bench, bench.rank_members, "rank_set")
     if problems:
         raise ConfigError(f"{path}:\n" + "\n".join(problems))

@@ -55,7 +55,10 @@ def _check_sqlite(path: Path) -> None:
     if path.is_dir():
         raise StoreError(f"{path}: is a folder, not a campaign store")
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        # read-write, as every writer opens it: a run SIGKILLed inside a
+        # transaction leaves a hot journal that SQLite rolls back on this first
+        # read; a read-only connection cannot, and would call the store broken
+        with sqlite3.connect(path) as db:
             tables = {
                 name
                 for (name,) in db.execute(
