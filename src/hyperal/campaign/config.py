@@ -1061,6 +1061,9 @@ oracle:                             # the reference calculator (required)
   timeout_s: null                   # per-call limit (s)
   retries: 0
   stress: false                     # also label the stress of periodic cells
+  workdir: null                     # each call runs in its own folder under this
+                                    # (default <store>.calls beside the store)
+  keep_workdirs: failed             # failed | all | none: which folders stay
 
 initial:                            # oracle relaxations of rattled known phases
   source: known                     # or enumerated: icet decorations (below)
