@@ -15,7 +15,8 @@ Each call runs in a folder of its own when the oracle has a ``workdir``
 Quantum ESPRESSO, CP2K, FHI-aims ...) writes its input and output there, so
 calls running side by side on a process pool or Dask never share files. The
 folder of a failed call is kept, with the reason in ``hyperal-failure.txt``
-and named in the label's reason; a good call's folder is removed (or kept:
+(the label's ``directory``; a campaign stores it as the row's
+``oracle_workdir``); a good call's folder is removed (or kept:
 ``keep_workdirs``).
 
 Convergence is read the way each calculator reports it (:func:`unconverged`):
@@ -216,8 +217,9 @@ class Oracle:
         start = time.perf_counter()
         reason, kept = "", ""
         for attempt in range(1, int(self.retries) + 2):
-            directory = self._new_workdir(atoms)
+            directory = None
             try:
+                directory = self._new_workdir(atoms)
                 energy, forces, stress = self._call(atoms, directory)
             except OracleTimeout:
                 reason = f"timed out after {self.timeout_s:g} s"

@@ -149,6 +149,10 @@ def test_elements_interstitials_and_derivation_ranges(tmp_path):
         ),
         ({"oracle": {"name": "ase.Atoms"}}, "oracle.name: ase.Atoms gives a Atoms"),
         ({"store": "/proc/campaign.db"}, "store: cannot create files in folder /proc"),
+        (
+            {"oracle": {"name": "emt", "workdir": "/proc/calls"}},
+            "oracle.workdir: cannot create folders under /proc",
+        ),
     ],
 )
 def test_values_that_used_to_fail_late_are_named_at_load(tmp_path, overrides, expected):

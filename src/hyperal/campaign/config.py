@@ -857,6 +857,14 @@ def _section_problems(
             problems.append(f"scheme.params: {str(exc).removeprefix('scheme: ')}")
     if oracle is not None:
         problems += _oracle_problems(oracle)
+        if oracle.workdir is not None:
+            existing = Path(oracle.workdir).resolve()
+            while not existing.exists():
+                existing = existing.parent
+            if not existing.is_dir() or not _can_create_in(existing):
+                problems.append(
+                    f"oracle.workdir: cannot create folders under {existing}"
+                )
     if store is not None and not store.startswith("postgres"):
         folder = Path(store).resolve().parent
         if not folder.is_dir():
