@@ -32,6 +32,8 @@ def test_flat_errors_stop_the_campaign_and_it_says_why(tmp_path):
         committee=committee,
         stop={"improvement": 0.05, "patience": 1},
     )
+    # fit.epochs only: both spellings of epochs at once are refused
+    del data["committee"]["epochs"]
     metrics = _run(data)
     store = Store(data["store"])
     assert [m.loop for m in metrics] == [0, 1]  # loop 1 met the rule
