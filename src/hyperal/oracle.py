@@ -182,11 +182,8 @@ class Oracle:
                 f"keep_workdirs must be one of {', '.join(KEEP)}, "
                 f"got {self.keep_workdirs!r}"
             )
-        if "directory" in self.kwargs and self.workdir is not None:
-            raise ValueError(
-                "kwargs.directory: every call gets a folder of its own under "
-                "workdir; set workdir instead"
-            )
+        if self.workdir is not None and directory_given(self.kwargs):
+            raise ValueError(directory_given(self.kwargs))
         if self.timeout_s is not None and not (
             math.isfinite(self.timeout_s) and self.timeout_s > 0
         ):
@@ -359,6 +356,17 @@ class Oracle:
 KEEP = ("failed", "all", "none")
 #: The file a failed attempt's folder holds its reason in.
 FAILURE_FILE = "hyperal-failure.txt"
+
+
+def directory_given(kwargs: Mapping[str, Any]) -> str:
+    """Why the calculator's keyword arguments may not name its ``directory``
+    ('' when they do not): each call gets a folder of its own."""
+    if "directory" not in kwargs:
+        return ""
+    return (
+        "kwargs.directory: every oracle call runs in a folder of its own "
+        "under oracle.workdir; set that instead"
+    )
 
 
 def _takes_directory(factory: Callable) -> bool:

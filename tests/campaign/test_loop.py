@@ -209,6 +209,17 @@ def test_parallel_executors_give_the_in_process_result(tmp_path, kind):
         )
 
 
+def _exported(data: dict, folder, out) -> tuple[list, list]:
+    """``hyperal export`` of the campaign ``data`` (its file written into
+    ``folder``) to ``out``: the exported structures and the stored training
+    structures."""
+    config = folder / "campaign.yaml"
+    config.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["export", str(config), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return read(out, index=":"), Store(data["store"]).labelled(split="train")
+
+
 def test_stress_labels_when_asked(tmp_path):
     data = tiny(tmp_path, loops=1, oracle={"name": "emt", "stress": True})
     Campaign(parse_config(data)).run()
@@ -219,13 +230,7 @@ def test_stress_labels_when_asked(tmp_path):
     # the stored stress is EMT's, and export writes it as REF_stress
     from ase.calculators.emt import EMT
 
-    config = tmp_path / "campaign.yaml"
-    config.write_text(yaml.safe_dump(data))
-    out = tmp_path / "train.extxyz"
-    result = CliRunner().invoke(app, ["export", str(config), "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    images = read(out, index=":")
-    train = Store(data["store"]).labelled(split="train")
+    images, train = _exported(data, tmp_path, tmp_path / "train.extxyz")
     assert len(images) == len(train) > 0
     for image, stored in zip(images, train, strict=True):
         fresh = stored.copy()
@@ -275,13 +280,7 @@ def test_export_round_trips_every_label(finished, tmp_path):
     from ase.calculators.emt import EMT
 
     data, metrics, _, path = finished
-    config = path / "campaign.yaml"
-    config.write_text(yaml.safe_dump(data))
-    out = tmp_path / "all.extxyz"
-    result = CliRunner().invoke(app, ["export", str(config), "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    images = read(out, index=":")
-    train = Store(data["store"]).labelled(split="train")
+    images, train = _exported(data, path, tmp_path / "all.extxyz")
     manifest = read_manifest(Store(data["store"]).checkpoint_path(2))
     assert [a.info["name"] for a in images] == manifest.extra["training_names"]
     assert len(images) == len(train) == metrics[-1].n_train

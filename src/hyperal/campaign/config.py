@@ -405,11 +405,10 @@ class OracleConfig(_Model):
     @field_validator("kwargs")
     @classmethod
     def _kwargs(cls, value: dict) -> dict:
-        if "directory" in value:
-            raise ValueError(
-                "kwargs.directory: every oracle call runs in a folder of its own "
-                "under oracle.workdir; set that instead"
-            )
+        from hyperal.oracle import directory_given
+
+        if directory_given(value):  # a campaign's oracle always has a workdir
+            raise ValueError(directory_given(value))
         return value
 
     def build(self, beside: str | Path | None = None):
