@@ -81,28 +81,70 @@ def test_every_loop_is_recorded_and_the_random_set_is_frozen(finished):
     assert not {r.name for r in random} & set(manifest.extra["training_names"])
 
 
-def test_artifactual_saddles_train_and_proximal_ones_test(finished):
+def test_both_triage_rules_recomputed_from_the_labels(finished):
+    """Force rule: oracle max force above the limit (0.5 eV/Å here) trains
+    the saddle. Energy rule (0.05 eV, the default): the committee's barrier
+    against the oracle's at the committee's saddle and relaxed start, both
+    labelled; off by more, the saddle and its start train. Every kind is
+    recomputed here from the stored labels."""
     data, metrics = finished
     store = Store(data["store"])
-    saddles = store.rows(run=RUN, point="saddle", oracle_status="ok")
-    kinds = {r.get("triage") for r in saddles if r.loop > 0}
-    assert "artifactual" in kinds, kinds
     manifest = read_manifest(store.checkpoint_path(2, RUN))
     trained = set(manifest.extra["training_names"])
-    for row in saddles:
+    kinds, off_count = {}, 0
+    for row in store.rows(run=RUN, point="saddle", oracle_status="ok"):
         if row.loop == 0:
             continue
+        (start,) = store.rows(
+            run=RUN, loop=row.loop, start_index=row.start_index, point="start"
+        )
+        assert start.oracle_status == "ok"
         force = float(np.max(np.linalg.norm(row.forces, axis=1)))
         assert row.oracle_max_force == pytest.approx(force)
-        if row.triage == "artifactual":
-            assert force > 0.5 and row.split == "train" and row.name in trained
-        else:
-            assert force <= 0.5 and row.split == "proximal"
-            assert row.name not in trained
+        # the committee's start, relaxed on the committee: not the drawn one
+        here = row.energy - start.energy
+        error = row.barrier_mlip - here
+        assert row.barrier_oracle_here == pytest.approx(here)
+        assert row.barrier_error == pytest.approx(error)
+        off = abs(error) > 0.05
+        off_count += off
+        kind = "artifactual" if force > 0.5 else "energy" if off else "proximal"
+        kinds[kind] = kinds.get(kind, 0) + 1
+        assert row.triage == kind and row.barrier_off == int(off)
+        assert (row.name in trained) == (force > 0.5 or off)
+        assert row.split == ("train" if force > 0.5 or off else "proximal")
+        assert (start.name in trained) == off
+        assert start.split == ("train" if off else "none")
+    # a 2-epoch committee: both rules fire, and some saddle is left proximal
+    # by both only if the committee got it right; the counts are the rows'
+    assert kinds.get("artifactual") and off_count, kinds
     last = metrics[-1]
-    assert last.counts.get("artifactual", 0) + last.counts.get("proximal", 0) == sum(
-        1 for r in saddles if r.loop > 0
-    )
+    for kind in ("artifactual", "energy", "proximal"):
+        assert last.counts.get(kind, 0) == kinds.get(kind, 0)
+    assert last.counts["barrier_off"] == off_count
+
+
+def test_force_rule_only_labels_no_start(tmp_path):
+    """``triage.barrier_error_eV: null``: the saddles alone are labelled (no
+    start of a committee search), sorted by their forces."""
+    data = tiny(tmp_path, loops=1, triage={"barrier_error_eV": None})
+    (_, last) = BarrierCampaign(parse_barrier_config(data)).run()
+    store = Store(data["store"])
+    starts = store.rows(run=RUN, loop=1, point="start")
+    assert all(r.triage == "instability" for r in starts)  # unrelaxed, trains
+    saddles = store.rows(run=RUN, loop=1, point="saddle", oracle_status="ok")
+    assert saddles and {r.triage for r in saddles} <= {"artifactual", "proximal"}
+    assert not any(r.get("barrier_off") for r in saddles)
+    assert last.counts["barrier_off"] == 0 and not last.counts.get("energy")
+    # the labels paid after loop 0: one per saddle and instability
+    labelled = store.count(loop=1, run=RUN, oracle_status="ok")
+    labelled += store.count(loop=1, run=RUN, oracle_status="failed")
+    assert last.oracle_calls - metrics_calls(store, 0) == labelled
+    assert labelled == len(saddles) + len(starts)
+
+
+def metrics_calls(store, loop):
+    return barrier_metrics(store)[loop].oracle_calls
 
 
 def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
@@ -207,11 +249,26 @@ def test_report_and_csv_show_every_loop(finished, tmp_path):
     for name in ("barrier-curve", "barrier-parity", "barrier-distributions"):
         assert f"id='fig-{name}'" in text
     assert "By cell size" in text and "fcc-vacancy: Cu" in text + "fcc-vacancy: Ni"
+    # per hop type and species, each RMSE recomputed from the barriers
+    from hyperal.barriers.statistics import barrier_errors, interval_text
+
+    last = metrics[-1]
+    for group in set(last.barrier_hops):
+        mine = [k for k, g in enumerate(last.barrier_hops) if g == group]
+        errors = barrier_errors(
+            [last.barrier_oracle[k] for k in mine],
+            [last.barrier_mlip[k] for k in mine],
+        )
+        assert f"<td class=l>{group}</td><td>{len(mine)}</td>" in text
+        assert f"<td>{interval_text(errors)}</td>" in text
     for name in ("barriers.svg", "barrier-distributions.svg"):
         assert (tmp_path / name).read_text().startswith("<svg")
     with open(tmp_path / "metrics.csv") as handle:
         rows = list(csv.reader(handle))
     assert [r[0] for r in rows[1:]] == ["0", "1", "2"]
+    energy, off = rows[0].index("energy"), rows[0].index("barrier off")
+    assert rows[-1][energy] == str(last.counts.get("energy", 0))
+    assert rows[-1][off] == str(last.counts["barrier_off"])
     assert rows[-1][1] == str(metrics[-1].oracle_calls)
     with open(tmp_path / "barriers.csv") as handle:
         barriers = list(csv.DictReader(handle))
@@ -221,6 +278,8 @@ def test_report_and_csv_show_every_loop(finished, tmp_path):
         assert float(row["oracle_eV"]) == pytest.approx(expected, abs=1e-5)
         assert row["hop"] == "fcc-vacancy" and row["cell_size"] == "2x2x2"
         assert row["hopping"] in ("Cu", "Ni")
+        found = row["mlip_eV"] != ""
+        assert found != bool(row["mlip_untrusted_because"])
     if browser() is not None:
         dom, console = render_in_browser(html)
         assert console == [] and dom.count("<figure") == 3

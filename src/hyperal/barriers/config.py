@@ -146,6 +146,14 @@ class TriageConfig(_Model):
     max_force_eV_A: float = Field(
         25.0, gt=0, description="MLIP forces beyond this: blocked, never labelled"
     )
+    barrier_error_eV: float | None = Field(
+        0.05,
+        gt=0,
+        description="energy rule: the oracle also labels the committee's relaxed "
+        "start of each labelled saddle; when the committee's barrier differs from "
+        "the oracle's at those two structures by more than this, the saddle and "
+        "its start train, whatever the force rule says (null: the force rule only)",
+    )
 
 
 class HopSelection(_Model):
@@ -321,6 +329,8 @@ triage:
   artifact_force_eV_A: 2.0      # oracle max force above: artifactual -> training
   min_distance_A: 1.5           # closer atoms: blocked
   max_force_eV_A: 25.0          # larger MLIP forces: blocked
+  barrier_error_eV: 0.05        # committee barrier off the oracle's by more:
+                                # saddle and start train (null: force rule only)
 oracle: {name: emt}
 committee:
   backend: bpnn

@@ -48,6 +48,11 @@ from hyperal.barriers.paths import (
     strained,
 )
 from hyperal.barriers.saddle import find_saddle
+from hyperal.barriers.statistics import (
+    BarrierErrors,
+    barrier_errors,
+    barrier_errors_by,
+)
 from hyperal.campaign.executors import completed
 from hyperal.campaign.progress import StageKind
 from hyperal.campaign.records import (
@@ -92,7 +97,15 @@ class BarrierMetrics(BaseModel):
     #: the random hops: oracle and committee barriers (eV), in hop order
     barrier_oracle: list[float] = []
     barrier_mlip: list[float | None] = []
+    #: why each committee search gave no barrier to trust ("" when it did)
+    barrier_mlip_reason: list[str] = []
+    #: each random hop's "hop type: hopping species" (:func:`hop_group`)
+    barrier_hops: list[str] = []
     barrier_rmse_meV: float | None = None
+    #: the barrier errors with their bootstrap interval over hops, overall
+    #: and per hop type and hopping species (None in stores written before)
+    barrier: BarrierErrors | None = None
+    barrier_by_hop: dict[str, BarrierErrors] = {}
     #: atoms the oracle computed (each call counts its structure's atoms)
     oracle_atoms: int = 0
     #: per cell size (e.g. "2x2x2"): oracle_calls, oracle_atoms, and on the
@@ -246,15 +259,27 @@ def mlip_saddle(checkpoint: str, start: Atoms, options: dict):
 
 
 def mlip_barrier(checkpoint: str, start: Atoms, end: Atoms, options: dict):
-    """The committee's forward barrier between two given states (eV), or
-    None when its search fails or finds no barrier to trust
-    (:attr:`SaddleResult.ok`)."""
+    """The committee's forward barrier between two given states: (barrier in
+    eV, "") or, when its search fails or finds no barrier to trust
+    (:attr:`SaddleResult.ok`), (None, why)."""
     calc = committee(checkpoint).calculator()
     try:
         result = find_saddle(start, end, calc, **options)
-    except Exception:
-        return None
-    return float(result.barrier_forward) if result.ok else None
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+    if result.ok:
+        return float(result.barrier_forward), ""
+    return None, _untrusted(result)
+
+
+def _untrusted(result) -> str:
+    """Why a search's barrier is not to be trusted, in one line."""
+    if result.reason:
+        return " ".join(result.reason.split())[:300]
+    return (
+        f"the saddle lies below an end (forward {result.barrier_forward:+.3f} eV, "
+        f"backward {result.barrier_backward:+.3f} eV)"
+    )
 
 
 # --- stages --------------------------------------------------------------------
@@ -395,9 +420,7 @@ def initial_barriers(ctx: StageContext) -> int:
                 "drawn_as": split.value,
             }
             if not result.ok:
-                common["search_reason"] = (
-                    result.reason or "the saddle lies below an end"
-                )[:300]
+                common["search_reason"] = _untrusted(result)
             for point in POINTS:
                 atoms = getattr(result, point).copy()
                 atoms.info.update(start.info)
@@ -523,22 +546,56 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                 mlip_max_force=float(force),
             )
             closest = _min_distance(saddle)
-            if closest < triage.min_distance_A or force > triage.max_force_eV_A:
+            blocked = closest < triage.min_distance_A or force > triage.max_force_eV_A
+            if blocked:
                 pairs.update(
                     oracle_status=OracleStatus.SKIPPED.value,
                     triage="blocked",
                     oracle_reason=f"blocked: closest atoms {closest:.2f} Å, "
                     f"committee max force {force:.1f} eV/Å",
                 )
-            ctx.store.add([(saddle, pairs)])
+            entries = [(saddle, pairs)]
+            if not blocked and triage.barrier_error_eV is not None:
+                # the energy rule needs the oracle's energy at the committee's
+                # relaxed start too: the oracle barrier at the committee's
+                # two structures, against the committee's (sort_saddles)
+                relaxed = result.start.copy()
+                relaxed.info.update(start.info)
+                entries.append(
+                    (
+                        relaxed,
+                        _pairs(ctx, loop, i, "start", relaxed, split=Split.NONE.value),
+                    )
+                )
+            ctx.store.add(entries)
         ctx.report(loop, StageKind.EVOLVE, n, len(todo), "MLIP saddle searches")
     return len(todo)
 
 
 def sort_saddles(ctx: StageContext, loop: int) -> None:
-    """Labelled MLIP saddles of ``loop``: artifactual (oracle max force above
-    the limit; trains) or proximal (the proximal-saddle test set)."""
-    limit = ctx.config.triage.artifact_force_eV_A
+    """Labelled MLIP saddles of ``loop``, by two rules (docs/method.md §7).
+    Force rule: oracle max force above ``triage.artifact_force_eV_A`` makes
+    the saddle *artifactual* (it trains). Energy rule (with
+    ``triage.barrier_error_eV``): the committee's barrier E(saddle) −
+    E(start) against the oracle's at the same two structures (the saddle and
+    the committee's relaxed start, both labelled); off by more than the
+    limit, the saddle and its start train — an *energy* saddle when the
+    force rule alone would have called it proximal. The others are
+    *proximal* (the proximal-saddle test set). Every saddle records its
+    oracle max force, and, where its start was labelled, the oracle barrier
+    there (``barrier_oracle_here``) and the error (``barrier_error``)."""
+    triage = ctx.config.triage
+    starts = {
+        row.start_index: row
+        for row in ctx.store.rows(
+            loop=loop,
+            run=ctx.run,
+            stage="hop",
+            point="start",
+            oracle_status="ok",
+            split=Split.NONE.value,
+        )
+    }
     db = ctx.store.db
     with db:
         for row in ctx.store.rows(
@@ -550,16 +607,32 @@ def sort_saddles(ctx: StageContext, loop: int) -> None:
             split=Split.NONE.value,
         ):
             force = float(np.max(np.linalg.norm(row.forces, axis=1)))
-            kind = "artifactual" if force > limit else "proximal"
-            split = Split.TRAIN if kind == "artifactual" else Split.PROXIMAL
-            db.update(row.id, split=split.value, triage=kind, oracle_max_force=force)
+            by_force = force > triage.artifact_force_eV_A
+            found: dict = {}
+            start = starts.get(row.start_index)
+            off = False
+            if start is not None and triage.barrier_error_eV is not None:
+                here = float(row.energy) - float(start.energy)
+                error = float(row.barrier_mlip) - here
+                found = {"barrier_oracle_here": here, "barrier_error": error}
+                off = abs(error) > triage.barrier_error_eV
+                if off:
+                    db.update(start.id, split=Split.TRAIN.value, energy_start=1)
+            kind = "artifactual" if by_force else "energy" if off else "proximal"
+            split = Split.TRAIN if by_force or off else Split.PROXIMAL
+            db.update(
+                row.id,
+                split=split.value,
+                triage=kind,
+                oracle_max_force=force,
+                barrier_off=int(off),
+                **found,
+            )
 
 
-def _rmse_meV(pairs) -> float | None:
-    """RMSE (meV) of (oracle, committee) barrier pairs in eV; None for none."""
-    if not pairs:
-        return None
-    return 1e3 * float(np.sqrt(np.mean([(m - o) ** 2 for o, m in pairs])))
+def hop_group(row) -> str:
+    """A stored hop's "hop type: hopping species" (e.g. ``fcc-vacancy: Cu``)."""
+    return f"{row.get('hop', '') or '?'}: {row.get('hopping', '') or '?'}"
 
 
 def _cost_by_cell_size(store, run: str, loop: int) -> dict[str, dict]:
@@ -631,14 +704,15 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     )
     found = dict(completed(ctx.executor, calls))
     oracle = [float(row.barrier_oracle) for row in saddles]
-    mlip = [found[row.start_index] for row in saddles]
-    rmse = _rmse_meV(
-        [(o, m) for o, m in zip(oracle, mlip, strict=True) if m is not None]
-    )
+    mlip = [found[row.start_index][0] for row in saddles]
+    groups = [hop_group(row) for row in saddles]
     upto = f"loop<={int(loop)}"
     counts: dict[str, int] = {}
     for row in store.rows(f"triage,{upto}", run=run):
         counts[row.triage] = counts.get(row.triage, 0) + 1
+    # the energy rule's count whatever the force rule said (artifactual
+    # saddles whose barrier was off too are counted here and there)
+    counts["barrier_off"] = store.count(f"barrier_off=1,{upto}", run=run)
     counts["oracle_failures"] = store.count(upto, run=run, oracle_status="failed")
     # random hops whose oracle search gave no barrier to trust (left out)
     counts["random_untrusted"] = store.count(
@@ -658,18 +732,17 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
             if mine
             else None
         )
-        pairs_here = [
-            (o, m)
-            for o, m, z in zip(oracle, mlip, random_sizes, strict=True)
-            if z == size and m is not None
-        ]
+        here = [k for k, z in enumerate(random_sizes) if z == size]
         figures.update(
             random_hops=sum(z == size for z in random_sizes),
             random_force_rmse_meV_A=None
             if errors is None
             else errors.all.force_rmse_meV_A,
-            random_barrier_rmse_meV=_rmse_meV(pairs_here),
+            random_barrier_rmse_meV=barrier_errors(
+                [oracle[k] for k in here], [mlip[k] for k in here]
+            ).rmse_meV,
         )
+    overall = barrier_errors(oracle, mlip)
     metrics = BarrierMetrics(
         loop=loop,
         oracle_calls=sum(int(f["oracle_calls"]) for f in by_size.values()),
@@ -678,7 +751,11 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
         tests=tests,
         barrier_oracle=oracle,
         barrier_mlip=mlip,
-        barrier_rmse_meV=rmse,
+        barrier_mlip_reason=[found[row.start_index][1] for row in saddles],
+        barrier_hops=groups,
+        barrier=overall,
+        barrier_by_hop=barrier_errors_by(groups, oracle, mlip),
+        barrier_rmse_meV=overall.rmse_meV,
         oracle_atoms=sum(int(f["oracle_atoms"]) for f in by_size.values()),
         by_cell_size=by_size,
     )

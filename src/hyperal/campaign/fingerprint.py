@@ -15,6 +15,10 @@ arguments (a wrapper fixed after its broken calls were all rejected: the
 labels already stored stay, the store records the change). Always refused:
 the system, the initial data, the seed, the committee's architecture — a
 store mixing those would hold two campaigns.
+
+A key that a later version added reads, in a store written before it, as
+absent; absent and ``null`` are the same setting (a new key whose ``null``
+keeps the old behaviour continues an old store when set to ``null``).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ ACCEPTABLE = (
     "difficult_fraction",
     "committee.fit",
     "committee.warm_start",
+    "triage",
 )
 
 
@@ -55,7 +60,7 @@ def differences(a: dict, b: dict, prefix: str = "") -> list[str]:
         x, y = a.get(key), b.get(key)
         if isinstance(x, dict) and isinstance(y, dict):
             keys += differences(x, y, f"{prefix}{key}.")
-        elif x != y:
+        elif x != y:  # a key absent from one side reads as None
             keys.append(f"{prefix}{key}")
     return keys
 

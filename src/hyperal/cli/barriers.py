@@ -59,7 +59,15 @@ def init(
 
 
 def _line(m) -> str:
-    rmse = "–" if m.barrier_rmse_meV is None else f"{m.barrier_rmse_meV:.0f} meV"
+    from hyperal.barriers.statistics import interval_text
+
+    rmse = (
+        f"{interval_text(m.barrier)} meV"
+        if m.barrier is not None and m.barrier.rmse_meV is not None
+        else "–"
+        if m.barrier_rmse_meV is None
+        else f"{m.barrier_rmse_meV:.0f} meV"
+    )
     counts = ", ".join(f"{k} {v}" for k, v in sorted(m.counts.items()) if v)
     return (
         f"loop {m.loop}: {m.oracle_calls} oracle calls, {m.n_train} training "
@@ -125,15 +133,24 @@ def status(config_path: ConfigPath):
     """A table per loop: oracle calls, training size, the triage counts, the
     errors on the proximal saddles and the random set, the barrier RMSE."""
     from hyperal.barriers.learn import barrier_metrics
-    from hyperal.report.barriers import COLUMNS, loop_rows
+    from hyperal.report.barriers import COLUMNS, hop_table, loop_rows
 
     store = _open(_config(config_path))
+    metrics = barrier_metrics(store)
     table = Table(title="hyperal barrier campaign (counts to date)")
     for column in COLUMNS:
         table.add_column(column, justify="right")
-    for row in loop_rows(barrier_metrics(store)):
+    for row in loop_rows(metrics):
         table.add_row(*row)
     table_console().print(table)
+    if metrics and metrics[-1].barrier_by_hop:
+        header, rows = hop_table(metrics)
+        by_hop = Table(title="random-set barrier RMSE per hop [95 % bootstrap CI]")
+        for k, column in enumerate(header):
+            by_hop.add_column(column, justify="left" if k == 0 else "right")
+        for row in rows:
+            by_hop.add_row(*row)
+        table_console().print(by_hop)
 
 
 @app.command()

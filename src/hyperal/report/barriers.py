@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperal.barriers.statistics import interval_text
 from hyperal.report.page import Page, colour, marker, table
 
 COLUMNS = [
@@ -25,14 +26,16 @@ COLUMNS = [
     "oracle atoms",
     "train",
     "artifactual",
+    "energy",
     "proximal",
+    "barrier off",
     "instability",
     "blocked",
     "proximal F RMSE (meV/Å)",
     "random E RMSE (meV/atom)",
     "random F RMSE (meV/Å)",
     "tail F RMSE (meV/Å)",
-    "barrier RMSE (meV)",
+    "barrier RMSE (meV) [95 % CI]",
 ]
 
 
@@ -51,16 +54,53 @@ def loop_rows(metrics) -> list[list[str]]:
             str(m.n_train),
             *(
                 str(m.counts.get(k, 0))
-                for k in ("artifactual", "proximal", "instability", "blocked")
+                for k in (
+                    "artifactual",
+                    "energy",
+                    "proximal",
+                    "barrier_off",
+                    "instability",
+                    "blocked",
+                )
             ),
             figure(m, "proximal", "force_rmse_meV_A", ".0f"),
             figure(m, "random", "energy_rmse_meV_atom", ".1f"),
             figure(m, "random", "force_rmse_meV_A", ".0f"),
             figure(m, "tail", "force_rmse_meV_A", ".0f"),
-            "–" if m.barrier_rmse_meV is None else f"{m.barrier_rmse_meV:.0f}",
+            # stores written before the interval was kept: the RMSE alone
+            interval_text(m.barrier)
+            if m.barrier is not None
+            else _figure(m.barrier_rmse_meV, ".0f"),
         ]
         for m in metrics
     ]
+
+
+def hop_table(metrics) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: the random-set barrier errors per hop type and
+    hopping species, at the first and the last loop (the status command's
+    second table and the report's)."""
+    first, last = metrics[0], metrics[-1]
+    header = [
+        "hop: hopping species",
+        "hops",
+        f"committee found (loop {last.loop})",
+        f"RMSE loop {first.loop} (meV)",
+        f"RMSE loop {last.loop} (meV)",
+        f"mean error loop {last.loop} (meV)",
+    ]
+    rows = [
+        [
+            group,
+            str(errors.hops),
+            str(errors.found),
+            interval_text(first.barrier_by_hop.get(group)),
+            interval_text(errors),
+            _figure(errors.mean_error_meV, "+.0f"),
+        ]
+        for group, errors in last.barrier_by_hop.items()
+    ]
+    return header, rows
 
 
 def _figure(value, fmt: str) -> str:
@@ -94,14 +134,31 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
     with open(path.with_name("barriers.csv"), "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["index", "hop", "hopping", "cell_size", "loop", "oracle_eV", "mlip_eV"]
+            [
+                "index",
+                "hop",
+                "hopping",
+                "cell_size",
+                "loop",
+                "oracle_eV",
+                "mlip_eV",
+                "mlip_untrusted_because",
+            ]
         )
         for m in metrics:
+            reasons = m.barrier_mlip_reason or [""] * len(m.barrier_oracle)
             for k, (o, b) in enumerate(
                 zip(m.barrier_oracle, m.barrier_mlip, strict=True)
             ):
                 writer.writerow(
-                    [k, *hops[k], m.loop, f"{o:.5f}", "" if b is None else f"{b:.5f}"]
+                    [
+                        k,
+                        *hops[k],
+                        m.loop,
+                        f"{o:.5f}",
+                        "" if b is None else f"{b:.5f}",
+                        reasons[k],
+                    ]
                 )
 
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -154,16 +211,22 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
     loops.append(
         "<p>Counts are cumulative up to each loop. Oracle atoms: the atoms "
         "the oracle computed (each call counts its structure's atoms). "
-        "Artifactual: committee saddles "
-        "whose oracle max force exceeds the triage limit (they train); proximal: "
-        "the others (the proximal-saddle test set); tail: the start states of "
-        "the hops of the score's tail set aside for testing; instability: hops "
-        "whose ends "
+        "Two rules send a labelled committee saddle to training. Force "
+        "rule — artifactual: its oracle max force exceeds the triage limit. "
+        "Energy rule — barrier off: the committee's barrier differs from the "
+        "oracle's at the same saddle and relaxed start (both labelled) by more "
+        "than its limit; the saddle and its start train (energy: saddles only "
+        "this rule sent; barrier off counts every saddle it fired on). "
+        "Proximal: the others (the proximal-saddle test set); tail: the start "
+        "states of the hops of the score's tail set aside for testing; "
+        "instability: hops whose ends "
         "did not relax on the committee (their start trains, unrelaxed); blocked: "
         "saddles with atoms too close or committee forces too large (never "
         "labelled). The random set is frozen at loop 0 and never trains; its "
         "barrier RMSE compares the committee's saddle searches between the "
-        "oracle-relaxed ends with the oracle's own.</p>"
+        "oracle-relaxed ends with the oracle's own; its interval is a 95 % "
+        "percentile bootstrap over the hops (few hops: read it as a lower "
+        "bound on the uncertainty).</p>"
     )
     loops.append(table(COLUMNS, rows))
     untrusted = metrics[-1].counts.get("random_untrusted", 0)
@@ -236,6 +299,34 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
         )
     )
     shown = page.section("Barriers of the random set")
+    first = metrics[0]
+    if last.barrier_by_hop:
+        shown.append(
+            "<p>Barrier RMSE per hop type and hopping species, at loop "
+            f"{first.loop} and loop {last.loop}, with the 95 % bootstrap "
+            "interval over the hops of each group; mean error below 0: the "
+            "committee's barriers are low.</p>"
+        )
+        shown.append(table(*hop_table(metrics)))
+    failed = [
+        (k, group, why)
+        for k, (group, why) in enumerate(
+            zip(last.barrier_hops, last.barrier_mlip_reason, strict=True)
+        )
+        if why
+    ]
+    if failed:
+        shown.append(
+            f"<p>Committee searches of loop {last.loop} that gave no barrier to "
+            "trust (left out of the RMSE), and why:</p>"
+        )
+        shown.append(
+            table(
+                ["random hop", "hop: hopping species", "why"],
+                [[str(k), group, why] for k, group, why in failed],
+                left=3,
+            )
+        )
     if not last.barrier_oracle:
         shown.append(
             "<p>No random hop has a barrier to trust: every oracle search of "
