@@ -152,10 +152,12 @@ def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
 
     real = learn.mlip_saddle
 
-    def unstable(checkpoint, start, options):
+    def unstable(checkpoint, start, options, floor):
         if start.info["decoration"].endswith("0"):  # some hops "explode"
-            return None, np.inf, "RuntimeError: the committee exploded"
-        return real(checkpoint, start, options)
+            edge = start.copy()  # the edge of the hole (the real one: below)
+            edge.positions += np.random.default_rng(0).normal(0, 0.05, (len(edge), 3))
+            return None, np.inf, "RuntimeError: the committee exploded", edge
+        return real(checkpoint, start, options, floor)
 
     monkeypatch.setattr(learn, "mlip_saddle", unstable)
     data = tiny(tmp_path, loops=1, starts=4)
@@ -169,6 +171,55 @@ def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
         assert row.point == "start" and "exploded" in row.reason
     trained = set(read_manifest(store.checkpoint_path(1, RUN)).extra["training_names"])
     assert {r.name for r in drawn.values()} <= trained
+    # each instability's collapse frame is labelled and trains beside it
+    edges = store.rows(run=RUN, loop=1, point="collapse")
+    assert {r.start_index for r in edges} == set(drawn)
+    for row in edges:
+        assert row.triage == "collapse" and row.split == "train"
+        assert row.oracle_status == "ok" and row.name in trained
+        assert row.closest_A == pytest.approx(_closest(row.toatoms()))
+    (last,) = barrier_metrics(store)[1:]
+    assert last.counts["collapse"] == len(edges)
+
+
+def _closest(atoms):
+    from ase.geometry import get_distances
+
+    _, d = get_distances(atoms.positions, cell=atoms.cell, pbc=True)
+    return float(np.min(d[np.triu_indices(len(atoms), 1)]))
+
+
+def test_the_last_physical_frame_of_a_committee_with_a_hole():
+    """A pair potential that only attracts (a committee's hole): the
+    relaxation pulls atoms together; the frame kept is the last whose
+    closest atoms are still at the floor, not the start. EMT, which has
+    no hole, relaxes: that is said, and nothing below the floor is kept."""
+    from ase.build import bulk
+    from ase.calculators.calculator import Calculator, all_changes
+    from ase.calculators.emt import EMT
+
+    from hyperal.barriers.learn import last_physical
+
+    class Hole(Calculator):
+        implemented_properties = ["energy", "forces"]
+
+        def calculate(self, atoms=None, properties=None, changes=all_changes):
+            super().calculate(atoms, properties, changes)
+            d = self.atoms.get_all_distances(mic=True, vector=True)
+            r = np.linalg.norm(d, axis=2) + np.eye(len(self.atoms))
+            inv = np.where(np.eye(len(self.atoms), dtype=bool), 0.0, 1 / r)
+            self.results["energy"] = -0.5 * float(inv.sum())
+            # E = -sum 1/r: the force on i pulls it toward every j
+            self.results["forces"] = np.einsum("ijk,ij->ik", d, inv**3)
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    atoms.positions += np.random.default_rng(1).normal(0, 0.1, atoms.positions.shape)
+    frame, relaxed = last_physical(atoms, Hole(), 0.02, 300, floor=1.5)
+    assert not relaxed and frame is not None
+    assert 1.5 <= _closest(frame) < _closest(atoms)
+    assert not np.allclose(frame.positions, atoms.positions)
+    frame, relaxed = last_physical(atoms, EMT(), 0.05, 300, floor=1.5)
+    assert relaxed and _closest(frame) >= 1.5
 
 
 def test_a_killed_barrier_campaign_resumes_without_loss_or_duplicates(tmp_path):

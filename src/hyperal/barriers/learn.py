@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.geometry import get_distances
+from ase.optimize import FIRE
 from pydantic import BaseModel, ConfigDict
 
 from hyperal.barriers.config import BarrierConfig
@@ -244,18 +245,67 @@ def oracle_saddle(oracle: Oracle, start: Atoms, options: dict):
     return result, labels, path, calc.calls, ""
 
 
-def mlip_saddle(checkpoint: str, start: Atoms, options: dict):
+def mlip_saddle(checkpoint: str, start: Atoms, options: dict, floor: float = 0.0):
     """The committee's saddle search of the hop ``start``: (result or None,
-    the committee's largest force at the saddle, failure reason)."""
+    the committee's largest force at the saddle, failure reason, the
+    collapse frame or None). When an end does not relax (an instability),
+    the collapse frame is the last structure of the committee's own
+    relaxation of that end whose closest atoms are still ``floor`` Å apart
+    (:func:`last_physical`)."""
     calc = committee(checkpoint).calculator()
     try:
         result = find_saddle(start, hop_end(start), calc, **options)
     except Exception as exc:  # an exploding committee: an instability
-        return None, np.inf, f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        return None, np.inf, why, _collapse(start, calc, options, floor)
+    if "did not relax" in result.reason:
+        return result, np.inf, "", _collapse(start, calc, options, floor)
     probe = result.saddle.copy()
     probe.calc = calc
     force = float(np.max(np.linalg.norm(probe.get_forces(), axis=1)))
-    return result, force, ""
+    return result, force, "", None
+
+
+def _collapse(start: Atoms, calc, options: dict, floor: float) -> Atoms | None:
+    """The collapse frame of whichever end of the hop the committee cannot
+    relax (start first), or None when both relax."""
+    fmax = options.get("relax_fmax") or options["fmax"]
+    for end in (start, hop_end(start)):
+        frame, relaxed = last_physical(end, calc, fmax, options["relax_steps"], floor)
+        if not relaxed:
+            return frame
+    return None
+
+
+def last_physical(
+    atoms: Atoms, calc, fmax: float, steps: int, floor: float
+) -> tuple[Atoms | None, bool]:
+    """Relax ``atoms`` on ``calc`` (FIRE, as the saddle search does) and
+    return (the last frame whose closest atoms are at least ``floor`` Å
+    apart and whose forces are finite, or None when that is the first
+    frame; whether the relaxation converged before leaving that region).
+
+    A committee whose relaxation pulls atoms together has a hole — its
+    energy falls without bound where no training structure reached (the
+    NbTiZr + O committee's relaxations brought metal atoms to 0.01 Å). The
+    unrelaxed start says nothing about that region; the frame on its edge,
+    labelled by the oracle, shows the committee the repulsion it lacks."""
+    work = atoms.copy()
+    work.calc = calc
+    optimizer = FIRE(work, logfile=None)
+    last = None
+    for _ in optimizer.irun(fmax=fmax, steps=steps):
+        forces = work.get_forces()
+        if _min_distance(work) < floor or not np.all(np.isfinite(forces)):
+            break
+        if optimizer.nsteps > 0:
+            last = work.copy()
+            last.calc = None
+        if float(np.max(np.linalg.norm(forces, axis=1))) < fmax:
+            return last, True
+    if last is not None:
+        last.info.update(atoms.info)
+    return last, False
 
 
 def mlip_barrier(checkpoint: str, start: Atoms, end: Atoms, options: dict):
@@ -510,9 +560,12 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     have = _have(ctx, loop)
     todo = [i for i in range(len(hops)) if i not in have and i not in tests]
     options = _options(cfg)
-    calls = ((i, mlip_saddle, (str(checkpoint), hops[i], options)) for i in todo)
     triage = cfg.triage
-    for n, (i, (result, force, failure)) in enumerate(
+    calls = (
+        (i, mlip_saddle, (str(checkpoint), hops[i], options, triage.min_distance_A))
+        for i in todo
+    )
+    for n, (i, (result, force, failure, collapse)) in enumerate(
         completed(ctx.executor, calls), 1
     ):
         start = hops[i]
@@ -529,7 +582,21 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                 triage="instability",
                 reason=why[:200],
             )
-            ctx.store.add([(start, pairs)])
+            entries = [(start, pairs)]
+            if collapse is not None:
+                # the edge of the committee's hole, labelled: it trains too
+                pairs = _pairs(
+                    ctx,
+                    loop,
+                    i,
+                    "collapse",
+                    collapse,
+                    split=Split.TRAIN.value,
+                    triage="collapse",
+                    closest_A=_min_distance(collapse),
+                )
+                entries.append((collapse, pairs))
+            ctx.store.add(entries)
         else:
             saddle = result.saddle.copy()
             saddle.info.update(start.info)
