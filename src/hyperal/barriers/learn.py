@@ -11,14 +11,20 @@ is fitted.
 
 Loop k >= 1: ``starts`` new hops are searched on the committee (through the
 executor). A hop whose ends do not relax on the committee is an
-*instability*: its unrelaxed start is labelled and trains. A saddle with
-atoms closer than ``triage.min_distance_A`` or committee forces beyond
+*instability*: its unrelaxed start is labelled and trains, and so does the
+last frame of the committee's failed relaxation whose atoms are still
+``triage.min_distance_A`` apart (*collapse*). A saddle with atoms closer than
+``triage.min_distance_A`` or committee forces beyond
 ``triage.max_force_eV_A`` is *blocked* (never labelled, counted). Every other
-MLIP saddle is labelled by the oracle: oracle max force above
-``triage.artifact_force_eV_A`` makes it *artifactual* (it trains), else it is
-*proximal* (the proximal-saddle test set). The committee is refitted (warm)
-and evaluated: errors on the proximal and random sets, and the barriers of
-the random hops searched on the committee against the oracle's.
+MLIP saddle is labelled by the oracle, with the committee's relaxed start
+when the energy rule is on: oracle max force above
+``triage.artifact_force_eV_A`` makes it *artifactual* (it trains); a
+committee barrier off the oracle's at those two structures by more than
+``triage.barrier_error_eV`` sends saddle and start to training (*energy*);
+else it is *proximal* (the proximal-saddle test set). The committee is
+refitted (warm) and evaluated: errors on the proximal and random sets, and
+the barriers of the random hops searched on the committee against the
+oracle's, with a bootstrap interval over hops (:mod:`.statistics`).
 
 The campaign composes the campaign's stages (store, executor, oracle, fit,
 label, resume): rows are written as they arrive under the run ``barriers``;

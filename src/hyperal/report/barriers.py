@@ -30,6 +30,7 @@ COLUMNS = [
     "proximal",
     "barrier off",
     "instability",
+    "collapse",
     "blocked",
     "proximal F RMSE (meV/Å)",
     "random E RMSE (meV/atom)",
@@ -60,6 +61,7 @@ def loop_rows(metrics) -> list[list[str]]:
                     "proximal",
                     "barrier_off",
                     "instability",
+                    "collapse",
                     "blocked",
                 )
             ),
@@ -220,7 +222,9 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
         "Proximal: the others (the proximal-saddle test set); tail: the start "
         "states of the hops of the score's tail set aside for testing; "
         "instability: hops whose ends "
-        "did not relax on the committee (their start trains, unrelaxed); blocked: "
+        "did not relax on the committee (their start trains, unrelaxed); "
+        "collapse: the last frame of such a failed relaxation whose atoms were "
+        "still apart (it trains: the edge of the committee's hole); blocked: "
         "saddles with atoms too close or committee forces too large (never "
         "labelled). The random set is frozen at loop 0 and never trains; its "
         "barrier RMSE compares the committee's saddle searches between the "
