@@ -235,6 +235,9 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell's background job (`cmd &`) inherits SIGINT ignored, and
+        # Python then never installs its handler: restore the default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     db = Path(data["store"])
