@@ -44,12 +44,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from hyperal.barriers.config import parse_barrier_config
 from hyperal.barriers.learn import RUN, BarrierCampaign, _options, mlip_barrier
-from hyperal.barriers.statistics import RESAMPLES, barrier_errors, interval_text
+from hyperal.barriers.statistics import barrier_errors, interval_text, paired_difference
 from hyperal.campaign.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,23 +127,12 @@ def searched(data: dict, hops) -> list[float | None]:
     ]
 
 
-def paired(oracle, a, b, seed: int = 0) -> str:
-    """RMSE(a) − RMSE(b) (meV) over the hops both found, with its 95 %
-    bootstrap interval (hops resampled together: a paired comparison)."""
-    both = [k for k in range(len(oracle)) if a[k] is not None and b[k] is not None]
-    if len(both) < 2:
+def paired(oracle, a, b) -> str:
+    """RMSE(a) − RMSE(b) (meV) over hops both found, 95 % paired bootstrap."""
+    found = paired_difference(oracle, a, b)
+    if found is None:
         return "–"
-    ea = 1e3 * (np.array([a[k] for k in both]) - np.array([oracle[k] for k in both]))
-    eb = 1e3 * (np.array([b[k] for k in both]) - np.array([oracle[k] for k in both]))
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(both), size=(RESAMPLES, len(both)))
-
-    def rmse(e, axis=None):
-        return np.sqrt(np.mean(np.square(e), axis=axis))
-
-    diffs = rmse(ea[picks], 1) - rmse(eb[picks], 1)
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return f"{rmse(ea) - rmse(eb):+.0f} [{low:+.0f}, {high:+.0f}] ({len(both)} hops)"
+    return f"{found[0]:+.0f} [{found[1]:+.0f}, {found[2]:+.0f}] ({found[3]} hops)"
 
 
 def main() -> None:

@@ -25,12 +25,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from hyperal.barriers.config import parse_barrier_config
 from hyperal.barriers.learn import BarrierCampaign, barrier_metrics
-from hyperal.barriers.statistics import RESAMPLES, interval_text
+from hyperal.barriers.statistics import interval_text, paired_difference
 from hyperal.campaign.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,21 +41,12 @@ def run(data: dict) -> float:
     return time.perf_counter() - began
 
 
-def paired(oracle, a, b, seed: int = 0) -> str:
-    """RMSE(a) − RMSE(b) (meV) over hops both found, 95 % bootstrap."""
-    both = [k for k in range(len(oracle)) if a[k] is not None and b[k] is not None]
-    if len(both) < 2:
+def paired(oracle, a, b) -> str:
+    """RMSE(a) − RMSE(b) (meV) over hops both found, 95 % paired bootstrap."""
+    found = paired_difference(oracle, a, b)
+    if found is None:
         return "–"
-    o = np.array([oracle[k] for k in both])
-    ea = 1e3 * (np.array([a[k] for k in both]) - o)
-    eb = 1e3 * (np.array([b[k] for k in both]) - o)
-    picks = np.random.default_rng(seed).integers(0, len(both), (RESAMPLES, len(both)))
-
-    def rmse(e, axis=None):
-        return np.sqrt(np.mean(np.square(e), axis=axis))
-
-    low, high = np.percentile(rmse(ea[picks], 1) - rmse(eb[picks], 1), [2.5, 97.5])
-    return f"{rmse(ea) - rmse(eb):+.0f} [{low:+.0f}, {high:+.0f}]"
+    return f"{found[0]:+.0f} [{found[1]:+.0f}, {found[2]:+.0f}]"
 
 
 def main() -> None:

@@ -72,3 +72,29 @@ def test_a_store_from_before_the_energy_rule():
     assert refused == ["triage.barrier_error_eV"]
     assert "--accept-changes" in refusal(refused, "barrier campaign")
     assert check(old, on, accept=True) == []
+
+
+def test_paired_difference_cancels_what_the_hops_share():
+    """Two committees whose errors differ by a small amount on every hop,
+    on top of large hop-to-hop errors they share: the paired interval is
+    narrow around the difference; hops either missed are left out."""
+    from hyperal.barriers.statistics import paired_difference
+
+    rng = np.random.default_rng(3)
+    oracle = list(rng.uniform(0.3, 1.0, 12))
+    shared = rng.normal(0, 0.1, 12)  # what both get wrong: ±100 meV
+    a = [o + s + 0.01 * np.sign(s) for o, s in zip(oracle, shared, strict=True)]
+    b = [o + s for o, s in zip(oracle, shared, strict=True)]
+    a[0] = None
+    diff, low, high, hops = paired_difference(oracle, a, b)
+    ea = [1e3 * (x - o) for x, o in zip(a[1:], oracle[1:], strict=True)]
+    eb = [1e3 * (x - o) for x, o in zip(b[1:], oracle[1:], strict=True)]
+    assert hops == 11
+    assert diff == pytest.approx(
+        np.sqrt(np.mean(np.square(ea))) - np.sqrt(np.mean(np.square(eb)))
+    )
+    assert 0 < low <= diff <= high < 12  # a is worse by ~10 meV, surely
+    # unpaired intervals of the two RMSEs overlap almost entirely
+    ia, ib = rmse_interval(ea), rmse_interval(eb)
+    assert ia[0] < ib[1]
+    assert paired_difference(oracle[:2], [None, 0.5], [0.4, None]) is None

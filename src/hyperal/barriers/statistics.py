@@ -83,6 +83,35 @@ def barrier_errors_by(
     }
 
 
+def paired_difference(
+    oracle: Sequence[float],
+    a: Sequence[float | None],
+    b: Sequence[float | None],
+    *,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float, int] | None:
+    """RMSE(a) − RMSE(b) (meV, barriers in eV) of two committees' barriers of
+    the same hops, over the hops both found: (difference, low, high, hops).
+    The hops are resampled together (a paired bootstrap), so what the two
+    share — the hops' own difficulty — cancels. None for fewer than two."""
+    both = [k for k in range(len(oracle)) if a[k] is not None and b[k] is not None]
+    if len(both) < 2:
+        return None
+    o = np.array([oracle[k] for k in both], float)
+    ea = 1e3 * (np.array([a[k] for k in both], float) - o)
+    eb = 1e3 * (np.array([b[k] for k in both], float) - o)
+    picks = np.random.default_rng(seed).integers(0, len(both), (RESAMPLES, len(both)))
+
+    def rmse(e, axis=None):
+        return np.sqrt(np.mean(np.square(e), axis=axis))
+
+    tail = 100 * (1 - level) / 2
+    diffs = rmse(ea[picks], 1) - rmse(eb[picks], 1)
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(rmse(ea) - rmse(eb)), float(low), float(high), len(both)
+
+
 def interval_text(errors: BarrierErrors | None) -> str:
     """``"80 [55, 101]"`` (meV), ``"80"`` without an interval, ``"–"``."""
     if errors is None or errors.rmse_meV is None:
@@ -98,5 +127,6 @@ __all__ = [
     "barrier_errors",
     "barrier_errors_by",
     "interval_text",
+    "paired_difference",
     "rmse_interval",
 ]
