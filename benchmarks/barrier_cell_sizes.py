@@ -48,7 +48,7 @@ import yaml
 
 from hyperal.barriers.config import parse_barrier_config
 from hyperal.barriers.learn import RUN, BarrierCampaign, _options, mlip_barrier
-from hyperal.barriers.statistics import barrier_errors, interval_text, paired_difference
+from hyperal.barriers.statistics import barrier_errors, interval_text, paired_text
 from hyperal.campaign.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,14 +125,6 @@ def searched(data: dict, hops) -> list[float | None]:
         mlip_barrier(checkpoint, start, end, _options(config))[0]
         for start, end, _ in hops
     ]
-
-
-def paired(oracle, a, b) -> str:
-    """RMSE(a) − RMSE(b) (meV) over hops both found, 95 % paired bootstrap."""
-    found = paired_difference(oracle, a, b)
-    if found is None:
-        return "–"
-    return f"{found[0]:+.0f} [{found[1]:+.0f}, {found[2]:+.0f}] ({found[3]} hops)"
 
 
 def main() -> None:
@@ -213,7 +205,12 @@ def main() -> None:
     print("|---|" + "---|" * len(sets))
     for name in [*more, *over]:
         cells = [
-            paired([o for *_, o in hops], found[(name, s)], found[("3x3x3", s)])
+            paired_text(
+                [o for *_, o in hops],
+                found[(name, s)],
+                found[("3x3x3", s)],
+                hops=True,
+            )
             for s, hops in sets.items()
         ]
         print(f"| {name} − 3x3x3 | " + " | ".join(cells) + " |")

@@ -29,7 +29,7 @@ import yaml
 
 from hyperal.barriers.config import parse_barrier_config
 from hyperal.barriers.learn import BarrierCampaign, barrier_metrics
-from hyperal.barriers.statistics import interval_text, paired_difference
+from hyperal.barriers.statistics import interval_text, paired_text
 from hyperal.campaign.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,14 +39,6 @@ def run(data: dict) -> float:
     began = time.perf_counter()
     BarrierCampaign(parse_barrier_config(data)).run()
     return time.perf_counter() - began
-
-
-def paired(oracle, a, b) -> str:
-    """RMSE(a) − RMSE(b) (meV) over hops both found, 95 % paired bootstrap."""
-    found = paired_difference(oracle, a, b)
-    if found is None:
-        return "–"
-    return f"{found[0]:+.0f} [{found[1]:+.0f}, {found[2]:+.0f}]"
 
 
 def main() -> None:
@@ -90,7 +82,7 @@ def main() -> None:
                 str(e.counts.get("energy", 0)),
                 interval_text(e.barrier),
                 interval_text(f.barrier),
-                paired(e.barrier_oracle, e.barrier_mlip, f.barrier_mlip),
+                paired_text(e.barrier_oracle, e.barrier_mlip, f.barrier_mlip),
             ]
             print("| " + " | ".join(cells) + " |")
     print(

@@ -94,6 +94,11 @@ def test_paired_difference_cancels_what_the_hops_share():
         np.sqrt(np.mean(np.square(ea))) - np.sqrt(np.mean(np.square(eb)))
     )
     assert 0 < low <= diff <= high < 12  # a is worse by ~10 meV, surely
+    from hyperal.barriers.statistics import paired_text
+
+    text = f"{diff:+.0f} [{low:+.0f}, {high:+.0f}]"
+    assert paired_text(oracle, a, b) == text
+    assert paired_text(oracle, a, b, hops=True) == f"{text} (11 hops)"
     # unpaired intervals of the two RMSEs overlap almost entirely
     ia, ib = rmse_interval(ea), rmse_interval(eb)
     assert ia[0] < ib[1]

@@ -59,6 +59,7 @@ from hyperal.barriers.statistics import (
     BarrierErrors,
     barrier_errors,
     barrier_errors_by,
+    interval_text,
 )
 from hyperal.campaign.executors import completed
 from hyperal.campaign.progress import StageKind
@@ -123,6 +124,14 @@ class BarrierMetrics(BaseModel):
     def errors(self, split: str):
         found = self.tests.get(split)
         return found.all if found else None
+
+    def barrier_text(self) -> str:
+        """The random-set barrier RMSE (meV) with its interval, ``"80 [55,
+        101]"``; a store written before the interval was kept: the RMSE
+        alone; ``"–"`` when no committee barrier was found."""
+        if self.barrier is not None:
+            return interval_text(self.barrier)
+        return "–" if self.barrier_rmse_meV is None else f"{self.barrier_rmse_meV:.0f}"
 
 
 # --- drawing hops ------------------------------------------------------------
@@ -658,27 +667,17 @@ def sort_saddles(ctx: StageContext, loop: int) -> None:
     oracle max force, and, where its start was labelled, the oracle barrier
     there (``barrier_oracle_here``) and the error (``barrier_error``)."""
     triage = ctx.config.triage
-    starts = {
-        row.start_index: row
-        for row in ctx.store.rows(
-            loop=loop,
-            run=ctx.run,
-            stage="hop",
-            point="start",
-            oracle_status="ok",
-            split=Split.NONE.value,
-        )
-    }
+    labelled = ctx.store.rows(
+        loop=loop,
+        run=ctx.run,
+        stage="hop",
+        oracle_status="ok",
+        split=Split.NONE.value,
+    )
+    starts = {row.start_index: row for row in labelled if row.point == "start"}
     db = ctx.store.db
     with db:
-        for row in ctx.store.rows(
-            loop=loop,
-            run=ctx.run,
-            stage="hop",
-            point="saddle",
-            oracle_status="ok",
-            split=Split.NONE.value,
-        ):
+        for row in (row for row in labelled if row.point == "saddle"):
             force = float(np.max(np.linalg.norm(row.forces, axis=1)))
             by_force = force > triage.artifact_force_eV_A
             found: dict = {}

@@ -112,6 +112,16 @@ def paired_difference(
     return float(rmse(ea) - rmse(eb)), float(low), float(high), len(both)
 
 
+def paired_text(oracle, a, b, *, hops: bool = False) -> str:
+    """:func:`paired_difference` as ``"-34 [-45, -25]"`` (meV; with
+    ``hops``, followed by ``" (12 hops)"``), ``"–"`` for fewer than two."""
+    found = paired_difference(oracle, a, b)
+    if found is None:
+        return "–"
+    diff, low, high, n = found
+    return f"{diff:+.0f} [{low:+.0f}, {high:+.0f}]" + (f" ({n} hops)" if hops else "")
+
+
 def interval_text(errors: BarrierErrors | None) -> str:
     """``"80 [55, 101]"`` (meV), ``"80"`` without an interval, ``"–"``."""
     if errors is None or errors.rmse_meV is None:
@@ -128,5 +138,6 @@ __all__ = [
     "barrier_errors_by",
     "interval_text",
     "paired_difference",
+    "paired_text",
     "rmse_interval",
 ]

@@ -59,15 +59,8 @@ def init(
 
 
 def _line(m) -> str:
-    from hyperal.barriers.statistics import interval_text
-
-    rmse = (
-        f"{interval_text(m.barrier)} meV"
-        if m.barrier is not None and m.barrier.rmse_meV is not None
-        else "–"
-        if m.barrier_rmse_meV is None
-        else f"{m.barrier_rmse_meV:.0f} meV"
-    )
+    rmse = m.barrier_text()
+    rmse = rmse if rmse == "–" else f"{rmse} meV"
     counts = ", ".join(f"{k} {v}" for k, v in sorted(m.counts.items()) if v)
     return (
         f"loop {m.loop}: {m.oracle_calls} oracle calls, {m.n_train} training "

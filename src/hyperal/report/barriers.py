@@ -69,10 +69,7 @@ def loop_rows(metrics) -> list[list[str]]:
             figure(m, "random", "energy_rmse_meV_atom", ".1f"),
             figure(m, "random", "force_rmse_meV_A", ".0f"),
             figure(m, "tail", "force_rmse_meV_A", ".0f"),
-            # stores written before the interval was kept: the RMSE alone
-            interval_text(m.barrier)
-            if m.barrier is not None
-            else _figure(m.barrier_rmse_meV, ".0f"),
+            m.barrier_text(),
         ]
         for m in metrics
     ]
