@@ -33,10 +33,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from committee_cost import ELEMENTS, alloy_cell, emt_dataset  # noqa: E402
 
-from hyperal.campaign.evaluate import Labelled, summarise  # noqa: E402
 from hyperal.labels import reference  # noqa: E402
 from hyperal.models import BPNN, get_backend  # noqa: E402
 from hyperal.models.protocol import predict  # noqa: E402
+from hyperal.runs.evaluate import Labelled, summarise  # noqa: E402
 
 
 def test_errors(model, test) -> tuple[float, float]:

@@ -49,7 +49,7 @@ import yaml
 from hyperal.barriers.config import parse_barrier_config
 from hyperal.barriers.learn import RUN, BarrierCampaign, _options, mlip_barrier
 from hyperal.barriers.statistics import barrier_errors, interval_text, paired_text
-from hyperal.campaign.store import Store
+from hyperal.runs.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 MIXED = [[a, b, c] for a in (2, 3) for b in (2, 3) for c in (2, 3)]

@@ -26,8 +26,8 @@ from ase.optimize import FIRE
 
 from hyperal.barriers.config import load_barrier_config
 from hyperal.barriers.learn import RUN, barrier_metrics, hop_group
-from hyperal.campaign.store import Store
-from hyperal.campaign.tasks import committee
+from hyperal.runs.store import Store
+from hyperal.runs.tasks import committee
 
 
 def closest(atoms) -> float:

@@ -30,7 +30,7 @@ import yaml
 from hyperal.barriers.config import parse_barrier_config
 from hyperal.barriers.learn import BarrierCampaign, barrier_metrics
 from hyperal.barriers.statistics import interval_text, paired_text
-from hyperal.campaign.store import Store
+from hyperal.runs.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 

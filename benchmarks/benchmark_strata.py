@@ -14,7 +14,7 @@ import numpy as np
 
 from hyperal.benchmark import collect, load_benchmark
 from hyperal.benchmark.statistics import compare
-from hyperal.campaign.store import Store
+from hyperal.runs.store import Store
 
 bench, base = load_benchmark(sys.argv[1])
 store = Store(bench.store)

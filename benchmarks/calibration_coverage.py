@@ -24,7 +24,7 @@ import numpy as np
 
 from hyperal.benchmark import load_benchmark
 from hyperal.benchmark.run import variant_run
-from hyperal.campaign.store import Store
+from hyperal.runs.store import Store
 
 
 def main() -> None:

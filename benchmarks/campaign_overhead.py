@@ -26,9 +26,9 @@ import yaml
 from ase.build import bulk
 
 from hyperal.campaign import Campaign, parse_config
-from hyperal.campaign.executors import completed, make_executor
-from hyperal.campaign.progress import Progress, StageKind
 from hyperal.oracle import Oracle, label_structure
+from hyperal.runs.executors import completed, make_executor
+from hyperal.runs.progress import Progress, StageKind
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "campaign_demo.yaml"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperal.benchmark import Benchmark, VariantConfig, collect, load_benchmark
-from hyperal.campaign.store import Store
+from hyperal.runs.store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "benchmark-emt.yaml"
 

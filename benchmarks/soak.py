@@ -211,8 +211,8 @@ def _log(folder: Path) -> list[tuple[str, str]]:
 
 
 def _training(folder: Path) -> list[list[str]]:
-    from hyperal.campaign.store import Store
     from hyperal.models.checkpoint import read_manifest
+    from hyperal.runs.store import Store
 
     store = Store(folder / "soak.db")
     loops = [m.loop for m in store.metrics()]
@@ -223,7 +223,7 @@ def _training(folder: Path) -> list[list[str]]:
 
 
 def compare(killed: Path, reference: Path) -> dict:
-    from hyperal.campaign.store import Store
+    from hyperal.runs.store import Store
 
     log = _log(killed)
     store = Store(killed / "soak.db")

@@ -41,9 +41,9 @@ from hyperal.benchmark import collect, load_benchmark
 from hyperal.benchmark.results import calls_to_reach
 from hyperal.benchmark.run import user_test_sets, variant_run
 from hyperal.benchmark.statistics import t_interval
-from hyperal.campaign.store import Store
 from hyperal.labels import reference_labels
 from hyperal.models.checkpoint import load_checkpoint
+from hyperal.runs.store import Store
 
 SCORES = ("sigma_U", "sigma_U/N", "sigma_U-comp", "fsigma_max", "fsigma_mean")
 ERRORS = ("max |dF|", "rms |dF|")

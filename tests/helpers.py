@@ -41,3 +41,13 @@ def emt_test_file(path, count: int) -> None:
         atoms.get_forces()
         images.append(with_ref_keys(atoms))
     write(path, images, format="extxyz")
+
+
+def stage_context(config, store=None, run: str = "main"):
+    """A stage context of ``config`` in process (its store, its oracle)."""
+    from hyperal.runs import InProcessExecutor, StageContext, Store
+
+    store = store if store is not None else Store(config.store)
+    return StageContext(
+        config, store, InProcessExecutor(), config.oracle.build(config.store), run=run
+    )

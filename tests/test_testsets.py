@@ -13,8 +13,8 @@ from ase.io import read
 from typer.testing import CliRunner
 
 from hyperal.campaign.config import ConfigError
-from hyperal.campaign.store import structure_key
 from hyperal.cli.main import app
+from hyperal.runs.store import structure_key
 from hyperal.testsets import build_test_set, parse_recipe
 
 RECIPE = {

@@ -119,7 +119,7 @@ class Label:
         return self.status == "ok"
 
 
-def _resolve(name: str) -> Callable[..., Calculator]:
+def resolve(name: str) -> Callable[..., Calculator]:
     if name in ORACLES:
         return ORACLES[name]
     module_name, sep, attribute = name.partition(":")
@@ -176,7 +176,7 @@ class Oracle:
     keep_workdirs: str = "failed"
 
     def __post_init__(self):
-        _resolve(self.name)  # fail early on an unknown oracle
+        resolve(self.name)  # fail early on an unknown oracle
         if self.keep_workdirs not in KEEP:
             raise ValueError(
                 f"keep_workdirs must be one of {', '.join(KEEP)}, "
@@ -197,7 +197,7 @@ class Oracle:
         keeps (:mod:`hyperal.universal`). With ``directory``, the calculator
         works there: passed to a factory that takes a ``directory`` argument,
         and set as the calculator's ``directory`` attribute."""
-        factory = _resolve(self.name)
+        factory = resolve(self.name)
         kwargs = dict(self.kwargs)
         if directory is not None and _takes_directory(factory):
             kwargs["directory"] = str(directory)

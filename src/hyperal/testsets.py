@@ -30,16 +30,14 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from ase import Atoms
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from hyperal.campaign.config import OracleConfig, PhaseConfig, SystemConfig
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+from hyperal.campaign.config import PhaseConfig, SystemConfig
+from hyperal.runs.sections import OracleConfig
+from hyperal.runs.settings import Settings
 
 
-class _Stratum(_Model):
+class _Stratum(Settings):
     name: str | None = Field(None, description="default: the kind")
     count: int = Field(ge=1, description="structures to label")
     rattle_A: float = Field(
@@ -155,7 +153,7 @@ Stratum = Annotated[
 ]
 
 
-class LimitsConfig(_Model):
+class LimitsConfig(Settings):
     """The physical limits of training frames: a structure beyond them is
     left out of the set (and counted)."""
 
@@ -163,7 +161,7 @@ class LimitsConfig(_Model):
     min_distance_A: float = Field(0.0, ge=0)
 
 
-class TestSetRecipe(_Model):
+class TestSetRecipe(Settings):
     """A robustness test set: the system, the oracle, the strata."""
 
     system: SystemConfig
@@ -442,8 +440,8 @@ def build_test_set(
     labelled again."""
     from ase.io import write
 
-    from hyperal.campaign.store import structure_key
     from hyperal.evolve.select import beyond_limits
+    from hyperal.runs.store import structure_key
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -519,14 +517,14 @@ def parse_recipe(data: Any) -> TestSetRecipe:
     """A validated recipe, or a ConfigError with one line per problem."""
     from pydantic import ValidationError
 
-    from hyperal.campaign.config import ConfigError, _format
+    from hyperal.runs.settings import ConfigError, format_errors
 
     if not isinstance(data, dict):
         raise ConfigError("the recipe must be a YAML mapping")
     try:
         recipe = TestSetRecipe.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, TestSetRecipe)) from None
+        raise ConfigError(format_errors(exc, TestSetRecipe)) from None
     problems = recipe_problems(recipe)
     if problems:
         raise ConfigError("\n".join(problems))

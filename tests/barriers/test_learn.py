@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from hyperal.barriers.config import ConfigError, parse_barrier_config
 from hyperal.barriers.learn import RUN, BarrierCampaign, barrier_metrics
-from hyperal.campaign.store import Store
 from hyperal.cli.main import app
 from hyperal.models.checkpoint import read_manifest
+from hyperal.runs.store import Store
 
 TINY = {
     "system": {"elements": ["Cu", "Ni"]},
@@ -341,18 +341,19 @@ def test_a_loop_searches_the_tail_of_the_score(finished, score):
     """The hops a loop searches are the tail of the committee's σ (or γ) of
     many drawn hops, a fifth set aside for testing; the same on a rerun."""
     from hyperal.barriers.learn import choose_hops, committee, iter_hops
-    from hyperal.campaign import InProcessExecutor, StageContext
-    from hyperal.campaign.loop import make_oracle
-    from hyperal.campaign.stages import training_set
     from hyperal.committee.grade import ExtrapolationGrade
     from hyperal.models.protocol import predict
+    from hyperal.runs import InProcessExecutor, StageContext
+    from hyperal.runs.stages import training_set
 
     data, _ = finished
     config = parse_barrier_config(
         {**data, "starts": 4, "selection": {"score": score, "min_drawn": 30}}
     )
     store = Store(data["store"])
-    ctx = StageContext(config, store, InProcessExecutor(), make_oracle(config), run=RUN)
+    ctx = StageContext(
+        config, store, InProcessExecutor(), config.oracle.build(config.store), run=RUN
+    )
     checkpoint = store.checkpoint_path(2, RUN)
     hops = choose_hops(ctx, 3, checkpoint)
     assert len(hops) == 5  # 4 to search + 1 to test (a fifth of the tail)
@@ -380,10 +381,10 @@ def test_a_loop_searches_the_tail_of_the_score(finished, score):
 
 
 def test_a_store_belongs_to_one_barrier_campaign(finished):
-    from hyperal.campaign.stages import CampaignError
+    from hyperal.runs.context import RunError
 
     data, metrics = finished
-    with pytest.raises(CampaignError) as error:
+    with pytest.raises(RunError) as error:
         BarrierCampaign(parse_barrier_config({**data, "seed": 7})).run()
     assert str(error.value) == (
         "this store holds a barrier campaign with other settings (seed); use a "

@@ -12,7 +12,7 @@ from hyperal.barriers.statistics import (
     interval_text,
     rmse_interval,
 )
-from hyperal.campaign.fingerprint import check, refusal
+from hyperal.runs.fingerprint import check, refusal
 
 
 def test_rmse_and_interval_by_hand():

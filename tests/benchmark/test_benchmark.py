@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from hyperal.benchmark import calls_to_reach, collect, load_benchmark
 from hyperal.benchmark.results import mean_over_budget
 from hyperal.campaign.config import ConfigError
-from hyperal.campaign.evaluate import Labelled, summarise
-from hyperal.campaign.store import Store
-from hyperal.campaign.tasks import predict
 from hyperal.cli.main import app
 from hyperal.labels import reference
+from hyperal.runs.evaluate import Labelled, summarise
+from hyperal.runs.store import Store
+from hyperal.runs.tasks import predict
 from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import TINY
 from tests.helpers import emt_test_file
@@ -309,7 +309,7 @@ class _Stop(Exception):
 
 def test_an_interrupted_benchmark_resumes_to_the_same_store(finished, tmp_path):
     from hyperal.benchmark import Benchmark
-    from hyperal.campaign.progress import StageKind
+    from hyperal.runs.progress import StageKind
 
     bench, base, store, results, *_ = finished
     again = bench.model_copy(update={"store": str(tmp_path / "again.db")})

@@ -27,13 +27,13 @@ from hyperal.benchmark.trajectories import (
     withheld_starts,
 )
 from hyperal.campaign.config import ConfigError
-from hyperal.campaign.records import Split
-from hyperal.campaign.store import Store
-from hyperal.campaign.tasks import predict
 from hyperal.cli.main import app
 from hyperal.labels import reference
 from hyperal.models.checkpoint import read_manifest
 from hyperal.oracle import Oracle
+from hyperal.runs.records import Split
+from hyperal.runs.store import Store
+from hyperal.runs.tasks import predict
 from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import TINY
 from tests.helpers import emt_test_file

@@ -10,12 +10,13 @@ import yaml
 from ase.io import read
 from typer.testing import CliRunner
 
-from hyperal.campaign import Campaign, StageKind, Store, parse_config
-from hyperal.campaign.evaluate import Labelled, summarise
-from hyperal.campaign.tasks import predict
+from hyperal.campaign import Campaign, parse_config
 from hyperal.cli.main import app
 from hyperal.labels import reference
 from hyperal.models.checkpoint import read_manifest
+from hyperal.runs import StageKind, Store
+from hyperal.runs.evaluate import Labelled, summarise
+from hyperal.runs.tasks import predict
 from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import tiny
 

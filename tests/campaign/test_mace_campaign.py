@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hyperal.campaign import Campaign, Store, parse_config
+from hyperal.campaign import Campaign, parse_config
 from hyperal.models.checkpoint import read_manifest
+from hyperal.runs import Store
 from tests.campaign.conftest import tiny
 
 

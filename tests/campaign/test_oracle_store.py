@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
-from hyperal.campaign.results import LoopMetrics
-from hyperal.campaign.store import Store
 from hyperal.oracle import Label, Oracle
+from hyperal.runs.results import LoopMetrics
+from hyperal.runs.store import Store
 from tests.helpers import rattled_cuni
 
 
@@ -111,7 +111,7 @@ def test_store_round_trip(tmp_path):
 def test_the_structure_key_tells_species_apart():
     """Same positions, cell and pbc but other elements: another structure
     (a label is never copied to it)."""
-    from hyperal.campaign.store import structure_key
+    from hyperal.runs.store import structure_key
 
     a = rattled_cuni(seed=1)
     b = a.copy()

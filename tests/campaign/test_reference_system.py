@@ -191,7 +191,7 @@ def test_a_miniature_of_the_reference_campaign_runs(tmp_path):
     derived metals and oxides, random starts, CHGNet labels, one loop."""
     pytest.importorskip("chgnet", reason="the chgnet extra is not installed")
     from hyperal.campaign.loop import Campaign
-    from hyperal.campaign.store import Store
+    from hyperal.runs.store import Store
 
     data = yaml.safe_load((ROOT / "examples/nbtizr-o.yaml").read_text())
     data = copy.deepcopy(data)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hyperal.campaign import Campaign, Store, parse_config
+from hyperal.campaign import Campaign, parse_config
+from hyperal.runs import Store
 from tests.campaign.conftest import tiny
 
 ROOT = Path(__file__).resolve().parents[2]

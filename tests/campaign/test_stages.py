@@ -10,13 +10,14 @@ import pytest
 from ase import Atoms
 from ase.db import connect
 
-from hyperal.campaign import InProcessExecutor, StageContext, Store, parse_config
-from hyperal.campaign.evaluate import Labelled, Prediction, summarise
-from hyperal.campaign.loop import make_oracle
-from hyperal.campaign.records import Split, Stage
-from hyperal.campaign.stages import fit, label_initial, write_starts
+from hyperal.campaign import parse_config
+from hyperal.campaign.stages import label_initial, write_starts
 from hyperal.models.checkpoint import read_manifest
 from hyperal.oracle import Oracle
+from hyperal.runs import InProcessExecutor, StageContext, Store
+from hyperal.runs.evaluate import Labelled, Prediction, summarise
+from hyperal.runs.records import Split, Stage
+from hyperal.runs.stages import fit
 from tests.campaign.conftest import tiny
 from tests.helpers import rattled_cuni
 
@@ -54,7 +55,10 @@ def test_summarise_on_hand_made_numbers():
 def context(tmp_path):
     config = parse_config(tiny(tmp_path, initial={"structures": 2, "relax_steps": 2}))
     return StageContext(
-        config, Store(config.store), InProcessExecutor(), make_oracle(config)
+        config,
+        Store(config.store),
+        InProcessExecutor(),
+        config.oracle.build(config.store),
     )
 
 
@@ -166,7 +170,7 @@ def test_a_campaign_whose_every_label_fails_stops_with_one_line(tmp_path):
 
 
 def test_a_checkpoint_fitted_with_other_options_is_refused(context):
-    from hyperal.campaign.stages import CampaignError
+    from hyperal.runs.context import RunError
 
     label_initial(context)
     fit(context, 0)
@@ -177,7 +181,7 @@ def test_a_checkpoint_fitted_with_other_options_is_refused(context):
     )
     from dataclasses import replace
 
-    with pytest.raises(CampaignError, match=r"committee\.hidden"):
+    with pytest.raises(RunError, match=r"committee\.hidden"):
         fit(replace(context, config=changed), 0)
 
 
@@ -226,7 +230,10 @@ def _evolve_loop_1(tmp_path, **selection):
         )
     )
     ctx = StageContext(
-        config, Store(config.store), InProcessExecutor(), make_oracle(config)
+        config,
+        Store(config.store),
+        InProcessExecutor(),
+        config.oracle.build(config.store),
     )
     checkpoint = initial_loop(ctx)
     write_starts(ctx, 1)
@@ -306,7 +313,9 @@ def test_final_evaluation_uses_the_same_sets_for_every_loop(tmp_path):
     from hyperal.campaign.stages import final_evaluation, frozen_test_sets
 
     config = parse_config(data)
-    ctx = StageContext(config, store, InProcessExecutor(), make_oracle(config))
+    ctx = StageContext(
+        config, store, InProcessExecutor(), config.oracle.build(config.store)
+    )
     sets = frozen_test_sets(ctx)
     assert n_difficult >= 2
     sets["difficult"] = sets["difficult"][:-1]
@@ -317,8 +326,8 @@ def test_final_evaluation_uses_the_same_sets_for_every_loop(tmp_path):
 
 
 def test_a_force_score_ranks_by_the_members_force_disagreement(tmp_path):
-    from hyperal.campaign.tasks import committee
     from hyperal.models.protocol import predict
+    from hyperal.runs.tasks import committee
 
     rows = _evolve_loop_1(
         tmp_path / "a", redundancy_filter=False, score="force_sigma_mean"
@@ -353,7 +362,10 @@ def _two_runs(tmp_path, oracle):
         tiny(tmp_path, initial={"structures": 2, "relax_steps": 2}, oracle=oracle)
     )
     first = StageContext(
-        config, Store(config.store), InProcessExecutor(), make_oracle(config)
+        config,
+        Store(config.store),
+        InProcessExecutor(),
+        config.oracle.build(config.store),
     )
     return first, first.with_run("second")
 
@@ -361,7 +373,7 @@ def _two_runs(tmp_path, oracle):
 def test_a_second_run_pays_nothing_for_labels_the_store_holds(tmp_path):
     """Stage level: the same difficult starts written by two runs of one
     store are labelled once; the second run's rows are copies (cached)."""
-    from hyperal.campaign.stages import label_pending
+    from hyperal.runs.stages import label_pending
 
     log = tmp_path / "calls.log"
     first, second = _two_runs(
@@ -384,7 +396,8 @@ def test_background_labels_store_what_foreground_labels_store(tmp_path):
     labelling thread (prefetch) and in the stage itself give the same rows."""
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    from hyperal.campaign.stages import label_pending, prefetch_difficult
+    from hyperal.campaign.stages import prefetch_difficult
+    from hyperal.runs.stages import label_pending
 
     stored = []
     for background in (True, False):

@@ -9,10 +9,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from hyperal.campaign import Campaign, Store, parse_config
+from hyperal.campaign import Campaign, parse_config
 from hyperal.campaign.stopping import predicted, stopped
 from hyperal.cli.main import app
 from hyperal.report import stop_line
+from hyperal.runs import Store
 from tests.campaign.conftest import tiny
 
 #: a committee that cannot learn: every loop's fit leaves the weights as they

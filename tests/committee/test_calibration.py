@@ -11,7 +11,6 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from hyperal.campaign.evaluate import Labelled, calibrations
 from hyperal.committee import Committee, emt_committee, perturbed_emt_members
 from hyperal.committee.calibration import (
     aggregate,
@@ -23,6 +22,7 @@ from hyperal.committee.calibration import (
     rank_correlation,
 )
 from hyperal.models.protocol import predict
+from hyperal.runs.evaluate import Labelled, calibrations
 
 
 def _synthetic(n, seed, scale=1.0):

@@ -71,14 +71,19 @@ def test_a_campaign_refits_a_damaged_checkpoint_and_refuses_other_elements(tmp_p
     the stored labels; one fitted for other elements stops the run."""
     from dataclasses import replace
 
-    from hyperal.campaign import InProcessExecutor, StageContext, Store, parse_config
-    from hyperal.campaign.loop import make_oracle
-    from hyperal.campaign.stages import CampaignError, finished, fit, initial_loop
+    from hyperal.campaign import parse_config
+    from hyperal.campaign.stages import finished, initial_loop
+    from hyperal.runs import InProcessExecutor, StageContext, Store
+    from hyperal.runs.context import RunError
+    from hyperal.runs.stages import fit
     from tests.campaign.conftest import tiny
 
     config = parse_config(tiny(tmp_path, initial={"structures": 2, "relax_steps": 2}))
     ctx = StageContext(
-        config, Store(config.store), InProcessExecutor(), make_oracle(config)
+        config,
+        Store(config.store),
+        InProcessExecutor(),
+        config.oracle.build(config.store),
     )
     path = initial_loop(ctx)
     assert finished(ctx, 0) == path
@@ -97,5 +102,5 @@ def test_a_campaign_refits_a_damaged_checkpoint_and_refuses_other_elements(tmp_p
             }
         ),
     )
-    with pytest.raises(CampaignError, match="fitted for the elements Cu, Ni, Pd, not"):
+    with pytest.raises(RunError, match="fitted for the elements Cu, Ni, Pd, not"):
         fit(other, 0)

@@ -12,7 +12,7 @@ from tests.campaign.conftest import tiny
 
 BROKEN = """
 import sys
-from hyperal.campaign.store import Store
+from hyperal.runs.store import Store
 def broken(self, run="main"):
     raise RuntimeError("the disk [went] away")
 Store.metrics = broken
@@ -88,8 +88,8 @@ def test_usage_errors_are_one_error_line_with_status_2(tmp_path):
 def test_export_and_report_name_what_is_missing(tmp_path):
     from typer.testing import CliRunner
 
-    from hyperal.campaign import Store
     from hyperal.cli.main import app
+    from hyperal.runs import Store
 
     data = tiny(tmp_path)
     config = tmp_path / "c.yaml"

@@ -12,8 +12,8 @@ from ase.calculators.emt import EMT
 from ase.io import read
 
 from hyperal.campaign.config import OracleConfig
-from hyperal.campaign.executors import completed, make_executor
 from hyperal.oracle import FAILURE_FILE, Oracle, label_structure, unconverged
+from hyperal.runs.executors import completed, make_executor
 from tests.helpers import rattled_cuni
 
 FILE_EMT = "hyperal.testing:FileEMT"

@@ -57,9 +57,10 @@ def test_a_loop_whose_every_oracle_call_fails_ends_the_run(tmp_path):
 
     import pytest
 
-    from hyperal.campaign import InProcessExecutor, StageContext, Store, parse_config
-    from hyperal.campaign.loop import make_oracle
-    from hyperal.campaign.stages import CampaignError, active_loop, initial_loop
+    from hyperal.campaign import parse_config
+    from hyperal.campaign.stages import active_loop, initial_loop
+    from hyperal.runs import InProcessExecutor, StageContext, Store
+    from hyperal.runs.context import RunError
     from tests.campaign.conftest import tiny
 
     config = parse_config(
@@ -70,10 +71,12 @@ def test_a_loop_whose_every_oracle_call_fails_ends_the_run(tmp_path):
         )
     )
     store = Store(config.store)
-    ctx = StageContext(config, store, InProcessExecutor(), make_oracle(config))
+    ctx = StageContext(
+        config, store, InProcessExecutor(), config.oracle.build(config.store)
+    )
     checkpoint = initial_loop(ctx)
     broken = replace(ctx, oracle=Oracle("hyperal.testing:FlakyEMT", {"every": 1}))
-    with pytest.raises(CampaignError) as error:
+    with pytest.raises(RunError) as error:
         active_loop(broken, 1, checkpoint)
     calls = store.count(loop=1, oracle_status="failed")
     assert calls >= 1 and store.count(loop=1, oracle_status="ok") == 0

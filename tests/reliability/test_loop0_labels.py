@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ase.calculators.emt import EMT
 
-from hyperal.campaign import InProcessExecutor, StageContext, Store, parse_config
-from hyperal.campaign.loop import make_oracle
+from hyperal.campaign import parse_config
 from hyperal.campaign.stages import label_initial
+from hyperal.runs import InProcessExecutor, StageContext, Store
 from hyperal.testing import _fingerprint
 from tests.campaign.conftest import tiny
 
@@ -37,7 +37,10 @@ def _context(tmp_path, oracle):
         tiny(tmp_path, initial={"structures": 2, "relax_steps": 3}, oracle=oracle)
     )
     return StageContext(
-        config, Store(config.store), InProcessExecutor(), make_oracle(config)
+        config,
+        Store(config.store),
+        InProcessExecutor(),
+        config.oracle.build(config.store),
     )
 
 

@@ -118,7 +118,7 @@ def _hyperal(*args, cwd, **kwargs):
 def test_a_killed_postgres_campaign_resumes_without_loss_or_duplicates(
     tmp_path, postgres_url, monkeypatch
 ):
-    from hyperal.campaign import Store
+    from hyperal.runs import Store
 
     monkeypatch.chdir(tmp_path)  # where the runs start: the checkpoints' folder
     config = _config(tmp_path, postgres_url)
@@ -161,8 +161,8 @@ def test_a_killed_postgres_campaign_resumes_without_loss_or_duplicates(
 
 
 def test_a_postgres_store_that_cannot_be_reached_is_one_line(tmp_path):
-    from hyperal.campaign import Store
-    from hyperal.campaign.store import StoreError
+    from hyperal.runs import Store
+    from hyperal.runs.store import StoreError
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

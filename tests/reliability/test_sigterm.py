@@ -12,7 +12,7 @@ import time
 import psutil
 import yaml
 
-from hyperal.campaign import Store
+from hyperal.runs import Store
 from tests.campaign.conftest import tiny
 
 

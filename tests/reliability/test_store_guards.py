@@ -13,14 +13,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from hyperal.campaign import Store, parse_config
-from hyperal.campaign.lock import StoreLock, StoreLocked
+from hyperal.campaign import parse_config
 from hyperal.cli.main import app
+from hyperal.runs import Store
+from hyperal.runs.lock import StoreLock, StoreLocked
 from tests.campaign.conftest import tiny
 
 HOLD = """
 import sys, time
-from hyperal.campaign.lock import StoreLock
+from hyperal.runs.lock import StoreLock
 with StoreLock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(120)
@@ -137,14 +138,15 @@ def test_a_store_belongs_to_one_campaign(tmp_path):
 
 def test_a_benchmark_store_belongs_to_one_benchmark(tmp_path):
     from hyperal.benchmark import Benchmark, BenchmarkConfig, VariantConfig
-    from hyperal.campaign.stages import CampaignError
+    from hyperal.runs.context import RunError
+    from hyperal.runs.runner import claim
 
     base = parse_config(tiny(tmp_path))
     store = Store(tmp_path / "bench.db")
     bench = BenchmarkConfig(
         campaign={}, variants=[VariantConfig(name="md")], store=store.path
     )
-    Benchmark(bench, base)._check_fingerprint(store)
+    claim(store, Benchmark(bench, base).plan())
     # adding a variant (or replicates) is fine; changing one is not
     more = bench.model_copy(
         update={
@@ -152,17 +154,17 @@ def test_a_benchmark_store_belongs_to_one_benchmark(tmp_path):
             "replicates": 5,
         }
     )
-    Benchmark(more, base)._check_fingerprint(store)
+    claim(store, Benchmark(more, base).plan())
     changed = bench.model_copy(
         update={"variants": [VariantConfig(name="md", params={"alpha": 0.0})]}
     )
-    with pytest.raises(CampaignError, match=r"\(variants\.md\.params\.alpha\)"):
-        Benchmark(changed, base)._check_fingerprint(store)
+    with pytest.raises(RunError, match=r"\(variants\.md\.params\.alpha\)"):
+        claim(store, Benchmark(changed, base).plan())
     other = base.model_copy(update={"seed": 3})
-    with pytest.raises(CampaignError, match=r"\(campaign\.seed\)"):
-        Benchmark(bench, other)._check_fingerprint(store)
+    with pytest.raises(RunError, match=r"\(campaign\.seed\)"):
+        claim(store, Benchmark(bench, other).plan())
     longer = base.model_copy(update={"loops": 9})
-    Benchmark(bench, longer)._check_fingerprint(store)  # more loops: fine
+    claim(store, Benchmark(bench, longer).plan())  # more loops: fine
 
 
 def test_a_fixed_oracle_continues_the_store_only_when_accepted(tmp_path):
@@ -172,8 +174,8 @@ def test_a_fixed_oracle_continues_the_store_only_when_accepted(tmp_path):
     import yaml
     from typer.testing import CliRunner
 
-    from hyperal.campaign import Store
     from hyperal.cli.main import app
+    from hyperal.runs import Store
     from tests.campaign.conftest import tiny
 
     data = tiny(
@@ -259,7 +261,7 @@ def test_a_store_killed_inside_a_transaction_opens_again(tmp_path):
     import subprocess
     import sys
 
-    from hyperal.campaign import Store
+    from hyperal.runs import Store
     from tests.helpers import rattled_cuni
 
     path = tmp_path / "campaign.db"

@@ -204,7 +204,7 @@ def test_status_after_a_loop_0_whose_every_call_failed(tmp_path):
     kept and recorded."""
     from pathlib import Path
 
-    from hyperal.campaign import Store
+    from hyperal.runs import Store
 
     data = tiny(
         tmp_path,
@@ -226,3 +226,59 @@ def test_status_after_a_loop_0_whose_every_call_failed(tmp_path):
         folder = Path(row.oracle_workdir)
         assert folder.parent == tmp_path / "campaign.calls"
         assert (folder / "input.xyz").exists()
+
+
+def _load_recipe(path):
+    from hyperal.runs.settings import load_with
+    from hyperal.testsets import parse_recipe
+
+    return load_with(path, parse_recipe)
+
+
+@pytest.mark.parametrize(
+    ("example", "load", "schema"),
+    [
+        (
+            "benchmark-emt.yaml",
+            "hyperal.benchmark.config:load_benchmark",
+            "hyperal.benchmark.config:BenchmarkConfig",
+        ),
+        (
+            "barriers-emt.yaml",
+            "hyperal.barriers.config:load_barrier_config",
+            "hyperal.barriers.config:BarrierConfig",
+        ),
+        (
+            "testset-emt.yaml",
+            f"{__name__}:_load_recipe",
+            "hyperal.testsets:TestSetRecipe",
+        ),
+    ],
+)
+def test_a_misspelt_top_level_key_names_that_files_allowed_keys(
+    tmp_path, example, load, schema
+):
+    """Each kind of file is answered with its own schema's keys (not the
+    campaign's, whose formatter the others share)."""
+    import importlib
+    import shutil
+    from pathlib import Path
+
+    def resolve(path):
+        module, name = path.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    examples = Path(__file__).parents[2] / "examples"
+    shutil.copytree(examples / "data", tmp_path / "data")
+    data = yaml.safe_load((examples / example).read_text())
+    data["seedz"] = 3
+    path = tmp_path / example
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as error:
+        resolve(load)(path)
+    allowed = sorted(resolve(schema).model_fields)
+    campaign = sorted(resolve("hyperal.campaign.config:CampaignConfig").model_fields)
+    assert allowed != campaign
+    assert str(error.value).splitlines()[-1] == (
+        f"seedz: unknown key; allowed: {', '.join(allowed)}"
+    )

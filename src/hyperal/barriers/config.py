@@ -15,28 +15,30 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from hyperal.campaign.config import (
+from hyperal.models.options import BPNNOptions, CommitteeOptions
+from hyperal.runs.sections import (
     CalibrationConfig,
-    ConfigError,
     ExecutorConfig,
     OracleConfig,
-    _committee_problems,
-    _format,
-    _Model,
-    _section_problems,
+    committee_problems,
+    section_problems,
+)
+from hyperal.runs.settings import (
+    ConfigError,
+    Settings,
     element_problems,
+    format_errors,
     load_with,
 )
-from hyperal.models.options import BPNNOptions, CommitteeOptions
 
 
-class BarrierSystem(_Model):
+class BarrierSystem(Settings):
     """The alloy: its elements (every lattice site holds one of them)."""
 
     elements: list[str] = Field(min_length=1)
 
 
-class HopSpec(_Model):
+class HopSpec(Settings):
     """A hop type: a named hop (bcc-vacancy, bcc-octahedral, fcc-vacancy) or
     a YAML file defining one, with its lattice parameter."""
 
@@ -44,7 +46,7 @@ class HopSpec(_Model):
     a: float | None = Field(None, gt=0, description="lattice parameter (Å)")
 
 
-class CellsConfig(_Model):
+class CellsConfig(Settings):
     """Supercells of the lattice's conventional cell, N1×N2×N3 with each Nᵢ
     in {2, 3} (docs/method.md §1.6); one drawn per hop. With ``strain``, each
     cell is also strained at random — a uniform linear strain (L'/L − 1) in
@@ -77,7 +79,7 @@ class CellsConfig(_Model):
         return value
 
 
-class CampaignSource(_Model):
+class CampaignSource(Settings):
     """A finished campaign whose training labels (those its committee of
     ``loop`` was fitted on; default its last finished loop) start the barrier
     campaign's training set, and whose committee the loop-0 fit continues
@@ -89,7 +91,7 @@ class CampaignSource(_Model):
     warm_start: bool = True
 
 
-class InitialBarriers(_Model):
+class InitialBarriers(Settings):
     """Loop 0: oracle saddle searches. ``train`` hops become the first
     training data (start, saddle and end); ``random_set`` hops are the frozen,
     randomly drawn check of barriers and forces (never trained on).
@@ -107,7 +109,7 @@ class InitialBarriers(_Model):
     from_campaign: CampaignSource | None = None
 
 
-class SaddleOptions(_Model):
+class SaddleOptions(Settings):
     """:func:`hyperal.barriers.find_saddle`'s options."""
 
     fmax_eV_A: float = Field(0.05, gt=0)
@@ -131,7 +133,7 @@ class SaddleOptions(_Model):
     )
 
 
-class TriageConfig(_Model):
+class TriageConfig(Settings):
     """How an MLIP saddle is sorted once the oracle has labelled it."""
 
     artifact_force_eV_A: float = Field(
@@ -156,7 +158,7 @@ class TriageConfig(_Model):
     )
 
 
-class HopSelection(_Model):
+class HopSelection(Settings):
     """Which hops a loop searches on the committee: the first ``starts``
     drawn (``score: none``), or the tail of a score of the drawn hops' start
     states — ``sigma`` (the committee's σ_U per atom) or ``gamma`` (the
@@ -172,7 +174,7 @@ class HopSelection(_Model):
     max_drawn: int = Field(500, ge=1)
 
 
-class BarrierConfig(_Model):
+class BarrierConfig(Settings):
     """A barrier campaign."""
 
     system: BarrierSystem
@@ -246,7 +248,7 @@ def _limit_problems(config: BarrierConfig) -> list[str]:
             check_structures(n, key)
         except ValueError as exc:
             problems.append(str(exc))
-    return problems + _committee_problems(config.committee, config.system.elements)
+    return problems + committee_problems(config.committee, config.system.elements)
 
 
 def _initial_problems(config: BarrierConfig) -> list[str]:
@@ -274,9 +276,9 @@ def parse_barrier_config(data: Any) -> BarrierConfig:
     try:
         config = BarrierConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, BarrierConfig)) from None
+        raise ConfigError(format_errors(exc, BarrierConfig)) from None
     # the campaign's own checks of elements, oracle and store folder
-    problems = _section_problems(oracle=config.oracle, store=config.store)
+    problems = section_problems(oracle=config.oracle, store=config.store)
     problems += element_problems(config.system.elements)
     if not problems:
         problems += _limit_problems(config) + _hop_problems(config)

@@ -61,18 +61,22 @@ from hyperal.barriers.statistics import (
     barrier_errors_by,
     interval_text,
 )
-from hyperal.campaign.executors import completed
-from hyperal.campaign.progress import StageKind
-from hyperal.campaign.records import (
+from hyperal.oracle import Label, Oracle
+from hyperal.runs.context import StageContext
+from hyperal.runs.executors import completed
+from hyperal.runs.fingerprint import fingerprint
+from hyperal.runs.progress import StageKind
+from hyperal.runs.records import (
     OracleStatus,
     Split,
     Stage,
     hop_name,
     imported_name,
 )
-from hyperal.campaign.results import SplitErrors
-from hyperal.campaign.stages import (
-    StageContext,
+from hyperal.runs.results import SplitErrors
+from hyperal.runs.runner import RunPlan, open_run
+from hyperal.runs.seeds import stream
+from hyperal.runs.stages import (
     errors_of,
     errors_on,
     fit,
@@ -82,10 +86,8 @@ from hyperal.campaign.stages import (
     training_set,
     warm_start,
 )
-from hyperal.campaign.starts import stream
-from hyperal.campaign.store import structure_key
-from hyperal.campaign.tasks import RememberingLabeller, _LabelFailed, committee
-from hyperal.oracle import Label, Oracle
+from hyperal.runs.store import structure_key
+from hyperal.runs.tasks import LabelFailed, RememberingLabeller, committee
 
 #: The run name of a barrier campaign's rows and checkpoints.
 RUN = "barriers"
@@ -251,8 +253,8 @@ def oracle_saddle(oracle: Oracle, start: Atoms, options: dict):
     calc = RememberingLabeller(oracle)
     try:
         result = find_saddle(start, hop_end(start), calc, **options)
-    except (_LabelFailed, ValueError) as exc:
-        why = f"oracle: {exc}" if isinstance(exc, _LabelFailed) else str(exc)
+    except (LabelFailed, ValueError) as exc:
+        why = f"oracle: {exc}" if isinstance(exc, LabelFailed) else str(exc)
         return None, {}, list(calc.frames.values()), calc.calls, why
     labels = {p: calc.label_of(getattr(result, p)) for p in POINTS}
     points = {structure_key(getattr(result, p)) for p in POINTS}
@@ -384,7 +386,7 @@ def import_campaign(ctx: StageContext):
     was fitted on, copied into this store as training rows in one write (no
     oracle call; done once); returns the source (None without one)."""
     from hyperal.barriers.source import open_source, source_training
-    from hyperal.campaign.store import _safe
+    from hyperal.runs.store import display_url
 
     if ctx.config.initial.from_campaign is None:
         return None
@@ -414,7 +416,7 @@ def import_campaign(ctx: StageContext):
             "frame": k,
             "split": Split.TRAIN.value,
             "source": atoms.info.get("source", "imported"),
-            "imported_from": f"{_safe(source.store.path)}#{atoms.info['name']}",
+            "imported_from": f"{display_url(source.store.path)}#{atoms.info['name']}",
             "source_loop": source.loop,
         }
         entries.append((atoms, pairs, label))
@@ -894,39 +896,35 @@ class BarrierCampaign:
         *,
         accept_changes: bool = False,
     ):
-        from hyperal.campaign.store import Store
+        from hyperal.runs.store import Store
 
         self.config = config
         self.store = Store(config.store)
         self.progress = progress
         self.accept_changes = accept_changes
 
-    def run(self) -> list[BarrierMetrics]:
-        from hyperal.campaign.loop import executors, make_oracle
-
+    def plan(self) -> RunPlan:
+        """The barrier campaign as the runner sees it: a store belongs to one
+        barrier campaign (as a campaign's does)."""
         cfg = self.config
-        from hyperal.campaign.fingerprint import check, fingerprint, refusal
-        from hyperal.campaign.stages import CampaignError
+        settings = cfg.model_dump(mode="json")
+        return RunPlan(
+            store=cfg.store,
+            what="barrier campaign",
+            key=f"fingerprint:{RUN}",
+            fingerprint=fingerprint(settings),
+            oracle=cfg.oracle,
+            executor=cfg.executor,
+            records={"barrier_campaign": settings},
+            accept_changes=self.accept_changes,
+            background_labels=False,
+        )
 
-        with self.store.lock(), executors(cfg) as (executor, _):
-            # a store belongs to one barrier campaign (as a campaign's does)
-            key = f"fingerprint:{RUN}"
-            current = fingerprint(cfg.model_dump(mode="json"))
-            refused = check(
-                self.store.setting(key), current, accept=self.accept_changes
-            )
-            if refused:
-                raise CampaignError(refusal(refused, "barrier campaign"))
-            self.store.set_setting(key, current)
-            self.store.set_setting("barrier_campaign", cfg.model_dump(mode="json"))
-            ctx = StageContext(
-                cfg,  # duck-typed: the stages read committee, elements, seed
-                self.store,
-                executor,
-                make_oracle(cfg),
-                run=RUN,
-                **({"progress": self.progress} if self.progress else {}),
-            )
+    def run(self) -> list[BarrierMetrics]:
+        """Run every loop not yet finished; returns the per-loop metrics."""
+        cfg = self.config
+        with open_run(self.plan(), self.progress) as opened:
+            ctx = opened.context(cfg, RUN)
             checkpoint = _finished(ctx, 0) or initial_barrier_loop(ctx)
             for loop in range(1, cfg.loops + 1):
                 checkpoint = _finished(ctx, loop) or barrier_loop(ctx, loop, checkpoint)

@@ -157,7 +157,7 @@ def load_case(name: str, *, a: float | None = None) -> HopCase:
                 f"unknown hop {name!r}; named: {', '.join(cases)} (or a YAML file)"
             )
         return cases[name]
-    from hyperal.campaign.config import read_yaml
+    from hyperal.runs.settings import read_yaml
 
     if not path.is_file():
         raise ValueError(f"{path}: no such file")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from hyperal.campaign.records import Split
+from hyperal.runs.records import Split
 
 KEY = "initial.from_campaign"
 
@@ -26,7 +26,7 @@ KEY = "initial.from_campaign"
 class Source:
     """A finished loop of an earlier campaign."""
 
-    store: object  # hyperal.campaign.store.Store
+    store: object  # hyperal.runs.store.Store
     run: str
     loop: int
     checkpoint: Path
@@ -42,10 +42,10 @@ def open_source(config, loop: int | None = None) -> Source:
     """The ``initial.from_campaign`` source of a barrier campaign file
     ``config`` (at ``loop`` when given, else the file's, else the source's
     last finished loop); ValueError with every problem, one line each."""
-    from hyperal.campaign.fingerprint import differences
-    from hyperal.campaign.records import validate_run
-    from hyperal.campaign.store import Store
     from hyperal.models.checkpoint import damage, read_manifest
+    from hyperal.runs.fingerprint import differences
+    from hyperal.runs.records import validate_run
+    from hyperal.runs.store import Store
 
     spec = config.initial.from_campaign
     if not _is_url(spec.store) and not Path(spec.store).is_file():

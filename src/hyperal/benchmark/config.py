@@ -12,17 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from hyperal.campaign.config import (
-    CampaignConfig,
-    ConfigError,
-    SelectionConfig,
-    _format,
-    parse_config,
-    read_file,
-)
+from hyperal.campaign.config import CampaignConfig, SelectionConfig, parse_config
 from hyperal.evolve.schemes import SCHEMES, make_evolver
+from hyperal.runs.settings import ConfigError, Settings, format_errors, read_file
 
 #: The frozen sets every benchmark has; ``difficult_capped`` is the
 #: difficult set less the structures beyond the selection's physical limits
@@ -32,11 +26,7 @@ CAPPED = "difficult_capped"
 BUILT_IN = ("difficult", CAPPED, "gentle", "test_file")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class VariantConfig(_Model):
+class VariantConfig(Settings):
     """One way of exploring: a scheme, its parameters and selection."""
 
     name: str
@@ -74,7 +64,7 @@ def default_variants() -> list[VariantConfig]:
 TRAJECTORY_SOURCES = tuple(name for name, s in SCHEMES.items() if not s.biased)
 
 
-class TrajectoryConfig(_Model):
+class TrajectoryConfig(Settings):
     """The trajectory-only benchmark (``hyperal benchmark --trajectories``):
     each source scheme runs on the oracle from the same starts; a committee
     is trained on each source's trajectories and tested on the withheld
@@ -126,7 +116,7 @@ class TrajectoryConfig(_Model):
         return value
 
 
-class BenchmarkConfig(_Model):
+class BenchmarkConfig(Settings):
     """A benchmark: which exploration gives the best potential per oracle call."""
 
     campaign: str | dict[str, Any] = Field(
@@ -300,7 +290,7 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
                 {**base.selection.model_dump(), **variant.selection}
             )
         except ValidationError as exc:
-            for line in _format(exc, SelectionConfig).splitlines():
+            for line in format_errors(exc, SelectionConfig).splitlines():
                 problems.append(f"{where}.selection.{line}")
         try:
             make_evolver(variant.scheme_name, EMT(), bench.params_of(variant))
@@ -342,7 +332,7 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     try:
         bench = BenchmarkConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}:\n{_format(exc, BenchmarkConfig)}") from None
+        raise ConfigError(f"{path}:\n{format_errors(exc, BenchmarkConfig)}") from None
     campaign = bench.campaign
     if isinstance(campaign, str):
         campaign_path = (path.parent / campaign).resolve()

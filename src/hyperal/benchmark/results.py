@@ -29,10 +29,10 @@ from hyperal.benchmark.statistics import (
     sample_std,
     with_holm,
 )
-from hyperal.campaign.records import OracleStatus, Split, Stage
-from hyperal.campaign.results import ErrorSummary, FinalErrors
-from hyperal.campaign.store import Store
 from hyperal.metrics import uncertainty_rank_correlation
+from hyperal.runs.records import OracleStatus, Split, Stage
+from hyperal.runs.results import ErrorSummary, FinalErrors
+from hyperal.runs.store import Store
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,7 @@ from hyperal.benchmark.config import (
     variant_campaign,
 )
 from hyperal.campaign.config import CampaignConfig
-from hyperal.campaign.fingerprint import check, fingerprint, refusal
-from hyperal.campaign.loop import executors, make_oracle
-from hyperal.campaign.progress import Progress
-from hyperal.campaign.records import Split, Stage
 from hyperal.campaign.stages import (
-    CampaignError,
-    StageContext,
     active_loop,
     final_evaluation,
     finished,
@@ -44,25 +38,11 @@ from hyperal.campaign.stages import (
     label_pending,
     write_starts,
 )
-from hyperal.campaign.store import Store
-
-
-def check_fingerprint(store: Store, what: str, current: dict, grows: str) -> None:
-    """Refuse ``store`` when its fingerprint of ``what`` differs from
-    ``current`` — in the entries of ``current[grows]`` both hold: variants or
-    sources may be added (and left out) — then record the union."""
-    key = f"fingerprint:{what}"
-    stored = store.setting(key)
-    if stored is not None:
-        common = set(stored[grows]) & set(current[grows])
-        refused = check(
-            {**stored, grows: {k: stored[grows][k] for k in common}},
-            {**current, grows: {k: current[grows][k] for k in common}},
-        )
-        if refused:
-            raise CampaignError(refusal(refused, what))
-        current = {**current, grows: {**stored[grows], **current[grows]}}
-    store.set_setting(key, current)
+from hyperal.runs.fingerprint import fingerprint
+from hyperal.runs.progress import Progress
+from hyperal.runs.records import Split, Stage
+from hyperal.runs.runner import RunPlan, open_run
+from hyperal.runs.store import Store
 
 
 def shared_run(replicate: int) -> str:
@@ -96,16 +76,9 @@ class Benchmark:
     def variant_config(self, replicate: int, variant: VariantConfig) -> CampaignConfig:
         return variant_campaign(self.base, self.bench, variant, self.seed(replicate))
 
-    def run(self) -> None:
-        """Run every loop of every replicate and variant not yet finished,
-        then the final evaluation on the frozen test sets."""
-        store = self.store
-        with store.lock():  # one writer per store, or StoreLocked
-            self._run(store)
-
     def fingerprint(self) -> dict:
         """What decides the benchmark's data: the base campaign (less what
-        never counts, see :mod:`hyperal.campaign.fingerprint`), the scheme
+        never counts, see :mod:`hyperal.runs.fingerprint`), the scheme
         parameters and each variant. Replicates and variants may be added."""
         return {
             "campaign": fingerprint(self.base.model_dump(mode="json")),
@@ -115,29 +88,29 @@ class Benchmark:
             },
         }
 
-    def _check_fingerprint(self, store: Store) -> None:
-        check_fingerprint(store, "benchmark", self.fingerprint(), "variants")
+    def plan(self) -> RunPlan:
+        """The benchmark as the runner sees it: replicates and variants may
+        be added (or left out); what the variants both hold must agree."""
+        return RunPlan(
+            store=self.bench.store,
+            what="benchmark",
+            key="fingerprint:benchmark",
+            fingerprint=self.fingerprint(),
+            grows="variants",
+            oracle=self.base.oracle,
+            executor=self.base.executor,
+            records={
+                "benchmark": self.bench.model_dump(mode="json"),
+                "campaign": self.base.model_dump(mode="json"),
+            },
+        )
 
-    def _run(self, store: Store) -> None:
+    def run(self) -> None:
+        """Run every loop of every replicate and variant not yet finished,
+        then the final evaluation on the frozen test sets."""
         base, bench = self.base, self.bench
-        self._check_fingerprint(store)
-        store.set_setting("benchmark", bench.model_dump(mode="json"))
-        store.set_setting("campaign", base.model_dump(mode="json"))
-        oracle = make_oracle(base)
-        with executors(base) as (executor, labeller):
-
-            def context(config, run, shared=None):
-                return StageContext(
-                    config,
-                    store,
-                    executor,
-                    oracle,
-                    run,
-                    self.progress,
-                    labeller=labeller,
-                    shared=shared,
-                )
-
+        with open_run(self.plan(), self.progress) as opened:
+            context = opened.context
             replicates = range(bench.replicates)
             shared = {
                 r: context(self.shared_config(r), shared_run(r)) for r in replicates

@@ -30,40 +30,36 @@ committee on unchanged test sets are kept.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from ase import Atoms
 
 from hyperal.benchmark.config import BenchmarkConfig
-from hyperal.benchmark.run import Benchmark, check_fingerprint, test_file_structures
+from hyperal.benchmark.run import Benchmark, test_file_structures
 from hyperal.benchmark.statistics import sample_std
 from hyperal.campaign.config import CampaignConfig
-from hyperal.campaign.executors import completed
-from hyperal.campaign.fingerprint import fingerprint
-from hyperal.campaign.loop import executors, make_oracle
-from hyperal.campaign.progress import StageKind
-from hyperal.campaign.records import (
+from hyperal.campaign.starts import Start, loop_starts
+from hyperal.diversity import motion_summary
+from hyperal.evolve.schemes import make_evolver
+from hyperal.models.checkpoint import damage, read_manifest
+from hyperal.oracle import Label, Oracle
+from hyperal.runs.context import RunError, StageContext
+from hyperal.runs.executors import completed
+from hyperal.runs.fingerprint import fingerprint
+from hyperal.runs.progress import StageKind
+from hyperal.runs.records import (
     OracleStatus,
     Split,
     Stage,
     trajectory_name,
 )
-from hyperal.campaign.results import FinalErrors
-from hyperal.campaign.stages import (
-    CampaignError,
-    StageContext,
-    errors_of,
-    fit_on,
-    predictions_on,
-)
-from hyperal.campaign.starts import Start, loop_starts, task_seed
-from hyperal.campaign.store import Store, structure_key
-from hyperal.campaign.tasks import RememberingLabeller, _LabelFailed
-from hyperal.diversity import motion_summary
-from hyperal.evolve.schemes import make_evolver
-from hyperal.models.checkpoint import damage, read_manifest
-from hyperal.oracle import Label, Oracle
+from hyperal.runs.results import FinalErrors
+from hyperal.runs.runner import RunPlan, open_run
+from hyperal.runs.seeds import task_seed
+from hyperal.runs.stages import errors_of, fit_on, predictions_on
+from hyperal.runs.store import Store, structure_key
+from hyperal.runs.tasks import LabelFailed, RememberingLabeller
 
 #: The name of the test set that mixes every source's withheld trajectories.
 MIXED = "mixed"
@@ -105,7 +101,7 @@ def oracle_trajectory(
     evolver = make_evolver(scheme, calc, params, rng=seed)
     try:
         result = evolver.run(atoms, steps=steps)
-    except _LabelFailed as exc:
+    except LabelFailed as exc:
         calls = [(a, label, -1) for a, label in calc.frames.values()]
         return OracleTrajectory(calls, "failed", f"oracle: {exc}", paid=calc.calls)
     frames = [f.to_atoms() for f in result.frames]
@@ -130,7 +126,7 @@ def trajectory_starts(cfg: CampaignConfig, count: int | None) -> list[Start]:
     for loop in range(1, MAX_START_LOOPS + 1):
         new = loop_starts(cfg, loop)
         if not new:
-            raise CampaignError(
+            raise RunError(
                 "trajectories: the campaign's counts make no starts "
                 "(counts.derived_metal, derived_oxide and random are all 0)"
             )
@@ -144,7 +140,7 @@ def withheld_starts(seed: int, n: int, share: float) -> set[int]:
     """The seeded ``share`` of ``n`` starts set aside for testing (at least
     one, and at least one left to train on)."""
     if n < 2:
-        raise CampaignError(
+        raise RunError(
             f"trajectories: {n} start; at least 2 are needed (one to train "
             "on, one withheld)"
         )
@@ -191,24 +187,23 @@ class TrajectoryBenchmark(Benchmark):
             },
         }
 
+    def plan(self) -> RunPlan:
+        """The trajectory benchmark as the runner sees it: sources and
+        replicates may be added (or left out)."""
+        return replace(
+            super().plan(),
+            what="trajectories",
+            key="fingerprint:trajectories",
+            fingerprint=self.fingerprint(),
+            grows="sources",
+            background_labels=False,
+        )
+
     def run(self) -> None:
         """Run every trajectory not yet stored, fit and evaluate."""
-        store = self.store
-        with store.lock():
-            check_fingerprint(store, "trajectories", self.fingerprint(), "sources")
-            store.set_setting("benchmark", self.bench.model_dump(mode="json"))
-            store.set_setting("campaign", self.base.model_dump(mode="json"))
-            oracle = make_oracle(self.base)
-            with executors(self.base) as (executor, _):
-                for r in range(self.bench.replicates):
-                    ctx = StageContext(
-                        self.shared_config(r),
-                        store,
-                        executor,
-                        oracle,
-                        progress=self.progress,
-                    )
-                    self._replicate(ctx, r)
+        with open_run(self.plan(), self.progress) as opened:
+            for r in range(self.bench.replicates):
+                self._replicate(opened.context(self.shared_config(r)), r)
 
     def _replicate(self, ctx: StageContext, r: int) -> None:
         t = self.bench.trajectories
@@ -224,7 +219,7 @@ class TrajectoryBenchmark(Benchmark):
             count = min(count, t.frames)
         if count == 0:
             empty = [s for s, frames in train.items() if not frames]
-            raise CampaignError(
+            raise RunError(
                 f"replicate {r}: no labelled training frame from "
                 f"{', '.join(empty)} (`hyperal status` lists oracle failures)"
             )
@@ -486,7 +481,7 @@ class TrajectoryResults:
         import csv
         from pathlib import Path
 
-        from hyperal.campaign.results import ErrorSummary
+        from hyperal.runs.results import ErrorSummary
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The active-learning campaign: configuration, store, executors and the loop."""
+"""The active-learning campaign: its file, its stages and the loop, a recipe
+on the run kernel (:mod:`hyperal.runs`)."""
 
 from hyperal.campaign.config import (
     TEMPLATE,
@@ -7,27 +8,13 @@ from hyperal.campaign.config import (
     load_config,
     parse_config,
 )
-from hyperal.campaign.executors import InProcessExecutor, make_executor
 from hyperal.campaign.loop import Campaign
-from hyperal.campaign.progress import Progress, StageKind
-from hyperal.campaign.results import ErrorSummary, LoopMetrics, SplitErrors
-from hyperal.campaign.stages import StageContext
-from hyperal.campaign.store import Store
 
 __all__ = [
     "TEMPLATE",
     "Campaign",
     "CampaignConfig",
     "ConfigError",
-    "InProcessExecutor",
-    "ErrorSummary",
-    "LoopMetrics",
-    "Progress",
-    "SplitErrors",
-    "StageContext",
-    "StageKind",
-    "Store",
     "load_config",
-    "make_executor",
     "parse_config",
 ]

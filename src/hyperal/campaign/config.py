@@ -7,17 +7,12 @@ must be one of a set, the allowed values: :func:`load_config` raises
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 import numpy as np
-import yaml
 from ase import Atoms
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -26,25 +21,39 @@ from pydantic import (
 
 from hyperal.evolve.schemes import SCHEMES
 from hyperal.models.options import BPNNOptions, CommitteeOptions
-from hyperal.models.registry import BACKENDS
-from hyperal.oracle import ORACLES
+from hyperal.runs.sections import (
+    CalibrationConfig,
+    ExecutorConfig,
+    OracleConfig,
+    committee_problems,
+    section_problems,
+)
+from hyperal.runs.settings import (
+    ConfigError,
+    Settings,
+    element_problems,
+    format_errors,
+    load_with,
+    read_file,
+    read_yaml,
+)
 from hyperal.structures.known import PROTOTYPES
 from hyperal.structures.soi import OPERATING_POINTS
 
-#: Backend names: the tags of the ``committee`` union.
-BACKEND_TAGS = tuple(BACKENDS)
+__all__ = [
+    "CalibrationConfig",
+    "CampaignConfig",
+    "ConfigError",
+    "ExecutorConfig",
+    "OracleConfig",
+    "load_config",
+    "parse_config",
+    "read_file",
+    "read_yaml",
+]
 
 
-class ConfigError(ValueError):
-    """A campaign file that does not validate; one line per problem."""
-
-
-class _Model(BaseModel):
-    # a NaN or an infinity is never a setting (it would fail late, or never)
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class PhaseConfig(_Model):
+class PhaseConfig(Settings):
     """A known phase (``hyperal.structures.known_structures`` arguments)."""
 
     prototype: str
@@ -76,7 +85,7 @@ class PhaseConfig(_Model):
         return value
 
 
-class RandomConfig(_Model):
+class RandomConfig(Settings):
     """Random structures (docs/method.md §1.4): cell from the cutoff, density range."""
 
     cutoff_A: float = Field(5.0, gt=0)
@@ -116,7 +125,7 @@ class RandomConfig(_Model):
         return value
 
 
-class SystemConfig(_Model):
+class SystemConfig(Settings):
     """What the potential is for."""
 
     elements: list[str] = Field(min_length=1)
@@ -174,7 +183,7 @@ class SystemConfig(_Model):
         return value
 
 
-class EnumeratedInitial(_Model):
+class EnumeratedInitial(Settings):
     """Symmetry-distinct decorations of a parent lattice with interstitial
     sites, from icet (docs/method.md §1.2): ``species`` on the lattice sites,
     ``interstitials`` or a vacancy on each interstitial site, in supercells of
@@ -270,7 +279,7 @@ class EnumeratedInitial(_Model):
         return found
 
 
-class InitialConfig(_Model):
+class InitialConfig(Settings):
     """Initial data: oracle relaxation trajectories of the known phases
     (rattled) or of enumerated decorations (``source: enumerated``), a part
     for training, the rest the gentle test set."""
@@ -289,7 +298,7 @@ class InitialConfig(_Model):
     train_fraction: float = Field(0.5, gt=0, le=1)
 
 
-class CountsConfig(_Model):
+class CountsConfig(Settings):
     """New starting structures per loop (docs/method.md §4 reference: 50 / 50 / 100)."""
 
     derived_metal: int = Field(50, ge=0)
@@ -297,7 +306,7 @@ class CountsConfig(_Model):
     random: int = Field(100, ge=0)
 
 
-class SchemeConfig(_Model):
+class SchemeConfig(Settings):
     """How starts are evolved (a name of ``hyperal.evolve.SCHEMES``)."""
 
     name: str = "advb_ce"
@@ -312,7 +321,7 @@ class SchemeConfig(_Model):
         return value
 
 
-class SelectionConfig(_Model):
+class SelectionConfig(Settings):
     """Which frame of each evolution is labelled (docs/method.md §3, §4)."""
 
     max_force_eV_A: float = Field(25.0, gt=0)
@@ -372,99 +381,7 @@ class SelectionConfig(_Model):
         )
 
 
-class OracleConfig(_Model):
-    """The reference calculator: a registered name or an import path."""
-
-    name: str
-    kwargs: dict[str, Any] = {}
-    timeout_s: float | None = Field(None, gt=0)
-    retries: int = Field(0, ge=0)
-    stress: bool = False
-    workdir: str | None = Field(
-        None,
-        description="folder under which every oracle call runs in a new folder "
-        "of its own (file-based DFT codes write there; calls side by side never "
-        "share files); default: <store>.calls beside the store",
-    )
-    keep_workdirs: Literal["failed", "all", "none"] = Field(
-        "failed",
-        description="which calls' folders stay: failed ones (with the reason in "
-        "hyperal-failure.txt), all, or none",
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _oracle(cls, value: str) -> str:
-        if value not in ORACLES and "." not in value:
-            raise ValueError(
-                f"unknown oracle {value!r}; allowed: {', '.join(ORACLES)} or an "
-                "import path like 'ase.calculators.emt.EMT'"
-            )
-        return value
-
-    @field_validator("kwargs")
-    @classmethod
-    def _kwargs(cls, value: dict) -> dict:
-        from hyperal.oracle import directory_given
-
-        if directory_given(value):  # a campaign's oracle always has a workdir
-            raise ValueError(directory_given(value))
-        return value
-
-    def build(self, beside: str | Path | None = None):
-        """The :class:`hyperal.oracle.Oracle` of this section; its calls'
-        folders go under ``workdir``, or ``<beside>.calls`` next to the file
-        ``beside`` (a store, a test set), else ``hyperal.calls`` here."""
-        from hyperal.oracle import Oracle
-
-        workdir = self.workdir
-        if workdir is None:
-            if beside is not None and "://" not in str(beside):
-                workdir = str(Path(beside).with_suffix(".calls"))
-            else:
-                workdir = "hyperal.calls"
-        return Oracle(
-            self.name,
-            self.kwargs,
-            timeout_s=self.timeout_s,
-            retries=self.retries,
-            stress=self.stress,
-            workdir=workdir,
-            keep_workdirs=self.keep_workdirs,
-        )
-
-
-class ExecutorConfig(_Model):
-    kind: Literal["inprocess", "process", "dask"] = "inprocess"
-    workers: int = Field(1, ge=1)
-    address: str | None = None
-    background_labels: bool = Field(
-        True,
-        description="in process: label selected frames while the next ones "
-        "evolve, and the next loop's difficult starts while the committee fits, "
-        "in one coordinator thread (the oracle still runs one call at a time)",
-    )
-
-
-class CalibrationConfig(_Model):
-    """How the committee's σ is checked against the test sets' true errors
-    (:mod:`hyperal.committee.calibration`)."""
-
-    alpha: float = Field(
-        0.05,
-        gt=0,
-        lt=1,
-        description="conformal level 1 - alpha: the scaled sigma must cover "
-        "this share of held-out true errors",
-    )
-    aggregate: Literal["max", "mean", "p95"] = Field(
-        "max",
-        description="a structure's force sigma and force error from its "
-        "atoms' (the largest by default: a frame is as wrong as its worst atom)",
-    )
-
-
-class StopConfig(_Model):
+class StopConfig(Settings):
     """When a campaign may stop before ``loops`` (a maximum then): either
     criterion holding stops it after the loop that met it."""
 
@@ -491,7 +408,7 @@ class StopConfig(_Model):
     )
 
 
-class CampaignConfig(_Model):
+class CampaignConfig(Settings):
     """A whole campaign."""
 
     system: SystemConfig
@@ -512,107 +429,6 @@ class CampaignConfig(_Model):
     stop: StopConfig = StopConfig()
 
 
-def _models_in(annotation) -> list[type[BaseModel]]:
-    """The pydantic models an annotation holds (through lists, unions, tags)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in get_args(annotation) for m in _models_in(arg)]
-
-
-def _is_tag(model: type[BaseModel], key) -> bool:
-    """Whether ``key`` is the tag of ``model`` in a tagged union (a field
-    annotated with the one literal ``key``, such as ``backend: bpnn``)."""
-    return any(
-        get_origin(f.annotation) is Literal and get_args(f.annotation) == (key,)
-        for f in model.model_fields.values()
-    )
-
-
-def _walk(loc: list, root: type[BaseModel]) -> tuple[list[type[BaseModel]], list]:
-    """The models that may hold the last element of ``loc``, and ``loc``
-    without the tags of tagged unions (``committee.hidden``, not
-    ``committee.bpnn.hidden``)."""
-    candidates: list[type[BaseModel]] = [root]
-    shown = []
-    for key in loc[:-1]:
-        if isinstance(key, int):
-            shown.append(key)
-            continue
-        tagged = [m for m in candidates if _is_tag(m, key)]
-        if tagged:  # the union's tag picks the member
-            candidates = tagged
-            continue
-        shown.append(key)
-        candidates = [
-            model
-            for m in candidates
-            if key in m.model_fields
-            for model in _models_in(m.model_fields[key].annotation)
-        ]
-    return candidates, shown + loc[-1:]
-
-
-def _allowed_keys(loc: list, root: type[BaseModel] | None = None) -> list[str]:
-    """The keys allowed where the last element of ``loc`` was refused, in the
-    schema ``root`` (default: the campaign's)."""
-    candidates, _ = _walk(loc, root or CampaignConfig)
-    return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
-
-
-def _dotted(loc: list) -> str:
-    """``system.metal_phases[0].species`` from its location parts."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".")
-
-
-def _format(error: ValidationError, root: type[BaseModel] | None = None) -> str:
-    """One line per problem of ``error``, naming the key by its dotted path
-    in the schema ``root`` (default: the campaign's)."""
-    root = root or CampaignConfig
-    lines = []
-    errors = error.errors()
-    for item in errors:
-        loc = list(item["loc"])
-        if item["type"] == "too_short" and any(
-            len(other["loc"]) > len(loc) and list(other["loc"][: len(loc)]) == loc
-            for other in errors
-        ):
-            continue  # pydantic's echo of an item refused inside: said already
-        allowed = _allowed_keys(loc, root) if item["type"] == "extra_forbidden" else []
-        candidates, loc = _walk(loc, root) if loc else ([], loc)
-        if loc and any(_is_tag(m, loc[-1]) for m in candidates):
-            loc = loc[:-1]  # a model-level error of a tagged union's member
-        where = _dotted(loc) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-            if allowed:
-                message += f"; allowed: {', '.join(allowed)}"
-        elif item["type"] == "missing":
-            message = "missing (required)"
-        elif item["type"] == "unknown_backend":
-            given = item.get("input", {})
-            given = given.get("backend") if isinstance(given, dict) else given
-            message = f"unknown backend {given!r}; allowed: {', '.join(BACKEND_TAGS)}"
-            where = "committee.backend"
-        elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            ctx = item.get("ctx", {})
-            key = ctx.get("discriminator", "").strip("'")
-            where = f"{where}.{key}" if key else where
-            message = (
-                f"unknown {key} {ctx.get('tag')!r}; allowed: "
-                f"{ctx.get('expected_tags', '')}"
-                if item["type"] == "union_tag_invalid"
-                else "missing (required)"
-            )
-        elif item["type"] == "literal_error":
-            message = message.replace("Input should be", "must be one of")
-        lines.append(f"{where}: {message}")
-    return "\n".join(lines)
-
-
 def _species(species) -> list[str]:
     """The element names of a phase's species: a name, a list, a mapping of
     element -> fraction, or of sublattice -> one of those."""
@@ -627,66 +443,6 @@ def _species(species) -> list[str]:
     if isinstance(species, (list, tuple)):
         return [x for v in species for x in _species(v)]
     return [str(species)]
-
-
-def _oracle_problems(oracle: OracleConfig) -> list[str]:
-    """Whether the oracle can be built with its kwargs (no calculation)."""
-    import inspect
-
-    from hyperal.oracle import _resolve
-
-    try:
-        factory = _resolve(oracle.name)
-    except ValueError as exc:
-        return [f"oracle.name: {str(exc).removeprefix('oracle: ')}"]
-    # an in-memory ASE calculator lists its parameters (default_parameters):
-    # refuse a typo that its **kwargs would swallow silently. File-based codes
-    # (VASP, Quantum ESPRESSO ...) take more than they list: their own check.
-    from ase.calculators.calculator import Calculator, FileIOCalculator
-
-    if (
-        isinstance(factory, type)
-        and issubclass(factory, Calculator)
-        and not issubclass(factory, FileIOCalculator)
-        and getattr(factory, "default_parameters", None)
-    ):
-        known = set(factory.default_parameters)
-        for cls in factory.__mro__:
-            if cls is Calculator or not issubclass(cls, Calculator):
-                break
-            init = cls.__dict__.get("__init__")
-            if init is None:
-                continue
-            known |= {
-                n
-                for n, p in inspect.signature(init).parameters.items()
-                if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-            }
-        unknown = sorted(set(oracle.kwargs) - known)
-        if unknown:
-            return [
-                f"oracle.kwargs: unknown parameter(s) {', '.join(unknown)} of "
-                f"{oracle.name}; allowed: {', '.join(sorted(known))}"
-            ]
-    try:
-        built = factory(**dict(oracle.kwargs))
-    except ModuleNotFoundError as exc:  # an optional extra not installed
-        return [f"oracle.name: {exc}"]
-    except Exception as exc:  # the factory's own complaint, in one line
-        text = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-        return [f"oracle.kwargs: {oracle.name} cannot be built: {text}"]
-    from ase.calculators.calculator import BaseCalculator
-
-    # an ASE calculator, or anything that answers get_property as one does
-    if not (
-        isinstance(built, BaseCalculator)
-        or callable(getattr(built, "get_property", None))
-    ):
-        return [
-            f"oracle.name: {oracle.name} gives a {type(built).__name__}, not an ASE "
-            "calculator; name a Calculator class or a function returning one"
-        ]
-    return []
 
 
 def semantic_problems(cfg: CampaignConfig) -> list[str]:
@@ -799,19 +555,6 @@ def _workload_problems(cfg: CampaignConfig) -> list[str]:
     return problems
 
 
-def element_problems(elements: list[str]) -> list[str]:
-    """``system.elements`` entries that are no element or given twice."""
-    from ase.data import chemical_symbols
-
-    problems = []
-    for k, symbol in enumerate(elements):
-        if symbol not in chemical_symbols[1:]:
-            problems.append(f"system.elements[{k}]: {symbol!r} is not an element")
-        elif symbol in elements[:k]:
-            problems.append(f"system.elements[{k}]: {symbol} given twice")
-    return problems
-
-
 def _section_problems(
     *,
     system: SystemConfig | None = None,
@@ -846,7 +589,7 @@ def _section_problems(
         if valid_elements:
             problems += _structure_problems(system)
             if committee is not None:
-                problems += _committee_problems(committee, elements)
+                problems += committee_problems(committee, elements)
     if scheme is not None:
         try:
             from ase.calculators.emt import EMT
@@ -854,37 +597,7 @@ def _section_problems(
             make_evolver(scheme.name, EMT(), scheme.params)
         except (ValueError, TypeError) as exc:
             problems.append(f"scheme.params: {str(exc).removeprefix('scheme: ')}")
-    if oracle is not None:
-        problems += _oracle_problems(oracle)
-        if oracle.workdir is not None:
-            existing = Path(oracle.workdir).resolve()
-            while not existing.exists():
-                existing = existing.parent
-            if not existing.is_dir() or not _can_create_in(existing):
-                problems.append(
-                    f"oracle.workdir: cannot create folders under {existing}"
-                )
-    if store is not None and not store.startswith("postgres"):
-        folder = Path(store).resolve().parent
-        if not folder.is_dir():
-            problems.append(f"store: folder {folder} does not exist")
-        elif not _can_create_in(folder):
-            problems.append(f"store: cannot create files in folder {folder}")
-    return problems
-
-
-def _can_create_in(folder: Path) -> bool:
-    """Whether a file can be created in ``folder`` — tried, not inferred from
-    permission bits (root passes those everywhere, /proc refuses anyway)."""
-    import tempfile
-
-    if not os.access(folder, os.W_OK):
-        return False
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hyperal-probe-"):
-            return True
-    except OSError:
-        return False
+    return problems + section_problems(oracle=oracle, store=store)
 
 
 def _structure_problems(system: SystemConfig) -> list[str]:
@@ -913,37 +626,6 @@ def _structure_problems(system: SystemConfig) -> list[str]:
     except ValueError as exc:
         problems.append(f"system.random: {exc}")
     return problems
-
-
-def _committee_problems(committee: Any, elements: list[str]) -> list[str]:
-    """A BPNN committee too large to fit (its weights counted from the
-    descriptor length and the hidden widths)."""
-    from hyperal.structures.limits import check_parameters, limit
-
-    if getattr(committee, "backend", None) != "bpnn":
-        return []
-    from hyperal.models.descriptors import BPDescriptor
-
-    features = BPDescriptor(
-        elements=tuple(elements),
-        cutoff=committee.cutoff_A,
-        n_radial=committee.n_radial,
-        angular_etas=tuple(committee.angular_etas),
-    ).n_features
-    widths = [features, *committee.hidden, 1]
-    per_network = sum((a + 1) * b for a, b in zip(widths, widths[1:], strict=False))
-    try:
-        # name what makes it large: the widths, or the number of members
-        wide = 2 * len(elements) * per_network > limit("HYPERAL_MAX_PARAMETERS")
-        check_parameters(
-            committee.n_members * len(elements) * per_network,
-            "committee.hidden" if wide else "committee.n_members",
-            f"{committee.n_members:,} members × {len(elements)} element networks "
-            f"× {per_network:,} weights",
-        )
-    except ValueError as exc:
-        return [str(exc)]
-    return []
 
 
 def _valid_sections(data: dict) -> dict[str, Any]:
@@ -975,68 +657,13 @@ def parse_config(data: Any) -> CampaignConfig:
         config = CampaignConfig.model_validate(data)
     except ValidationError as exc:
         more = _section_problems(**_valid_sections(data))
-        raise ConfigError("\n".join([_format(exc), *more])) from None
+        raise ConfigError(
+            "\n".join([format_errors(exc, CampaignConfig), *more])
+        ) from None
     problems = semantic_problems(config)
     if problems:
         raise ConfigError("\n".join(problems))
     return config
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key given twice in one mapping (the last
-    one would silently win)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"key {key!r} given twice (lines {seen[key]} and "
-                    f"{key_node.start_mark.line + 1})",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: Path) -> Any:
-    """A YAML file's data; a repeated key is an error, and so is a file that
-    cannot be read as text (a :class:`ConfigError` naming the file)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not a text file (byte {exc.start} is not UTF-8); expected YAML"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
-
-
-def read_file(path: str | Path) -> Any:
-    """A YAML file's data, or a :class:`ConfigError` naming the file (missing,
-    not YAML, a key given twice)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
-    try:
-        return read_yaml(path)
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"{path}: not valid YAML: {' '.join(str(exc).split())}"
-        ) from None
-
-
-def load_with(path: str | Path, parse: Callable[[Any], Any]) -> Any:
-    """``parse`` of a YAML file's data; every problem prefixed by the file."""
-    data = read_file(path)
-    try:
-        return parse(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}:\n{exc}") from None
 
 
 def load_config(path: str | Path) -> CampaignConfig:

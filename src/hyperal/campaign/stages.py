@@ -1,9 +1,11 @@
-"""The campaign's stages as functions: each takes a :class:`StageContext`
-(settings, store, executor, oracle, the run's name, a progress callback) and
-typed arguments, asks the store what already exists — so a killed run resumes
-stage by stage and repeats at most the tasks in flight — and returns a typed
-result. :class:`hyperal.campaign.Campaign` sequences them; a benchmark or the
-barrier workflow composes them under their own run names in one store.
+"""The campaign's own stages as functions: each takes a
+:class:`~hyperal.runs.context.StageContext` (settings, store, executor,
+oracle, the run's name, a progress callback) and typed arguments, asks the
+store what already exists — so a killed run resumes stage by stage and
+repeats at most the tasks in flight — and returns a typed result. The stages
+every workflow shares (labelling, fitting, errors) are
+:mod:`hyperal.runs.stages`. :class:`hyperal.campaign.Campaign` sequences
+them; a benchmark composes them under its own run names in one store.
 
 Oracle labels and selected frames are written the moment each arrives; a
 checkpoint exists once its fit has finished.
@@ -12,101 +14,40 @@ checkpoint exists once its fit has finished.
 from __future__ import annotations
 
 import math
-import shutil
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, as_completed
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future
 from pathlib import Path
 
-from hyperal.campaign.config import CalibrationConfig, CampaignConfig
-from hyperal.campaign.evaluate import Labelled, summarise
-from hyperal.campaign.executors import completed
-from hyperal.campaign.fingerprint import differences
-from hyperal.campaign.progress import Progress, StageKind
-from hyperal.campaign.records import (
-    MAIN_RUN,
+from hyperal.campaign.starts import initial_starts, loop_starts
+from hyperal.models.checkpoint import damage, read_manifest
+from hyperal.runs.context import StageContext
+from hyperal.runs.executors import completed
+from hyperal.runs.progress import StageKind
+from hyperal.runs.records import (
     OracleStatus,
     Split,
     Stage,
     initial_name,
     selected_name,
     start_name,
-    validate_run,
 )
-from hyperal.campaign.results import FinalErrors, LoopMetrics, SplitErrors
-from hyperal.campaign.starts import initial_starts, loop_starts, task_seed
-from hyperal.campaign.store import Store
-from hyperal.campaign.tasks import (
+from hyperal.runs.results import FinalErrors, LoopMetrics
+from hyperal.runs.seeds import task_seed
+from hyperal.runs.stages import (
+    count_labels,
+    errors_on,
+    fit,
+    label_in_background,
+    label_pending,
+    pending_rows,
+    stop_if_all_failed,
+    training_set,
+    wait_for_labels,
+    warm_start,
+)
+from hyperal.runs.tasks import (
     evolve_and_select,
-    fit_committee,
-    label_and_record,
     oracle_relaxation,
-    predict,
 )
-from hyperal.labels import reference
-from hyperal.models.checkpoint import MANIFEST, damage, read_manifest
-from hyperal.oracle import Oracle, label_structure
-
-#: Structures per evaluation task.
-EVALUATION_CHUNK = 32
-
-
-class CampaignError(RuntimeError):
-    """A campaign that cannot go on for a reason in its data (one line)."""
-
-
-def _ignore(report: Progress) -> None:
-    pass
-
-
-@dataclass(frozen=True)
-class StageContext:
-    """What every stage works with. ``run`` names this run's rows and
-    checkpoints, so several runs can share one store."""
-
-    config: CampaignConfig
-    store: Store
-    executor: Executor
-    oracle: Oracle
-    run: str = MAIN_RUN
-    progress: Callable[[Progress], None] = _ignore
-    #: A thread pool of the coordinator for oracle calls that overlap its own
-    #: work (evolutions, fits) when tasks run in process; each label is
-    #: written by the thread that made it (:func:`tasks.label_and_record`).
-    labeller: Executor | None = None
-    #: The run that holds this run's initial data, loop-0 committee and
-    #: difficult test sets (a benchmark's schemes share one); None: its own.
-    shared: str | None = None
-    #: Oracle calls made by this process per (run, loop): [calls, ok, first
-    #: failure reason] (:func:`stop_if_all_failed`).
-    tally: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        validate_run(self.run)
-        if self.shared is not None:
-            validate_run(self.shared)
-
-    def with_run(self, run: str, shared: str | None = None) -> StageContext:
-        return replace(self, run=run, shared=shared)
-
-    @property
-    def data_runs(self) -> list[str]:
-        """The runs whose labelled structures this run trains and tests on."""
-        return [self.run] if self.shared is None else [self.shared, self.run]
-
-    def checkpoint(self, loop: int) -> Path:
-        """Directory of this run's committee after ``loop`` (loop 0's is the
-        shared run's, when there is one)."""
-        owner = self.shared if loop == 0 and self.shared is not None else self.run
-        return self.store.checkpoint_path(loop, owner)
-
-    def failures(self) -> int:
-        return self.store.count(oracle_status=OracleStatus.FAILED.value, run=self.run)
-
-    def report(self, loop: int, kind: StageKind, done: int, total: int, message=""):
-        self.progress(
-            Progress(loop, kind, done, total, self.failures(), message, self.run)
-        )
 
 
 def _pairs(ctx: StageContext, loop: int, stage: Stage, **pairs) -> dict:
@@ -114,29 +55,6 @@ def _pairs(ctx: StageContext, loop: int, stage: Stage, **pairs) -> dict:
 
 
 # --- labelling ---------------------------------------------------------------------
-
-
-def _count(ctx: StageContext, loop: int, labels) -> None:
-    calls = ctx.tally.setdefault((ctx.run, loop), [0, 0, ""])
-    for label in labels:
-        calls[0] += 1
-        if label.ok:
-            calls[1] += 1
-        elif not calls[2]:
-            calls[2] = label.reason
-
-
-def stop_if_all_failed(ctx: StageContext, loop: int) -> None:
-    """End the run with one line when every oracle call this process made in
-    ``loop`` failed: an oracle that fails every call (a wrong command, an
-    expired licence) would otherwise be paid for loop after loop. The
-    failures stay in the store; a rerun goes on from them."""
-    calls, ok, reason = ctx.tally.get((ctx.run, loop), (0, 0, ""))
-    if calls and not ok:
-        raise CampaignError(
-            f"loop {loop}: all {calls} oracle calls failed; first reason: "
-            f"{' '.join(reason.split())[:300]}"
-        )
 
 
 def label_initial(ctx: StageContext) -> int:
@@ -195,7 +113,7 @@ def label_initial(ctx: StageContext) -> int:
                     failed_label,
                 )
             )
-        _count(ctx, 0, [label for *_, label in entries])
+        count_labels(ctx, 0, [label for *_, label in entries])
         ctx.store.add(entries)  # a trajectory's labels arrive together: one write
         ctx.report(0, StageKind.INITIAL, n, len(todo))
     return len(todo)
@@ -234,51 +152,6 @@ def write_starts(ctx: StageContext, loop: int) -> int:
     return sum(start is not None for start in starts)
 
 
-def _pending(ctx: StageContext, loop: int, stage: Stage, split: Split) -> list:
-    return ctx.store.rows(
-        loop=loop,
-        stage=stage.value,
-        split=split.value,
-        oracle_status=OracleStatus.PENDING.value,
-        run=ctx.run,
-    )
-
-
-def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -> int:
-    """Label every pending row of ``stage`` and ``split`` in ``loop``, each
-    written as it arrives. Returns the number labelled."""
-    # a structure whose label is stored already (a shared one) is not paid again
-    rows = [
-        row
-        for row in _pending(ctx, loop, stage, split)
-        if not ctx.store.reuse_label(row.id)
-    ]
-    calls = ((row.id, label_structure, (ctx.oracle, row.toatoms())) for row in rows)
-    for n, (row_id, label) in enumerate(completed(ctx.executor, calls), start=1):
-        ctx.store.record_label(row_id, label)
-        _count(ctx, loop, [label])
-        ctx.report(loop, StageKind.LABEL, n, len(rows), split.value)
-    return len(rows)
-
-
-def _label_in_background(ctx: StageContext, row_id: int, atoms) -> Future:
-    if ctx.store.reuse_label(row_id):  # no oracle call: a finished future
-        done: Future = Future()
-        done.set_result(None)
-        return done
-    return ctx.labeller.submit(
-        label_and_record, ctx.store.path, row_id, ctx.oracle, atoms
-    )
-
-
-def _wait(ctx: StageContext, loop: int, futures: Sequence[Future], split: Split):
-    """Wait for background labels (each already stored), reporting them as
-    they finish; re-raise a labelling error."""
-    for n, future in enumerate(as_completed(futures), start=1):
-        future.result()
-        ctx.report(loop, StageKind.LABEL, n, len(futures), split.value)
-
-
 def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
     """Write loop ``loop``'s starts and label its difficult ones in the
     background (with a labeller; otherwise nothing), so the oracle works
@@ -287,8 +160,8 @@ def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
     if ctx.labeller is None or ctx.shared is not None or loop > ctx.config.loops:
         return []
     write_starts(ctx, loop)
-    rows = _pending(ctx, loop, Stage.START, Split.DIFFICULT)
-    return [_label_in_background(ctx, row.id, row.toatoms()) for row in rows]
+    rows = pending_rows(ctx, loop, Stage.START, Split.DIFFICULT)
+    return [label_in_background(ctx, row.id, row.toatoms()) for row in rows]
 
 
 # --- evolution -----------------------------------------------------------------------
@@ -475,17 +348,17 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         (
             row.start_index,
             evolve_and_select,
-            (
-                str(checkpoint),
-                cfg.scheme.name,
-                dict(cfg.scheme.params),
-                cfg.scheme.steps,
-                cfg.selection.limits(),
-                row.toatoms(),
-                task_seed(cfg.seed, loop, row.start_index),
-                n_candidates,
-                batch,
-            ),
+            {
+                "checkpoint": str(checkpoint),
+                "scheme": cfg.scheme.name,
+                "params": dict(cfg.scheme.params),
+                "steps": cfg.scheme.steps,
+                "selection": cfg.selection.limits(),
+                "atoms": row.toatoms(),
+                "seed": task_seed(cfg.seed, loop, row.start_index),
+                "candidates": n_candidates,
+                "spread": batch,
+            },
         )
         for row in starts
     )
@@ -517,183 +390,22 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         )
         (row_id,) = store.add([entry])
         if ctx.labeller is not None and atoms is not None:
-            streamed.append(_label_in_background(ctx, row_id, entry[0]))
+            streamed.append(label_in_background(ctx, row_id, entry[0]))
         ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
     if outcomes:
         entries = _batch_entries(ctx, loop, by_index, outcomes, kept)
         ids = store.add(entries)
         if ctx.labeller is not None:
             streamed += [
-                _label_in_background(ctx, row_id, atoms)
+                label_in_background(ctx, row_id, atoms)
                 for row_id, (atoms, pairs) in zip(ids, entries, strict=True)
                 if pairs["split"] == Split.TRAIN.value
             ]
-    _wait(ctx, loop, streamed, Split.TRAIN)
+    wait_for_labels(ctx, loop, streamed, Split.TRAIN)
     return len(starts)
 
 
 # --- fit and evaluation ------------------------------------------------------------
-
-
-def training_set(ctx: StageContext, loop: int, runs: Sequence[str] | None = None):
-    """The labelled training structures up to ``loop`` of ``runs`` (default:
-    this run and its shared run), in the order of their origin."""
-    return ctx.store.labelled(
-        split=Split.TRAIN, max_loop=loop, runs=list(runs or ctx.data_runs)
-    )
-
-
-def fit(
-    ctx: StageContext,
-    loop: int,
-    *,
-    init: Path | None = None,
-    runs: Sequence[str] | None = None,
-) -> Path:
-    """Fit the committee on the training data up to ``loop`` (of ``runs``,
-    default this run) as a task through the executor — warm-started from the
-    checkpoint ``init`` when given — and return its checkpoint directory. An
-    existing checkpoint is returned as it is."""
-    path = ctx.checkpoint(loop)
-    if path.exists():
-        problem = damage(path)
-        if not problem:
-            _same_committee(ctx, path)
-            return path
-        # a damaged checkpoint (a disk that filled, a file edited) is kept
-        # aside, never used, and refitted from the labels in the store
-        aside = path.with_name(path.name + ".damaged")
-        if aside.exists():
-            shutil.rmtree(aside)
-        path.rename(aside)
-        ctx.report(loop, StageKind.FIT, 0, 1, f"refitting: {problem}")
-    train = training_set(ctx, loop, runs)
-    if not train:
-        reasons = ctx.store.failure_reasons(ctx.run)
-        why = (
-            f": all {sum(n for _, n in reasons)} oracle calls failed; first "
-            f"reason: {reasons[0][0]}"
-            if reasons
-            else ""
-        )
-        raise CampaignError(
-            f"loop {loop}: no labelled training structure to fit{why} "
-            "(`hyperal status` lists the failures)"
-        )
-    return fit_on(ctx, loop, train, init=init)
-
-
-def fit_on(
-    ctx: StageContext, loop: int, frames: Sequence, *, init: Path | None = None
-) -> Path:
-    """Fit the committee of ``loop`` on ``frames`` as a task through the
-    executor (seed: campaign seed + loop; warm-started from ``init`` when
-    given), writing its checkpoint; a poisoned fit is one line."""
-    path = ctx.checkpoint(loop)
-    names = [a.info["name"] for a in frames]
-    ctx.report(loop, StageKind.FIT, 0, 1, f"on {len(frames)} structures")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = ctx.config
-    call = (
-        loop,
-        fit_committee,
-        (
-            cfg.committee,
-            tuple(cfg.system.elements),
-            cfg.seed + loop,
-            frames,
-            str(path),
-            None if init is None else str(init),
-            names,
-        ),
-    )
-    try:
-        for _ in completed(ctx.executor, [call]):
-            pass
-    except ValueError as exc:  # a poisoned fit: one line, nothing saved
-        where = f"loop {loop}" if ctx.run == MAIN_RUN else f"{ctx.run} loop {loop}"
-        raise CampaignError(f"{where}: the fit failed: {exc}") from exc
-    ctx.report(loop, StageKind.FITTED, 1, 1)
-    return path
-
-
-def _same_committee(ctx: StageContext, checkpoint: Path) -> None:
-    """Refuse a stored checkpoint fitted with other committee options than the
-    campaign's (a changed config must not mix two committees silently)."""
-    manifest = read_manifest(checkpoint)
-    elements = list(ctx.config.system.elements)
-    if list(manifest.elements) != elements:
-        raise CampaignError(
-            f"{checkpoint} was fitted for the elements "
-            f"{', '.join(manifest.elements)}, not the campaign's "
-            f"{', '.join(elements)}; use a new store"
-        )
-    wanted = ctx.config.committee.model_dump(mode="json")
-    differ = differences(manifest.options, wanted)
-    if differ:
-        raise CampaignError(
-            f"{checkpoint} was fitted with other committee options than the "
-            f"campaign file's ({', '.join('committee.' + k for k in differ)}); "
-            "use a new store, or restore those settings"
-        )
-
-
-def warm_start(ctx: StageContext, loop: int) -> Path | None:
-    """The checkpoint a fit of ``loop`` continues from: the previous loop's,
-    when the committee options ask for warm starts and it exists."""
-    if loop == 0 or not ctx.config.committee.warm_start:
-        return None
-    previous = ctx.checkpoint(loop - 1)
-    return previous if (previous / MANIFEST).is_file() else None
-
-
-def predictions_on(ctx: StageContext, checkpoint: Path, images) -> list:
-    """The committee of ``checkpoint``'s predictions of ``images``, in order,
-    by executor tasks of :data:`EVALUATION_CHUNK` structures."""
-    chunks = [
-        images[k : k + EVALUATION_CHUNK]
-        for k in range(0, len(images), EVALUATION_CHUNK)
-    ]
-    calls = ((k, predict, (str(checkpoint), chunk)) for k, chunk in enumerate(chunks))
-    parts = dict(completed(ctx.executor, calls))
-    return [p for k in range(len(chunks)) for p in parts[k]]
-
-
-def errors_of(
-    images, predictions, loop: int, calibration: CalibrationConfig | None = None
-) -> SplitErrors:
-    """:class:`~hyperal.campaign.results.SplitErrors` of ``predictions``
-    against the labels of ``images`` (the same order); σ checked as
-    ``calibration`` says (default settings when None)."""
-    calibration = calibration or CalibrationConfig()
-    refs = []
-    for atoms in images:
-        ref = reference(atoms)
-        refs.append(
-            Labelled(ref.energy, ref.forces, atoms.info.get("source", "unknown"))
-        )
-    return summarise(
-        refs,
-        predictions,
-        seed=loop,
-        aggregate=calibration.aggregate,
-        alpha=calibration.alpha,
-    )
-
-
-def errors_on(
-    ctx: StageContext, loop: int, checkpoint: Path, images
-) -> SplitErrors | None:
-    """:class:`~hyperal.campaign.results.SplitErrors` of the committee of
-    ``checkpoint`` on labelled ``images`` (None for no images)."""
-    if not images:
-        return None
-    return errors_of(
-        images,
-        predictions_on(ctx, checkpoint, images),
-        loop,
-        ctx.config.calibration,
-    )
 
 
 def evaluate(
@@ -812,7 +524,7 @@ def initial_loop(ctx: StageContext) -> Path:
     stop_if_all_failed(ctx, 0)
     meanwhile = prefetch_difficult(ctx, 1)
     checkpoint = fit(ctx, 0)
-    _wait(ctx, 1, meanwhile, Split.DIFFICULT)
+    wait_for_labels(ctx, 1, meanwhile, Split.DIFFICULT)
     evaluate(ctx, 0, checkpoint)
     return checkpoint
 
@@ -828,6 +540,6 @@ def active_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
     stop_if_all_failed(ctx, loop)
     meanwhile = prefetch_difficult(ctx, loop + 1)
     new = fit(ctx, loop, init=warm_start(ctx, loop))
-    _wait(ctx, loop + 1, meanwhile, Split.DIFFICULT)
+    wait_for_labels(ctx, loop + 1, meanwhile, Split.DIFFICULT)
     evaluate(ctx, loop, new)
     return new

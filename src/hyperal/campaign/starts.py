@@ -10,11 +10,11 @@ import numpy as np
 from ase import Atoms
 
 from hyperal.campaign.config import CampaignConfig, PhaseConfig
-from hyperal.campaign.records import Split
+from hyperal.runs.records import Split
+from hyperal.runs.seeds import stream
 from hyperal.structures import (
     derive_structures,
 )
-from hyperal.utils import as_rng
 
 
 @dataclass(frozen=True)
@@ -24,16 +24,6 @@ class Start:
     atoms: Atoms
     source: str
     split: Split
-
-
-def stream(seed: int, loop: int, stream: int) -> np.random.Generator:
-    """The random stream ``stream`` of ``loop`` of a campaign seeded ``seed``."""
-    return as_rng(np.random.SeedSequence([seed, loop, stream]))
-
-
-def task_seed(*keys: int) -> int:
-    """A 32-bit seed for one task (an evolution) from integer keys."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
 
 
 def phase(config: PhaseConfig, rng: np.random.Generator) -> list[Atoms]:

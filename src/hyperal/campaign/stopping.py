@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperal.campaign.records import Split, Stage
-from hyperal.campaign.stages import StageContext, errors_of, predictions_on
 from hyperal.committee.calibration import aggregate
+from hyperal.runs.context import StageContext
+from hyperal.runs.records import Split, Stage
+from hyperal.runs.stages import errors_of, predictions_on
 
 
 def _no_more_gain(ctx: StageContext, loop: int) -> str:

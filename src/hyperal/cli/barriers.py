@@ -33,7 +33,7 @@ ConfigPath = Annotated[Path, typer.Argument(help="The barrier campaign YAML file
 
 def _config(path: Path):
     from hyperal.barriers.config import load_barrier_config
-    from hyperal.campaign.config import ConfigError
+    from hyperal.runs.settings import ConfigError
 
     try:
         return load_barrier_config(path)
@@ -84,9 +84,9 @@ def run(
     records the settings that decide its data; a file that differs from them
     is refused, naming the keys (more loops and the executor may change)."""
     from hyperal.barriers.learn import BarrierCampaign, barrier_metrics
-    from hyperal.campaign.lock import StoreLocked
-    from hyperal.campaign.stages import CampaignError
-    from hyperal.campaign.store import StoreError
+    from hyperal.runs.context import RunError
+    from hyperal.runs.lock import StoreLocked
+    from hyperal.runs.store import StoreError
 
     config = _config(config_path)
 
@@ -104,14 +104,14 @@ def run(
                 config, progress=report, accept_changes=accept_changes
             )
             metrics = campaign.run()
-        except (CampaignError, StoreError, StoreLocked) as exc:
+        except (RunError, StoreError, StoreLocked) as exc:
             report.stop()
             fail(str(exc))
     console.print(f"done: {len(metrics) - 1} loops; store {config.store}")
 
 
 def _open(config):
-    from hyperal.campaign.store import Store, StoreError
+    from hyperal.runs.store import Store, StoreError
 
     if not config.store.startswith("postgres") and not Path(config.store).exists():
         fail(f"{config.store}: no barrier store yet (run `hyperal barriers run` first)")

@@ -71,9 +71,9 @@ def benchmark(
     """
     from hyperal.benchmark import Benchmark, collect, load_benchmark
     from hyperal.benchmark.config import rank_set_problems
-    from hyperal.campaign.config import ConfigError
-    from hyperal.campaign.store import Store
     from hyperal.report.benchmark import write_benchmark_report
+    from hyperal.runs.settings import ConfigError
+    from hyperal.runs.store import Store
 
     try:
         bench, base = load_benchmark(config_path)
@@ -113,9 +113,9 @@ def _run(kind, bench, base, run: bool) -> None:
     """Run (or resume) the benchmark ``kind(bench, base, progress)`` with a
     progress bar, or with ``run`` false check that its store exists; a
     failure is one line."""
-    from hyperal.campaign.lock import StoreLocked
-    from hyperal.campaign.stages import CampaignError
-    from hyperal.campaign.store import StoreError
+    from hyperal.runs.context import RunError
+    from hyperal.runs.lock import StoreLocked
+    from hyperal.runs.store import StoreError
 
     if run:
         with (
@@ -124,7 +124,7 @@ def _run(kind, bench, base, run: bool) -> None:
         ):
             try:
                 kind(bench, base, report).run()
-            except (CampaignError, StoreError, StoreLocked) as exc:
+            except (RunError, StoreError, StoreLocked) as exc:
                 report.stop()
                 fail(str(exc))
     elif not Path(bench.store).exists():
@@ -137,8 +137,8 @@ def _trajectories(bench, base, folder: Path, run: bool) -> None:
         TrajectoryBenchmark,
         collect_trajectories,
     )
-    from hyperal.campaign.store import Store
     from hyperal.report.trajectories import write_trajectory_report
+    from hyperal.runs.store import Store
 
     _run(TrajectoryBenchmark, bench, base, run)
     store = Store(bench.store)

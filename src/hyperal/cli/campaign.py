@@ -29,7 +29,7 @@ def _config(path: Path):
 
 
 def _store(config_path: Path, store: Path | None):
-    from hyperal.campaign.store import Store, StoreError
+    from hyperal.runs.store import Store, StoreError
 
     path = store or Path(_config(config_path).store)
     if not str(path).startswith("postgres") and not Path(path).exists():
@@ -84,10 +84,10 @@ def run(
     The store records the settings that decide its data; a file that differs
     from them is refused, naming the keys. More loops, the executor and the
     oracle's time limits may always change."""
-    from hyperal.campaign.lock import StoreLocked
     from hyperal.campaign.loop import Campaign
-    from hyperal.campaign.stages import CampaignError
-    from hyperal.campaign.store import StoreError
+    from hyperal.runs.context import RunError
+    from hyperal.runs.lock import StoreLocked
+    from hyperal.runs.store import StoreError
 
     config = _config(config_path)
 
@@ -107,7 +107,7 @@ def run(
                 accept_oracle_change=accept_oracle_change,
             )
             metrics = campaign.run()
-        except (CampaignError, StoreError, StoreLocked) as exc:
+        except (RunError, StoreError, StoreLocked) as exc:
             report.stop()
             fail(str(exc))
     console.print(f"done: {len(metrics) - 1} loops; store {config.store}")

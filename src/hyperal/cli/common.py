@@ -49,7 +49,7 @@ def interrupted_says_what_was_kept(store: str | Path, command: str) -> Iterator[
     except KeyboardInterrupt:
         kept = ""
         try:
-            from hyperal.campaign.store import Store
+            from hyperal.runs.store import Store
 
             opened = Store(store)
             kept = (
@@ -72,11 +72,11 @@ def progress_bar(
     on_evaluated: Callable | None = None, *, show_run: bool = False
 ) -> Iterator[Callable]:
     """A rich progress bar; yields the callback for campaign
-    :class:`~hyperal.campaign.progress.Progress` reports. ``on_evaluated``
+    :class:`~hyperal.runs.progress.Progress` reports. ``on_evaluated``
     is called with each report of a finished loop (to print its line)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from hyperal.campaign.progress import StageKind
+    from hyperal.runs.progress import StageKind
 
     columns = [TextColumn("loop {task.fields[loop]}")]
     if show_run:

@@ -37,7 +37,7 @@ def testset(
     """
     from rich.table import Table
 
-    from hyperal.campaign.config import ConfigError, load_with
+    from hyperal.runs.settings import ConfigError, load_with
     from hyperal.testsets import build_test_set, parse_recipe
 
     try:

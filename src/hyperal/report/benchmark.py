@@ -309,9 +309,9 @@ def _diversity(page, bench, base) -> list[str]:
     reference variant's last committee of replicate 0, and its
     trajectories' motion."""
     from hyperal.benchmark.run import variant_run
-    from hyperal.campaign.store import Store
     from hyperal.models.checkpoint import damage
     from hyperal.report.diversity import diversity_parts, motion_of
+    from hyperal.runs.store import Store
 
     store = Store(bench.store)
     names = [v.name for v in bench.variants]

@@ -63,9 +63,9 @@ def _matrix_figure(page, results):
 
 def _diversity(page, results, bench, store) -> list[str]:
     from hyperal.benchmark.trajectories import TrajectoryBenchmark, trajectory_run
-    from hyperal.campaign.records import Split, Stage
     from hyperal.models.checkpoint import damage
     from hyperal.report.diversity import diversity_parts, motion_of
+    from hyperal.runs.records import Split, Stage
 
     groups, motion = {}, {}
     for source in results.sources:

@@ -140,7 +140,7 @@ class SoakEMT(EMT):
     when it starts — ``called-again`` instead when the store ``store``
     already holds a label (ok or failed) for this structure (an oracle call
     paid twice) — and ``returned`` when it hands back a result (NaN ones
-    included). ``key`` is :func:`hyperal.campaign.store.structure_key`.
+    included). ``key`` is :func:`hyperal.runs.store.structure_key`.
     The soak benchmark counts lost and duplicated labels from this log."""
 
     def __init__(
@@ -177,7 +177,7 @@ class SoakEMT(EMT):
         )
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=()):
-        from hyperal.campaign.store import structure_key
+        from hyperal.runs.store import structure_key
 
         key = structure_key(atoms if atoms is not None else self.atoms)
         self._write(key, "called-again" if self._stored(key) else "called")

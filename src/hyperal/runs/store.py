@@ -7,7 +7,7 @@ store: what makes a resumed run skip work already done), ``run``, ``loop``,
 ``uncertainty`` (σ_U at selection, eV), ``structure_key`` (a hash of the
 numbers, positions, cell and pbc: :func:`structure_key`) and
 ``oracle_status``, with ``oracle_reason`` when failed or skipped (the values
-are the enums of :mod:`hyperal.campaign.records`). A structure whose label is
+are the enums of :mod:`hyperal.runs.records`). A structure whose label is
 already in the store is never labelled again: :meth:`Store.reuse_label`
 copies it (``cached=1``: no oracle call was made). A label is written into
 its row the moment it arrives — energy, forces (and stress) as the row's
@@ -34,9 +34,9 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 
-from hyperal.campaign.records import MAIN_RUN, Split, Stage, final_name, metrics_name
-from hyperal.campaign.results import FinalErrors, LoopMetrics
 from hyperal.oracle import Label
+from hyperal.runs.records import MAIN_RUN, Split, Stage, final_name, metrics_name
+from hyperal.runs.results import FinalErrors, LoopMetrics
 
 SPLITS = tuple(Split)
 
@@ -100,15 +100,17 @@ class Store:
             self._upgrade()
         except ImportError as exc:
             raise StoreError(
-                f"{_safe(self.path)}: a PostgreSQL store needs the postgres extra "
-                f"(pip install 'hyperal[postgres]'): {exc}"
+                f"{display_url(self.path)}: a PostgreSQL store needs the postgres "
+                f"extra (pip install 'hyperal[postgres]'): {exc}"
             ) from None
         except Exception as exc:
             if not self.path.startswith("postgres"):
                 raise
             # a server that is down, a wrong password or database name
             text = " ".join(str(exc).split())
-            raise StoreError(f"{_safe(self.path)}: cannot connect: {text}") from None
+            raise StoreError(
+                f"{display_url(self.path)}: cannot connect: {text}"
+            ) from None
         self.checkpoints = checkpoint_folder(self.path)
 
     def _upgrade(self) -> None:
@@ -359,12 +361,12 @@ class Store:
         return sorted({row.run for row in self.db.select(stage=Stage.METRICS.value)})
 
     def lock(self):
-        """The store's one-writer lock (:class:`~hyperal.campaign.lock.StoreLock`),
+        """The store's one-writer lock (:class:`~hyperal.runs.lock.StoreLock`),
         to hold for the whole of a run."""
-        from hyperal.campaign.lock import StoreLock
+        from hyperal.runs.lock import StoreLock
 
         if self.path.startswith("postgres"):
-            from hyperal.campaign.lock import PostgresLock
+            from hyperal.runs.lock import PostgresLock
 
             return PostgresLock(self.path)
         return StoreLock(f"{self.path}.lock")
@@ -375,7 +377,7 @@ class Store:
         return self.checkpoints / run / f"loop-{loop}"
 
 
-def _safe(url: str) -> str:
+def display_url(url: str) -> str:
     """A store path for messages: a URL's password replaced by ***."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 

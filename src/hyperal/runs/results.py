@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from hyperal.campaign.records import MAIN_RUN
 from hyperal.committee.calibration import Calibration
 from hyperal.models.protocol import FitReport
+from hyperal.runs.records import MAIN_RUN
 
 SCHEMA = 1
 

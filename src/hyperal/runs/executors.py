@@ -8,7 +8,7 @@ nothing outside this module imports Dask."""
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -29,11 +29,18 @@ class InProcessExecutor(Executor):
         return future
 
 
+def _call(fn: Callable, args: tuple | Mapping[str, Any]) -> Any:
+    return fn(**args) if isinstance(args, Mapping) else fn(*args)
+
+
 def completed(
-    executor: Executor, calls: Iterable[tuple[Hashable, Callable, tuple]]
+    executor: Executor,
+    calls: Iterable[tuple[Hashable, Callable, tuple | Mapping[str, Any]]],
 ) -> Iterator[tuple[Hashable, Any]]:
-    """Run ``fn(*args)`` for every ``(key, fn, args)`` and yield ``(key,
-    result)`` as each finishes, so the caller can persist it at once.
+    """Run ``fn(*args)`` for every ``(key, fn, args)`` — ``fn(**args)`` when
+    ``args`` is a mapping of keywords, as every task of more than a few
+    arguments is called — and yield ``(key, result)`` as each finishes, so
+    the caller can persist it at once.
 
     In process (:class:`InProcessExecutor`) the calls run one by one, each
     yielded before the next starts; other executors get every call submitted
@@ -41,9 +48,16 @@ def completed(
     """
     if isinstance(executor, InProcessExecutor):
         for key, fn, args in calls:
-            yield key, fn(*args)
+            yield key, _call(fn, args)
         return
-    futures = {executor.submit(fn, *args): key for key, fn, args in calls}
+    futures = {
+        (
+            executor.submit(fn, **args)
+            if isinstance(args, Mapping)
+            else executor.submit(fn, *args)
+        ): key
+        for key, fn, args in calls
+    }
     for future in as_completed(futures):
         yield futures[future], future.result()
 

@@ -21,7 +21,6 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.optimize import FIRE
 
-from hyperal.campaign.store import structure_key
 from hyperal.diversity import motion_summary
 from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.select import frame_scores, select_frame, spread_out
@@ -30,6 +29,7 @@ from hyperal.models.protocol import CommitteeModel, FitReport, Prediction
 from hyperal.models.protocol import predict as predictions
 from hyperal.models.registry import get_backend
 from hyperal.oracle import Label, Oracle
+from hyperal.runs.store import structure_key
 
 
 @functools.lru_cache(maxsize=2)
@@ -44,7 +44,7 @@ def committee(path: str | Path) -> CommitteeModel:
     return _cached(str(path.resolve()), (path / MANIFEST).stat().st_mtime_ns)
 
 
-class _LabelFailed(Exception):
+class LabelFailed(Exception):
     """An oracle call of a dynamics failed: ``label`` is its failed label,
     ``atoms`` the structure it failed on."""
 
@@ -54,7 +54,7 @@ class _LabelFailed(Exception):
         self.atoms = atoms
 
 
-class _LabellingCalculator(Calculator):
+class LabellingCalculator(Calculator):
     """Each calculation is one :meth:`Oracle.label` — with the oracle's time
     limit, retries and checks — so an optimiser driven by it labels every
     step the way every other label is made; the last label is kept."""
@@ -73,7 +73,7 @@ class _LabellingCalculator(Calculator):
         if not label.ok:
             failed = self.atoms.copy()
             failed.calc = None
-            raise _LabelFailed(label, failed)
+            raise LabelFailed(label, failed)
         self.results = {
             "energy": label.energy,
             "free_energy": label.energy,
@@ -83,7 +83,7 @@ class _LabellingCalculator(Calculator):
             self.results["stress"] = label.stress
 
 
-class RememberingLabeller(_LabellingCalculator):
+class RememberingLabeller(LabellingCalculator):
     """Every oracle label of a dynamics (a saddle search, an oracle
     trajectory), kept with its structure in call order: none of them is
     thrown away, and the structures a caller wants are found among the
@@ -125,7 +125,7 @@ def oracle_relaxation(
     label, or the last structure with the optimiser's error."""
     frames: list[tuple[Atoms, Label]] = []
     work = atoms.copy()
-    calc = _LabellingCalculator(oracle)
+    calc = LabellingCalculator(oracle)
     work.calc = calc
     optimizer = FIRE(work, logfile=None)
     try:
@@ -133,7 +133,7 @@ def oracle_relaxation(
             plain = work.copy()
             plain.calc = None
             frames.append((plain, calc.last))
-    except _LabelFailed as exc:  # the oracle failed mid-trajectory: keep what came
+    except LabelFailed as exc:  # the oracle failed mid-trajectory: keep what came
         return frames, (exc.atoms, exc.label)
     except Exception as exc:  # the optimiser itself failed
         reason = f"{type(exc).__name__}: {exc}"
@@ -160,6 +160,7 @@ class Selected:
 
 
 def evolve_and_select(
+    *,
     checkpoint: str,
     scheme: str,
     params: dict,
@@ -211,6 +212,7 @@ def evolve_and_select(
 
 
 def fit_committee(
+    *,
     options: Any,
     elements: Sequence[str],
     seed: int,
@@ -243,7 +245,7 @@ def label_and_record(store: str, row_id: int, oracle: Oracle, atoms: Atoms) -> L
     through a store connection of its own: the task of the coordinator's
     labelling thread (never of a remote worker), so a label finished while the
     main thread fits a committee is never lost to a kill."""
-    from hyperal.campaign.store import Store
+    from hyperal.runs.store import Store
 
     label = oracle.label(atoms)
     Store(store).record_label(row_id, label)

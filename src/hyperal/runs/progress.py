@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hyperal.campaign.records import MAIN_RUN
+from hyperal.runs.records import MAIN_RUN
 
 
 class StageKind(StrEnum):

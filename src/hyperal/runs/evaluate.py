@@ -1,9 +1,9 @@
 """Test-set errors from predictions: pure functions, no model, no store.
 
 The committee's predictions (:class:`~hyperal.models.protocol.Prediction`)
-come from worker tasks (:func:`hyperal.campaign.tasks.predict`);
+come from worker tasks (:func:`hyperal.runs.tasks.predict`);
 :func:`summarise` turns them and the reference labels into
-:class:`~hyperal.campaign.results.SplitErrors`.
+:class:`~hyperal.runs.results.SplitErrors`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyperal import metrics
-from hyperal.campaign.results import ErrorSummary, ForceBin, Parity, SplitErrors
 from hyperal.committee.calibration import Calibration, calibrate
 from hyperal.committee.calibration import aggregate as aggregate_atoms
 from hyperal.models.protocol import Prediction
+from hyperal.runs.results import ErrorSummary, ForceBin, Parity, SplitErrors
 
 #: Force components kept (a seeded random sample) for the parity plots.
 PARITY_SAMPLE = 3000

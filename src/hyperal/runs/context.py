@@ -1,0 +1,101 @@
+"""What every stage of every workflow works with: a :class:`StageContext`
+(the run's settings, store, executor, oracle, run name and progress
+callback) over settings that only need to say what the shared stages read
+(:class:`RunSettings`), and :class:`RunError`, a run that cannot go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from hyperal.oracle import Oracle
+from hyperal.runs.progress import Progress, StageKind
+from hyperal.runs.records import MAIN_RUN, OracleStatus, validate_run
+from hyperal.runs.sections import CalibrationConfig
+from hyperal.runs.store import Store
+
+
+class SystemSettings(Protocol):
+    @property
+    def elements(self) -> Sequence[str]: ...
+
+
+class RunSettings(Protocol):
+    """What the shared stages read of a workflow's settings (a campaign, a
+    benchmark variant and a barrier campaign each provide it): the seed,
+    the system's elements, the committee's typed options and how σ is
+    checked."""
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def system(self) -> SystemSettings: ...
+
+    @property
+    def committee(self) -> Any: ...
+
+    @property
+    def calibration(self) -> CalibrationConfig: ...
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on for a reason in its data (one line)."""
+
+
+def _ignore(report: Progress) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What every stage works with. ``run`` names this run's rows and
+    checkpoints, so several runs can share one store."""
+
+    config: RunSettings
+    store: Store
+    executor: Executor
+    oracle: Oracle
+    run: str = MAIN_RUN
+    progress: Callable[[Progress], None] = _ignore
+    #: A thread pool of the coordinator for oracle calls that overlap its own
+    #: work (evolutions, fits) when tasks run in process; each label is
+    #: written by the thread that made it (:func:`tasks.label_and_record`).
+    labeller: Executor | None = None
+    #: The run that holds this run's initial data, loop-0 committee and
+    #: difficult test sets (a benchmark's schemes share one); None: its own.
+    shared: str | None = None
+    #: Oracle calls made by this process per (run, loop): [calls, ok, first
+    #: failure reason] (:func:`stop_if_all_failed`).
+    tally: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        validate_run(self.run)
+        if self.shared is not None:
+            validate_run(self.shared)
+
+    def with_run(self, run: str, shared: str | None = None) -> StageContext:
+        return replace(self, run=run, shared=shared)
+
+    @property
+    def data_runs(self) -> list[str]:
+        """The runs whose labelled structures this run trains and tests on."""
+        return [self.run] if self.shared is None else [self.shared, self.run]
+
+    def checkpoint(self, loop: int) -> Path:
+        """Directory of this run's committee after ``loop`` (loop 0's is the
+        shared run's, when there is one)."""
+        owner = self.shared if loop == 0 and self.shared is not None else self.run
+        return self.store.checkpoint_path(loop, owner)
+
+    def failures(self) -> int:
+        return self.store.count(oracle_status=OracleStatus.FAILED.value, run=self.run)
+
+    def report(self, loop: int, kind: StageKind, done: int, total: int, message=""):
+        self.progress(
+            Progress(loop, kind, done, total, self.failures(), message, self.run)
+        )

@@ -1,0 +1,216 @@
+"""The pieces every run file (a campaign, a benchmark, a barrier campaign, a
+test-set recipe) is read with: the strict base of its schema, YAML read
+with repeated keys refused, and one error formatter that reports on the
+schema it is given — one line per problem, naming the key by its dotted
+path and, for an unknown key, the keys allowed there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hyperal.models.registry import BACKENDS
+
+BACKEND_TAGS = tuple(BACKENDS)
+
+
+class ConfigError(ValueError):
+    """A run file that does not validate; one line per problem."""
+
+
+class Settings(BaseModel):
+    """The base of every file schema: an unknown key is an error."""
+
+    # a NaN or an infinity is never a setting (it would fail late, or never)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (through lists, unions, tags)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _is_tag(model: type[BaseModel], key) -> bool:
+    """Whether ``key`` is the tag of ``model`` in a tagged union (a field
+    annotated with the one literal ``key``, such as ``backend: bpnn``)."""
+    return any(
+        get_origin(f.annotation) is Literal and get_args(f.annotation) == (key,)
+        for f in model.model_fields.values()
+    )
+
+
+def _walk(loc: list, root: type[BaseModel]) -> tuple[list[type[BaseModel]], list]:
+    """The models that may hold the last element of ``loc``, and ``loc``
+    without the tags of tagged unions (``committee.hidden``, not
+    ``committee.bpnn.hidden``)."""
+    candidates: list[type[BaseModel]] = [root]
+    shown = []
+    for key in loc[:-1]:
+        if isinstance(key, int):
+            shown.append(key)
+            continue
+        tagged = [m for m in candidates if _is_tag(m, key)]
+        if tagged:  # the union's tag picks the member
+            candidates = tagged
+            continue
+        shown.append(key)
+        candidates = [
+            model
+            for m in candidates
+            if key in m.model_fields
+            for model in _models_in(m.model_fields[key].annotation)
+        ]
+    return candidates, shown + loc[-1:]
+
+
+def allowed_keys(loc: list, root: type[BaseModel]) -> list[str]:
+    """The keys allowed where the last element of ``loc`` was refused, in the
+    schema ``root``."""
+    candidates, _ = _walk(loc, root)
+    return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
+
+
+def _dotted(loc: list) -> str:
+    """``system.metal_phases[0].species`` from its location parts."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
+
+
+def format_errors(error: ValidationError, root: type[BaseModel]) -> str:
+    """One line per problem of ``error`` (a validation of the schema ``root``),
+    naming the key by its dotted path in ``root``; an unknown key lists the
+    keys ``root`` allows there."""
+    lines = []
+    errors = error.errors()
+    for item in errors:
+        loc = list(item["loc"])
+        if item["type"] == "too_short" and any(
+            len(other["loc"]) > len(loc) and list(other["loc"][: len(loc)]) == loc
+            for other in errors
+        ):
+            continue  # pydantic's echo of an item refused inside: said already
+        allowed = allowed_keys(loc, root) if item["type"] == "extra_forbidden" else []
+        candidates, loc = _walk(loc, root) if loc else ([], loc)
+        if loc and any(_is_tag(m, loc[-1]) for m in candidates):
+            loc = loc[:-1]  # a model-level error of a tagged union's member
+        where = _dotted(loc) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+            if allowed:
+                message += f"; allowed: {', '.join(allowed)}"
+        elif item["type"] == "missing":
+            message = "missing (required)"
+        elif item["type"] == "unknown_backend":
+            given = item.get("input", {})
+            given = given.get("backend") if isinstance(given, dict) else given
+            message = f"unknown backend {given!r}; allowed: {', '.join(BACKEND_TAGS)}"
+            where = "committee.backend"
+        elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            ctx = item.get("ctx", {})
+            key = ctx.get("discriminator", "").strip("'")
+            where = f"{where}.{key}" if key else where
+            message = (
+                f"unknown {key} {ctx.get('tag')!r}; allowed: "
+                f"{ctx.get('expected_tags', '')}"
+                if item["type"] == "union_tag_invalid"
+                else "missing (required)"
+            )
+        elif item["type"] == "literal_error":
+            message = message.replace("Input should be", "must be one of")
+        lines.append(f"{where}: {message}")
+    return "\n".join(lines)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (the last
+    one would silently win)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} given twice (lines {seen[key]} and "
+                    f"{key_node.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's data; a repeated key is an error, and so is a file that
+    cannot be read as text (a :class:`ConfigError` naming the file)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); expected YAML"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
+
+
+def read_file(path: str | Path) -> Any:
+    """A YAML file's data, or a :class:`ConfigError` naming the file (missing,
+    not YAML, a key given twice)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        return read_yaml(path)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{path}: not valid YAML: {' '.join(str(exc).split())}"
+        ) from None
+
+
+def load_with(path: str | Path, parse: Callable[[Any], Any]) -> Any:
+    """``parse`` of a YAML file's data; every problem prefixed by the file."""
+    data = read_file(path)
+    try:
+        return parse(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}:\n{exc}") from None
+
+
+def can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` — tried, not inferred from
+    permission bits (root passes those everywhere, /proc refuses anyway)."""
+    import tempfile
+
+    if not os.access(folder, os.W_OK):
+        return False
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hyperal-probe-"):
+            return True
+    except OSError:
+        return False
+
+
+def element_problems(elements: list[str]) -> list[str]:
+    """``system.elements`` entries that are no element or given twice."""
+    from ase.data import chemical_symbols
+
+    problems = []
+    for k, symbol in enumerate(elements):
+        if symbol not in chemical_symbols[1:]:
+            problems.append(f"system.elements[{k}]: {symbol!r} is not an element")
+        elif symbol in elements[:k]:
+            problems.append(f"system.elements[{k}]: {symbol} given twice")
+    return problems

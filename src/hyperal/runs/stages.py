@@ -1,0 +1,262 @@
+"""Stages every workflow shares, as functions of a
+:class:`~hyperal.runs.context.StageContext`: labelling pending rows (each
+label written as it arrives), fitting the committee through the executor
+(warm-started, a damaged checkpoint refitted, a committee fitted with other
+options refused) and the committee's predictions and errors on labelled
+structures. Each asks the store what already exists, so a killed run
+resumes and repeats at most the tasks in flight.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from concurrent.futures import Future, as_completed
+from pathlib import Path
+
+from hyperal.labels import reference
+from hyperal.models.checkpoint import MANIFEST, damage, read_manifest
+from hyperal.oracle import label_structure
+from hyperal.runs.context import RunError, StageContext
+from hyperal.runs.evaluate import Labelled, summarise
+from hyperal.runs.executors import completed
+from hyperal.runs.fingerprint import differences
+from hyperal.runs.progress import StageKind
+from hyperal.runs.records import MAIN_RUN, OracleStatus, Split, Stage
+from hyperal.runs.results import SplitErrors
+from hyperal.runs.sections import CalibrationConfig
+from hyperal.runs.tasks import fit_committee, label_and_record, predict
+
+#: Structures per evaluation task.
+EVALUATION_CHUNK = 32
+
+
+def count_labels(ctx: StageContext, loop: int, labels) -> None:
+    calls = ctx.tally.setdefault((ctx.run, loop), [0, 0, ""])
+    for label in labels:
+        calls[0] += 1
+        if label.ok:
+            calls[1] += 1
+        elif not calls[2]:
+            calls[2] = label.reason
+
+
+def stop_if_all_failed(ctx: StageContext, loop: int) -> None:
+    """End the run with one line when every oracle call this process made in
+    ``loop`` failed: an oracle that fails every call (a wrong command, an
+    expired licence) would otherwise be paid for loop after loop. The
+    failures stay in the store; a rerun goes on from them."""
+    calls, ok, reason = ctx.tally.get((ctx.run, loop), (0, 0, ""))
+    if calls and not ok:
+        raise RunError(
+            f"loop {loop}: all {calls} oracle calls failed; first reason: "
+            f"{' '.join(reason.split())[:300]}"
+        )
+
+
+def pending_rows(ctx: StageContext, loop: int, stage: Stage, split: Split) -> list:
+    return ctx.store.rows(
+        loop=loop,
+        stage=stage.value,
+        split=split.value,
+        oracle_status=OracleStatus.PENDING.value,
+        run=ctx.run,
+    )
+
+
+def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -> int:
+    """Label every pending row of ``stage`` and ``split`` in ``loop``, each
+    written as it arrives. Returns the number labelled."""
+    # a structure whose label is stored already (a shared one) is not paid again
+    rows = [
+        row
+        for row in pending_rows(ctx, loop, stage, split)
+        if not ctx.store.reuse_label(row.id)
+    ]
+    calls = ((row.id, label_structure, (ctx.oracle, row.toatoms())) for row in rows)
+    for n, (row_id, label) in enumerate(completed(ctx.executor, calls), start=1):
+        ctx.store.record_label(row_id, label)
+        count_labels(ctx, loop, [label])
+        ctx.report(loop, StageKind.LABEL, n, len(rows), split.value)
+    return len(rows)
+
+
+def label_in_background(ctx: StageContext, row_id: int, atoms) -> Future:
+    if ctx.store.reuse_label(row_id):  # no oracle call: a finished future
+        done: Future = Future()
+        done.set_result(None)
+        return done
+    return ctx.labeller.submit(
+        label_and_record, ctx.store.path, row_id, ctx.oracle, atoms
+    )
+
+
+def wait_for_labels(
+    ctx: StageContext, loop: int, futures: Sequence[Future], split: Split
+):
+    """Wait for background labels (each already stored), reporting them as
+    they finish; re-raise a labelling error."""
+    for n, future in enumerate(as_completed(futures), start=1):
+        future.result()
+        ctx.report(loop, StageKind.LABEL, n, len(futures), split.value)
+
+
+def training_set(ctx: StageContext, loop: int, runs: Sequence[str] | None = None):
+    """The labelled training structures up to ``loop`` of ``runs`` (default:
+    this run and its shared run), in the order of their origin."""
+    return ctx.store.labelled(
+        split=Split.TRAIN, max_loop=loop, runs=list(runs or ctx.data_runs)
+    )
+
+
+def fit(
+    ctx: StageContext,
+    loop: int,
+    *,
+    init: Path | None = None,
+    runs: Sequence[str] | None = None,
+) -> Path:
+    """Fit the committee on the training data up to ``loop`` (of ``runs``,
+    default this run) as a task through the executor — warm-started from the
+    checkpoint ``init`` when given — and return its checkpoint directory. An
+    existing checkpoint is returned as it is."""
+    path = ctx.checkpoint(loop)
+    if path.exists():
+        problem = damage(path)
+        if not problem:
+            _same_committee(ctx, path)
+            return path
+        # a damaged checkpoint (a disk that filled, a file edited) is kept
+        # aside, never used, and refitted from the labels in the store
+        aside = path.with_name(path.name + ".damaged")
+        if aside.exists():
+            shutil.rmtree(aside)
+        path.rename(aside)
+        ctx.report(loop, StageKind.FIT, 0, 1, f"refitting: {problem}")
+    train = training_set(ctx, loop, runs)
+    if not train:
+        reasons = ctx.store.failure_reasons(ctx.run)
+        why = (
+            f": all {sum(n for _, n in reasons)} oracle calls failed; first "
+            f"reason: {reasons[0][0]}"
+            if reasons
+            else ""
+        )
+        raise RunError(
+            f"loop {loop}: no labelled training structure to fit{why} "
+            "(`hyperal status` lists the failures)"
+        )
+    return fit_on(ctx, loop, train, init=init)
+
+
+def fit_on(
+    ctx: StageContext, loop: int, frames: Sequence, *, init: Path | None = None
+) -> Path:
+    """Fit the committee of ``loop`` on ``frames`` as a task through the
+    executor (seed: campaign seed + loop; warm-started from ``init`` when
+    given), writing its checkpoint; a poisoned fit is one line."""
+    path = ctx.checkpoint(loop)
+    names = [a.info["name"] for a in frames]
+    ctx.report(loop, StageKind.FIT, 0, 1, f"on {len(frames)} structures")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = ctx.config
+    call = (
+        loop,
+        fit_committee,
+        {
+            "options": cfg.committee,
+            "elements": tuple(cfg.system.elements),
+            "seed": cfg.seed + loop,
+            "frames": frames,
+            "out": str(path),
+            "init": None if init is None else str(init),
+            "names": names,
+        },
+    )
+    try:
+        for _ in completed(ctx.executor, [call]):
+            pass
+    except ValueError as exc:  # a poisoned fit: one line, nothing saved
+        where = f"loop {loop}" if ctx.run == MAIN_RUN else f"{ctx.run} loop {loop}"
+        raise RunError(f"{where}: the fit failed: {exc}") from exc
+    ctx.report(loop, StageKind.FITTED, 1, 1)
+    return path
+
+
+def _same_committee(ctx: StageContext, checkpoint: Path) -> None:
+    """Refuse a stored checkpoint fitted with other committee options than the
+    campaign's (a changed config must not mix two committees silently)."""
+    manifest = read_manifest(checkpoint)
+    elements = list(ctx.config.system.elements)
+    if list(manifest.elements) != elements:
+        raise RunError(
+            f"{checkpoint} was fitted for the elements "
+            f"{', '.join(manifest.elements)}, not the campaign's "
+            f"{', '.join(elements)}; use a new store"
+        )
+    wanted = ctx.config.committee.model_dump(mode="json")
+    differ = differences(manifest.options, wanted)
+    if differ:
+        raise RunError(
+            f"{checkpoint} was fitted with other committee options than the "
+            f"campaign file's ({', '.join('committee.' + k for k in differ)}); "
+            "use a new store, or restore those settings"
+        )
+
+
+def warm_start(ctx: StageContext, loop: int) -> Path | None:
+    """The checkpoint a fit of ``loop`` continues from: the previous loop's,
+    when the committee options ask for warm starts and it exists."""
+    if loop == 0 or not ctx.config.committee.warm_start:
+        return None
+    previous = ctx.checkpoint(loop - 1)
+    return previous if (previous / MANIFEST).is_file() else None
+
+
+def predictions_on(ctx: StageContext, checkpoint: Path, images) -> list:
+    """The committee of ``checkpoint``'s predictions of ``images``, in order,
+    by executor tasks of :data:`EVALUATION_CHUNK` structures."""
+    chunks = [
+        images[k : k + EVALUATION_CHUNK]
+        for k in range(0, len(images), EVALUATION_CHUNK)
+    ]
+    calls = ((k, predict, (str(checkpoint), chunk)) for k, chunk in enumerate(chunks))
+    parts = dict(completed(ctx.executor, calls))
+    return [p for k in range(len(chunks)) for p in parts[k]]
+
+
+def errors_of(
+    images, predictions, loop: int, calibration: CalibrationConfig | None = None
+) -> SplitErrors:
+    """:class:`~hyperal.runs.results.SplitErrors` of ``predictions``
+    against the labels of ``images`` (the same order); σ checked as
+    ``calibration`` says (default settings when None)."""
+    calibration = calibration or CalibrationConfig()
+    refs = []
+    for atoms in images:
+        ref = reference(atoms)
+        refs.append(
+            Labelled(ref.energy, ref.forces, atoms.info.get("source", "unknown"))
+        )
+    return summarise(
+        refs,
+        predictions,
+        seed=loop,
+        aggregate=calibration.aggregate,
+        alpha=calibration.alpha,
+    )
+
+
+def errors_on(
+    ctx: StageContext, loop: int, checkpoint: Path, images
+) -> SplitErrors | None:
+    """:class:`~hyperal.runs.results.SplitErrors` of the committee of
+    ``checkpoint`` on labelled ``images`` (None for no images)."""
+    if not images:
+        return None
+    return errors_of(
+        images,
+        predictions_on(ctx, checkpoint, images),
+        loop,
+        ctx.config.calibration,
+    )

@@ -1,0 +1,69 @@
+"""The shape of the package, checked: the run kernel stands below the three
+workflows, no package imports another's private names, and the run
+preamble (the store's lock) is written once."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).parents[1] / "src" / "hyperal"
+WORKFLOWS = ("campaign", "benchmark", "barriers", "report", "cli")
+
+
+def _modules():
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        yield path, name, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _package(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def _imports(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.lineno, node.module, [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, []
+
+
+def test_no_package_imports_another_packages_private_names():
+    found = [
+        f"{path.relative_to(SRC)}:{line}: {module}.{name}"
+        for path, me, tree in _modules()
+        for line, module, names in _imports(tree)
+        if module.startswith("hyperal")
+        for name in names
+        if name.startswith("_") and _package(module) != _package(me)
+    ]
+    assert found == []
+
+
+def test_the_run_kernel_imports_no_workflow():
+    found = [
+        f"{path.relative_to(SRC)}:{line}: {module}"
+        for path, me, tree in _modules()
+        if me.startswith("hyperal.runs")
+        for line, module, _ in _imports(tree)
+        if any(module.startswith(f"hyperal.{w}") for w in WORKFLOWS)
+    ]
+    assert found == []
+
+
+def test_only_the_runner_takes_the_store_lock():
+    """One preamble: every workflow opens its run through
+    ``hyperal.runs.runner.open_run``."""
+    found = [
+        f"{path.relative_to(SRC)}:{node.lineno}"
+        for path, _, tree in _modules()
+        if path.relative_to(SRC).as_posix() != "runs/runner.py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "lock"
+    ]
+    assert found == []
