@@ -47,8 +47,9 @@ from pathlib import Path
 import yaml
 
 from hyperal.barriers.config import parse_barrier_config
-from hyperal.barriers.learn import RUN, BarrierCampaign, _options, mlip_barrier
+from hyperal.barriers.learn import RUN, BarrierCampaign
 from hyperal.barriers.statistics import barrier_errors, interval_text, paired_text
+from hyperal.barriers.tasks import mlip_barrier, saddle_options
 from hyperal.runs.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +123,7 @@ def searched(data: dict, hops) -> list[float | None]:
     config = parse_barrier_config(data)
     checkpoint = str(Store(config.store).checkpoint_path(config.loops, RUN))
     return [
-        mlip_barrier(checkpoint, start, end, _options(config))[0]
+        mlip_barrier(checkpoint, start, end, saddle_options(config))[0]
         for start, end, _ in hops
     ]
 

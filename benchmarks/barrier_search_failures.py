@@ -25,7 +25,8 @@ from ase.geometry import get_distances
 from ase.optimize import FIRE
 
 from hyperal.barriers.config import load_barrier_config
-from hyperal.barriers.learn import RUN, barrier_metrics, hop_group
+from hyperal.barriers.learn import RUN, barrier_metrics
+from hyperal.barriers.metrics import hop_group
 from hyperal.runs.store import Store
 from hyperal.runs.tasks import committee
 

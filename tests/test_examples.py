@@ -10,7 +10,8 @@ import pytest
 
 from hyperal.barriers.config import load_barrier_config
 from hyperal.benchmark.config import load_benchmark
-from hyperal.campaign.config import ConfigError, load_config, load_with
+from hyperal.campaign.validate import load_config
+from hyperal.runs.settings import ConfigError, load_with
 from hyperal.testsets import parse_recipe
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

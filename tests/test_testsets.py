@@ -12,8 +12,8 @@ from ase.calculators.emt import EMT
 from ase.io import read
 from typer.testing import CliRunner
 
-from hyperal.campaign.config import ConfigError
 from hyperal.cli.main import app
+from hyperal.runs.settings import ConfigError
 from hyperal.runs.store import structure_key
 from hyperal.testsets import build_test_set, parse_recipe
 

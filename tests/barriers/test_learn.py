@@ -148,9 +148,9 @@ def metrics_calls(store, loop):
 
 
 def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
-    from hyperal.barriers import learn
+    from hyperal.barriers import stages
 
-    real = learn.mlip_saddle
+    real = stages.mlip_saddle
 
     def unstable(checkpoint, start, options, floor):
         if start.info["decoration"].endswith("0"):  # some hops "explode"
@@ -159,7 +159,7 @@ def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
             return None, np.inf, "RuntimeError: the committee exploded", edge
         return real(checkpoint, start, options, floor)
 
-    monkeypatch.setattr(learn, "mlip_saddle", unstable)
+    monkeypatch.setattr(stages, "mlip_saddle", unstable)
     data = tiny(tmp_path, loops=1, starts=4)
     BarrierCampaign(parse_barrier_config(data)).run()
     store = Store(data["store"])
@@ -198,7 +198,7 @@ def test_the_last_physical_frame_of_a_committee_with_a_hole():
     from ase.calculators.calculator import Calculator, all_changes
     from ase.calculators.emt import EMT
 
-    from hyperal.barriers.learn import last_physical
+    from hyperal.barriers.tasks import last_physical
 
     class Hole(Calculator):
         implemented_properties = ["energy", "forces"]
@@ -340,11 +340,13 @@ def test_report_and_csv_show_every_loop(finished, tmp_path):
 def test_a_loop_searches_the_tail_of_the_score(finished, score):
     """The hops a loop searches are the tail of the committee's σ (or γ) of
     many drawn hops, a fifth set aside for testing; the same on a rerun."""
-    from hyperal.barriers.learn import choose_hops, committee, iter_hops
+    from hyperal.barriers.hops import iter_hops
+    from hyperal.barriers.stages import choose_hops
     from hyperal.committee.grade import ExtrapolationGrade
     from hyperal.models.protocol import predict
     from hyperal.runs import InProcessExecutor, StageContext
     from hyperal.runs.stages import training_set
+    from hyperal.runs.tasks import committee
 
     data, _ = finished
     config = parse_barrier_config(
@@ -423,7 +425,7 @@ def test_oracle_cost_is_counted_in_calls_and_atoms_per_cell_size(finished):
 
 
 def test_strained_cells_and_enumerated_environments(tmp_path):
-    from hyperal.barriers.learn import draw_hops
+    from hyperal.barriers.hops import draw_hops
     from hyperal.barriers.paths import (
         canonical,
         hop_end,
@@ -586,12 +588,12 @@ def test_a_random_hop_without_a_trusted_oracle_barrier_is_left_out(
     hop's labels are kept, outside the random set, and counted."""
     import dataclasses
 
-    from hyperal.barriers import learn
+    from hyperal.barriers import hops, tasks
 
     data = tiny(tmp_path, loops=1, starts=1)
     config = parse_barrier_config(data)
-    first_random = learn.draw_hops(config, 0, 1, 2)[0].info["decoration"]
-    real = learn.find_saddle
+    first_random = hops.draw_hops(config, 0, 1, 2)[0].info["decoration"]
+    real = tasks.find_saddle
 
     def spoiled(start, end, calc, **options):
         result = real(start, end, calc, **options)
@@ -599,7 +601,7 @@ def test_a_random_hop_without_a_trusted_oracle_barrier_is_left_out(
             return dataclasses.replace(result, connects=False)
         return result
 
-    monkeypatch.setattr(learn, "find_saddle", spoiled)
+    monkeypatch.setattr(tasks, "find_saddle", spoiled)
     metrics = BarrierCampaign(config).run()
     store = Store(data["store"])
     left = store.rows(run=RUN, loop=0, drawn_as="random", split="none")

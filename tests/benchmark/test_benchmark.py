@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from hyperal.benchmark import calls_to_reach, collect, load_benchmark
 from hyperal.benchmark.results import mean_over_budget
-from hyperal.campaign.config import ConfigError
 from hyperal.cli.main import app
 from hyperal.labels import reference
 from hyperal.runs.evaluate import Labelled, summarise
+from hyperal.runs.settings import ConfigError
 from hyperal.runs.store import Store
 from hyperal.runs.tasks import predict
 from hyperal.testing import browser, render_in_browser

@@ -26,12 +26,12 @@ from hyperal.benchmark.trajectories import (
     trajectory_starts,
     withheld_starts,
 )
-from hyperal.campaign.config import ConfigError
 from hyperal.cli.main import app
 from hyperal.labels import reference
 from hyperal.models.checkpoint import read_manifest
 from hyperal.oracle import Oracle
 from hyperal.runs.records import Split
+from hyperal.runs.settings import ConfigError
 from hyperal.runs.store import Store
 from hyperal.runs.tasks import predict
 from hyperal.testing import browser, render_in_browser

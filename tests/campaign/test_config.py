@@ -164,3 +164,33 @@ def test_every_selection_setting_reaches_select_frame():
     assert wanted <= set(limits)
     assert limits["per_atom"] is True and limits["max_force_eV_A"] == 7.5
     assert limits["min_distance_A"] == 0.9 and limits["rule"] == "random"
+
+
+def test_the_template_lists_every_key(tmp_path, monkeypatch):
+    """``hyperal init`` promises every key with its default: each key of the
+    schema (of the sections the template fills in) is written in it, but
+    ``initial.enumerated``, shown as a comment (it needs a lattice)."""
+    from pydantic import BaseModel
+
+    def schema_keys(model, prefix=""):
+        out = []
+        for name in type(model).model_fields:
+            out.append(prefix + name)
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                out += schema_keys(value, f"{prefix}{name}.")
+        return out
+
+    def written(data, prefix=""):
+        out = []
+        for key, value in data.items():
+            out.append(prefix + key)
+            if isinstance(value, dict):
+                out += written(value, f"{prefix}{key}.")
+        return out
+
+    monkeypatch.chdir(tmp_path)
+    data = yaml.safe_load(TEMPLATE)
+    missing = set(schema_keys(parse_config(data))) - set(written(data))
+    assert missing == {"initial.enumerated"}
+    assert "# enumerated: {lattice: bcc" in TEMPLATE

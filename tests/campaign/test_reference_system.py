@@ -12,8 +12,10 @@ import pytest
 import yaml
 from ase.build import bulk
 
-from hyperal.campaign.config import ConfigError, EnumeratedInitial, parse_config
+from hyperal.campaign.config import EnumeratedInitial
+from hyperal.campaign.validate import parse_config
 from hyperal.oracle import Oracle
+from hyperal.runs.settings import ConfigError
 from hyperal.structures.enumerate import count_decorations
 
 ROOT = Path(__file__).resolve().parents[2]

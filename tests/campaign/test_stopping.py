@@ -98,7 +98,7 @@ def test_the_calibrated_sigma_rule(tmp_path, threshold, stops):
 
 
 def test_stop_settings_are_checked_and_do_not_bind_the_store(tmp_path):
-    from hyperal.campaign.config import ConfigError
+    from hyperal.runs.settings import ConfigError
 
     with pytest.raises(ConfigError, match="stop.improvement"):
         parse_config(tiny(tmp_path, stop={"improvement": 1.5}))

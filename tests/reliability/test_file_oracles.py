@@ -11,9 +11,9 @@ import pytest
 from ase.calculators.emt import EMT
 from ase.io import read
 
-from hyperal.campaign.config import OracleConfig
 from hyperal.oracle import FAILURE_FILE, Oracle, label_structure, unconverged
 from hyperal.runs.executors import completed, make_executor
+from hyperal.runs.sections import OracleConfig
 from tests.helpers import rattled_cuni
 
 FILE_EMT = "hyperal.testing:FileEMT"

@@ -9,8 +9,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from hyperal.campaign.config import ConfigError, parse_config
+from hyperal.campaign.validate import parse_config
 from hyperal.cli.main import app
+from hyperal.runs.settings import ConfigError
 from hyperal.structures import known_structures
 from tests.campaign.conftest import tiny
 

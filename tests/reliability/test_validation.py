@@ -7,8 +7,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from hyperal.campaign.config import ConfigError, load_config, parse_config
+from hyperal.campaign.validate import load_config, parse_config
 from hyperal.cli.main import app
+from hyperal.runs.settings import ConfigError
 from tests.campaign.conftest import tiny
 
 

@@ -201,7 +201,7 @@ class BarrierConfig(Settings):
 
 
 def _hop_problems(config: BarrierConfig) -> list[str]:
-    from hyperal.barriers.learn import lattice_species
+    from hyperal.barriers.hops import lattice_species
     from hyperal.barriers.paths import MAX_ENUMERATED, load_case, path_environment
 
     problems, environments = [], []

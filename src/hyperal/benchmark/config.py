@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from hyperal.campaign.config import CampaignConfig, SelectionConfig, parse_config
+from hyperal.campaign.config import CampaignConfig, SelectionConfig
+from hyperal.campaign.validate import parse_config
 from hyperal.evolve.schemes import SCHEMES, make_evolver
 from hyperal.runs.settings import ConfigError, Settings, format_errors, read_file
 

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hyperal.campaign.config import TEMPLATE, ConfigError, load_config
+from hyperal.campaign.template import TEMPLATE
+from hyperal.campaign.validate import load_config
 from hyperal.cli.common import (
     check_output,
     console,
@@ -17,6 +18,7 @@ from hyperal.cli.common import (
     progress_bar,
     table_console,
 )
+from hyperal.runs.settings import ConfigError
 
 ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
 

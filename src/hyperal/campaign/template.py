@@ -1,0 +1,109 @@
+"""The campaign file ``hyperal init`` writes: every key with its default."""
+
+from __future__ import annotations
+
+TEMPLATE = """\
+# hyperal campaign file: `hyperal run campaign.yaml` grows a robust MLIP.
+# Every key is listed with its default; `hyperal run` names any key it does
+# not know, any value out of range, and the allowed values.
+
+system:
+  elements: [Cu, Ni, Pd]            # every element the potential must know
+  metal_phases:                     # known phases (prototype, species per sublattice)
+    - {prototype: fcc, species: [Cu, Ni, Pd], repeat: [2, 2, 2]}
+  oxide_phases: []                  # e.g. {prototype: rutile, species: {cation: Ti}}
+  derive_metal: {}      # docs/method.md §1.3 overrides, e.g. {displacement_std_A: 0.2}
+  derive_oxide: {}
+  random:                           # random structures (docs/method.md §1.4)
+    cutoff_A: 5.0                   # interaction range: sets the cubic cell edge
+    criterion: inner_half_unique    # sphere-of-influence operating point (or x = D/L)
+    density_g_cm3: [7.0, 10.0]
+    interstitials: {}               # e.g. {O: [0.0, 0.3]}
+
+oracle:                             # the reference calculator (required)
+  name: emt                         # emt, chgnet, sevenn, gpaw, or an import path
+  kwargs: {}                        # passed to the calculator
+  timeout_s: null                   # per-call limit (s)
+  retries: 0
+  stress: false                     # also label the stress of periodic cells
+  workdir: null                     # each call runs in its own folder under this
+                                    # (default <store>.calls beside the store)
+  keep_workdirs: failed             # failed | all | none: which folders stay
+
+initial:                            # oracle relaxations of rattled known phases
+  source: known                     # or enumerated: icet decorations (below)
+  # enumerated: {lattice: bcc, species: [Nb, Ti, Zr], interstitials: [O],
+  #              sizes: 3, interstitial_fraction: [0.0, 0.3]}
+  structures: 6                     # starts (enumerated: a seeded subset)
+  rattle_A: 0.1
+  relax_steps: 8                    # every step is one labelled structure
+  fmax_eV_A: 0.05
+  train_fraction: 0.5               # the rest is the frozen gentle test set
+
+counts:                             # new starts per loop (reference: 50/50/100)
+  derived_metal: 50
+  derived_oxide: 50
+  random: 100
+difficult_fraction: 0.2             # of the starts, labelled as the difficult test set
+
+scheme:  # md, advb_md, relax, advb_relax, ce, advb_ce, dimer, advb_dimer
+  name: advb_ce
+  steps: 100
+  params: {}          # e.g. {gamma: 0.7} or {alpha: 2.0, temperature_K: 600}
+
+selection:                          # one frame per evolved start is labelled
+  max_force_eV_A: 25.0              # physical limits: a frame qualifies below F_max
+  min_distance_A: 1.0               # ... and above this shortest distance
+  per_atom: false                   # rank by σ_U / N
+  rule: max_sigma                   # max_sigma, or random (the control)
+  score: energy_sigma               # or force_sigma_max, force_sigma_mean
+  batch: false                      # choose the loop's labels together, diverse
+  redundancy_filter: true           # skip near-copies of data, take the next frame
+  redundancy_threshold: 0.01        # relative descriptor distance (0: identical)
+  candidates: 4                     # frames per trajectory to try (batch: pool)
+  include_start: true               # may the unevolved start be labelled
+
+committee:                          # the MLIP: backend bpnn (built in) or mace
+  backend: bpnn                     # (mace: pip install hyperal[mace]; see the docs)
+  n_members: 8
+  hidden: [10, 10]                  # per-element network layers
+  cutoff_A: 6.0
+  n_radial: 16                      # radial functions per element pair
+  angular_etas: [0.01, 0.05, 0.2]   # η of the angular (G9) functions, Å⁻²
+  activation: silu                  # silu, tanh
+  dtype: float32                    # float32, float64
+  device: cpu                       # or cuda
+  warm_start: true                  # each loop's fit continues from the last one
+  fit:
+    epochs: 150                     # a cold fit (loop 0, or warm_start: false)
+    warm_epochs: null               # a warm fit (default: epochs / 3)
+    learning_rate: 0.01
+    warm_learning_rate: null        # default: learning_rate / 5
+    final_learning_rate: 0.0005
+    energy_weight: 1.0
+    force_weight: 1.0
+    relative_force_weighting: false # |ΔF|² / (|F_ref|² + eps): saddles and minima
+    relative_force_eps: 0.01        # eps (eV²/Å²) of that weighting
+    batch_size: 8
+    validation_fraction: 0.1
+    patience: 50
+    bootstrap: false
+
+loops: 3
+seed: 0
+store: campaign.db                  # ase.db file (or postgresql://...)
+executor:
+  kind: inprocess                   # inprocess, process, dask
+  workers: 1
+  address: null                     # dask scheduler address (dask-jobqueue on Slurm)
+  background_labels: true           # inprocess: the oracle works while the committee
+                                    # evolves and fits (one oracle call at a time)
+calibration:                        # is the committee's sigma calibrated? (report)
+  alpha: 0.05                       # conformal level 1 - alpha
+  aggregate: max                    # a structure's force sigma/error: max, mean, p95
+stop:                               # stop before `loops` when a criterion holds
+  improvement: null                 # e.g. 0.05: difficult-set force RMSE fell < 5 %
+  patience: 2                       # ... over this many loops (same structures)
+  force_sigma_eV_A: null            # e.g. 0.1: calibrated force sigma of the explored,
+  share: 0.9                        # selected frames below it for this share
+"""
