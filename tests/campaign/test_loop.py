@@ -294,3 +294,84 @@ def test_export_round_trips_every_label(finished, tmp_path):
         fresh.calc = EMT()
         assert label.energy == pytest.approx(fresh.get_potential_energy(), abs=1e-9)
         np.testing.assert_allclose(label.forces, fresh.get_forces(), atol=1e-9)
+
+
+class _Capture:
+    """A report page that keeps the figures instead of drawing them."""
+
+    def __init__(self):
+        self.figures = {}
+
+    def figure(self, fig, caption, name):
+        self.figures[name] = fig
+        return ""
+
+
+def test_report_figures_draw_every_force_and_count_loops_in_whole_numbers(finished):
+    from hyperal.report.figures import curves_figure, parity_figure
+
+    data, metrics, _, _ = finished
+    store = Store(data["store"])
+    finals = store.final()
+    page = _Capture()
+    parity_figure(page, finals)
+    fig = page.figures["parity"]
+    bottom = [ax for ax in fig.axes if ax.get_xlabel().startswith("oracle F")]
+    assert len(bottom) == len(finals)
+    for ax, final in zip(bottom, finals, strict=True):  # no component clipped
+        largest = max(
+            np.max(np.abs([*e.parity.force_ref, *e.parity.force_pred]))
+            for e in final.tests.values()
+        )
+        assert ax.get_xlim()[1] >= largest and ax.get_ylim()[1] >= largest
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "force components per hexagon"]
+    assert len(bars) == 1  # one colour scale, shared by the loops
+    assert len({c.get_clim() for ax in bottom for c in ax.collections}) == 1
+    curves_figure(page, metrics, [m.loop for m in metrics], "loop", "", "curves")
+    fig = page.figures["curves"]
+    for ax in fig.axes:
+        ticks = [
+            t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]
+        ]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    labels = fig.legends[0].get_texts()
+    lines = [
+        line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")
+    ]
+    assert len(labels) == len(lines)  # every legend entry is a line of its own
+    drawn = [tuple(map(tuple, line.get_xydata())) for line in lines]
+    for split in ("gentle", "difficult"):  # none hidden under another
+        mine = [
+            d
+            for d, line in zip(drawn, lines, strict=True)
+            if line.get_label().startswith(split)
+        ]
+        assert len(mine) == len(set(mine))
+
+
+def test_untimed_loop_0_labels_are_counted_and_noted_only_when_present(
+    finished, tmp_path
+):
+    import shutil
+
+    from hyperal.report import write_report
+
+    data, _, _, _ = finished
+    copy = tmp_path / "old.db"
+    shutil.copy(data["store"], copy)
+    shutil.copytree(data["store"] + ".checkpoints", tmp_path / "old.db.checkpoints")
+    store = Store(str(copy))
+    assert store.untimed_labels() == 0
+    assert store.oracle_seconds() > 0
+    write_report(store, tmp_path / "new.html")
+    assert "did not time loop 0" not in (tmp_path / "new.html").read_text()
+    initial = store.rows(stage="initial", oracle_status="ok", run="main")
+    with store.db:  # as a hyperal that did not time loop 0 wrote them
+        for row in initial:
+            store.db.update(row.id, delete_keys=["oracle_seconds"])
+    assert store.untimed_labels() == len(initial) > 0
+    write_report(store, tmp_path / "old.html")
+    text = (tmp_path / "old.html").read_text()
+    assert (
+        f"{len(initial)} labels of an older hyperal, which did not time loop 0" in text
+    )

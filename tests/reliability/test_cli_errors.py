@@ -112,3 +112,29 @@ def test_export_and_report_name_what_is_missing(tmp_path):
         assert " ".join(result.output.split()) == (
             f"error: --output: folder {target.parent} does not exist"
         )
+
+
+def test_a_file_given_to_the_wrong_command_names_the_right_one(tmp_path):
+    """`hyperal run` on a benchmark, barrier or test-set file (and the other
+    way round) is one line saying which command reads it, before anything
+    else is checked."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from hyperal.cli.main import app
+
+    examples = Path(__file__).parents[2] / "examples"
+    cases = [
+        (["run"], "benchmark-emt.yaml", "hyperal benchmark <file>"),
+        (["run"], "barriers-emt.yaml", "hyperal barriers run <file>"),
+        (["run"], "testset-emt.yaml", "hyperal testset <file>"),
+        (["benchmark"], "campaign_demo.yaml", "hyperal run <file>"),
+        (["barriers", "run"], "campaign_demo.yaml", "hyperal run <file>"),
+    ]
+    for command, name, hint in cases:
+        result = CliRunner().invoke(app, [*command, str(examples / name)])
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert lines[-1].startswith("(top level): this is a"), result.output
+        assert f"`{hint}" in lines[-1]

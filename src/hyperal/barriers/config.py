@@ -29,6 +29,7 @@ from hyperal.runs.settings import (
     element_problems,
     format_errors,
     load_with,
+    other_kind,
 )
 
 
@@ -273,6 +274,9 @@ def parse_barrier_config(data: Any) -> BarrierConfig:
     the hops, the oracle and the store folder — every problem in one error."""
     if not isinstance(data, dict):
         raise ConfigError("the barrier campaign file must be a YAML mapping of keys")
+    hint = other_kind(data, "a barrier campaign file")
+    if hint:
+        raise ConfigError(hint)
     try:
         config = BarrierConfig.model_validate(data)
     except ValidationError as exc:

@@ -17,7 +17,13 @@ from pydantic import Field, ValidationError, field_validator
 from hyperal.campaign.config import CampaignConfig, SelectionConfig
 from hyperal.campaign.validate import parse_config
 from hyperal.evolve.schemes import SCHEMES, make_evolver
-from hyperal.runs.settings import ConfigError, Settings, format_errors, read_file
+from hyperal.runs.settings import (
+    ConfigError,
+    Settings,
+    format_errors,
+    other_kind,
+    read_file,
+)
 
 #: The frozen sets every benchmark has; ``difficult_capped`` is the
 #: difficult set less the structures beyond the selection's physical limits
@@ -330,6 +336,9 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     data = read_file(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the benchmark file must be a YAML mapping")
+    hint = other_kind(data, "a benchmark file")
+    if hint:
+        raise ConfigError(f"{path}:\n{hint}")
     try:
         bench = BenchmarkConfig.model_validate(data)
     except ValidationError as exc:

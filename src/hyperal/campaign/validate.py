@@ -26,6 +26,7 @@ from hyperal.runs.settings import (
     element_problems,
     format_errors,
     load_with,
+    other_kind,
 )
 
 
@@ -253,6 +254,9 @@ def parse_config(data: Any) -> CampaignConfig:
     wrong (:func:`semantic_problems`) — every problem in one error."""
     if not isinstance(data, dict):
         raise ConfigError("the campaign file must be a YAML mapping of keys")
+    hint = other_kind(data, "a campaign file")
+    if hint:
+        raise ConfigError(hint)
     try:
         config = CampaignConfig.model_validate(data)
     except ValidationError as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperal.barriers.statistics import interval_text
-from hyperal.report.page import Page, colour, marker, table
+from hyperal.report.page import Page, colour, integer_ticks, marker, table
 
 COLUMNS = [
     "loop",
@@ -251,6 +251,7 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
             color=colour(0),
         )
         ax.set_xlabel(label)
+        integer_ticks(ax)
         ax.grid(alpha=0.3)
     by_calls.set_ylabel("random-set barrier RMSE (meV)")
     loops.append(

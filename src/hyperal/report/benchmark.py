@@ -13,6 +13,7 @@ import numpy as np
 from hyperal.report.page import (
     Page,
     colour,
+    integer_ticks,
     linestyle,
     log_if_positive,
     marker,
@@ -81,6 +82,7 @@ def _curves(page, results, panels, caption, name):
                     lw=0,
                 )
         ax.set(xlabel="training oracle calls", ylabel=label)
+        integer_ticks(ax)
         log_if_positive(ax)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels) :]:
@@ -289,6 +291,7 @@ def _sigma(page, results):
             loops, s.selected_sigma, marker=marker(k), color=colour(k), label=s.variant
         )
     ax.set(xlabel="loop", ylabel="mean σ_U of selected frames (eV)")
+    integer_ticks(ax)
     log_if_positive(ax)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     return page.figure(

@@ -66,6 +66,14 @@ def svg(fig) -> str:
     )
 
 
+def integer_ticks(ax, axis: str = "x") -> None:
+    """Ticks at whole numbers only on ``axis`` (loops and call counts are
+    counted, never fractional)."""
+    from matplotlib.ticker import MaxNLocator
+
+    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
+
+
 def log_if_positive(ax) -> None:
     """Log y where every plotted value is positive and finite; linear else
     (a zero error would leave a log panel empty)."""

@@ -214,3 +214,27 @@ def element_problems(elements: list[str]) -> list[str]:
         elif symbol in elements[:k]:
             problems.append(f"system.elements[{k}]: {symbol} given twice")
     return problems
+
+
+#: A key only one kind of hyperal file has, the kind, and its command.
+FILE_KINDS = (
+    ("campaign", "a benchmark file", "hyperal benchmark <file>"),
+    ("hops", "a barrier campaign file", "hyperal barriers run <file>"),
+    ("strata", "a test-set recipe", "hyperal testset <file> -o <set>.extxyz"),
+    ("counts", "a campaign file", "hyperal run <file>"),
+)
+
+
+def other_kind(data: Any, expected: str) -> str | None:
+    """One line naming the command that reads ``data`` when it is another
+    kind of hyperal file than ``expected`` (a kind of :data:`FILE_KINDS`),
+    else None."""
+    if not isinstance(data, dict):
+        return None
+    for key, kind, command in FILE_KINDS:
+        if key in data and kind != expected:
+            return (
+                f"(top level): this is {kind} (it has `{key}`), not {expected}; "
+                f"`{command}` reads it"
+            )
+    return None

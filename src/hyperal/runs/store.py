@@ -185,6 +185,24 @@ class Store:
         """Rows matching an ase.db ``query`` string and/or key-value pairs."""
         return self.db.count(query, **selection)
 
+    def oracle_seconds(self, run: str = MAIN_RUN) -> float:
+        """Seconds the oracle spent on ``run``'s labels (those it timed)."""
+        return float(
+            sum(
+                row.get("oracle_seconds", 0.0)
+                for row in self.db.select("oracle_seconds>0", run=run)
+            )
+        )
+
+    def untimed_labels(self, run: str = MAIN_RUN) -> int:
+        """``run``'s loop-0 labels that carry no time: written by a hyperal
+        that did not time loop 0 (zero for a store written since)."""
+        labelled = self.count(stage=Stage.INITIAL.value, oracle_status="ok", run=run)
+        timed = self.count(
+            "oracle_seconds>0", stage=Stage.INITIAL.value, oracle_status="ok", run=run
+        )
+        return labelled - timed
+
     def rows(self, query: str | None = None, **selection) -> list:
         """Rows matching an ase.db ``query`` string and/or key-value pairs,
         in id order (the database filters them)."""

@@ -1,0 +1,495 @@
+"""The campaign report's figures, each drawn from what the store holds:
+learning curves, parity plots, σ against the true error and its
+calibration, the data set's composition, evolution outcomes and the
+uncertainty of the selected frames.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+
+from hyperal.metrics import uncertainty_rank_correlation
+from hyperal.report.page import (
+    colour,
+    integer_ticks,
+    log_if_positive,
+    marker,
+    table,
+)
+
+SPLITS = ("gentle", "difficult")
+
+
+QUANTITIES = (
+    ("energy_rmse_meV_atom", "energy RMSE (meV/atom)"),
+    ("force_rmse_meV_A", "force RMSE (meV/Å)"),
+    ("angle_mae_deg", "force angle θ_F MAE (°)"),
+)
+
+
+def summaries_of(entry, split):
+    """Structure type -> ErrorSummary of ``entry`` (LoopMetrics or
+    FinalErrors) on ``split``, ``all`` first."""
+    errors = entry.tests.get(split)
+    return {"all": errors.all, **errors.by_source} if errors else {}
+
+
+def curves_figure(page, entries, xs, x_label, caption, name):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    lines = 0
+    for ax, (key, label) in zip(axes, QUANTITIES, strict=True):
+        k = 0
+        for split, style in zip(SPLITS, ("-", "--"), strict=True):
+            types = sorted({t for e in entries for t in summaries_of(e, split)})
+            types = (["all"] if "all" in types else []) + [
+                t for t in types if t != "all"
+            ]
+            drawn: dict[tuple, object] = {}
+            for t in types:
+                pts = tuple(
+                    (x, getattr(summaries_of(e, split)[t], key))
+                    for x, e in zip(xs, entries, strict=True)
+                    if t in summaries_of(e, split)
+                )
+                if pts in drawn:  # one structure type: its line is "all"'s
+                    line = drawn[pts]
+                    line.set_label(f"{line.get_label()} = {t}")
+                    continue
+                x, y = zip(*pts, strict=True)
+                (drawn[pts],) = ax.plot(
+                    x,
+                    y,
+                    style,
+                    marker=marker(k),
+                    color=colour(k),
+                    ms=4,
+                    lw=2.4 if t == "all" else 1.2,
+                    label=f"{split}: {t}",
+                )
+                k += 1
+        lines = max(lines, k)
+        ax.set(xlabel=x_label, ylabel=label)
+        integer_ticks(ax)
+        log_if_positive(ax)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    fig.set_layout_engine("constrained")
+    return page.figure(fig, caption, name)
+
+
+def parity_figure(page, finals):
+    """Energy and force parity of every loop's committee (final sets)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    n = len(finals)
+    fig, axes = plt.subplots(2, n, figsize=(2.9 * n + 1, 6.2), squeeze=False)
+    bins = []
+    for col, final in enumerate(finals):
+        top, bottom = axes[0, col], axes[1, col]
+        sources = sorted({s for e in final.tests.values() for s in e.parity.source})
+        for split in SPLITS:
+            errors = final.tests.get(split)
+            if errors is None:
+                continue
+            parity = errors.parity
+            for k, source in enumerate(sources):
+                pick = [i for i, s in enumerate(parity.source) if s == source]
+                if not pick:
+                    continue
+                top.scatter(
+                    np.array(parity.energy_ref)[pick],
+                    np.array(parity.energy_pred)[pick],
+                    s=9,
+                    color=colour(k),
+                    marker="o" if split == "gentle" else "^",
+                    label=f"{split}: {source}",
+                    alpha=0.8,
+                )
+        refs = np.concatenate([e.parity.force_ref for e in final.tests.values()])
+        preds = np.concatenate([e.parity.force_pred for e in final.tests.values()])
+        if len(refs):
+            # every component drawn: the largest errors set the quoted RMSE
+            lim = float(np.max(np.abs(np.concatenate([refs, preds])))) * 1.02
+            lim = lim or 1.0
+            bins.append(
+                bottom.hexbin(
+                    refs,
+                    preds,
+                    gridsize=30,
+                    norm=LogNorm(),
+                    cmap="viridis",
+                    extent=(-lim, lim, -lim, lim),
+                    mincnt=1,
+                )
+            )
+            bottom.plot([-lim, lim], [-lim, lim], "k:", lw=1)
+            bottom.set(xlim=(-lim, lim), ylim=(-lim, lim))
+        lo = min(top.get_xlim()[0], top.get_ylim()[0])
+        hi = max(top.get_xlim()[1], top.get_ylim()[1])
+        top.plot([lo, hi], [lo, hi], "k:", lw=1)
+        top.set(xlim=(lo, hi), ylim=(lo, hi), title=f"loop {final.loop}")
+        text = "\n".join(
+            f"{split} E {e.all.energy_rmse_meV_atom:.0f} meV/at, "
+            f"F {e.all.force_rmse_meV_A:.0f} meV/Å"
+            for split, e in final.tests.items()
+        )
+        bottom.text(
+            0.03, 0.97, text, transform=bottom.transAxes, va="top", fontsize=6.5
+        )
+        for ax in (top, bottom):
+            ax.set_aspect("equal", adjustable="box")
+            ax.tick_params(labelsize=7)
+        top.set_xlabel("oracle E (eV/atom)", fontsize=8)
+        bottom.set_xlabel("oracle F component (eV/Å)", fontsize=8)
+        if col == 0:
+            top.set_ylabel("committee E (eV/atom)", fontsize=8)
+            bottom.set_ylabel("committee F (eV/Å)", fontsize=8)
+    if bins:  # one colour scale for every loop's panel
+        most = max(float(np.ma.max(b.get_array())) for b in bins if b.get_array().size)
+        for b in bins:
+            b.set_clim(1, max(most, 2.0))
+        bar = fig.colorbar(bins[0], ax=list(axes[1]), shrink=0.8, pad=0.02)
+        bar.set_label("force components per hexagon", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            fontsize=7,
+            ncols=min(4, len(labels)),
+        )
+    fig.set_layout_engine("constrained")
+    return page.figure(
+        fig,
+        "Parity of every loop's committee on the final frozen sets: energies per "
+        "structure (top; colour = structure type, circles gentle, triangles "
+        "difficult) and a seeded random sample of force components as a density "
+        "(bottom, every component drawn, log colour scale shared by the loops); "
+        "RMSE in each panel. Dotted: y = x.",
+        "parity",
+    )
+
+
+def calibration_figure(page, final):
+    """σ_U per atom against the true energy error per structure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    notes = []
+    for k, split in enumerate(SPLITS):
+        errors = final.tests.get(split)
+        if errors is None:
+            continue
+        p = errors.parity
+        n = len(p.sigma)
+        if n == 0 or len(p.energy_ref) != n:
+            continue
+        err = 1e3 * np.abs(np.array(p.energy_pred) - np.array(p.energy_ref))
+        natoms = np.array(p.natoms) if len(p.natoms) == n else np.ones(n)
+        sigma = 1e3 * np.array(p.sigma) / natoms  # per atom, like the error
+        ax.scatter(sigma, err, s=10, color=colour(k), marker=marker(k), label=split)
+        rho = uncertainty_rank_correlation(sigma, err)  # NaN for n < 3
+        notes.append(
+            f"{split}: Spearman ρ = "
+            + (f"{rho:.2f}" if math.isfinite(rho) else "– (too few)")
+            + f" (n = {n})"
+        )
+    ax.set(xlabel="committee σ_U per atom (meV/atom)", ylabel="|E error| (meV/atom)")
+    for axis in ("x", "y"):
+        values = (
+            np.concatenate(
+                [c.get_offsets()[:, 0 if axis == "x" else 1] for c in ax.collections]
+            )
+            if ax.collections
+            else []
+        )
+        if len(values) and np.min(values) > 0:
+            getattr(ax, f"set_{axis}scale")("log")
+    if ax.collections:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.set_layout_engine("constrained")
+    return page.figure(
+        fig,
+        f"Does the committee know where it is wrong? Energy uncertainty σ_U of "
+        f"loop {final.loop}'s committee against its true energy error, per test "
+        "structure; " + "; ".join(notes) + " (rank correlation: 1 = σ orders the "
+        "errors perfectly).",
+        "calibration",
+    )
+
+
+def calibration_rows(finals) -> tuple[list[str], list[list[str]]]:
+    """Per loop, test set and quantity: how well σ predicts the true error
+    (:mod:`hyperal.committee.calibration`), and a flag when it does not."""
+    header = [
+        "loop",
+        "set",
+        "quantity",
+        "n",
+        "Spearman ρ",
+        "miscalibration area",
+        "conformal factor",
+        "held-out coverage",
+        "flag",
+    ]
+    rows = []
+    for final in finals:
+        for split in SPLITS:
+            errors = final.tests.get(split)
+            for c in (errors.calibration if errors else {}).values():
+                rows.append(
+                    [
+                        final.loop,
+                        split,
+                        f"{c.quantity} ({c.aggregate})",
+                        c.count,
+                        "–"
+                        if c.rank_correlation is None
+                        else f"{c.rank_correlation:.2f}",
+                        f"{c.miscalibration_area:.3f}",
+                        f"{c.factor:.3g}",
+                        "–" if c.coverage is None else f"{c.coverage:.1%}",
+                        c.flag() or "ok",
+                    ]
+                )
+    return header, rows
+
+
+def calibration_curves_figure(page, final):
+    """Binned RMS σ against the RMSE observed in each bin, energy and force,
+    per test set, for one loop's committee."""
+    import matplotlib.pyplot as plt
+
+    found = {
+        (split, q): c
+        for split in SPLITS
+        if final.tests.get(split) is not None
+        for q, c in final.tests[split].calibration.items()
+    }
+    if not found:
+        return ""
+    quantities = [
+        q for q in ("energy", "force", "force_atoms") if any(k[1] == q for k in found)
+    ]
+    fig, axes = plt.subplots(
+        1, len(quantities), figsize=(3.6 * len(quantities), 3.8), squeeze=False
+    )
+    notes = []
+    for ax, quantity in zip(axes[0], quantities, strict=True):
+        top = 0.0
+        for k, split in enumerate(SPLITS):
+            c = found.get((split, quantity))
+            if c is None:
+                continue
+            ax.plot(
+                c.curve_sigma,
+                c.curve_rmse,
+                marker=marker(k),
+                color=colour(k),
+                label=f"{split} (n = {c.count})",
+            )
+            if np.isfinite(c.factor):
+                ax.plot(
+                    [c.factor * x for x in c.curve_sigma],
+                    c.curve_rmse,
+                    ls=":",
+                    color=colour(k),
+                    label=f"{split}, σ × {c.factor:.3g} (conformal)",
+                )
+            top = max(top, *c.curve_rmse, *c.curve_sigma)
+            notes.append(
+                f"{split} {quantity}: area {c.miscalibration_area:.2f}, factor "
+                f"{c.factor:.3g}, held-out coverage "
+                + ("–" if c.coverage is None else f"{c.coverage:.0%}")
+            )
+            unit, how = c.unit, c.aggregate
+        ax.plot([0, top], [0, top], color="0.5", lw=0.8, ls="--")
+        ax.set(
+            xlabel=f"RMS σ in bin ({unit})",
+            ylabel=f"RMSE in bin ({unit})",
+            title=(
+                "energy per atom"
+                if quantity == "energy"
+                else "force per atom"
+                if how == "atoms"
+                else f"force ({how} over atoms)"
+            ),
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.set_layout_engine("constrained")
+    return page.figure(
+        fig,
+        f"Calibration curves of loop {final.loop}'s committee: test structures "
+        "sorted by σ into equal-count bins, each bin's RMS σ against the RMSE "
+        "there (dashed: calibrated, σ equal to the RMSE); dotted: σ scaled by the "
+        "split-conformal factor fitted on half of the set. " + "; ".join(notes) + ".",
+        "calibration-curves",
+    )
+
+
+def composition_figure(store, page):
+    """Counts per loop, source and split; distributions train vs test."""
+    import matplotlib.pyplot as plt
+
+    counts = Counter()
+    for row in store.db.select(oracle_status="ok", run="main"):
+        counts[(row.get("loop", 0), row.get("source", "?"), row.split)] += 1
+    rows = [
+        [loop, source, split, n] for (loop, source, split), n in sorted(counts.items())
+    ]
+    parts = [
+        "<p>Labelled structures per loop, structure type and split.</p>",
+        table(["loop", "structure type", "split", "structures"], rows, left=3),
+    ]
+    sets = {s: store.labelled(split=s, runs=["main"]) for s in ("train", *SPLITS)}
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for k, (split, images) in enumerate(sets.items()):
+        if not images:
+            continue
+        energy = [a.get_potential_energy() / len(a) for a in images]
+        force = [np.abs(a.get_forces()).max() for a in images]
+        distance = []
+        for a in images:
+            d = a.get_all_distances(mic=True)
+            distance.append(
+                d[np.triu_indices(len(a), 1)].min() if len(a) > 1 else np.nan
+            )
+        for ax, values in zip(axes, (energy, force, distance), strict=True):
+            ax.hist(
+                values,
+                bins=25,
+                histtype="step",
+                lw=1.6,
+                color=colour(k),
+                label=f"{split} ({len(images)})",
+                density=True,
+            )
+    for ax, label in zip(
+        axes,
+        (
+            "energy per atom (eV/atom)",
+            "max |F| component (eV/Å)",
+            "shortest distance (Å)",
+        ),
+        strict=True,
+    ):
+        ax.set(xlabel=label, ylabel="density")
+    axes[0].legend(fontsize=8)
+    fig.set_layout_engine("constrained")
+    parts.append(
+        page.figure(
+            fig,
+            "Distributions of the training, gentle and difficult structures: energy "
+            "per atom, largest force component and shortest interatomic distance "
+            "(normalised histograms). Test structures far outside the training "
+            "distribution are where errors are largest.",
+            "composition",
+        )
+    )
+    return parts
+
+
+def evolution_table(store, metrics) -> str:
+    rows = []
+    for m in metrics[1:]:
+        reasons = Counter()
+        for row in store.db.select(
+            stage="selected", loop=m.loop, run="main", oracle_status="skipped"
+        ):
+            reason = row.get("oracle_reason", "")
+            reasons[reason.split(":")[0].split("(")[0].strip()[:60]] += 1
+        rows.append(
+            [
+                m.loop,
+                ", ".join(f"{k}: {v}" for k, v in sorted(m.evolution.items())) or "–",
+                m.n_selected,
+                m.n_skipped,
+                m.n_redundant,
+                "; ".join(f"{k} ×{v}" for k, v in reasons.items()) or "–",
+            ]
+        )
+    return (
+        "<p>How each loop's evolutions ended, how many gave a selected frame, "
+        "how many candidates the redundancy filter passed over, and why starts "
+        "gave no frame.</p>"
+        + table(
+            [
+                "loop",
+                "evolution outcomes",
+                "selected",
+                "skipped",
+                "redundant passed over",
+                "skip reasons",
+            ],
+            rows,
+            left=0,
+        )
+    )
+
+
+def calibration_alpha(finals) -> float:
+    for final in finals:
+        for errors in final.tests.values():
+            for c in errors.calibration.values():
+                return c.alpha
+    return 0.05
+
+
+def energy_factors(metrics) -> dict[int, float]:
+    """Per loop, the split-conformal factor of its committee's energy σ on
+    the difficult structures (the gentle set when none): what the σ of
+    the frames that committee selects next is scaled by."""
+    found = {m.loop: m.conformal("energy") for m in metrics}
+    return {loop: pair[1].factor for loop, pair in found.items() if pair is not None}
+
+
+def sigma_figure(page, metrics):
+    import matplotlib.pyplot as plt
+
+    factors = energy_factors(metrics)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    scaled = []
+    for k, m in enumerate(metrics):
+        if m.selected_sigma:
+            q = factors.get(m.loop - 1)  # the committee that chose them
+            if q is not None:
+                scaled.append(f"loop {m.loop} × {q:.3g}")
+            ax.hist(
+                np.array(m.selected_sigma) * (q or 1.0),
+                bins=20,
+                histtype="step",
+                lw=1.5,
+                color=colour(k),
+                label=f"loop {m.loop}" + ("" if q is None else " (calibrated)"),
+            )
+    ax.set(
+        xlabel="σ_U of the selected frames (eV)"
+        + (", conformally calibrated" if scaled else ""),
+        ylabel="frames",
+    )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.set_layout_engine("constrained")
+    return page.figure(
+        fig,
+        "Committee energy uncertainty σ_U of the frames selected for labelling, "
+        "per loop"
+        + (
+            ", scaled by the split-conformal factor of the committee that selected "
+            "them (fitted on its difficult-set errors): " + ", ".join(scaled) + "."
+            if scaled
+            else "."
+        ),
+        "sigma",
+    )
