@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import types
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,3 +63,17 @@ def _type_name(hint) -> str:
         return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
     text = repr(hint).replace("numpy.ndarray", "list")
     return text.replace("typing.", "")
+
+
+def write_csv(path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write one CSV file: ``header``, then ``rows`` (values as Python prints
+    them, None empty) — the one way every table of hyperal is written.
+    Returns the path."""
+    import csv
+
+    path = Path(path)
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(header)
+        out.writerows(rows)
+    return path

@@ -170,3 +170,55 @@ def test_a_saddle_below_an_end_is_not_a_barrier_to_trust():
     assert not result(0.5, 0.0).ok
     assert not result(0.5, 0.3, converged=False).ok
     assert not result(0.5, 0.3, connects=False).ok
+
+
+def test_each_leg_of_the_search_runs_on_its_own():
+    """The legs of find_saddle, one by one, on the EMT Cu vacancy hop: the
+    ends relax, the dimer and the NEB leg each find the saddle and its
+    connection to both ends, the walk is one elementary leg, and the steps
+    and calls are counted per stage."""
+    from hyperal.barriers import SaddleSearch
+
+    start, end, hopper = _hop()
+    search = SaddleSearch(EMT())
+    a, b, reasons = search.relax_ends(start, end)
+    assert reasons == [] and set(search.steps) == {"relax_start", "relax_end"}
+    for ends in (a, b):
+        assert np.max(np.linalg.norm(ends.get_forces(), axis=1)) < 0.03
+    images = search.path(a, b)
+    assert len(images) == search.neb_images + 2
+    dimer = search.dimer_leg(a, b, search.path(a, b))
+    assert dimer.method == "dimer" and dimer.converged and dimer.linked
+    assert sorted(dimer.reached) == ["end", "start"] and dimer.why == ""
+    neb = search.neb_leg(a, b, search.path(a, b))
+    assert neb.method == "neb" and neb.converged and neb.linked
+    e_dimer = search.saddle_energy(dimer.saddle) - a.get_potential_energy()
+    assert e_dimer == pytest.approx(neb.energy - a.get_potential_energy(), abs=0.005)
+    assert {"dimer", "neb", "connect"} <= set(search.steps)
+    calls = search.calc.calls
+    assert calls > sum(search.steps.values())  # every step is a calculation
+    legs, minima = search.walk(a, b)
+    assert len(legs) == 1 and minima == [] and legs[0].linked
+    assert search.calc.calls > calls
+
+
+def test_the_connection_check_names_what_each_side_reached():
+    """Pushed along a mode that is no reaction coordinate (a rigid shift:
+    both sides relax back to the start), the check says so."""
+    from hyperal.barriers import SaddleSearch
+
+    start, end, _ = _hop()
+    search = SaddleSearch(EMT())
+    a, b, _ = search.relax_ends(start, end)
+    dimer = search.dimer_leg(a, b, search.path(a, b))
+    assert dimer.linked
+    shift = np.zeros((len(a), 3))
+    shift[:, 0] = 1.0
+    probe = type(dimer)(a.copy(), 0.0, "dimer", True)
+    search.connect(probe, shift, a, b)
+    assert probe.reached == ("start", "start") and not probe.linked
+    assert probe.why == "relaxing from the saddle reached start and start"
+    with pytest.raises(ValueError, match="same minimum"):
+        search.relax_ends(start, start)
+    with pytest.raises(ValueError, match="method must be auto, dimer or neb"):
+        SaddleSearch(EMT(), method="string")

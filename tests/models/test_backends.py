@@ -181,3 +181,29 @@ def test_importing_hyperal_never_imports_mace():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_the_checks_run_one_by_one_by_name(monkeypatch):
+    """A backend author runs the named checks alone: on one fitted
+    committee, in any order; check_backend(only=...) runs a chosen few and
+    refuses an unknown name."""
+    from hyperal.testing import CHECKS as NAMED
+    from hyperal.testing import backend_under_test
+
+    assert [*NAMED, "process state"] == CHECKS
+    with backend_under_test("bpnn", TINY_BPNN) as b:
+        for name in ("keys", "elements", "checkpoint", "features"):
+            NAMED[name](b)
+        assert (b.root / "ckpt").is_dir()  # the checkpoint check wrote it
+        b.results["forces"] = b.results["forces"] * 1.01
+        with pytest.raises(
+            AssertionError, match="keys: forces are not the member mean"
+        ):
+            NAMED["keys"](b)
+    assert check_backend("bpnn", TINY_BPNN, only=["keys", "features"]) == [
+        "keys",
+        "features",
+        "process state",
+    ]
+    with pytest.raises(ValueError, match="unknown check"):
+        check_backend("bpnn", TINY_BPNN, only=["key"])

@@ -1,7 +1,8 @@
 """Diffusion-barrier tools: hop-path environments counted by symmetry
 (:mod:`hyperal.barriers.paths`) and the automated saddle search
-(:mod:`hyperal.barriers.saddle`)."""
+(:mod:`hyperal.barriers.saddle`, its legs in :mod:`hyperal.barriers.legs`)."""
 
+from hyperal.barriers.legs import SaddleSearch
 from hyperal.barriers.paths import (
     CONVENTIONS,
     HopCase,
@@ -23,6 +24,7 @@ __all__ = [
     "HopCase",
     "PathEnvironment",
     "SaddleResult",
+    "SaddleSearch",
     "burnside",
     "canonical",
     "decorated_cell",

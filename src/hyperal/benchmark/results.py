@@ -13,7 +13,6 @@ against any variant.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from hyperal.metrics import uncertainty_rank_correlation
 from hyperal.runs.records import OracleStatus, Split, Stage
 from hyperal.runs.results import ErrorSummary, FinalErrors
 from hyperal.runs.store import Store
+from hyperal.utils import write_csv
 
 
 @dataclass(frozen=True)
@@ -233,144 +233,130 @@ class BenchmarkResults:
 
     def write_csv(self, folder: str | Path) -> list[Path]:
         """``curves.csv`` (one row per variant, replicate, loop, test set and
-        structure type) and ``summary.csv`` (one row per variant)."""
+        structure type), ``summary.csv`` (one row per variant) and
+        ``comparisons.csv`` (one row per paired comparison)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        return [
+            write_csv(folder / "curves.csv", *self.curve_table()),
+            write_csv(folder / "summary.csv", *self.summary_table()),
+            write_csv(folder / "comparisons.csv", *self.comparison_table()),
+        ]
+
+    def curve_table(self) -> tuple[list[str], list[list]]:
+        """Header and rows of ``curves.csv``."""
         keys = list(ErrorSummary.model_fields)
-        curves = folder / "curves.csv"
-        with curves.open("w", newline="") as handle:
-            out = csv.writer(handle)
-            out.writerow(
+        header = ["variant", "replicate", "loop", "training_labels", "test_set"]
+        header += ["type", *keys]
+        rows = [
+            [c.variant, c.replicate, final.loop, labels, name, kind]
+            + [getattr(summary, k) for k in keys]
+            for c in self.curves
+            for labels, final in zip(c.labels, c.final, strict=True)
+            for name, errors in final.tests.items()
+            for kind, summary in {"all": errors.all, **errors.by_source}.items()
+        ]
+        return header, rows
+
+    def summary_table(self) -> tuple[list[str], list[list]]:
+        """Header and rows of ``summary.csv``, in ranking order."""
+        header = [
+            "variant",
+            "scheme",
+            "rule",
+            "force_rmse_mean_meV_A",
+            "force_rmse_std_meV_A",
+            "gentle_force_rmse_mean_meV_A",
+            "energy_rmse_mean_meV_atom",
+            "training_labels_mean",
+            "calls_ratio_median",
+            "calls_ratio_median_is_lower_bound",
+            "calls_ratio_restricted_mean",
+            "calls_ratio_mean_is_lower_bound",
+            "reached",
+            "mean_error_over_budget_meV_A",
+            "largest_rise",
+            "sigma_error_rank_rho",
+            "selected_force_rms_eV_A",
+            "selected_starts",
+            "oracle_failures",
+            "skipped",
+            "redundant",
+        ]
+        rows = []
+        for s in self.ranking():
+            median, median_bound = s.to_target.median
+            mean, mean_bound = s.to_target.restricted_mean
+            rows.append(
                 [
-                    "variant",
-                    "replicate",
-                    "loop",
-                    "training_labels",
-                    "test_set",
-                    "type",
-                    *keys,
+                    s.variant,
+                    s.scheme,
+                    s.rule,
+                    *s.force_rmse,
+                    s._mean(s.final_gentle_force_rmse),
+                    s._mean(s.final_energy_rmse),
+                    np.mean(s.final_labels),
+                    median,
+                    median_bound,
+                    mean,
+                    mean_bound,
+                    s.to_target.reached,
+                    s._mean(s.mean_error_over_budget),
+                    s.largest_rise,
+                    s._mean(s.sigma_rank),
+                    s.selected_force_rms,
+                    s.selected_starts,
+                    s.oracle_failures,
+                    s.skipped,
+                    s.redundant,
                 ]
             )
-            for c in self.curves:
-                for labels, final in zip(c.labels, c.final, strict=True):
-                    for name, errors in final.tests.items():
-                        by_type = {"all": errors.all, **errors.by_source}
-                        for kind, summary in by_type.items():
-                            values = [getattr(summary, k) for k in keys]
-                            out.writerow(
-                                [
-                                    c.variant,
-                                    c.replicate,
-                                    final.loop,
-                                    labels,
-                                    name,
-                                    kind,
-                                    *values,
-                                ]
-                            )
-        summary = folder / "summary.csv"
-        with summary.open("w", newline="") as handle:
-            out = csv.writer(handle)
-            out.writerow(
-                [
-                    "variant",
-                    "scheme",
-                    "rule",
-                    "force_rmse_mean_meV_A",
-                    "force_rmse_std_meV_A",
-                    "gentle_force_rmse_mean_meV_A",
-                    "energy_rmse_mean_meV_atom",
-                    "training_labels_mean",
-                    "calls_ratio_median",
-                    "calls_ratio_median_is_lower_bound",
-                    "calls_ratio_restricted_mean",
-                    "calls_ratio_mean_is_lower_bound",
-                    "reached",
-                    "mean_error_over_budget_meV_A",
-                    "largest_rise",
-                    "sigma_error_rank_rho",
-                    "selected_force_rms_eV_A",
-                    "selected_starts",
-                    "oracle_failures",
-                    "skipped",
-                    "redundant",
-                ]
-            )
-            for s in self.ranking():
-                median, median_bound = s.to_target.median
-                mean, mean_bound = s.to_target.restricted_mean
-                out.writerow(
-                    [
-                        s.variant,
-                        s.scheme,
-                        s.rule,
-                        *s.force_rmse,
-                        s._mean(s.final_gentle_force_rmse),
-                        s._mean(s.final_energy_rmse),
-                        np.mean(s.final_labels),
-                        median,
-                        median_bound,
-                        mean,
-                        mean_bound,
-                        s.to_target.reached,
-                        s._mean(s.mean_error_over_budget),
-                        s.largest_rise,
-                        s._mean(s.sigma_rank),
-                        s.selected_force_rms,
-                        s.selected_starts,
-                        s.oracle_failures,
-                        s.skipped,
-                        s.redundant,
-                    ]
-                )
-        comparisons = folder / "comparisons.csv"
-        with comparisons.open("w", newline="") as handle:
-            out = csv.writer(handle)
-            out.writerow(
-                [
-                    "variant",
-                    "other",
-                    "role",
-                    "metric",
-                    "test_set",
-                    "replicates",
-                    "mean_difference_meV_A",
-                    "ci95_low_meV_A",
-                    "ci95_high_meV_A",
-                    "sd_difference_meV_A",
-                    "other_mean_meV_A",
-                    "p",
-                    "p_holm",
-                    "smallest_detectable_meV_A",
-                    "replicates_for_10_percent",
-                    "verdict",
-                    "differences_meV_A",
-                ]
-            )
-            for c in self.comparisons:
-                i = c.interval
-                out.writerow(
-                    [
-                        c.variant,
-                        c.other,
-                        c.role,
-                        c.metric,
-                        self.rank_set,
-                        i.n,
-                        i.mean,
-                        i.low,
-                        i.high,
-                        i.sd,
-                        c.other_mean,
-                        i.p,
-                        c.p_holm,
-                        c.detectable,
-                        c.needed_for_10_percent,
-                        c.verdict,
-                        " ".join(f"{d:.6g}" for d in c.differences),
-                    ]
-                )
-        return [curves, summary, comparisons]
+        return header, rows
+
+    def comparison_table(self) -> tuple[list[str], list[list]]:
+        """Header and rows of ``comparisons.csv``."""
+        header = [
+            "variant",
+            "other",
+            "role",
+            "metric",
+            "test_set",
+            "replicates",
+            "mean_difference_meV_A",
+            "ci95_low_meV_A",
+            "ci95_high_meV_A",
+            "sd_difference_meV_A",
+            "other_mean_meV_A",
+            "p",
+            "p_holm",
+            "smallest_detectable_meV_A",
+            "replicates_for_10_percent",
+            "verdict",
+            "differences_meV_A",
+        ]
+        rows = [
+            [
+                c.variant,
+                c.other,
+                c.role,
+                c.metric,
+                self.rank_set,
+                c.interval.n,
+                c.interval.mean,
+                c.interval.low,
+                c.interval.high,
+                c.interval.sd,
+                c.other_mean,
+                c.interval.p,
+                c.p_holm,
+                c.detectable,
+                c.needed_for_10_percent,
+                c.verdict,
+                " ".join(f"{d:.6g}" for d in c.differences),
+            ]
+            for c in self.comparisons
+        ]
+        return header, rows
 
 
 def _sigma_rank(final: FinalErrors, names) -> float:

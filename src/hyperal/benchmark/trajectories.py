@@ -478,22 +478,21 @@ class TrajectoryResults:
     def write_csv(self, folder) -> list:
         """``trajectories.csv``: one row per replicate, train source, test
         set and structure type, every error figure."""
-        import csv
         from pathlib import Path
 
         from hyperal.runs.results import ErrorSummary
+        from hyperal.utils import write_csv
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         keys = list(ErrorSummary.model_fields)
-        path = folder / "trajectories.csv"
-        with path.open("w", newline="") as handle:
-            out = csv.writer(handle)
-            out.writerow(["replicate", "train_source", "test_set", *keys])
-            for (train, test), values in self.errors.items():
-                for r, summary in values:
-                    out.writerow([r, train, test, *(getattr(summary, k) for k in keys)])
-        return [path]
+        rows = [
+            [r, train, test, *(getattr(summary, k) for k in keys)]
+            for (train, test), values in self.errors.items()
+            for r, summary in values
+        ]
+        header = ["replicate", "train_source", "test_set", *keys]
+        return [write_csv(folder / "trajectories.csv", header, rows)]
 
 
 def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResults:

@@ -9,7 +9,6 @@ oracle (parity), and their distributions per hop type and hopping species.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ import numpy as np
 
 from hyperal.barriers.statistics import interval_text
 from hyperal.report.page import Page, colour, integer_ticks, marker, table
+from hyperal.utils import write_csv
 
 COLUMNS = [
     "loop",
@@ -106,6 +106,31 @@ def _figure(value, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
+def random_hops(store) -> list[tuple[str, str, str]]:
+    """(hop type, hopping species, cell size) of each hop of the random set,
+    in its order."""
+    from hyperal.barriers.learn import RUN
+
+    random = store.rows(run=RUN, loop=0, point="saddle", split="random")
+    return [
+        (r.get("hop", ""), r.get("hopping", ""), r.get("cell_size", "")) for r in random
+    ]
+
+
+def barrier_table(store, metrics) -> tuple[list[str], list[list]]:
+    """Header and rows of ``barriers.csv``: every random hop's oracle barrier
+    and the committee's (or why it gave none), per loop."""
+    hops = random_hops(store)
+    header = ["index", "hop", "hopping", "cell_size", "loop", "oracle_eV", "mlip_eV"]
+    rows = []
+    for m in metrics:
+        reasons = m.barrier_mlip_reason or [""] * len(m.barrier_oracle)
+        for k, (o, b) in enumerate(zip(m.barrier_oracle, m.barrier_mlip, strict=True)):
+            mlip = "" if b is None else f"{b:.5f}"
+            rows.append([k, *hops[k], m.loop, f"{o:.5f}", mlip, reasons[k]])
+    return [*header, "mlip_untrusted_because"], rows
+
+
 def write_barrier_report(store, config, path: str | Path) -> Path:
     """Write ``path`` (HTML), and beside it ``metrics.csv``, ``barriers.csv``
     and the barrier figure as ``barriers.svg``."""
@@ -115,50 +140,16 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     import hyperal
-    from hyperal.barriers.learn import RUN, barrier_metrics
+    from hyperal.barriers.learn import barrier_metrics
 
     metrics = barrier_metrics(store)
     if not metrics:
         raise ValueError("the store has no finished loop yet")
     path = Path(path)
     rows = loop_rows(metrics)
-    with open(path.with_name("metrics.csv"), "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        writer.writerows(rows)
-    random = store.rows(run=RUN, loop=0, point="saddle", split="random")
-    hops = [
-        (r.get("hop", ""), r.get("hopping", ""), r.get("cell_size", "")) for r in random
-    ]
-    with open(path.with_name("barriers.csv"), "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "index",
-                "hop",
-                "hopping",
-                "cell_size",
-                "loop",
-                "oracle_eV",
-                "mlip_eV",
-                "mlip_untrusted_because",
-            ]
-        )
-        for m in metrics:
-            reasons = m.barrier_mlip_reason or [""] * len(m.barrier_oracle)
-            for k, (o, b) in enumerate(
-                zip(m.barrier_oracle, m.barrier_mlip, strict=True)
-            ):
-                writer.writerow(
-                    [
-                        k,
-                        *hops[k],
-                        m.loop,
-                        f"{o:.5f}",
-                        "" if b is None else f"{b:.5f}",
-                        reasons[k],
-                    ]
-                )
+    write_csv(path.with_name("metrics.csv"), COLUMNS, rows)
+    write_csv(path.with_name("barriers.csv"), *barrier_table(store, metrics))
+    hops = random_hops(store)
 
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = Page(

@@ -195,14 +195,23 @@ class SoakEMT(EMT):
 
 
 # at the end: backends.py uses central_difference from this module
-from hyperal.testing.backends import check_backend, emt_cells  # noqa: E402
+from hyperal.testing.backends import (  # noqa: E402
+    CHECKS,
+    BackendUnderTest,
+    backend_under_test,
+    check_backend,
+    emt_cells,
+)
 
 __all__ = [
+    "CHECKS",
+    "BackendUnderTest",
     "CountingEMT",
     "FileEMT",
     "FlakyEMT",
     "SleepyEMT",
     "SoakEMT",
+    "backend_under_test",
     "central_difference",
     "check_backend",
     "emt_cells",

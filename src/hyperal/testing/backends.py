@@ -25,6 +25,15 @@ labelled Cu–Ni cells it fits a committee and checks, raising
   error naming it;
 - ``bias``: three steps of adversarially biased MD run on the calculator;
 - ``process state``: torch's default dtype and the environment unchanged.
+
+Each check is a function of a :class:`BackendUnderTest` (the fitted
+committee and what the checks share, computed once when first needed),
+listed by name in :data:`CHECKS`, so a backend author can run them one by
+one while writing a backend::
+
+    with backend_under_test("mace", options) as b:
+        check_keys(b)
+        check_gradients(b)
 """
 
 from __future__ import annotations
@@ -32,6 +41,9 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +94,343 @@ def _check(condition: bool, name: str, detail: str) -> None:
         raise AssertionError(f"check_backend: {name}: {detail}")
 
 
+class BackendUnderTest:
+    """A backend fitted on EMT Cu–Ni cells, and what its checks share: the
+    committee, its fit report, its predictions of the training frames, one
+    frame with its calculator's results, a checkpoint folder ``root``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        options: Any,
+        frames: list[Atoms],
+        root: Path,
+        *,
+        warm_options: dict[str, Any] | None = None,
+        gradient_rtol: float = 1e-4,
+        h: float = 1e-4,
+    ):
+        self.backend = backend
+        self.options = options
+        self.frames = frames
+        self.root = root
+        self.warm_options = warm_options
+        self.gradient_rtol = gradient_rtol
+        self.h = h
+        self.model = backend.build(("Cu", "Ni"), options, seed=1)
+        self.report = self.model.fit(frames, options.fit, seed=1)
+        self.pred = _predict(self.model, frames)
+        atoms = frames[0].copy()
+        atoms.calc = None
+        #: the first frame as given, and the one a calculator is attached to
+        self.before = atoms.copy()
+        self.atoms = atoms
+        self.calc = self.model.calculator()
+        atoms.calc = self.calc
+        self.energy = atoms.get_potential_energy()
+        self.calc.get_property("member_forces", atoms)
+        self.results = self.calc.results
+
+    @cached_property
+    def loaded(self) -> CommitteeModel:
+        """The committee saved as a checkpoint under ``root`` and loaded."""
+        path = write_checkpoint(
+            self.model,
+            self.root / "ckpt",
+            options=self.options,
+            seed=1,
+            report=self.report,
+        )
+        return load_checkpoint(path)
+
+
+@contextmanager
+def backend_under_test(
+    backend: str | Backend,
+    options: dict[str, Any] | None = None,
+    *,
+    warm_options: dict[str, Any] | None = None,
+    n_frames: int = 12,
+    workdir: str | Path | None = None,
+    gradient_rtol: float = 1e-4,
+    h: float = 1e-4,
+) -> Iterator[BackendUnderTest]:
+    """``backend`` (a name of :data:`hyperal.models.BACKENDS` or a
+    :class:`Backend`) fitted on ``n_frames`` EMT cells, for the checks of
+    :data:`CHECKS`; its checkpoint goes under ``workdir`` (default: a
+    temporary folder, removed on exit). Parameters as :func:`check_backend`."""
+    backend = get_backend(backend) if isinstance(backend, str) else backend
+    opts = backend.parse_options(options)
+    with tempfile.TemporaryDirectory(prefix="hyperal-check-") as scratch:
+        yield BackendUnderTest(
+            backend,
+            opts,
+            emt_cells(n_frames),
+            Path(workdir or scratch),
+            warm_options=warm_options,
+            gradient_rtol=gradient_rtol,
+            h=h,
+        )
+
+
+def check_fit(b: BackendUnderTest) -> None:
+    """A finite fit report that describes the fit; the model learned."""
+    report, frames, pred = b.report, b.frames, b.pred
+    _check(
+        report.n_train + report.n_validation == len(frames)
+        and report.wall_s > 0
+        and not report.warm_started,
+        "fit",
+        f"report does not describe the fit: {report}",
+    )
+    ref = np.concatenate(
+        [np.r_[r.energy, r.forces.ravel()] for r in map(reference, frames)]
+    )
+    index = np.cumsum([0] + [1 + 3 * len(a) for a in frames])
+    force_mask = np.ones(len(ref), bool)
+    force_mask[index[:-1]] = False
+    f_rmse = np.sqrt(np.mean((pred - ref)[force_mask] ** 2))
+    f_rms = np.sqrt(np.mean(ref[force_mask] ** 2))
+    _check(
+        np.isfinite(pred).all() and f_rmse < f_rms,
+        "fit",
+        f"training force RMSE {f_rmse:.3g} eV/Å not below the RMS reference "
+        f"force {f_rms:.3g} eV/Å: the model did not learn",
+    )
+
+
+def check_not_mutated(b: BackendUnderTest) -> None:
+    """A calculation leaves the input Atoms as they were."""
+    atoms, before = b.atoms, b.before
+    _check(
+        np.array_equal(atoms.positions, before.positions)
+        and np.array_equal(atoms.numbers, before.numbers)
+        and np.array_equal(atoms.cell, before.cell)
+        and set(atoms.arrays) == set(before.arrays)
+        and atoms.info == before.info,
+        "not mutated",
+        "a calculation changed the input Atoms",
+    )
+
+
+def check_keys(b: BackendUnderTest) -> None:
+    """Every committee key with its shape; means, σ_U and the per-atom
+    disagreement computed from the members."""
+    r, m, n = b.results, b.model.n_members, len(b.atoms)
+    shapes = {
+        "member_energies": (m,),
+        "forces": (n, 3),
+        "member_forces": (m, n, 3),
+        "energy_uncertainty_gradient": (n, 3),
+        "forces_uncertainty": (n,),
+    }
+    for key, shape in shapes.items():
+        _check(
+            key in r and np.shape(r[key]) == shape,
+            "keys",
+            f"{key} has shape {np.shape(r.get(key))}, expected {shape}",
+        )
+    for key in ("energy", "free_energy", "energy_uncertainty"):
+        _check(
+            key in r and np.ndim(r[key]) == 0, "keys", f"{key} missing or not a scalar"
+        )
+    me, mf = r["member_energies"], r["member_forces"]
+    wanted = b.options.n_members
+    _check(m == wanted, "keys", f"{m} members, configured {wanted}")
+    _check(
+        math.isclose(b.energy, me.mean(), rel_tol=1e-9, abs_tol=1e-9),
+        "keys",
+        "energy is not the member mean",
+    )
+    _check(
+        np.allclose(r["forces"], mf.mean(0), atol=1e-9),
+        "keys",
+        "forces are not the member mean",
+    )
+    sigma = float(np.sqrt(np.mean((me - me.mean()) ** 2)))
+    _check(
+        math.isclose(r["energy_uncertainty"], sigma, rel_tol=1e-6, abs_tol=1e-12),
+        "keys",
+        "energy_uncertainty is not the population std",
+    )
+    _check(
+        np.allclose(
+            r["forces_uncertainty"],
+            np.sqrt(np.mean(np.sum((mf - mf.mean(0)) ** 2, 2), 0)),
+            atol=1e-9,
+        ),
+        "keys",
+        "forces_uncertainty is not the per-atom member disagreement",
+    )
+    _check(
+        math.isclose(
+            r["energy_uncertainty_per_atom"], sigma / n, rel_tol=1e-6, abs_tol=1e-12
+        ),
+        "keys",
+        "energy_uncertainty_per_atom is not σ_U / N",
+    )
+
+
+def check_gradients(b: BackendUnderTest) -> None:
+    """Forces = −∂E/∂r and ∇σ_U by central differences; the stress by finite
+    strains when the calculator offers it."""
+    atoms, r, h, rtol = b.atoms, b.results, b.h, b.gradient_rtol
+
+    def committee(key):
+        probe_calc = b.model.calculator()
+
+        def value(probe):
+            probe.calc = probe_calc
+            probe.get_potential_energy()
+            return float(probe_calc.results[key])
+
+        return value
+
+    scale = max(float(np.abs(r["forces"]).max()), 1e-3)
+    fd_forces = -central_difference(committee("energy"), atoms, h)
+    error = np.abs(fd_forces - r["forces"]).max()
+    _check(
+        error < rtol * scale + 1e-6,
+        "gradients",
+        f"forces differ from −∂E/∂r by {error:.3g} eV/Å",
+    )
+    fd_sigma = central_difference(committee("energy_uncertainty"), atoms, h)
+    g_scale = max(float(np.abs(r["energy_uncertainty_gradient"]).max()), 1e-3)
+    error = np.abs(fd_sigma - r["energy_uncertainty_gradient"]).max()
+    _check(
+        error < rtol * max(g_scale, scale) + 1e-6,
+        "gradients",
+        f"∇σ_U differs from finite differences by {error:.3g} eV/Å",
+    )
+    if "stress" in b.calc.implemented_properties:
+        stress = atoms.get_stress()
+        numerical = calculate_numerical_stress(atoms, eps=1e-5)
+        error = np.abs(stress - numerical).max()
+        _check(
+            error < rtol * max(np.abs(stress).max(), 1e-3) + 1e-6,
+            "gradients",
+            f"stress differs from finite strains by {error:.3g} eV/Å³",
+        )
+
+
+def check_invariance(b: BackendUnderTest) -> None:
+    """Energies unchanged by a translation and a permutation of the atoms,
+    forces permuted with them."""
+    atoms, n = b.atoms, len(b.atoms)
+    moved = atoms.copy()
+    moved.positions += [0.31, -0.17, 0.23]
+    perm = np.random.default_rng(0).permutation(n)
+    shuffled = atoms[perm]
+    for other, what in ((moved, "translation"), (shuffled, "permutation")):
+        other.calc = b.model.calculator()
+        _check(
+            math.isclose(
+                other.get_potential_energy(), b.energy, rel_tol=1e-6, abs_tol=1e-6
+            ),
+            "invariance",
+            f"energy changed under a {what}",
+        )
+    _check(
+        np.allclose(shuffled.get_forces(), b.results["forces"][perm], atol=1e-5),
+        "invariance",
+        "forces not permuted with the atoms",
+    )
+
+
+def check_features(b: BackendUnderTest) -> None:
+    """``atomic_features`` of shape (M, N, F), finite."""
+    m, n = b.model.n_members, len(b.atoms)
+    features = b.model.atomic_features(b.atoms)
+    _check(
+        features.ndim == 3
+        and features.shape[:2] == (m, n)
+        and np.isfinite(features).all(),
+        "features",
+        f"atomic_features has shape {features.shape}, expected ({m}, {n}, F), finite",
+    )
+
+
+def check_checkpoint(b: BackendUnderTest) -> None:
+    """Save -> load through a checkpoint folder gives identical predictions."""
+    _check(
+        np.array_equal(_predict(b.loaded, b.frames), b.pred),
+        "checkpoint",
+        "save -> load changed the predictions",
+    )
+
+
+def check_seed(b: BackendUnderTest) -> None:
+    """Two fits with one seed give identical predictions."""
+    again = b.backend.build(("Cu", "Ni"), b.options, seed=1)
+    again.fit(b.frames, b.options.fit, seed=1)
+    _check(
+        np.allclose(_predict(again, b.frames), b.pred, rtol=0, atol=1e-8),
+        "seed",
+        "two fits with one seed differ",
+    )
+
+
+def check_warm_start(b: BackendUnderTest) -> None:
+    """A short fit from the fitted committee stays nearer to it than the same
+    short fit from scratch."""
+    fit = b.options.fit
+    short = fit if b.warm_options is None else fit.model_copy(update=b.warm_options)
+    warm = b.backend.build(("Cu", "Ni"), b.options, seed=2)
+    warm_report = warm.fit(b.frames, short, init=b.loaded, seed=2)
+    cold = b.backend.build(("Cu", "Ni"), b.options, seed=2)
+    cold.fit(b.frames, short, seed=2)
+    d_warm = np.sqrt(np.mean((_predict(warm, b.frames) - b.pred) ** 2))
+    d_cold = np.sqrt(np.mean((_predict(cold, b.frames) - b.pred) ** 2))
+    _check(
+        warm_report.warm_started and d_warm < d_cold,
+        "warm start",
+        f"a warm fit moved {d_warm:.3g} from its start, "
+        f"a cold one ends {d_cold:.3g} away",
+    )
+
+
+def check_elements(b: BackendUnderTest) -> None:
+    """A structure with an element the model lacks is refused, naming it."""
+    alien = bulk("Zr", "hcp", a=3.2, c=5.2).repeat((2, 1, 1))
+    alien.calc = b.model.calculator()
+    try:
+        alien.get_potential_energy()
+    except Exception as exc:  # noqa: BLE001 - any error type, but it must name it
+        _check("Zr" in str(exc), "elements", f"error does not name the element: {exc}")
+    else:
+        _check(False, "elements", "a structure with an unknown element was evaluated")
+
+
+def check_bias(b: BackendUnderTest) -> None:
+    """Three steps of adversarially biased MD run on the calculator."""
+    from hyperal.evolve.schemes import make_evolver
+
+    evolver = make_evolver("advb_md", b.model.calculator(), {"alpha": 1.0}, rng=0)
+    result = evolver.run(b.atoms.copy(), steps=3)
+    _check(
+        result.status == "step_limit",
+        "bias",
+        f"biased MD ended {result.status}: {result.reason}",
+    )
+
+
+#: Every conformance check by name, in the order :func:`check_backend` runs
+#: them (``process state`` is checked around them all).
+CHECKS: dict[str, Callable[[BackendUnderTest], None]] = {
+    "fit": check_fit,
+    "not mutated": check_not_mutated,
+    "keys": check_keys,
+    "gradients": check_gradients,
+    "invariance": check_invariance,
+    "features": check_features,
+    "checkpoint": check_checkpoint,
+    "seed": check_seed,
+    "warm start": check_warm_start,
+    "elements": check_elements,
+    "bias": check_bias,
+}
+
+
 def check_backend(
     backend: str | Backend,
     options: dict[str, Any] | None = None,
@@ -91,10 +440,11 @@ def check_backend(
     workdir: str | Path | None = None,
     gradient_rtol: float = 1e-4,
     h: float = 1e-4,
+    only: Sequence[str] | None = None,
 ) -> list[str]:
-    """Run every conformance check on ``backend`` (a name of
-    :data:`hyperal.models.BACKENDS` or a :class:`Backend`); returns the names
-    of the checks passed.
+    """Run the conformance checks of :data:`CHECKS` on ``backend`` (a name
+    of :data:`hyperal.models.BACKENDS` or a :class:`Backend`), then check that
+    the process state is unchanged; returns the names of the checks passed.
 
     Parameters
     ----------
@@ -106,251 +456,31 @@ def check_backend(
         options' ``fit`` section).
     gradient_rtol : float
         Finite-difference tolerance relative to the largest force component.
+    only : sequence of str, optional
+        Names of :data:`CHECKS` to run (default: all).
     """
     import torch
 
-    backend = get_backend(backend) if isinstance(backend, str) else backend
-    opts = backend.parse_options(options)
+    names = list(CHECKS) if only is None else list(only)
+    unknown = [name for name in names if name not in CHECKS]
+    if unknown:
+        raise ValueError(
+            f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}"
+        )
     dtype, environ = torch.get_default_dtype(), dict(os.environ)
-    frames = emt_cells(n_frames)
     passed: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="hyperal-check-") as scratch:
-        root = Path(workdir or scratch)
-        model = backend.build(("Cu", "Ni"), opts, seed=1)
-        report = model.fit(frames, opts.fit, seed=1)
-        _check(
-            report.n_train + report.n_validation == len(frames)
-            and report.wall_s > 0
-            and not report.warm_started,
-            "fit",
-            f"report does not describe the fit: {report}",
-        )
-        pred = _predict(model, frames)
-        ref = np.concatenate(
-            [np.r_[r.energy, r.forces.ravel()] for r in map(reference, frames)]
-        )
-        index = np.cumsum([0] + [1 + 3 * len(a) for a in frames])
-        force_mask = np.ones(len(ref), bool)
-        force_mask[index[:-1]] = False
-        f_rmse = np.sqrt(np.mean((pred - ref)[force_mask] ** 2))
-        f_rms = np.sqrt(np.mean(ref[force_mask] ** 2))
-        _check(
-            np.isfinite(pred).all() and f_rmse < f_rms,
-            "fit",
-            f"training force RMSE {f_rmse:.3g} eV/Å not below the RMS reference "
-            f"force {f_rms:.3g} eV/Å: the model did not learn",
-        )
-        passed.append("fit")
-
-        atoms = frames[0].copy()
-        atoms.calc = None
-        before = atoms.copy()
-        calc = model.calculator()
-        atoms.calc = calc
-        m, n = model.n_members, len(atoms)
-        energy = atoms.get_potential_energy()
-        calc.get_property("member_forces", atoms)
-        r = calc.results
-        _check(
-            np.array_equal(atoms.positions, before.positions)
-            and np.array_equal(atoms.numbers, before.numbers)
-            and np.array_equal(atoms.cell, before.cell)
-            and set(atoms.arrays) == set(before.arrays)
-            and atoms.info == before.info,
-            "not mutated",
-            "a calculation changed the input Atoms",
-        )
-        passed.append("not mutated")
-
-        shapes = {
-            "member_energies": (m,),
-            "forces": (n, 3),
-            "member_forces": (m, n, 3),
-            "energy_uncertainty_gradient": (n, 3),
-            "forces_uncertainty": (n,),
-        }
-        for key, shape in shapes.items():
-            _check(
-                key in r and np.shape(r[key]) == shape,
-                "keys",
-                f"{key} has shape {np.shape(r.get(key))}, expected {shape}",
-            )
-        for key in ("energy", "free_energy", "energy_uncertainty"):
-            _check(
-                key in r and np.ndim(r[key]) == 0,
-                "keys",
-                f"{key} missing or not a scalar",
-            )
-        me, mf = r["member_energies"], r["member_forces"]
-        _check(m == opts.n_members, "keys", f"{m} members, configured {opts.n_members}")
-        _check(
-            math.isclose(energy, me.mean(), rel_tol=1e-9, abs_tol=1e-9),
-            "keys",
-            "energy is not the member mean",
-        )
-        _check(
-            np.allclose(r["forces"], mf.mean(0), atol=1e-9),
-            "keys",
-            "forces are not the member mean",
-        )
-        sigma = float(np.sqrt(np.mean((me - me.mean()) ** 2)))
-        _check(
-            math.isclose(r["energy_uncertainty"], sigma, rel_tol=1e-6, abs_tol=1e-12),
-            "keys",
-            "energy_uncertainty is not the population std",
-        )
-        _check(
-            np.allclose(
-                r["forces_uncertainty"],
-                np.sqrt(np.mean(np.sum((mf - mf.mean(0)) ** 2, 2), 0)),
-                atol=1e-9,
-            ),
-            "keys",
-            "forces_uncertainty is not the per-atom member disagreement",
-        )
-        _check(
-            math.isclose(
-                r["energy_uncertainty_per_atom"], sigma / n, rel_tol=1e-6, abs_tol=1e-12
-            ),
-            "keys",
-            "energy_uncertainty_per_atom is not σ_U / N",
-        )
-        passed.append("keys")
-
-        def committee(key):
-            probe_calc = model.calculator()
-
-            def value(probe):
-                probe.calc = probe_calc
-                probe.get_potential_energy()
-                return float(probe_calc.results[key])
-
-            return value
-
-        scale = max(float(np.abs(r["forces"]).max()), 1e-3)
-        fd_forces = -central_difference(committee("energy"), atoms, h)
-        error = np.abs(fd_forces - r["forces"]).max()
-        _check(
-            error < gradient_rtol * scale + 1e-6,
-            "gradients",
-            f"forces differ from −∂E/∂r by {error:.3g} eV/Å",
-        )
-        fd_sigma = central_difference(committee("energy_uncertainty"), atoms, h)
-        g_scale = max(float(np.abs(r["energy_uncertainty_gradient"]).max()), 1e-3)
-        error = np.abs(fd_sigma - r["energy_uncertainty_gradient"]).max()
-        _check(
-            error < gradient_rtol * max(g_scale, scale) + 1e-6,
-            "gradients",
-            f"∇σ_U differs from finite differences by {error:.3g} eV/Å",
-        )
-        if "stress" in calc.implemented_properties:
-            stress = atoms.get_stress()
-            numerical = calculate_numerical_stress(atoms, eps=1e-5)
-            error = np.abs(stress - numerical).max()
-            _check(
-                error < gradient_rtol * max(np.abs(stress).max(), 1e-3) + 1e-6,
-                "gradients",
-                f"stress differs from finite strains by {error:.3g} eV/Å³",
-            )
-        passed.append("gradients")
-
-        moved = atoms.copy()
-        moved.positions += [0.31, -0.17, 0.23]
-        perm = np.random.default_rng(0).permutation(n)
-        shuffled = atoms[perm]
-        for other, what in ((moved, "translation"), (shuffled, "permutation")):
-            other.calc = model.calculator()
-            _check(
-                math.isclose(
-                    other.get_potential_energy(), energy, rel_tol=1e-6, abs_tol=1e-6
-                ),
-                "invariance",
-                f"energy changed under a {what}",
-            )
-        _check(
-            np.allclose(shuffled.get_forces(), r["forces"][perm], atol=1e-5),
-            "invariance",
-            "forces not permuted with the atoms",
-        )
-        passed.append("invariance")
-
-        features = model.atomic_features(atoms)
-        _check(
-            features.ndim == 3
-            and features.shape[:2] == (m, n)
-            and np.isfinite(features).all(),
-            "features",
-            f"atomic_features has shape {features.shape}, "
-            f"expected ({m}, {n}, F), finite",
-        )
-        passed.append("features")
-
-        path = write_checkpoint(
-            model, root / "ckpt", options=opts, seed=1, report=report
-        )
-        loaded = load_checkpoint(path)
-        _check(
-            np.array_equal(_predict(loaded, frames), pred),
-            "checkpoint",
-            "save -> load changed the predictions",
-        )
-        passed.append("checkpoint")
-
-        again = backend.build(("Cu", "Ni"), opts, seed=1)
-        again.fit(frames, opts.fit, seed=1)
-        _check(
-            np.allclose(_predict(again, frames), pred, rtol=0, atol=1e-8),
-            "seed",
-            "two fits with one seed differ",
-        )
-        passed.append("seed")
-
-        short = (
-            opts.fit
-            if warm_options is None
-            else opts.fit.model_copy(update=warm_options)
-        )
-        warm = backend.build(("Cu", "Ni"), opts, seed=2)
-        warm_report = warm.fit(frames, short, init=loaded, seed=2)
-        cold = backend.build(("Cu", "Ni"), opts, seed=2)
-        cold.fit(frames, short, seed=2)
-        d_warm = np.sqrt(np.mean((_predict(warm, frames) - pred) ** 2))
-        d_cold = np.sqrt(np.mean((_predict(cold, frames) - pred) ** 2))
-        _check(
-            warm_report.warm_started and d_warm < d_cold,
-            "warm start",
-            f"a warm fit moved {d_warm:.3g} from its start, "
-            f"a cold one ends {d_cold:.3g} away",
-        )
-        passed.append("warm start")
-
-        alien = bulk("Zr", "hcp", a=3.2, c=5.2).repeat((2, 1, 1))
-        alien.calc = model.calculator()
-        try:
-            alien.get_potential_energy()
-        except Exception as exc:  # noqa: BLE001 - any error type, but it must name it
-            _check(
-                "Zr" in str(exc), "elements", f"error does not name the element: {exc}"
-            )
-        else:
-            _check(
-                False, "elements", "a structure with an unknown element was evaluated"
-            )
-        passed.append("elements")
-
-        from hyperal.evolve.schemes import make_evolver
-
-        walk = atoms.copy()
-        result = make_evolver("advb_md", model.calculator(), {"alpha": 1.0}, rng=0).run(
-            walk, steps=3
-        )
-        _check(
-            result.status == "step_limit",
-            "bias",
-            f"biased MD ended {result.status}: {result.reason}",
-        )
-        passed.append("bias")
-
+    with backend_under_test(
+        backend,
+        options,
+        warm_options=warm_options,
+        n_frames=n_frames,
+        workdir=workdir,
+        gradient_rtol=gradient_rtol,
+        h=h,
+    ) as b:
+        for name in names:
+            CHECKS[name](b)
+            passed.append(name)
     _check(
         torch.get_default_dtype() == dtype,
         "process state",

@@ -14,6 +14,7 @@ import torch
 from ase import Atoms
 
 from hyperal.labels import reference_labels
+from hyperal.models.options import BPNNFitOptions
 
 #: Floor of a feature's standardisation spread, relative to the median spread
 #: of its element's features.
@@ -53,21 +54,25 @@ class FitResult:
     validation_force_rmse_meV_A: float
 
 
+#: The defaults of every fit option: the campaign file's (one set).
+_DEFAULTS = BPNNFitOptions()
+
+
 def fit(
     model: BPNN,
     images: Sequence[Atoms],
     *,
-    epochs: int = 300,
-    energy_weight: float = 1.0,
-    force_weight: float = 1.0,
-    relative_force_weighting: bool = False,
-    relative_force_eps: float = 0.01,
-    bootstrap: bool = False,
-    validation_fraction: float = 0.1,
-    batch_size: int = 8,
-    learning_rate: float = 1e-2,
-    final_learning_rate: float = 5e-4,
-    patience: int = 50,
+    epochs: int = _DEFAULTS.epochs,
+    energy_weight: float = _DEFAULTS.energy_weight,
+    force_weight: float = _DEFAULTS.force_weight,
+    relative_force_weighting: bool = _DEFAULTS.relative_force_weighting,
+    relative_force_eps: float = _DEFAULTS.relative_force_eps,
+    bootstrap: bool = _DEFAULTS.bootstrap,
+    validation_fraction: float = _DEFAULTS.validation_fraction,
+    batch_size: int = _DEFAULTS.batch_size,
+    learning_rate: float = _DEFAULTS.learning_rate,
+    final_learning_rate: float = _DEFAULTS.final_learning_rate,
+    patience: int = _DEFAULTS.patience,
     seed: int | None = None,
     progress: bool | None = None,
     preserve_function: bool = False,
@@ -107,16 +112,21 @@ def fit(
         Show a progress bar (default: when standard error is a terminal).
     """
     tic = time.perf_counter()
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if not 0 <= validation_fraction < 1:
-        raise ValueError(
-            f"validation_fraction must be in [0, 1), got {validation_fraction}"
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if energy_weight < 0 or force_weight < 0 or energy_weight + force_weight == 0:
-        raise ValueError("energy_weight and force_weight must be >= 0, not both 0")
+    # the rules (and defaults) of the options a campaign file gives: one set;
+    # a ValidationError is a ValueError naming the key
+    BPNNFitOptions(
+        epochs=epochs,
+        energy_weight=energy_weight,
+        force_weight=force_weight,
+        relative_force_weighting=relative_force_weighting,
+        relative_force_eps=relative_force_eps,
+        bootstrap=bootstrap,
+        validation_fraction=validation_fraction,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        final_learning_rate=final_learning_rate,
+        patience=patience,
+    )
     if len(images) < 1:
         raise ValueError("images is empty")
     rng = np.random.default_rng(model.config["seed"] if seed is None else seed)
