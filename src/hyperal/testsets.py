@@ -517,13 +517,9 @@ def parse_recipe(data: Any) -> TestSetRecipe:
     """A validated recipe, or a ConfigError with one line per problem."""
     from pydantic import ValidationError
 
-    from hyperal.runs.settings import ConfigError, format_errors, other_kind
+    from hyperal.runs.settings import ConfigError, file_mapping, format_errors
 
-    if not isinstance(data, dict):
-        raise ConfigError("the recipe must be a YAML mapping")
-    hint = other_kind(data, "a test-set recipe")
-    if hint:
-        raise ConfigError(hint)
+    data = file_mapping(data, "a test-set recipe")
     try:
         recipe = TestSetRecipe.model_validate(data)
     except ValidationError as exc:

@@ -27,9 +27,9 @@ from hyperal.runs.settings import (
     ConfigError,
     Settings,
     element_problems,
+    file_mapping,
     format_errors,
     load_with,
-    other_kind,
 )
 
 
@@ -272,11 +272,7 @@ def _initial_problems(config: BarrierConfig) -> list[str]:
 def parse_barrier_config(data: Any) -> BarrierConfig:
     """Validate a dict (as from YAML): types and ranges, then the elements,
     the hops, the oracle and the store folder — every problem in one error."""
-    if not isinstance(data, dict):
-        raise ConfigError("the barrier campaign file must be a YAML mapping of keys")
-    hint = other_kind(data, "a barrier campaign file")
-    if hint:
-        raise ConfigError(hint)
+    data = file_mapping(data, "a barrier campaign file")
     try:
         config = BarrierConfig.model_validate(data)
     except ValidationError as exc:

@@ -20,8 +20,8 @@ from hyperal.evolve.schemes import SCHEMES, make_evolver
 from hyperal.runs.settings import (
     ConfigError,
     Settings,
+    file_mapping,
     format_errors,
-    other_kind,
     read_file,
 )
 
@@ -334,11 +334,10 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     problem is reported together, one line each naming the key."""
     path = Path(path)
     data = read_file(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the benchmark file must be a YAML mapping")
-    hint = other_kind(data, "a benchmark file")
-    if hint:
-        raise ConfigError(f"{path}:\n{hint}")
+    try:
+        data = file_mapping(data, "a benchmark file")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}:\n{exc}") from None
     try:
         bench = BenchmarkConfig.model_validate(data)
     except ValidationError as exc:

@@ -24,9 +24,9 @@ from hyperal.runs.sections import (
 from hyperal.runs.settings import (
     ConfigError,
     element_problems,
+    file_mapping,
     format_errors,
     load_with,
-    other_kind,
 )
 
 
@@ -252,11 +252,7 @@ def parse_config(data: Any) -> CampaignConfig:
     """Validate a dict (as from YAML) into a :class:`CampaignConfig`: first
     each key's type and range, then what a valid-looking file can still get
     wrong (:func:`semantic_problems`) — every problem in one error."""
-    if not isinstance(data, dict):
-        raise ConfigError("the campaign file must be a YAML mapping of keys")
-    hint = other_kind(data, "a campaign file")
-    if hint:
-        raise ConfigError(hint)
+    data = file_mapping(data, "a campaign file")
     try:
         config = CampaignConfig.model_validate(data)
     except ValidationError as exc:

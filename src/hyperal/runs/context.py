@@ -47,8 +47,8 @@ class RunError(RuntimeError):
     """A run that cannot go on for a reason in its data (one line)."""
 
 
-def _ignore(report: Progress) -> None:
-    pass
+def ignore_progress(report: Progress) -> None:
+    """A progress callback that shows nothing."""
 
 
 @dataclass(frozen=True)
@@ -61,16 +61,16 @@ class StageContext:
     executor: Executor
     oracle: Oracle
     run: str = MAIN_RUN
-    progress: Callable[[Progress], None] = _ignore
+    progress: Callable[[Progress], None] = ignore_progress
     #: A thread pool of the coordinator for oracle calls that overlap its own
     #: work (evolutions, fits) when tasks run in process; each label is
-    #: written by the thread that made it (:func:`tasks.label_and_record`).
+    #: written by the thread that made it (:func:`hyperal.runs.tasks.label_and_record`).
     labeller: Executor | None = None
     #: The run that holds this run's initial data, loop-0 committee and
     #: difficult test sets (a benchmark's schemes share one); None: its own.
     shared: str | None = None
     #: Oracle calls made by this process per (run, loop): [calls, ok, first
-    #: failure reason] (:func:`stop_if_all_failed`).
+    #: failure reason] (:func:`hyperal.runs.stages.stop_if_all_failed`).
     tally: dict = field(default_factory=dict)
 
     def __post_init__(self):

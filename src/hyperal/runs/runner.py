@@ -23,17 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hyperal.oracle import Oracle
-from hyperal.runs.context import RunError, RunSettings, StageContext
+from hyperal.runs.context import RunError, RunSettings, StageContext, ignore_progress
 from hyperal.runs.executors import make_executor
 from hyperal.runs.fingerprint import check, refusal
 from hyperal.runs.progress import Progress
 from hyperal.runs.records import MAIN_RUN
 from hyperal.runs.sections import ExecutorConfig, OracleConfig
 from hyperal.runs.store import Store
-
-
-def _ignore(report: Progress) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ class OpenRun:
     oracle: Oracle
     executor: Executor
     labeller: Executor | None
-    progress: Callable[[Progress], None] = _ignore
+    progress: Callable[[Progress], None] = ignore_progress
 
     def context(
         self, config: RunSettings, run: str = MAIN_RUN, shared: str | None = None
@@ -201,4 +197,4 @@ def open_run(
             store.set_setting(key, value)
         oracle = plan.oracle.build(plan.store)
         with executors(plan.executor, plan.background_labels) as (pool, labeller):
-            yield OpenRun(store, oracle, pool, labeller, progress or _ignore)
+            yield OpenRun(store, oracle, pool, labeller, progress or ignore_progress)

@@ -225,6 +225,19 @@ FILE_KINDS = (
 )
 
 
+def file_mapping(data: Any, kind: str) -> dict:
+    """``data`` (a YAML file's) as the mapping of keys a ``kind`` file is
+    (a kind of :data:`FILE_KINDS`), or a :class:`ConfigError`: not a
+    mapping, or another kind of hyperal file (one line naming the command
+    that reads it)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{kind} must be a YAML mapping of keys")
+    hint = other_kind(data, kind)
+    if hint:
+        raise ConfigError(hint)
+    return data
+
+
 def other_kind(data: Any, expected: str) -> str | None:
     """One line naming the command that reads ``data`` when it is another
     kind of hyperal file than ``expected`` (a kind of :data:`FILE_KINDS`),
