@@ -67,3 +67,20 @@ def test_only_the_runner_takes_the_store_lock():
         and node.func.attr == "lock"
     ]
     assert found == []
+
+
+def test_only_the_store_reaches_into_its_database():
+    """The ase.db behind a store is the store's: other modules ask it
+    (rows, first, update, ...), none holds ``store.db``."""
+    found = [
+        f"{path.relative_to(SRC)}:{node.lineno}"
+        for path, _, tree in _modules()
+        if path.relative_to(SRC).as_posix() != "runs/store.py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr == "db"
+        and isinstance(node.value, ast.Attribute | ast.Name)
+        and (getattr(node.value, "attr", None) or getattr(node.value, "id", None))
+        in ("store", "self.store")
+    ]
+    assert found == []

@@ -79,9 +79,7 @@ def import_campaign(ctx: StageContext):
         return None
     # a rerun continues from the loop imported (every imported row names
     # it), even when the source campaign has finished more loops since
-    done = next(
-        ctx.store.db.select(run=ctx.run, stage=Stage.IMPORTED.value, limit=1), None
-    )
+    done = ctx.store.first(run=ctx.run, stage=Stage.IMPORTED.value)
     source = open_source(ctx.config, loop=None if done is None else done.source_loop)
     if done is not None:
         return source
@@ -359,28 +357,34 @@ def sort_saddles(ctx: StageContext, loop: int) -> None:
         split=Split.NONE.value,
     )
     starts = {row.start_index: row for row in labelled if row.point == "start"}
-    db = ctx.store.db
-    with db:
-        for row in (row for row in labelled if row.point == "saddle"):
-            force = float(np.max(np.linalg.norm(row.forces, axis=1)))
-            by_force = force > triage.artifact_force_eV_A
-            found: dict = {}
-            start = starts.get(row.start_index)
-            off = False
-            if start is not None and triage.barrier_error_eV is not None:
-                here = float(row.energy) - float(start.energy)
-                error = float(row.barrier_mlip) - here
-                found = {"barrier_oracle_here": here, "barrier_error": error}
-                off = abs(error) > triage.barrier_error_eV
-                if off:
-                    db.update(start.id, split=Split.TRAIN.value, energy_start=1)
-            kind = "artifactual" if by_force else "energy" if off else "proximal"
-            split = Split.TRAIN if by_force or off else Split.PROXIMAL
-            db.update(
+    changes = []
+    for row in (row for row in labelled if row.point == "saddle"):
+        force = float(np.max(np.linalg.norm(row.forces, axis=1)))
+        by_force = force > triage.artifact_force_eV_A
+        found: dict = {}
+        start = starts.get(row.start_index)
+        off = False
+        if start is not None and triage.barrier_error_eV is not None:
+            here = float(row.energy) - float(start.energy)
+            error = float(row.barrier_mlip) - here
+            found = {"barrier_oracle_here": here, "barrier_error": error}
+            off = abs(error) > triage.barrier_error_eV
+            if off:
+                changes.append(
+                    (start.id, {"split": Split.TRAIN.value, "energy_start": 1})
+                )
+        kind = "artifactual" if by_force else "energy" if off else "proximal"
+        split = Split.TRAIN if by_force or off else Split.PROXIMAL
+        changes.append(
+            (
                 row.id,
-                split=split.value,
-                triage=kind,
-                oracle_max_force=force,
-                barrier_off=int(off),
-                **found,
+                {
+                    "split": split.value,
+                    "triage": kind,
+                    "oracle_max_force": force,
+                    "barrier_off": int(off),
+                    **found,
+                },
             )
+        )
+    ctx.store.update(changes)  # one transaction, as before

@@ -343,7 +343,7 @@ def composition_figure(store, page):
     import matplotlib.pyplot as plt
 
     counts = Counter()
-    for row in store.db.select(oracle_status="ok", run="main"):
+    for row in store.rows(oracle_status="ok", run="main"):
         counts[(row.get("loop", 0), row.get("source", "?"), row.split)] += 1
     rows = [
         [loop, source, split, n] for (loop, source, split), n in sorted(counts.items())
@@ -404,7 +404,7 @@ def evolution_table(store, metrics) -> str:
     rows = []
     for m in metrics[1:]:
         reasons = Counter()
-        for row in store.db.select(
+        for row in store.rows(
             stage="selected", loop=m.loop, run="main", oracle_status="skipped"
         ):
             reason = row.get("oracle_reason", "")

@@ -208,6 +208,17 @@ class Store:
         in id order (the database filters them)."""
         return list(self.db.select(query, sort="id", **selection))
 
+    def first(self, query: str | None = None, **selection):
+        """The first row (in id order) matching, or None."""
+        return next(self.db.select(query, sort="id", limit=1, **selection), None)
+
+    def update(self, changes: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """Set key-value pairs of rows, ``(row id, pairs)`` each, in one
+        transaction (all or none land)."""
+        with self.db:
+            for row_id, pairs in changes:
+                self.db.update(row_id, **pairs)
+
     def record_label(self, row_id: int, label: Label, *, cached: bool = False) -> None:
         """Write one oracle result into its row (one transaction); ``cached``
         marks a label copied from an identical structure."""
