@@ -48,7 +48,6 @@ from hyperal.barriers.stages import (
 )
 from hyperal.barriers.tasks import RUN
 from hyperal.runs.context import StageContext
-from hyperal.runs.fingerprint import fingerprint
 from hyperal.runs.records import (
     Split,
     Stage,
@@ -116,16 +115,11 @@ class BarrierCampaign:
     def plan(self) -> RunPlan:
         """The barrier campaign as the runner sees it: a store belongs to one
         barrier campaign (as a campaign's does)."""
-        cfg = self.config
-        settings = cfg.model_dump(mode="json")
-        return RunPlan(
-            store=cfg.store,
+        return RunPlan.of(
+            self.config,
             what="barrier campaign",
-            key=f"fingerprint:{RUN}",
-            fingerprint=fingerprint(settings),
-            oracle=cfg.oracle,
-            executor=cfg.executor,
-            records={"barrier_campaign": settings},
+            run=RUN,
+            record_as="barrier_campaign",
             accept_changes=self.accept_changes,
             background_labels=False,
         )

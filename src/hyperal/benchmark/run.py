@@ -42,7 +42,6 @@ from hyperal.runs.fingerprint import fingerprint
 from hyperal.runs.progress import Progress
 from hyperal.runs.records import Split, Stage
 from hyperal.runs.runner import RunPlan, open_run
-from hyperal.runs.store import Store
 
 
 def shared_run(replicate: int) -> str:
@@ -60,10 +59,6 @@ class Benchmark:
     bench: BenchmarkConfig
     base: CampaignConfig
     progress: Callable[[Progress], None] = lambda report: None
-
-    @property
-    def store(self) -> Store:
-        return Store(self.bench.store)
 
     def seed(self, replicate: int) -> int:
         return self.base.seed + replicate

@@ -39,7 +39,6 @@ from hyperal.campaign.stages import (
     initial_loop,
 )
 from hyperal.campaign.stopping import clear_stop, record_stop, stop_reason
-from hyperal.runs.fingerprint import fingerprint
 from hyperal.runs.progress import Progress
 from hyperal.runs.records import MAIN_RUN
 from hyperal.runs.results import LoopMetrics
@@ -87,17 +86,12 @@ class Campaign:
     def plan(self) -> RunPlan:
         """The campaign as the runner sees it: a store belongs to one
         campaign (:mod:`hyperal.runs.fingerprint`)."""
-        cfg = self.config
-        settings = cfg.model_dump(mode="json")
-        return RunPlan(
-            store=cfg.store,
+        return RunPlan.of(
+            self.config,
             what="campaign",
-            key=f"fingerprint:{self.run_name}",
-            fingerprint=fingerprint(settings),
-            oracle=cfg.oracle,
-            executor=cfg.executor,
+            run=self.run_name,
             # what the report says was run
-            records={"campaign": settings} if self.run_name == MAIN_RUN else {},
+            record_as="campaign" if self.run_name == MAIN_RUN else None,
             accept_changes=self.accept_changes,
             accept_oracle_change=self.accept_oracle_change,
             oracle_run=self.run_name,

@@ -117,10 +117,10 @@ def random_hops(store) -> list[tuple[str, str, str]]:
     ]
 
 
-def barrier_table(store, metrics) -> tuple[list[str], list[list]]:
+def barrier_table(hops, metrics) -> tuple[list[str], list[list]]:
     """Header and rows of ``barriers.csv``: every random hop's oracle barrier
-    and the committee's (or why it gave none), per loop."""
-    hops = random_hops(store)
+    and the committee's (or why it gave none), per loop; ``hops`` as
+    :func:`random_hops` gives them."""
     header = ["index", "hop", "hopping", "cell_size", "loop", "oracle_eV", "mlip_eV"]
     rows = []
     for m in metrics:
@@ -148,8 +148,8 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
     path = Path(path)
     rows = loop_rows(metrics)
     write_csv(path.with_name("metrics.csv"), COLUMNS, rows)
-    write_csv(path.with_name("barriers.csv"), *barrier_table(store, metrics))
     hops = random_hops(store)
+    write_csv(path.with_name("barriers.csv"), *barrier_table(hops, metrics))
 
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = Page(

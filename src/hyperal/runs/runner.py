@@ -25,7 +25,7 @@ from typing import Any
 from hyperal.oracle import Oracle
 from hyperal.runs.context import RunError, RunSettings, StageContext, ignore_progress
 from hyperal.runs.executors import make_executor
-from hyperal.runs.fingerprint import check, refusal
+from hyperal.runs.fingerprint import check, fingerprint, refusal
 from hyperal.runs.progress import Progress
 from hyperal.runs.records import MAIN_RUN
 from hyperal.runs.sections import ExecutorConfig, OracleConfig
@@ -80,6 +80,27 @@ class RunPlan:
     accept_oracle_change: bool = False
     oracle_run: str = MAIN_RUN
     background_labels: bool = True
+
+    @classmethod
+    def of(
+        cls, config: Any, *, what: str, run: str, record_as: str | None, **options
+    ) -> RunPlan:
+        """The plan of a run whose file ``config`` (a campaign or barrier
+        campaign: ``store``, ``oracle``, ``executor``) decides its data: the
+        fingerprint of its settings under ``fingerprint:<run>``, the settings
+        themselves recorded as ``record_as`` (when given); ``options`` are
+        the other fields."""
+        settings = config.model_dump(mode="json")
+        return cls(
+            store=config.store,
+            what=what,
+            key=f"fingerprint:{run}",
+            fingerprint=fingerprint(settings),
+            oracle=config.oracle,
+            executor=config.executor,
+            records={record_as: settings} if record_as else {},
+            **options,
+        )
 
 
 @dataclass(frozen=True)
