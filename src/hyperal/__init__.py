@@ -10,6 +10,7 @@ from hyperal.committee import (
 )
 
 __version__ = "0.1.0"
+"""The installed version of hyperal."""
 
 __all__ = [
     "AdversarialBias",

@@ -38,6 +38,8 @@ from hyperal.utils import RngLike, as_rng
 
 Convention = Literal["directed", "undirected"]
 CONVENTIONS: tuple[Convention, ...] = ("directed", "undirected")
+"""How a hop path is counted: ``directed`` (A → B and B → A are two paths) or
+``undirected`` (one)."""
 
 #: Largest ``k**n`` for which :func:`representatives` walks every decoration.
 MAX_ENUMERATED = 10**7

@@ -40,6 +40,9 @@ def _check_gamma(gamma: float) -> None:
 class SteeredContourExploration(ContourExploration):
     """ASE's ``ContourExploration`` whose tangent is steered toward ∇σ_U⟂.
 
+    The parameters not listed here are those of
+    :class:`hyperal.evolve.base.Evolver`.
+
     Parameters
     ----------
     atoms : Atoms
@@ -119,7 +122,6 @@ class ContourEvolver(Evolver):
         with this Gaussian standard deviation (Å).
     reference_fmax_eV_A, reference_steps
         Convergence of the reference relaxation.
-    Other parameters as :class:`hyperal.evolve.base.Evolver`.
     """
 
     gamma: float = 0.0

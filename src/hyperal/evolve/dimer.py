@@ -54,6 +54,9 @@ class DimerEvolver(Evolver):
     displacement of the start whose direction is the initial mode. With
     ``alpha > 0`` it follows the biased surface U − α·σ_U.
 
+    The parameters not listed here are those of
+    :class:`hyperal.evolve.base.Evolver`.
+
     Parameters
     ----------
     fmax_eV_A : float
@@ -76,7 +79,6 @@ class DimerEvolver(Evolver):
     maximum_translation_A, cg_translation, use_central_forces,
     extrapolate_forces
         The remaining ``DimerControl`` parameters, all passed explicitly.
-    Other parameters as :class:`hyperal.evolve.base.Evolver`.
 
     Notes
     -----

@@ -18,6 +18,9 @@ from hyperal.evolve.base import Evolver, Session, _positive
 class MDEvolver(Evolver):
     """Molecular dynamics, optionally on the adversarially biased surface.
 
+    The parameters not listed here are those of
+    :class:`hyperal.evolve.base.Evolver`.
+
     Parameters
     ----------
     ensemble : {"nvt", "nve"}
@@ -33,7 +36,6 @@ class MDEvolver(Evolver):
         Temperature of the initial velocities (K); None: ``temperature_K``.
     keep_momenta : bool
         Keep the start's momenta when it has any instead of drawing new ones.
-    Other parameters as :class:`hyperal.evolve.base.Evolver`.
     """
 
     ensemble: Literal["nvt", "nve"] = "nvt"

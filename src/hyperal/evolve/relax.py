@@ -21,6 +21,9 @@ class RelaxEvolver(Evolver):
     """Minimise U (or U − α·σ_U with ``alpha > 0``) until every force is below
     ``fmax_eV_A``.
 
+    The parameters not listed here are those of
+    :class:`hyperal.evolve.base.Evolver`.
+
     Parameters
     ----------
     optimizer : {"fire", "bfgs"}
@@ -35,7 +38,6 @@ class RelaxEvolver(Evolver):
         calculator with stress.
     scalar_pressure_GPa : float
         External pressure for the cell relaxation (GPa).
-    Other parameters as :class:`hyperal.evolve.base.Evolver`.
     """
 
     optimizer: Literal["fire", "bfgs"] = "fire"

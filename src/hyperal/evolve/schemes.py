@@ -75,13 +75,13 @@ def _pair(name, evolver, bias_parameter, bias_default, description):
     return {plain.name: plain, biased.name: biased}
 
 
-#: Every scheme by name.
 SCHEMES: dict[str, Scheme] = {
     **_pair("md", MDEvolver, "alpha", 1.0, "Langevin NVT / NVE molecular dynamics"),
     **_pair("relax", RelaxEvolver, "alpha", 1.0, "FIRE / BFGS relaxation"),
     **_pair("ce", ContourEvolver, "gamma", 0.5, "contour exploration"),
     **_pair("dimer", DimerEvolver, "alpha", 1.0, "dimer saddle search"),
 }
+"""Every scheme by name."""
 
 
 def make_evolver(

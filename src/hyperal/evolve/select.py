@@ -23,11 +23,11 @@ from hyperal.utils import as_rng
 #: isolates what the uncertainty is worth — one drawn uniformly at random.
 RULES = ("max_sigma", "random")
 
-#: What "uncertain" means for ranking frames: the committee's energy spread
-#: σ_U (recorded with every frame), or the per-atom force disagreement
-#: sqrt(mean_members |F_m,a − F̄_a|²), its largest or mean value over atoms
-#: (one extra committee evaluation per frame, with member forces).
 SCORES = ("energy_sigma", "force_sigma_max", "force_sigma_mean")
+"""What "uncertain" means for ranking frames: the committee's energy spread σ_U
+(recorded with every frame), or the per-atom force disagreement sqrt(mean_members
+|F_m,a − F̄_a|²), its largest or mean value over atoms (one extra committee
+evaluation per frame, with member forces)."""
 
 #: A frame's score's unit, for messages.
 SCORE_UNITS = {

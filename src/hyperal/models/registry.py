@@ -9,6 +9,8 @@ BACKENDS: dict[str, Backend] = {
     "bpnn": Backend("bpnn", BPNNOptions, "hyperal.models.bpnn.backend:BPNNCommittee"),
     "mace": Backend("mace", MACEOptions, "hyperal.models.mace:MACECommittee"),
 }
+"""Every committee backend by name (``committee.backend`` in a campaign file): its
+options model and where its committee class lives, imported on first use."""
 
 
 def get_backend(name: str) -> Backend:

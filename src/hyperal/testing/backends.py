@@ -414,8 +414,6 @@ def check_bias(b: BackendUnderTest) -> None:
     )
 
 
-#: Every conformance check by name, in the order :func:`check_backend` runs
-#: them (``process state`` is checked around them all).
 CHECKS: dict[str, Callable[[BackendUnderTest], None]] = {
     "fit": check_fit,
     "not mutated": check_not_mutated,
@@ -429,6 +427,8 @@ CHECKS: dict[str, Callable[[BackendUnderTest], None]] = {
     "elements": check_elements,
     "bias": check_bias,
 }
+"""Every conformance check by name, in the order :func:`check_backend` runs them
+(``process state`` is checked around them all)."""
 
 
 def check_backend(
