@@ -239,6 +239,7 @@ def test_mistakes_in_the_benchmark_file_are_named_together(tmp_path):
             {"name": "x", "scheme": "warp"},
             {"name": "y", "scheme": "advb_md", "params": {"alpah": 1.0}},
             {"name": "z", "scheme": "md", "selection": {"rule": "best"}},
+            {"name": "w", "scheme": "md", "bias": {"gamma": 1.0}},
         ],
         "reference": "ce",
     }
@@ -250,12 +251,16 @@ def test_mistakes_in_the_benchmark_file_are_named_together(tmp_path):
     assert lines[0] == "variants: name 'md' used twice"
     assert lines[1].startswith("reference: 'ce' is not a variant")
     assert lines[2].startswith("variants[2] (x).scheme: unknown scheme 'warp'")
-    assert "variants[3] (y).params:" in lines[3] and "alpah" in lines[3]
+    assert lines[3].startswith("variants[3] (y).params.alpah: unknown key; allowed:")
     assert lines[4].startswith("variants[4] (z).selection.rule: must be one of")
+    assert lines[5] == (
+        "variants[5] (w).bias.gamma: unknown key; allowed: alpha, alpha_relative, "
+        "alpha_smoothing"
+    )
     result = CliRunner().invoke(app, ["benchmark", str(path)])
     assert result.exit_code == 2 and "error:" in result.output
     assert "Traceback" not in result.output
-    np.testing.assert_equal(len(lines), 5)
+    np.testing.assert_equal(len(lines), 6)
 
 
 def test_a_stopping_rule_in_the_base_campaign_is_refused_not_ignored(tmp_path):
@@ -453,3 +458,36 @@ def test_an_unreadable_test_file_is_named_at_load(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_benchmark(path)
     assert f"test_file: {garbage}: cannot be read as structures" in str(error.value)
+
+
+def test_a_variant_gives_its_bias_typed_or_by_registry_name(tmp_path):
+    """``{scheme: md, bias: {alpha: 2}}`` runs what ``{scheme: advb_md,
+    params: {alpha: 2}}`` runs; a family's adaptive-α keys in
+    ``scheme_params`` reach its biased twin, not the plain scheme."""
+    from hyperal.benchmark.config import variant_campaign
+
+    data = {
+        **BENCH,
+        "store": str(tmp_path / "bench.db"),
+        "scheme_params": {"md": {"alpha_relative": 0.3, "temperature_K": 500}},
+        "variants": [
+            {"name": "typed", "scheme": "md", "bias": {"alpha": 2.0}},
+            {"name": "alias", "scheme": "advb_md", "params": {"alpha": 2.0}},
+            {"name": "md"},
+        ],
+        "reference": "md",
+    }
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(data))
+    bench, base = load_benchmark(path)
+    typed, alias, plain = (
+        variant_campaign(base, bench, v, 0).scheme for v in bench.variants
+    )
+    assert typed.full_name == alias.full_name == "advb_md"
+    assert typed.given_params == alias.given_params == {
+        "alpha": 2.0,
+        "alpha_relative": 0.3,
+        "temperature_K": 500.0,
+    }
+    assert plain.full_name == "md" and plain.given_params == {"temperature_K": 500.0}
+    assert typed.steps == base.scheme.steps == 8

@@ -194,3 +194,30 @@ def test_the_template_lists_every_key(tmp_path, monkeypatch):
     missing = set(schema_keys(parse_config(data))) - set(written(data))
     assert missing == {"initial.enumerated"}
     assert "# enumerated: {lattice: bcc" in TEMPLATE
+
+
+def test_a_typed_scheme_records_what_its_registry_name_recorded(tmp_path):
+    """``scheme: {name: md, bias: {alpha: 2}}`` and the registry form
+    ``{name: advb_md, params: {alpha: 2}}`` are one campaign: the same record
+    (so a store written before typed schemes continues without
+    ``--accept-changes``), in the shape stores have always held."""
+    from hyperal.runs.fingerprint import fingerprint
+
+    from .conftest import tiny
+
+    legacy = parse_config(
+        tiny(tmp_path, scheme={"name": "advb_md", "steps": 10, "params": {"alpha": 2}})
+    )
+    typed = parse_config(
+        tiny(tmp_path, scheme={"name": "md", "steps": 10, "bias": {"alpha": 2}})
+    )
+    record = typed.model_dump(mode="json")
+    expected = {"name": "advb_md", "steps": 10, "params": {"alpha": 2.0}}
+    assert record["scheme"] == expected
+    assert fingerprint(record) == fingerprint(legacy.model_dump(mode="json"))
+    # the record reads back as the same scheme
+    again = CampaignConfig.model_validate(record)
+    assert again.scheme == typed.scheme and again.scheme.full_name == "advb_md"
+    # a typed scheme without a bias is the plain one
+    plain = parse_config(tiny(tmp_path, scheme={"name": "md", "steps": 10}))
+    assert plain.scheme.full_name == "md" and not plain.scheme.biased

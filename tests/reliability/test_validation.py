@@ -25,15 +25,18 @@ def test_semantic_mistakes_are_named_together(tmp_path):
         parse_config(data)
     lines = str(error.value).splitlines()
     assert lines == [
+        # the typed scheme refuses its unknown key with the schema ...
+        "scheme.params.temperatur_K: unknown key; allowed: blowup_distance_A, "
+        "blowup_force_eV_A, ensemble, friction_per_fs, initial_temperature_K, "
+        "keep_momenta, max_sigma_eV_atom, record_every, temperature_K, timestep_fs",
+        # ... and the sections that validate still hear their problems
         "system.elements[2]: 'Pdd' is not an element",
         "system.metal_phases[0].species: Pd not in system.elements (Cu, Ni, Pdd)",
         "system.metal_phases[1].species: Fe not in system.elements (Cu, Ni, Pdd)",
         "system.random.interstitials: O not in system.elements",
-        lines[4],
         "oracle.kwargs: unknown parameter(s) asap_cutof of emt; allowed: asap_cutoff",
         f"store: folder {tmp_path / 'missing'} does not exist",
     ]
-    assert lines[4].startswith("scheme.params:") and "temperatur_K" in lines[4]
 
 
 def test_an_oracle_that_cannot_be_built_is_refused(tmp_path):
@@ -97,18 +100,26 @@ def test_wrong_types_and_ranges_are_named_with_the_other_sections_problems(tmp_p
         "system.derive_metal: displacement_std_A: expected float, got 'abc'",
         "system.random.density_g_cm3: must be (low, high) with 0 < low <= high, "
         "got (9.0, 7.0)",
+        "scheme.bias.alpha: expected float or 'auto', got 'x'",
+        "scheme.params.record_every: Input should be a valid integer, got a "
+        "number with a fractional part",
         "seed: Input should be greater than or equal to 0",
-        "scheme.params: scheme 'advb_md': alpha: expected float or 'auto', got 'x'; "
-        "record_every: expected int, got 1.5",
     ]
 
 
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"ensemble": "npt"}, "ensemble: expected 'nvt' or 'nve', got 'npt'"),
-        ({"keep_momenta": "maybe"}, "keep_momenta: expected bool, got 'maybe'"),
-        ({"temperature_K": [300]}, "temperature_K: expected float, got [300]"),
+        ({"ensemble": "npt"}, "ensemble: must be one of 'nvt' or 'nve'"),
+        (
+            {"keep_momenta": "maybe"},
+            "keep_momenta: Input should be a valid boolean, unable to interpret input",
+        ),
+        ({"temperature_K": [300]}, "temperature_K: Input should be a valid number"),
+        (
+            {"temperature_K": -5.0},
+            "temperature_K: must be a finite number >= 0, got -5.0",
+        ),
     ],
 )
 def test_scheme_parameter_types(tmp_path, params, expected):
@@ -116,7 +127,8 @@ def test_scheme_parameter_types(tmp_path, params, expected):
     data["scheme"] = {"name": "md", "params": params}
     with pytest.raises(ConfigError) as error:
         parse_config(data)
-    assert str(error.value) == f"scheme.params: scheme 'md': {expected}"
+    # a type from the typed scheme, a range from the evolver itself
+    assert str(error.value) == f"scheme.params.{expected}"
 
 
 def test_elements_interstitials_and_derivation_ranges(tmp_path):

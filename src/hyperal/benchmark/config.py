@@ -17,6 +17,15 @@ from pydantic import Field, ValidationError, field_validator
 from hyperal.campaign.config import CampaignConfig, SelectionConfig
 from hyperal.campaign.validate import parse_config
 from hyperal.evolve.schemes import SCHEMES, make_evolver
+from hyperal.evolve.settings import (
+    BIASED,
+    FAMILIES,
+    TWIN_ONLY,
+    SchemeBase,
+    SchemeSection,
+    scheme_problem,
+    scheme_settings,
+)
 from hyperal.runs.settings import (
     ConfigError,
     Settings,
@@ -37,7 +46,16 @@ class VariantConfig(Settings):
     """One way of exploring: a scheme, its parameters and selection."""
 
     name: str
-    scheme: str | None = Field(None, description="default: the variant's name")
+    scheme: str | None = Field(
+        None,
+        description="a family (md, relax, ce, dimer) or a registry name "
+        "(advb_md, ...); default: the variant's name",
+    )
+    bias: dict[str, Any] | None = Field(
+        None,
+        description="the adversarial bias, as a campaign's scheme.bias: "
+        "{alpha: 2.0}, {alpha: auto}, {gamma: 0.5}",
+    )
     params: dict[str, Any] = {}
     steps: int | None = Field(None, ge=1, description="default: the campaign's")
     selection: dict[str, Any] = Field(
@@ -199,11 +217,26 @@ class BenchmarkConfig(Settings):
                 return v.name
         return None
 
-    def params_of(self, variant: VariantConfig) -> dict[str, Any]:
-        """The evolver parameters of ``variant``: its family's
-        ``scheme_params`` under its own ``params``."""
-        family = variant.scheme_name.removeprefix("advb_")
-        return {**self.scheme_params.get(family, {}), **variant.params}
+    def scheme_data(self, variant: VariantConfig, steps: int) -> dict[str, Any]:
+        """The campaign ``scheme`` section of ``variant`` (``steps`` unless
+        it sets its own): its family's ``scheme_params`` under its own
+        ``params``, and its ``bias``. A plain variant does not take the
+        adaptive-α keys a family's ``scheme_params`` give its biased twin."""
+        name = variant.scheme_name
+        shared = self.scheme_params.get(name.removeprefix(BIASED), {})
+        twin = {k: v for k, v in shared.items() if k in TWIN_ONLY}
+        rest = {k: v for k, v in shared.items() if k not in TWIN_ONLY}
+        data: dict[str, Any] = {"name": name, "steps": variant.steps or steps}
+        if variant.bias is not None:
+            data["bias"] = {**twin, **variant.bias}
+        elif name.startswith(BIASED):
+            rest = shared  # the registry form: the bias among the params
+        data["params"] = {**rest, **variant.params}
+        return data
+
+    def scheme_of(self, variant: VariantConfig, steps: int = 1) -> SchemeBase:
+        """The typed scheme of ``variant`` (raises pydantic's ValidationError)."""
+        return scheme_settings(self.scheme_data(variant, steps))
 
     def source_params(self, source: str) -> dict[str, Any]:
         """The evolver parameters of a trajectory source: its family's
@@ -249,19 +282,12 @@ def variant_campaign(
     base: CampaignConfig, bench: BenchmarkConfig, variant: VariantConfig, seed: int
 ) -> CampaignConfig:
     """The campaign a variant runs in the replicate seeded ``seed``."""
-    params = bench.params_of(variant)
     selection = {**base.selection.model_dump(), **variant.selection}
     return base.model_copy(
         update={
             "seed": seed,
             "store": bench.store,
-            "scheme": base.scheme.model_copy(
-                update={
-                    "name": variant.scheme_name,
-                    "params": params,
-                    "steps": variant.steps or base.scheme.steps,
-                }
-            ),
+            "scheme": bench.scheme_of(variant, base.scheme.steps),
             "selection": SelectionConfig.model_validate(selection),
         }
     )
@@ -286,10 +312,10 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
         )
     for i, variant in enumerate(bench.variants):
         where = f"variants[{i}] ({variant.name})"
-        if variant.scheme_name not in SCHEMES:
+        if variant.scheme_name not in SCHEMES and variant.scheme_name not in FAMILIES:
             problems.append(
                 f"{where}.scheme: unknown scheme {variant.scheme_name!r}; "
-                f"allowed: {', '.join(SCHEMES)}"
+                f"allowed: {', '.join(FAMILIES)} or {', '.join(SCHEMES)}"
             )
             continue
         try:
@@ -300,9 +326,15 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
             for line in format_errors(exc, SelectionConfig).splitlines():
                 problems.append(f"{where}.selection.{line}")
         try:
-            make_evolver(variant.scheme_name, EMT(), bench.params_of(variant))
+            scheme = bench.scheme_of(variant)
+        except ValidationError as exc:
+            for line in format_errors(exc, SchemeSection).splitlines():
+                problems.append(f"{where}.{line.removeprefix('scheme.')}")
+            continue
+        try:
+            make_evolver(scheme.full_name, EMT(), scheme.given_params)
         except (ValueError, TypeError) as exc:
-            problems.append(f"{where}.params: {exc}")
+            problems.append(scheme_problem(scheme, str(exc), where))
     if base.stop.improvement is not None or base.stop.force_sigma_eV_A is not None:
         problems.append(
             "campaign.stop: a benchmark runs every variant for all `loops`, so "

@@ -491,7 +491,7 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
         summaries.append(
             VariantSummary(
                 variant=v.name,
-                scheme=v.scheme_name,
+                scheme=bench.scheme_of(v).full_name,
                 rule=selection,
                 replicates=bench.replicates,
                 final_force_rmse=[c.figure(rank_set)[-1] for c in mine],

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from hyperal.evolve.schemes import SCHEMES
+from hyperal.evolve.settings import SchemeSettings, default_scheme
 from hyperal.models.options import BPNNOptions, CommitteeOptions
 from hyperal.runs.sections import (
     CalibrationConfig,
@@ -293,21 +293,6 @@ class CountsConfig(Settings):
     random: int = Field(100, ge=0)
 
 
-class SchemeConfig(Settings):
-    """How starts are evolved (a name of ``hyperal.evolve.SCHEMES``)."""
-
-    name: str = "advb_ce"
-    steps: int = Field(100, ge=1)
-    params: dict[str, Any] = {}
-
-    @field_validator("name")
-    @classmethod
-    def _scheme(cls, value: str) -> str:
-        if value not in SCHEMES:
-            raise ValueError(f"unknown scheme {value!r}; allowed: {', '.join(SCHEMES)}")
-        return value
-
-
 class SelectionConfig(Settings):
     """Which frame of each evolution is labelled (docs/method.md §3, §4)."""
 
@@ -403,7 +388,11 @@ class CampaignConfig(Settings):
     initial: InitialConfig = InitialConfig()
     counts: CountsConfig = CountsConfig()
     difficult_fraction: float = Field(0.2, ge=0, lt=1)
-    scheme: SchemeConfig = SchemeConfig()
+    scheme: SchemeSettings = Field(
+        default_factory=default_scheme,
+        description="how starts are evolved: a family (md, relax, ce, dimer) "
+        "with its params and, for the adversarial twin, a bias",
+    )
     selection: SelectionConfig = SelectionConfig()
     committee: CommitteeOptions = BPNNOptions()
     loops: int = Field(

@@ -223,7 +223,7 @@ def _selected_entry(
         Stage.SELECTED,
         name=name,
         source=row.source,
-        scheme=cfg.scheme.name,
+        scheme=cfg.scheme.full_name,
         evolution=outcome.status,
         start_index=row.start_index,
         **extra,
@@ -350,8 +350,8 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             evolve_and_select,
             {
                 "checkpoint": str(checkpoint),
-                "scheme": cfg.scheme.name,
-                "params": dict(cfg.scheme.params),
+                "scheme": cfg.scheme.full_name,
+                "params": cfg.scheme.given_params,
                 "steps": cfg.scheme.steps,
                 "selection": cfg.selection.limits(),
                 "atoms": row.toatoms(),
@@ -366,7 +366,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     for n, (j, outcome) in enumerate(completed(ctx.executor, calls), start=1):
         if batch:  # chosen together once every evolution has ended
             outcomes[j] = outcome
-            ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
+            ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
             continue
         atoms, sigma, score, passed = _first_new(outcome, kept)
         reason = outcome.reason
@@ -391,7 +391,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         (row_id,) = store.add([entry])
         if ctx.labeller is not None and atoms is not None:
             streamed.append(label_in_background(ctx, row_id, entry[0]))
-        ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.name)
+        ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
     if outcomes:
         entries = _batch_entries(ctx, loop, by_index, outcomes, kept)
         ids = store.add(entries)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-TEMPLATE = """\
+from hyperal.evolve.settings import CEParams, GammaBias
+
+_TEMPLATE = """\
 # hyperal campaign file: `hyperal run campaign.yaml` grows a robust MLIP.
 # Every key is listed with its default; `hyperal run` names any key it does
 # not know, any value out of range, and the allowed values.
@@ -46,10 +48,14 @@ counts:                             # new starts per loop (reference: 50/50/100)
   random: 100
 difficult_fraction: 0.2             # of the starts, labelled as the difficult test set
 
-scheme:  # md, advb_md, relax, advb_relax, ce, advb_ce, dimer, advb_dimer
-  name: advb_ce
+scheme:                             # how each start is evolved
+  name: ce                          # md, relax, ce (contour exploration), dimer
   steps: 100
-  params: {}          # e.g. {gamma: 0.7} or {alpha: 2.0, temperature_K: 600}
+  bias:                             # the adversarial twin; null: the plain scheme
+    gamma: GAMMA                    # ce: steering toward rising sigma; md, relax,
+                                    # dimer: {alpha: 1.0} or {alpha: auto}
+  params:                           # ce's own (each family has its own keys)
+PARAMS
 
 selection:                          # one frame per evolved start is labelled
   max_force_eV_A: 25.0              # physical limits: a frame qualifies below F_max
@@ -107,3 +113,23 @@ stop:                               # stop before `loops` when a criterion holds
   force_sigma_eV_A: null            # e.g. 0.1: calibrated force sigma of the explored,
   share: 0.9                        # selected frames below it for this share
 """
+
+
+def _yaml(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# contour exploration's parameters with their defaults, read from the model
+# (itself read from the evolver), so the template cannot drift from them
+TEMPLATE = _TEMPLATE.replace("GAMMA", f"{GammaBias().gamma:<5}").replace(
+    "PARAMS",
+    "\n".join(
+        f"    {name}: {_yaml(field.default)}"
+        for name, field in CEParams.model_fields.items()
+    ),
+)
+"""The campaign file ``hyperal init`` writes: every key with its default."""

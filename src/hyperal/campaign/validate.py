@@ -15,7 +15,8 @@ from pydantic import (
     ValidationError,
 )
 
-from hyperal.campaign.config import CampaignConfig, SchemeConfig, SystemConfig
+from hyperal.campaign.config import CampaignConfig, SystemConfig
+from hyperal.evolve.settings import SchemeBase, scheme_problem, scheme_settings
 from hyperal.runs.sections import (
     OracleConfig,
     committee_problems,
@@ -147,7 +148,7 @@ def _workload_problems(cfg: CampaignConfig) -> list[str]:
         volume = cell_edge(random.cutoff_A, random.criterion) ** 3
         dense = random.density_g_cm3[1] * volume / G_CM3_PER_AMU_A3 / lightest
         largest = max(largest, int(dense))
-    every = int(cfg.scheme.params.get("record_every", 1))
+    every = cfg.scheme.params.record_every
     frames = cfg.scheme.steps // every + 1
     try:
         check_frames(frames, largest, "scheme.steps")
@@ -159,7 +160,7 @@ def _workload_problems(cfg: CampaignConfig) -> list[str]:
 def _section_problems(
     *,
     system: SystemConfig | None = None,
-    scheme: SchemeConfig | None = None,
+    scheme: SchemeBase | None = None,
     oracle: OracleConfig | None = None,
     store: str | None = None,
     committee: Any = None,
@@ -195,9 +196,9 @@ def _section_problems(
         try:
             from ase.calculators.emt import EMT
 
-            make_evolver(scheme.name, EMT(), scheme.params)
+            make_evolver(scheme.full_name, EMT(), scheme.given_params)
         except (ValueError, TypeError) as exc:
-            problems.append(f"scheme.params: {str(exc).removeprefix('scheme: ')}")
+            problems.append(scheme_problem(scheme, str(exc)))
     return problems + section_problems(oracle=oracle, store=store)
 
 
@@ -233,14 +234,14 @@ def _valid_sections(data: dict) -> dict[str, Any]:
     """The sections of a file that fails validation that validate on their
     own (for :func:`_section_problems`)."""
     sections = {}
-    for key, model in (
-        ("system", SystemConfig),
-        ("scheme", SchemeConfig),
-        ("oracle", OracleConfig),
+    for key, validate in (
+        ("system", SystemConfig.model_validate),
+        ("scheme", scheme_settings),
+        ("oracle", OracleConfig.model_validate),
     ):
         if key in data:
             try:
-                sections[key] = model.model_validate(data[key])
+                sections[key] = validate(data[key])
             except ValidationError:
                 pass
     if isinstance(data.get("store", "campaign.db"), str):

@@ -17,14 +17,17 @@ from hyperal.evolve.select import (
     select_batch,
     select_frame,
 )
+from hyperal.evolve.settings import AlphaBias, GammaBias, scheme_settings
 
 __all__ = [
     "SCHEMES",
     "SCORES",
+    "AlphaBias",
     "BatchChoice",
     "ContourEvolver",
     "DimerEvolver",
     "EvolveResult",
+    "GammaBias",
     "Evolver",
     "Frame",
     "MDEvolver",
@@ -35,6 +38,7 @@ __all__ = [
     "SteeredContourExploration",
     "frame_scores",
     "make_evolver",
+    "scheme_settings",
     "select_batch",
     "select_frame",
     "shortest_distance",

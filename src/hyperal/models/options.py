@@ -136,11 +136,14 @@ def _backend_tag(value: Any) -> str | None:
     return getattr(value, "backend", None)
 
 
+_TAGS = ("bpnn", "mace")
+
 CommitteeOptions = Annotated[
     Annotated[BPNNOptions, Tag("bpnn")] | Annotated[MACEOptions, Tag("mace")],
     Discriminator(
         _backend_tag,
-        custom_error_type="unknown_backend",
-        custom_error_message="unknown backend; allowed: bpnn, mace",
+        custom_error_type="unknown_choice",
+        custom_error_message="unknown backend",
+        custom_error_context={"key": "backend", "allowed": ", ".join(_TAGS)},
     ),
 ]

@@ -399,12 +399,13 @@ def write_benchmark_report(results, bench, base, path) -> Path:
             [
                 [
                     v.name,
-                    v.scheme_name,
-                    v.steps or base.scheme.steps,
-                    json.dumps(bench.params_of(v)),
+                    scheme.full_name,
+                    scheme.steps,
+                    json.dumps(scheme.given_params),
                     json.dumps(v.selection) if v.selection else "campaign's",
                 ]
                 for v in bench.variants
+                for scheme in [bench.scheme_of(v, base.scheme.steps)]
             ],
         )
     )

@@ -8,16 +8,13 @@ path and, for an unknown key, the keys allowed there.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
-
-from hyperal.models.registry import BACKENDS
-
-BACKEND_TAGS = tuple(BACKENDS)
 
 
 class ConfigError(ValueError):
@@ -86,12 +83,60 @@ def _dotted(loc: list) -> str:
     return text.lstrip(".")
 
 
+#: how pydantic names the branch of a union a value failed (``float``,
+#: ``literal['auto']``, ``list[float]``, ``function-after[...]``)
+_BRANCH = re.compile(r"^(float|int|str|bool|none|[a-z][a-z_-]*\[.*\])$")
+
+
+def _branch_name(label: str) -> str:
+    """A union branch as a user reads it: ``float``, ``'auto'``, ``null``."""
+    if label.startswith("literal["):
+        return " or ".join(x.strip() for x in label[8:-1].split(","))
+    if label == "none":
+        return "null"
+    return label.split("[", 1)[0] if label.startswith("function-") else label
+
+
+def _merge_branches(errors: list[dict]) -> list[dict]:
+    """One error per value that fits no branch of its union (pydantic gives
+    one per branch, located under the branch's name): ``expected float or
+    'auto', got 'x'``."""
+    merged: list[dict] = []
+    seen: dict[tuple, dict] = {}
+    for item in errors:
+        loc = tuple(item["loc"])
+        cut = next(
+            (
+                i
+                for i, part in enumerate(loc)
+                if i and isinstance(part, str) and _BRANCH.match(part)
+            ),
+            None,
+        )
+        if cut is None or item["type"] in ("extra_forbidden", "missing"):
+            merged.append(item)
+            continue
+        key = loc[:cut]
+        if key not in seen:
+            seen[key] = {**item, "loc": key, "type": "union_branches", "branches": []}
+            merged.append(seen[key])
+        name = _branch_name(loc[cut])
+        if name not in seen[key]["branches"]:
+            seen[key]["branches"].append(name)
+    for item in merged:
+        if item["type"] == "union_branches":
+            item["msg"] = (
+                f"expected {' or '.join(item['branches'])}, got {item['input']!r}"
+            )
+    return merged
+
+
 def format_errors(error: ValidationError, root: type[BaseModel]) -> str:
     """One line per problem of ``error`` (a validation of the schema ``root``),
     naming the key by its dotted path in ``root``; an unknown key lists the
     keys ``root`` allows there."""
     lines = []
-    errors = error.errors()
+    errors = _merge_branches(error.errors())
     for item in errors:
         loc = list(item["loc"])
         if item["type"] == "too_short" and any(
@@ -111,11 +156,14 @@ def format_errors(error: ValidationError, root: type[BaseModel]) -> str:
                 message += f"; allowed: {', '.join(allowed)}"
         elif item["type"] == "missing":
             message = "missing (required)"
-        elif item["type"] == "unknown_backend":
+        elif item["type"] == "unknown_choice":  # a tagged union's own tag
+            ctx = item.get("ctx", {})
+            key = ctx.get("key", "")
             given = item.get("input", {})
-            given = given.get("backend") if isinstance(given, dict) else given
-            message = f"unknown backend {given!r}; allowed: {', '.join(BACKEND_TAGS)}"
-            where = "committee.backend"
+            given = given.get(key) if isinstance(given, dict) else given
+            what = ctx.get("what", key)
+            message = f"unknown {what} {given!r}; allowed: {ctx.get('allowed', '')}"
+            where = f"{_dotted(loc)}.{key}".lstrip(".")
         elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
             ctx = item.get("ctx", {})
             key = ctx.get("discriminator", "").strip("'")
