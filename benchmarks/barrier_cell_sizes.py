@@ -50,6 +50,8 @@ from hyperal.barriers.config import parse_barrier_config
 from hyperal.barriers.learn import RUN, BarrierCampaign
 from hyperal.barriers.statistics import barrier_errors, interval_text, paired_text
 from hyperal.barriers.tasks import mlip_barrier, saddle_options
+from hyperal.runs.query import Where
+from hyperal.runs.records import Split, Stage
 from hyperal.runs.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +87,7 @@ def cost(store: Store, train: int) -> dict:
     figures = dict.fromkeys(
         ("train_calls", "train_atoms", "train_n3", "random_atoms", "search_atoms"), 0
     )
-    for row in store.rows("search_calls", run=RUN):
+    for row in store.rows(Where(has="search_calls", run=RUN)):
         calls = int(row.search_calls)
         if row.start_index < train:
             figures["train_calls"] += calls
@@ -95,7 +97,7 @@ def cost(store: Store, train: int) -> dict:
         else:
             figures["random_atoms"] += calls * row.natoms
     for status in ("ok", "failed"):
-        for row in store.rows("loop>=1", run=RUN, oracle_status=status):
+        for row in store.rows(Where(min_loop=1, run=RUN, status=status)):
             if not row.get("cached"):
                 figures["train_calls"] += 1
                 figures["train_atoms"] += row.natoms
@@ -105,7 +107,7 @@ def cost(store: Store, train: int) -> dict:
 
 def random_hops(store: Store):
     """(start, end, oracle barrier) of each hop of a store's random set."""
-    rows = store.rows(run=RUN, loop=0, stage="hop", split="random")
+    rows = store.rows(Where(run=RUN, loop=0, stage=Stage.HOP, split=Split.RANDOM))
     points = {(r.start_index, r.point): r for r in rows}
     return [
         (

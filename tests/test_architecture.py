@@ -84,3 +84,43 @@ def test_only_the_store_reaches_into_its_database():
         in ("store", "self.store")
     ]
     assert found == []
+
+
+def test_rows_are_asked_for_by_a_typed_selection_only():
+    """Outside the store, rows are selected with a ``Where`` (typed keys,
+    enum values), never with ase.db query strings or key-value pairs, which
+    select nothing, silently, when a key is misspelt."""
+    asked = ("rows", "count", "first", "names", "oracle_calls")
+    found = [
+        f"{path.relative_to(SRC)}:{node.lineno}"
+        for path, _, tree in _modules()
+        if path.name != "store.py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in asked
+        and ast.unparse(node.func.value).endswith(("store", "opened"))
+        and (
+            node.keywords
+            or any(isinstance(a, (ast.Constant, ast.JoinedStr)) for a in node.args)
+        )
+    ]
+    assert not found, found
+
+
+def test_a_selection_refuses_what_it_cannot_mean():
+    import pytest
+
+    from hyperal.runs.query import Where
+
+    with pytest.raises(ValueError):
+        Where(stage="selectd")  # not a stage: an error, not an empty answer
+    with pytest.raises(ValueError, match="not a row key"):
+        Where(has="serch_calls")
+    with pytest.raises(TypeError):
+        Where(oracle_status="ok")  # the field is `status`
+    query, pairs = Where(
+        run="main", max_loop=2, stage="selected", has="triage"
+    ).selection()
+    assert query == "loop<=2,triage"
+    assert pairs == {"run": "main", "stage": "selected"}

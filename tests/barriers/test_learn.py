@@ -19,6 +19,8 @@ from hyperal.barriers.config import ConfigError, parse_barrier_config
 from hyperal.barriers.learn import RUN, BarrierCampaign, barrier_metrics
 from hyperal.cli.main import app
 from hyperal.models.checkpoint import read_manifest
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus, Split, Stage
 from hyperal.runs.store import Store
 
 TINY = {
@@ -64,7 +66,7 @@ def test_every_loop_is_recorded_and_the_random_set_is_frozen(finished):
     data, metrics = finished
     store = Store(data["store"])
     assert [m.loop for m in metrics] == [0, 1, 2]
-    random = store.rows(run=RUN, split="random")
+    random = store.rows(Where(run=RUN, split=Split.RANDOM))
     assert {r.loop for r in random} == {0} and len(random) == 2 * 3  # 3 points each
     # the same oracle barriers, the same structures, at every loop
     assert all(m.barrier_oracle == metrics[0].barrier_oracle for m in metrics)
@@ -92,11 +94,11 @@ def test_both_triage_rules_recomputed_from_the_labels(finished):
     manifest = read_manifest(store.checkpoint_path(2, RUN))
     trained = set(manifest.extra["training_names"])
     kinds, off_count = {}, 0
-    for row in store.rows(run=RUN, point="saddle", oracle_status="ok"):
+    for row in store.rows(Where(run=RUN, point="saddle", status=OracleStatus.OK)):
         if row.loop == 0:
             continue
         (start,) = store.rows(
-            run=RUN, loop=row.loop, start_index=row.start_index, point="start"
+            Where(run=RUN, loop=row.loop, start_index=row.start_index, point="start")
         )
         assert start.oracle_status == "ok"
         force = float(np.max(np.linalg.norm(row.forces, axis=1)))
@@ -130,15 +132,15 @@ def test_force_rule_only_labels_no_start(tmp_path):
     data = tiny(tmp_path, loops=1, triage={"barrier_error_eV": None})
     (_, last) = BarrierCampaign(parse_barrier_config(data)).run()
     store = Store(data["store"])
-    starts = store.rows(run=RUN, loop=1, point="start")
+    starts = store.rows(Where(run=RUN, loop=1, point="start"))
     assert all(r.triage == "instability" for r in starts)  # unrelaxed, trains
-    saddles = store.rows(run=RUN, loop=1, point="saddle", oracle_status="ok")
+    saddles = store.rows(Where(run=RUN, loop=1, point="saddle", status=OracleStatus.OK))
     assert saddles and {r.triage for r in saddles} <= {"artifactual", "proximal"}
     assert not any(r.get("barrier_off") for r in saddles)
     assert last.counts["barrier_off"] == 0 and not last.counts.get("energy")
     # the labels paid after loop 0: one per saddle and instability
-    labelled = store.count(loop=1, run=RUN, oracle_status="ok")
-    labelled += store.count(loop=1, run=RUN, oracle_status="failed")
+    labelled = store.count(Where(loop=1, run=RUN, status=OracleStatus.OK))
+    labelled += store.count(Where(loop=1, run=RUN, status=OracleStatus.FAILED))
     assert last.oracle_calls - metrics_calls(store, 0) == labelled
     assert labelled == len(saddles) + len(starts)
 
@@ -163,7 +165,7 @@ def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
     data = tiny(tmp_path, loops=1, starts=4)
     BarrierCampaign(parse_barrier_config(data)).run()
     store = Store(data["store"])
-    unstable_rows = store.rows(run=RUN, loop=1, triage="instability")
+    unstable_rows = store.rows(Where(run=RUN, loop=1, triage="instability"))
     assert unstable_rows
     drawn = {r.start_index: r for r in unstable_rows}
     for row in unstable_rows:
@@ -172,7 +174,7 @@ def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
     trained = set(read_manifest(store.checkpoint_path(1, RUN)).extra["training_names"])
     assert {r.name for r in drawn.values()} <= trained
     # each instability's collapse frame is labelled and trains beside it
-    edges = store.rows(run=RUN, loop=1, point="collapse")
+    edges = store.rows(Where(run=RUN, loop=1, point="collapse"))
     assert {r.start_index for r in edges} == set(drawn)
     for row in edges:
         assert row.triage == "collapse" and row.split == "train"
@@ -230,12 +232,13 @@ def test_a_killed_barrier_campaign_resumes_without_loss_or_duplicates(tmp_path):
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     store = Store(data["store"])
-    while time.time() < deadline and not store.count(loop=1, run=RUN):
+    while time.time() < deadline and not store.count(Where(loop=1, run=RUN)):
         time.sleep(0.2)
     run.send_signal(signal.SIGKILL)
     run.wait()
     before = {
-        r.name: (r.energy, r.forces.tobytes()) for r in store.rows(oracle_status="ok")
+        r.name: (r.energy, r.forces.tobytes())
+        for r in store.rows(Where(status=OracleStatus.OK))
     }
     assert before
     done = subprocess.run(command, capture_output=True, text=True)
@@ -405,7 +408,7 @@ def test_oracle_cost_is_counted_in_calls_and_atoms_per_cell_size(finished):
     store = Store(data["store"])
     for m in metrics:
         calls = atoms = 0
-        for row in store.rows(f"loop<={m.loop}", run=RUN):
+        for row in store.rows(Where(max_loop=m.loop, run=RUN)):
             if row.get("search_calls"):
                 calls += row.search_calls
                 atoms += row.search_calls * row.natoms
@@ -533,7 +536,7 @@ def test_initial_data_from_an_earlier_campaign(finished, tmp_path):
     )
     metrics = BarrierCampaign(parse_barrier_config(new)).run()
     store = Store(new["store"])
-    imported = store.rows(run=RUN, stage="imported")
+    imported = store.rows(Where(run=RUN, stage=Stage.IMPORTED))
     assert [r.imported_from.split("#")[1] for r in imported] == fitted
     originals = {r.name: r for r in source.rows(run=RUN, oracle_status="ok")}
     for row in imported:
@@ -546,7 +549,7 @@ def test_initial_data_from_an_earlier_campaign(finished, tmp_path):
     assert {r.source_loop for r in imported} == {2}
     # the imported labels were paid for elsewhere: loop 0 paid for the random
     # hop's search only
-    (search,) = store.rows("search_calls", run=RUN)
+    (search,) = store.rows(Where(has="search_calls", run=RUN))
     assert metrics[0].oracle_calls == search.search_calls
     # mismatches are one line each, before any oracle call
     other = {**new, "store": str(tmp_path / "c.db")}
@@ -604,9 +607,11 @@ def test_a_random_hop_without_a_trusted_oracle_barrier_is_left_out(
     monkeypatch.setattr(tasks, "find_saddle", spoiled)
     metrics = BarrierCampaign(config).run()
     store = Store(data["store"])
-    left = store.rows(run=RUN, loop=0, drawn_as="random", split="none")
+    left = store.rows(Where(run=RUN, loop=0, drawn_as="random", split=Split.NONE))
     assert {r.point for r in left} == {"start", "saddle", "end"}
     assert all(r.oracle_status == "ok" for r in left)  # labels kept
-    assert len(store.rows(run=RUN, loop=0, point="saddle", split="random")) == 1
+    assert (
+        len(store.rows(Where(run=RUN, loop=0, point="saddle", split=Split.RANDOM))) == 1
+    )
     assert all(len(m.barrier_oracle) == 1 for m in metrics)
     assert metrics[-1].counts["random_untrusted"] == 1

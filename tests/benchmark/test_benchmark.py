@@ -15,6 +15,8 @@ from hyperal.benchmark.results import mean_over_budget
 from hyperal.cli.main import app
 from hyperal.labels import reference
 from hyperal.runs.evaluate import Labelled, summarise
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus, Split, Stage
 from hyperal.runs.settings import ConfigError
 from hyperal.runs.store import Store
 from hyperal.runs.tasks import predict
@@ -91,17 +93,19 @@ def finished(tmp_path_factory):
 def test_shared_labels_are_paid_once(finished):
     bench, base, store, results, *_ = finished
     for r in range(2):
-        assert store.oracle_calls(run=f"r{r}.twin") == 0
-        twin = store.rows(run=f"r{r}.twin", stage="selected", oracle_status="ok")
+        assert store.oracle_calls(Where(run=f"r{r}.twin")) == 0
+        twin = store.rows(
+            Where(run=f"r{r}.twin", stage=Stage.SELECTED, status=OracleStatus.OK)
+        )
         assert twin and all(row.cached == 1 for row in twin)
         # the difficult sets and initial data live in the shared run only
-        assert store.count(run=f"r{r}.relax", split="difficult") == 0
-        assert store.count(run=f"r{r}.shared", split="difficult") == LOOPS
+        assert store.count(Where(run=f"r{r}.relax", split=Split.DIFFICULT)) == 0
+        assert store.count(Where(run=f"r{r}.shared", split=Split.DIFFICULT)) == LOOPS
     by = {s.variant: s for s in results.summaries}
     assert by["twin"].final_labels == by["relax"].final_labels
     # every label copied (the twin's, and any frame two variants both chose)
     # is one oracle call less than the variants' training labels + shared sets
-    copied = store.count(oracle_status="ok", cached=1)
+    copied = store.count(Where(status=OracleStatus.OK, cached=1))
     assert copied >= 2 * 2 * 5  # the twin: 2 replicates, 2 loops, 5 frames
     assert results.total_oracle_calls == (
         results.own_training_labels + results.shared_labels - copied
@@ -123,11 +127,11 @@ def test_every_variant_grows_by_its_selected_frames(finished):
         ]
         for k in (1, 2):
             labelled = store.count(
-                run=run, loop=k, stage="selected", oracle_status="ok"
+                Where(run=run, loop=k, stage=Stage.SELECTED, status=OracleStatus.OK)
             )
             assert n_train[k] - n_train[k - 1] == labelled
             assert curve.labels[k] - curve.labels[k - 1] == labelled + store.count(
-                run=run, loop=k, stage="selected", oracle_status="failed"
+                Where(run=run, loop=k, stage=Stage.SELECTED, status=OracleStatus.FAILED)
             )
         # the same frozen sets for every loop and variant of a replicate
         sizes = {tuple(sorted(f.sizes.items())) for f in curve.final}
@@ -484,10 +488,14 @@ def test_a_variant_gives_its_bias_typed_or_by_registry_name(tmp_path):
         variant_campaign(base, bench, v, 0).scheme for v in bench.variants
     )
     assert typed.full_name == alias.full_name == "advb_md"
-    assert typed.given_params == alias.given_params == {
-        "alpha": 2.0,
-        "alpha_relative": 0.3,
-        "temperature_K": 500.0,
-    }
+    assert (
+        typed.given_params
+        == alias.given_params
+        == {
+            "alpha": 2.0,
+            "alpha_relative": 0.3,
+            "temperature_K": 500.0,
+        }
+    )
     assert plain.full_name == "md" and plain.given_params == {"temperature_K": 500.0}
     assert typed.steps == base.scheme.steps == 8

@@ -30,7 +30,8 @@ from hyperal.cli.main import app
 from hyperal.labels import reference
 from hyperal.models.checkpoint import read_manifest
 from hyperal.oracle import Oracle
-from hyperal.runs.records import Split
+from hyperal.runs.query import Where
+from hyperal.runs.records import Split, Stage
 from hyperal.runs.settings import ConfigError
 from hyperal.runs.store import Store
 from hyperal.runs.tasks import predict
@@ -95,7 +96,7 @@ def finished(tmp_path_factory):
 
 
 def _rows(store, source, r=0):
-    return store.rows(stage="trajectory", run=trajectory_run(r, source))
+    return store.rows(Where(stage=Stage.TRAJECTORY, run=trajectory_run(r, source)))
 
 
 def test_every_oracle_call_is_stored_with_its_true_label(finished):

@@ -16,6 +16,8 @@ from hyperal.labels import reference
 from hyperal.models.checkpoint import read_manifest
 from hyperal.runs import StageKind, Store
 from hyperal.runs.evaluate import Labelled, summarise
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus, Split, Stage
 from hyperal.runs.tasks import predict
 from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import tiny
@@ -84,7 +86,7 @@ def test_fits_are_warm_started_after_loop_0(finished):
 def test_difficult_structures_never_train(finished):
     data, *_ = finished
     store = Store(data["store"])
-    difficult = store.rows(split="difficult")
+    difficult = store.rows(Where(split=Split.DIFFICULT))
     assert difficult and all(r.stage == "start" for r in difficult)
     train = store.labelled(split="train")
     train_positions = {a.positions.round(6).tobytes() for a in train}
@@ -109,7 +111,7 @@ def test_rerun_of_a_finished_campaign_does_nothing(finished):
 def test_selected_frames_carry_their_uncertainty(finished):
     data, *_ = finished
     store = Store(data["store"])
-    for row in store.rows(stage="selected"):
+    for row in store.rows(Where(stage=Stage.SELECTED)):
         assert row.run == "main" and row.start_index >= 0
         if row.oracle_status == "skipped":
             assert "no frame selected" in row.oracle_reason
@@ -126,7 +128,7 @@ def test_flaky_oracle_failures_are_recorded_and_skipped(tmp_path):
     )
     metrics = Campaign(parse_config(data)).run()
     store = Store(data["store"])
-    failed = store.rows(oracle_status="failed")
+    failed = store.rows(Where(status=OracleStatus.FAILED))
     assert failed and metrics[-1].oracle_failures == len(failed)
     for row in failed:
         assert row.oracle_reason
@@ -365,7 +367,7 @@ def test_untimed_loop_0_labels_are_counted_and_noted_only_when_present(
     assert store.oracle_seconds() > 0
     write_report(store, tmp_path / "new.html")
     assert "did not time loop 0" not in (tmp_path / "new.html").read_text()
-    initial = store.rows(stage="initial", oracle_status="ok", run="main")
+    initial = store.rows(Where(stage=Stage.INITIAL, status=OracleStatus.OK, run="main"))
     with store.db:  # as a hyperal that did not time loop 0 wrote them
         for row in initial:
             store.db.update(row.id, delete_keys=["oracle_seconds"])

@@ -7,6 +7,8 @@ import pytest
 from ase.calculators.emt import EMT
 
 from hyperal.oracle import Label, Oracle
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus
 from hyperal.runs.results import LoopMetrics
 from hyperal.runs.store import Store
 from tests.helpers import rattled_cuni
@@ -79,7 +81,7 @@ def test_store_round_trip(tmp_path):
             ),
         ]
     )
-    assert store.count(oracle_status="pending") == 2
+    assert store.count(Where(status=OracleStatus.PENDING)) == 2
     store.record_label(ids[0], Oracle("emt").label(a))
     store.record_label(ids[1], Label("failed", reason="SCF failed", oracle="emt"))
     (labelled,) = store.labelled(split="difficult")
@@ -88,7 +90,7 @@ def test_store_round_trip(tmp_path):
     assert labelled.calc.results["energy"] == pytest.approx(expected.energy, abs=1e-12)
     np.testing.assert_allclose(labelled.calc.results["forces"], expected.forces)
     assert store.labelled(split="train") == []  # a failed label never becomes data
-    (row,) = store.rows(name="b")
+    (row,) = store.rows(Where(name="b"))
     assert row.oracle_status == "failed" and row.oracle_reason == "SCF failed"
     first = LoopMetrics(loop=1, oracle_calls=2, oracle_failures=1, n_train=3)
     store.add_metrics(first)

@@ -15,6 +15,8 @@ from ase.build import bulk
 from hyperal.campaign.config import EnumeratedInitial
 from hyperal.campaign.validate import parse_config
 from hyperal.oracle import Oracle
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus, Stage
 from hyperal.runs.settings import ConfigError
 from hyperal.structures.enumerate import count_decorations
 
@@ -207,10 +209,10 @@ def test_a_miniature_of_the_reference_campaign_runs(tmp_path):
     metrics = Campaign(parse_config(data)).run()
     assert [m.loop for m in metrics] == [0, 1]
     store = Store(data["store"])
-    labelled = store.rows(oracle_status="ok")
+    labelled = store.rows(Where(status=OracleStatus.OK))
     assert labelled and {r.oracle for r in labelled} == {"chgnet"}
-    assert {r.source for r in store.rows(stage="initial")} == {"enumerated"}
-    assert {r.source for r in store.rows(loop=1, stage="start")} == {
+    assert {r.source for r in store.rows(Where(stage=Stage.INITIAL))} == {"enumerated"}
+    assert {r.source for r in store.rows(Where(loop=1, stage=Stage.START))} == {
         "derived_metal",
         "derived_oxide",
         "random",

@@ -15,6 +15,8 @@ import yaml
 
 from hyperal.campaign import Campaign, parse_config
 from hyperal.runs import Store
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus
 from tests.campaign.conftest import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +33,7 @@ def _counting(path: Path) -> dict:
 
 
 def _labels(store: Store) -> dict[str, float]:
-    return {row.name: row.energy for row in store.rows(oracle_status="ok")}
+    return {row.name: row.energy for row in store.rows(Where(status=OracleStatus.OK))}
 
 
 @pytest.mark.slow

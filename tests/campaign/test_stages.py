@@ -16,6 +16,7 @@ from hyperal.models.checkpoint import read_manifest
 from hyperal.oracle import Oracle
 from hyperal.runs import InProcessExecutor, StageContext, Store
 from hyperal.runs.evaluate import Labelled, Prediction, summarise
+from hyperal.runs.query import Where
 from hyperal.runs.records import Split, Stage
 from hyperal.runs.stages import fit
 from tests.campaign.conftest import tiny
@@ -68,8 +69,8 @@ def test_stages_run_alone_resume_and_share_a_store_between_runs(context):
     bench = context.with_run("bench")
     assert label_initial(bench) == 2  # another run, its own rows
     store = context.store
-    main = store.rows(stage=Stage.INITIAL.value, run="main")
-    other = store.rows(stage=Stage.INITIAL.value, run="bench")
+    main = store.rows(Where(stage=Stage.INITIAL, run="main"))
+    other = store.rows(Where(stage=Stage.INITIAL, run="bench"))
     assert len(main) == len(other) and all(r.name.startswith("bench:") for r in other)
     # same settings and seed: the same labelled structures in both runs
     assert sorted(r.energy for r in main) == pytest.approx(
@@ -130,9 +131,9 @@ def test_a_store_written_before_runs_is_upgraded_and_readable(tmp_path):
         data={"metrics": v0},
     )
     store = Store(path)
-    (row,) = store.rows(name="init-3-1")
+    (row,) = store.rows(Where(name="init-3-1"))
     assert row.run == "main" and row.start_index == 3 and row.frame == 1
-    assert store.rows(name="L1-sel-4")[0].start_index == 4
+    assert store.rows(Where(name="L1-sel-4"))[0].start_index == 4
     (metrics,) = store.metrics()
     assert metrics.errors("gentle").force_rmse_meV_A == 90.0
     assert metrics.tests["gentle"].by_source["known"].count == 2
@@ -238,7 +239,7 @@ def _evolve_loop_1(tmp_path, **selection):
     checkpoint = initial_loop(ctx)
     write_starts(ctx, 1)
     assert evolve(ctx, 1, checkpoint) == 4
-    return ctx.store.rows(stage=Stage.SELECTED.value, loop=1)
+    return ctx.store.rows(Where(stage=Stage.SELECTED, loop=1))
 
 
 def test_the_redundancy_filter_passes_over_near_copies(tmp_path):
@@ -287,7 +288,10 @@ def test_a_stored_label_is_reused_for_an_identical_structure(context):
     assert copied.energy == label.energy
     np.testing.assert_array_equal(copied.forces, label.forces)
     # paid once: the copy is not an oracle call of its run
-    assert store.oracle_calls(run="r1") == 1 and store.oracle_calls(run="r2") == 0
+    assert (
+        store.oracle_calls(Where(run="r1")) == 1
+        and store.oracle_calls(Where(run="r2")) == 0
+    )
 
 
 def test_final_evaluation_uses_the_same_sets_for_every_loop(tmp_path):
@@ -384,10 +388,10 @@ def test_a_second_run_pays_nothing_for_labels_the_store_holds(tmp_path):
     assert n > 0 and len(log.read_text().split()) == n
     assert label_pending(second, 1, stage=Stage.START, split=Split.DIFFICULT) == 0
     assert len(log.read_text().split()) == n  # no new oracle call
-    rows = second.store.rows(run="second", split=Split.DIFFICULT.value)
+    rows = second.store.rows(Where(run="second", split=Split.DIFFICULT))
     assert len(rows) == n and all(r.oracle_status == "ok" and r.cached for r in rows)
     mine = {r.start_index: r.energy for r in rows}
-    theirs = first.store.rows(run=first.run, split=Split.DIFFICULT.value)
+    theirs = first.store.rows(Where(run=first.run, split=Split.DIFFICULT))
     assert mine == {r.start_index: r.energy for r in theirs}
 
 
@@ -415,7 +419,7 @@ def test_background_labels_store_what_foreground_labels_store(tmp_path):
         else:
             write_starts(ctx, 1)
             assert label_pending(ctx, 1, stage=Stage.START, split=Split.DIFFICULT) > 0
-        rows = ctx.store.rows(split=Split.DIFFICULT.value)
+        rows = ctx.store.rows(Where(split=Split.DIFFICULT))
         stored.append({r.name: (r.oracle_status, r.energy) for r in rows})
     assert stored[0].keys() == stored[1].keys() and stored[0]
     for name, (status, energy) in stored[1].items():

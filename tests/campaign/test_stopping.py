@@ -14,6 +14,8 @@ from hyperal.campaign.stopping import predicted, stopped
 from hyperal.cli.main import app
 from hyperal.report import stop_line
 from hyperal.runs import Store
+from hyperal.runs.query import Where
+from hyperal.runs.records import Split, Stage
 from tests.campaign.conftest import tiny
 
 #: a committee that cannot learn: every loop's fit leaves the weights as they
@@ -84,7 +86,9 @@ def test_the_calibrated_sigma_rule(tmp_path, threshold, stops):
     left = predicted(store, "main")
     assert [x["loop"] for x in left] == [m.loop for m in metrics][1:]
     for x in left:
-        frames = store.rows(loop=x["loop"], stage="selected", split="train", run="main")
+        frames = store.rows(
+            Where(loop=x["loop"], stage=Stage.SELECTED, split=Split.TRAIN, run="main")
+        )
         assert x["frames"] == len(frames) > 0
         assert x["above"] == (0 if stops else x["frames"])
     line = stop_line(store)

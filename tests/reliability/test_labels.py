@@ -6,6 +6,8 @@ import numpy as np
 from ase.calculators.emt import EMT
 
 from hyperal.oracle import Oracle
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus
 from tests.helpers import rattled_cuni
 
 
@@ -78,8 +80,8 @@ def test_a_loop_whose_every_oracle_call_fails_ends_the_run(tmp_path):
     broken = replace(ctx, oracle=Oracle("hyperal.testing:FlakyEMT", {"every": 1}))
     with pytest.raises(RunError) as error:
         active_loop(broken, 1, checkpoint)
-    calls = store.count(loop=1, oracle_status="failed")
-    assert calls >= 1 and store.count(loop=1, oracle_status="ok") == 0
+    calls = store.count(Where(loop=1, status=OracleStatus.FAILED))
+    assert calls >= 1 and store.count(Where(loop=1, status=OracleStatus.OK)) == 0
     assert str(error.value) == (
         f"loop 1: all {calls} oracle calls failed; first reason: "
         "RuntimeError: SCF failed (flaky test oracle)"

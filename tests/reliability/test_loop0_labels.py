@@ -10,6 +10,8 @@ from ase.calculators.emt import EMT
 from hyperal.campaign import parse_config
 from hyperal.campaign.stages import label_initial
 from hyperal.runs import InProcessExecutor, StageContext, Store
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus, Stage
 from hyperal.testing import _fingerprint
 from tests.campaign.conftest import tiny
 
@@ -53,7 +55,7 @@ def test_loop_0_retries_transient_failures_and_times_every_step(tmp_path):
     }
     ctx = _context(tmp_path, oracle)
     label_initial(ctx)
-    rows = ctx.store.rows(stage="initial")
+    rows = ctx.store.rows(Where(stage=Stage.INITIAL))
     assert rows and all(row.oracle_status == "ok" for row in rows)
     assert all(row.oracle_seconds > 0 for row in rows)
     assert len(rows) == 2 * 4  # 3 steps + the start of each trajectory
@@ -67,7 +69,7 @@ def test_loop_0_without_retries_records_the_failure(tmp_path):
     }
     ctx = _context(tmp_path, oracle)
     label_initial(ctx)
-    failed = ctx.store.rows(stage="initial", oracle_status="failed")
+    failed = ctx.store.rows(Where(stage=Stage.INITIAL, status=OracleStatus.FAILED))
     assert len(failed) == 2  # each trajectory's first step failed
     assert all(r.oracle_reason == "RuntimeError: node lost (transient)" for r in failed)
 
@@ -80,6 +82,6 @@ def test_loop_0_honours_the_time_limit(tmp_path):
     }
     ctx = _context(tmp_path, oracle)
     label_initial(ctx)
-    failed = ctx.store.rows(stage="initial", oracle_status="failed")
+    failed = ctx.store.rows(Where(stage=Stage.INITIAL, status=OracleStatus.FAILED))
     assert len(failed) == 2
     assert all(r.oracle_reason == "timed out after 0.2 s" for r in failed)

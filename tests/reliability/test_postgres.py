@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus, Stage
 from tests.campaign.conftest import tiny
 
 pytest.importorskip("psycopg2", reason="the postgres extra (psycopg2) is not installed")
@@ -125,7 +127,7 @@ def test_a_killed_postgres_campaign_resumes_without_loss_or_duplicates(
     run = _hyperal("run", str(config), cwd=tmp_path)
     store = Store(postgres_url)
     deadline = time.time() + 180
-    while time.time() < deadline and not store.count(stage="selected"):
+    while time.time() < deadline and not store.count(Where(stage=Stage.SELECTED)):
         time.sleep(0.2)  # killed in loop 1, with loop-0 labels and some of loop 1
     # one writer: a second run on the same database is refused at once
     second = _hyperal("run", str(config), cwd=tmp_path)
@@ -136,7 +138,7 @@ def test_a_killed_postgres_campaign_resumes_without_loss_or_duplicates(
     run.wait()
     labelled = {
         row.name: (row.energy, row.forces.tobytes())
-        for row in store.rows(oracle_status="ok")
+        for row in store.rows(Where(status=OracleStatus.OK))
     }
     assert labelled
     resumed = _hyperal("run", str(config), cwd=tmp_path)

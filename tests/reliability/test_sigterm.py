@@ -13,6 +13,8 @@ import psutil
 import yaml
 
 from hyperal.runs import Store
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus, Stage
 from tests.campaign.conftest import tiny
 
 
@@ -34,7 +36,7 @@ def test_sigterm_stops_the_process_workers_and_frees_the_store(tmp_path):
     deadline = time.time() + 120
     store = Store(data["store"])
     # wait until the workers have stored a first label (they are mid-work)
-    while time.time() < deadline and not store.count(stage="initial"):
+    while time.time() < deadline and not store.count(Where(stage=Stage.INITIAL)):
         time.sleep(0.2)
     workers = parent.children(recursive=True)
     assert len(workers) >= 2, "the process workers did not start"
@@ -44,11 +46,11 @@ def test_sigterm_stops_the_process_workers_and_frees_the_store(tmp_path):
     assert "error: terminated (SIGTERM; what was stored is kept" in output
     _, alive = psutil.wait_procs(workers, timeout=15)
     assert alive == [], f"workers outlived the run: {alive}"
-    kept = store.count(stage="initial")
+    kept = store.count(Where(stage=Stage.INITIAL))
     # the lock is free: the rerun takes the store and resumes from what was stored
     rerun = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert store.count(stage="initial") >= kept
-    assert store.count(stage="initial", oracle_status="ok") == store.count(
-        stage="initial"
-    )
+    assert store.count(Where(stage=Stage.INITIAL)) >= kept
+    assert store.count(
+        Where(stage=Stage.INITIAL, status=OracleStatus.OK)
+    ) == store.count(Where(stage=Stage.INITIAL))

@@ -17,6 +17,8 @@ from hyperal.campaign import parse_config
 from hyperal.cli.main import app
 from hyperal.runs import Store
 from hyperal.runs.lock import StoreLock, StoreLocked
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus, Stage
 from tests.campaign.conftest import tiny
 
 HOLD = """
@@ -202,10 +204,10 @@ def test_a_fixed_oracle_continues_the_store_only_when_accepted(tmp_path):
     assert change["ok_labels_before"] == 0 and change["failed_labels_before"] == 2
     # the old oracle's failed relaxations are kept, set aside, and redone
     assert change["initial_rows_set_aside"] == 2
-    aside = store.rows(superseded=1)
+    aside = store.rows(Where(has="superseded"))
     assert len(aside) == 2 and all(r.oracle_status == "failed" for r in aside)
     assert all(r.name.endswith("~oracle1") for r in aside)
-    assert store.count(oracle_status="ok", stage="initial") > 0
+    assert store.count(Where(status=OracleStatus.OK, stage=Stage.INITIAL)) > 0
     assert len(store.metrics()) == 2  # loops 0 and 1 ran
     # a change of the system is still refused, flag or not
     data["system"]["elements"] = ["Cu", "Ni", "Pd", "Ag"]

@@ -20,6 +20,7 @@ from hyperal.barriers.tasks import RUN, mlip_barrier, saddle_options
 from hyperal.runs.context import StageContext
 from hyperal.runs.executors import completed
 from hyperal.runs.progress import StageKind
+from hyperal.runs.query import Where
 from hyperal.runs.records import (
     OracleStatus,
     Split,
@@ -97,11 +98,11 @@ def _cost_by_cell_size(store, run: str, loop: int) -> dict[str, dict]:
         entry["oracle_calls"] += calls
         entry["oracle_atoms"] += calls * row.natoms
 
-    upto = f"loop<={int(loop)}"
-    for row in store.rows(f"search_calls,{upto}", run=run):
+    upto = Where(run=run, max_loop=loop)
+    for row in store.rows(upto.replace(has="search_calls")):
         add(row, int(row.search_calls))
     for status in (OracleStatus.OK, OracleStatus.FAILED):
-        for row in store.rows(f"loop>=1,{upto}", run=run, oracle_status=status.value):
+        for row in store.rows(upto.replace(min_loop=1, status=status)):
             if not row.get("cached") and not row.get("from_search"):
                 add(row, 1)
     return dict(sorted(cost.items()))
@@ -127,11 +128,13 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
             random, predicted, loop, ctx.config.calibration
         )
     saddles = store.rows(
-        run=run, loop=0, stage="hop", point="saddle", split=Split.RANDOM.value
+        Where(run=run, loop=0, stage=Stage.HOP, point="saddle", split=Split.RANDOM)
     )
     ends = {
         (row.start_index, row.point): row.toatoms()
-        for row in store.rows(run=run, loop=0, stage="hop", split=Split.RANDOM.value)
+        for row in store.rows(
+            Where(run=run, loop=0, stage=Stage.HOP, split=Split.RANDOM)
+        )
     }
     options = saddle_options(ctx.config)
     calls = (
@@ -151,17 +154,17 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     oracle = [float(row.barrier_oracle) for row in saddles]
     mlip = [found[row.start_index][0] for row in saddles]
     groups = [hop_group(row) for row in saddles]
-    upto = f"loop<={int(loop)}"
+    upto = Where(run=run, max_loop=loop)
     counts: dict[str, int] = {}
-    for row in store.rows(f"triage,{upto}", run=run):
+    for row in store.rows(upto.replace(has="triage")):
         counts[row.triage] = counts.get(row.triage, 0) + 1
     # the energy rule's count whatever the force rule said (artifactual
     # saddles whose barrier was off too are counted here and there)
-    counts["barrier_off"] = store.count(f"barrier_off=1,{upto}", run=run)
-    counts["oracle_failures"] = store.count(upto, run=run, oracle_status="failed")
+    counts["barrier_off"] = store.count(upto.replace(marked="barrier_off"))
+    counts["oracle_failures"] = store.count(upto.replace(status=OracleStatus.FAILED))
     # random hops whose oracle search gave no barrier to trust (left out)
     counts["random_untrusted"] = store.count(
-        run=run, loop=0, point="saddle", drawn_as="random", split=Split.NONE.value
+        Where(run=run, loop=0, point="saddle", drawn_as="random", split=Split.NONE)
     )
     by_size = _cost_by_cell_size(store, run, loop)
     random_sizes = [row.get("cell_size", "") for row in saddles]

@@ -25,6 +25,7 @@ from hyperal.oracle import Label
 from hyperal.runs.context import StageContext
 from hyperal.runs.executors import completed
 from hyperal.runs.progress import StageKind
+from hyperal.runs.query import Where
 from hyperal.runs.records import (
     OracleStatus,
     Split,
@@ -64,7 +65,8 @@ def _pairs(ctx, loop, index, point, atoms, **extra) -> dict:
 
 def _have(ctx, loop) -> set[int]:
     return {
-        row.start_index for row in ctx.store.rows(loop=loop, run=ctx.run, stage="hop")
+        row.start_index
+        for row in ctx.store.rows(Where(loop=loop, run=ctx.run, stage=Stage.HOP))
     }
 
 
@@ -79,7 +81,7 @@ def import_campaign(ctx: StageContext):
         return None
     # a rerun continues from the loop imported (every imported row names
     # it), even when the source campaign has finished more loops since
-    done = ctx.store.first(run=ctx.run, stage=Stage.IMPORTED.value)
+    done = ctx.store.first(Where(run=ctx.run, stage=Stage.IMPORTED))
     source = open_source(ctx.config, loop=None if done is None else done.source_loop)
     if done is not None:
         return source
@@ -350,11 +352,13 @@ def sort_saddles(ctx: StageContext, loop: int) -> None:
     there (``barrier_oracle_here``) and the error (``barrier_error``)."""
     triage = ctx.config.triage
     labelled = ctx.store.rows(
-        loop=loop,
-        run=ctx.run,
-        stage="hop",
-        oracle_status="ok",
-        split=Split.NONE.value,
+        Where(
+            loop=loop,
+            run=ctx.run,
+            stage=Stage.HOP,
+            status=OracleStatus.OK,
+            split=Split.NONE,
+        )
     )
     starts = {row.start_index: row for row in labelled if row.point == "start"}
     changes = []

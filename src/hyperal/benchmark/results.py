@@ -29,6 +29,7 @@ from hyperal.benchmark.statistics import (
     with_holm,
 )
 from hyperal.metrics import uncertainty_rank_correlation
+from hyperal.runs.query import Where
 from hyperal.runs.records import OracleStatus, Split, Stage
 from hyperal.runs.results import ErrorSummary, FinalErrors
 from hyperal.runs.store import Store
@@ -382,10 +383,10 @@ def _selected_frames(store: Store, runs: list[str]) -> tuple[float, int]:
     for run in runs:
         start_keys = {
             (row.loop, row.start_index): row.get("structure_key")
-            for row in store.rows(run=run, stage=Stage.START.value)
+            for row in store.rows(Where(run=run, stage=Stage.START))
         }
         for row in store.rows(
-            run=run, stage=Stage.SELECTED.value, oracle_status=OracleStatus.OK.value
+            Where(run=run, stage=Stage.SELECTED, status=OracleStatus.OK)
         ):
             forces.append(row.forces.ravel())
             key = start_keys.get((row.loop, row.start_index))
@@ -397,19 +398,18 @@ def _selected_frames(store: Store, runs: list[str]) -> tuple[float, int]:
 
 def _training_labels(store: Store, replicate: int, run: str, loops: int) -> list[int]:
     initial = store.count(
-        run=shared_run(replicate),
-        stage=Stage.INITIAL.value,
-        split=Split.TRAIN.value,
-        oracle_status=OracleStatus.OK.value,
+        Where(
+            run=shared_run(replicate),
+            stage=Stage.INITIAL,
+            split=Split.TRAIN,
+            status=OracleStatus.OK,
+        )
     )
     out = []
     for loop in range(loops + 1):
         own = sum(
             store.count(
-                f"loop<={loop}",
-                run=run,
-                stage=Stage.SELECTED.value,
-                oracle_status=status.value,
+                Where(run=run, max_loop=loop, stage=Stage.SELECTED, status=status)
             )
             for status in (OracleStatus.OK, OracleStatus.FAILED)
         )
@@ -511,7 +511,7 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
                 ],
                 largest_rise=float(np.max(rises)) if len(rises) else 0.0,
                 oracle_failures=sum(
-                    store.count(run=run, oracle_status=OracleStatus.FAILED.value)
+                    store.count(Where(run=run, status=OracleStatus.FAILED))
                     for run in runs
                 ),
                 skipped=sum(m.n_skipped for ms in metrics for m in ms),
@@ -522,7 +522,9 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
                 selected_starts=n_starts,
             )
         )
-    shared = sum(store.oracle_calls(run=shared_run(r)) for r in range(bench.replicates))
+    shared = sum(
+        store.oracle_calls(Where(run=shared_run(r))) for r in range(bench.replicates)
+    )
     control = bench.control_variant()
     return BenchmarkResults(
         curves=list(curves.values()),

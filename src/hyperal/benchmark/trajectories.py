@@ -48,6 +48,7 @@ from hyperal.runs.context import RunError, StageContext
 from hyperal.runs.executors import completed
 from hyperal.runs.fingerprint import fingerprint
 from hyperal.runs.progress import StageKind
+from hyperal.runs.query import Where
 from hyperal.runs.records import (
     OracleStatus,
     Split,
@@ -237,7 +238,7 @@ class TrajectoryBenchmark(Benchmark):
         store = ctx.store
         done = {
             row.start_index
-            for row in store.rows(stage=Stage.TRAJECTORY.value, run=ctx.run)
+            for row in store.rows(Where(stage=Stage.TRAJECTORY, run=ctx.run))
         }
         todo = [j for j in range(len(starts)) if j not in done]
         params = self.bench.source_params(source)
@@ -507,7 +508,7 @@ def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResu
         trajectories = 0
         for r in range(bench.replicates):
             run = trajectory_run(r, source)
-            rows = store.rows(stage=Stage.TRAJECTORY.value, run=run)
+            rows = store.rows(Where(stage=Stage.TRAJECTORY, run=run))
             failed += sum(row.oracle_status == OracleStatus.FAILED for row in rows)
             labels = Counter(
                 row.start_index

@@ -22,6 +22,7 @@ from hyperal.models.checkpoint import damage, read_manifest
 from hyperal.runs.context import StageContext
 from hyperal.runs.executors import completed
 from hyperal.runs.progress import StageKind
+from hyperal.runs.query import Where
 from hyperal.runs.records import (
     OracleStatus,
     Split,
@@ -64,7 +65,7 @@ def label_initial(ctx: StageContext) -> int:
     starts = initial_starts(ctx.config)
     have = {
         row.start_index
-        for row in ctx.store.rows(stage=Stage.INITIAL.value, run=ctx.run)
+        for row in ctx.store.rows(Where(stage=Stage.INITIAL, run=ctx.run))
         if not row.get("superseded")  # set aside by an oracle change: redone
     }
     todo = [i for i in range(len(starts)) if i not in have]
@@ -123,7 +124,7 @@ def write_starts(ctx: StageContext, loop: int) -> int:
     """Write loop ``loop``'s starts (once: nothing if they exist). Difficult
     ones wait for the oracle, the rest for evolution; a run with a shared run
     writes no difficult ones (the shared run holds them). Returns the count."""
-    if ctx.store.count(stage=Stage.START.value, loop=loop, run=ctx.run):
+    if ctx.store.count(Where(stage=Stage.START, loop=loop, run=ctx.run)):
         return 0
     starts = loop_starts(ctx.config, loop)
     if ctx.shared is not None:
@@ -182,7 +183,7 @@ def _redundancy_filter(ctx: StageContext, loop: int):
     for atoms in training_set(ctx, loop - 1):
         kept.keep(atoms)
     for row in ctx.store.rows(
-        loop=loop, stage=Stage.SELECTED.value, split=Split.TRAIN.value, run=ctx.run
+        Where(loop=loop, stage=Stage.SELECTED, split=Split.TRAIN, run=ctx.run)
     ):
         kept.keep(row.toatoms())
     return kept
@@ -330,12 +331,12 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     cfg, store = ctx.config, ctx.store
     done = {
         row.start_index
-        for row in store.rows(loop=loop, stage=Stage.SELECTED.value, run=ctx.run)
+        for row in store.rows(Where(loop=loop, stage=Stage.SELECTED, run=ctx.run))
     }
     starts = [
         row
         for row in store.rows(
-            loop=loop, stage=Stage.START.value, split=Split.NONE.value, run=ctx.run
+            Where(loop=loop, stage=Stage.START, split=Split.NONE, run=ctx.run)
         )
         if row.start_index not in done
     ]
@@ -426,8 +427,8 @@ def evaluate(
             for split in (Split.GENTLE, Split.DIFFICULT)
         }
     ctx.report(loop, StageKind.EVALUATE, 0, 1)
-    upto = f"loop<={int(loop)}"  # not the next loop's labels made meanwhile
-    selected = store.rows(loop=loop, stage=Stage.SELECTED.value, run=run)
+    upto = Where(run=run, max_loop=loop)  # not the next loop's labels made meanwhile
+    selected = store.rows(Where(loop=loop, stage=Stage.SELECTED, run=run))
     evolution: dict[str, int] = {}
     for row in selected:
         evolution[row.evolution] = evolution.get(row.evolution, 0) + 1
@@ -442,10 +443,8 @@ def evaluate(
     metrics = LoopMetrics(
         loop=loop,
         run=run,
-        oracle_calls=store.oracle_calls(upto, run=run),
-        oracle_failures=store.count(
-            upto, oracle_status=OracleStatus.FAILED.value, run=run
-        ),
+        oracle_calls=store.oracle_calls(upto),
+        oracle_failures=store.count(upto.replace(status=OracleStatus.FAILED)),
         n_train=len(manifest.extra.get("training_names", [])),
         n_selected=len(sigma),
         n_skipped=sum(row.oracle_status == OracleStatus.SKIPPED for row in selected),

@@ -29,6 +29,7 @@ import numpy as np
 
 from hyperal.committee.calibration import aggregate
 from hyperal.runs.context import StageContext
+from hyperal.runs.query import Where
 from hyperal.runs.records import Split, Stage
 from hyperal.runs.stages import errors_of, predictions_on
 
@@ -83,7 +84,7 @@ def predicted_above(ctx: StageContext, loop: int) -> dict | None:
     rule = ctx.config.stop
     if rule.force_sigma_eV_A is None or loop < 1:
         return None
-    rows = ctx.store.rows(loop=loop, stage=Stage.SELECTED.value, run=ctx.run)
+    rows = ctx.store.rows(Where(loop=loop, stage=Stage.SELECTED, run=ctx.run))
     frames = [row.toatoms() for row in rows if row.split == Split.TRAIN.value]
     found = _force_factor(ctx, loop - 1)
     if not frames or found is None:

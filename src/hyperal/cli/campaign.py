@@ -18,6 +18,8 @@ from hyperal.cli.common import (
     progress_bar,
     table_console,
 )
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus
 from hyperal.runs.settings import ConfigError
 
 ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
@@ -223,7 +225,10 @@ def export(
     images = opened.labelled(split=split, runs=[run])
     if not images:
         runs = sorted(
-            {row.get("run", "main") for row in opened.rows(oracle_status="ok")}
+            {
+                row.get("run", "main")
+                for row in opened.rows(Where(status=OracleStatus.OK))
+            }
         )
         fail(
             f"no labelled {split} structures of run {run!r} in the store "

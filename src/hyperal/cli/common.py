@@ -12,6 +12,9 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus
+
 console = Console()
 err = Console(stderr=True)
 
@@ -53,8 +56,9 @@ def interrupted_says_what_was_kept(store: str | Path, command: str) -> Iterator[
 
             opened = Store(store)
             kept = (
-                f": {opened.count(oracle_status='ok')} labels and "
-                f"{opened.count(oracle_status='failed')} failed calls kept in {store}"
+                f": {opened.count(Where(status=OracleStatus.OK))} labels and "
+                f"{opened.count(Where(status=OracleStatus.FAILED))} failed calls "
+                f"kept in {store}"
             )
         except Exception:  # the line must come out even if the store cannot open
             kept = f"; the store {store} keeps every label stored so far"

@@ -18,6 +18,8 @@ import numpy as np
 
 from hyperal.barriers.statistics import interval_text
 from hyperal.report.page import Page, colour, integer_ticks, marker, table
+from hyperal.runs.query import Where
+from hyperal.runs.records import Split
 from hyperal.utils import write_csv
 
 COLUMNS = [
@@ -111,7 +113,7 @@ def random_hops(store) -> list[tuple[str, str, str]]:
     in its order."""
     from hyperal.barriers.learn import RUN
 
-    random = store.rows(run=RUN, loop=0, point="saddle", split="random")
+    random = store.rows(Where(run=RUN, loop=0, point="saddle", split=Split.RANDOM))
     return [
         (r.get("hop", ""), r.get("hopping", ""), r.get("cell_size", "")) for r in random
     ]

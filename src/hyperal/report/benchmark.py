@@ -19,6 +19,8 @@ from hyperal.report.page import (
     marker,
     table,
 )
+from hyperal.runs.query import Where
+from hyperal.runs.records import Stage
 
 #: Up to this many variants, each curve gets the band of its replicates.
 BANDS = 3
@@ -326,7 +328,11 @@ def _diversity(page, bench, base) -> list[str]:
             for a in store.labelled(split="train", runs=runs)
             if a.info.get("stage") == "selected"
         ]
-        rows = [row for run in runs for row in store.rows(stage="selected", run=run)]
+        rows = [
+            row
+            for run in runs
+            for row in store.rows(Where(stage=Stage.SELECTED, run=run))
+        ]
         motion.update(motion_of(rows, lambda _, name=name: name))
     checkpoint = store.checkpoint_path(base.loops, variant_run(0, bench.reference))
     if damage(checkpoint):

@@ -31,6 +31,8 @@ from hyperal.report.figures import (
 )
 from hyperal.report.page import Page, table
 from hyperal.report.status import final_rows, stop_line, summary_table
+from hyperal.runs.query import Where
+from hyperal.runs.records import Stage
 
 
 def _setup(store, metrics) -> str:
@@ -107,7 +109,7 @@ def _diversity(store, page, metrics) -> list[str]:
     if damage(checkpoint):
         checkpoint = None
     motion = motion_of(
-        store.rows(stage="selected", run="main"),
+        store.rows(Where(stage=Stage.SELECTED, run="main")),
         lambda row: f"{row.get('scheme', '?')} · {row.get('source', '?')}",
     )
     parts = diversity_parts(page, groups, checkpoint, motion, "of each origin")

@@ -19,6 +19,8 @@ from hyperal.report.page import (
     marker,
     table,
 )
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus, Stage
 
 SPLITS = ("gentle", "difficult")
 
@@ -343,7 +345,7 @@ def composition_figure(store, page):
     import matplotlib.pyplot as plt
 
     counts = Counter()
-    for row in store.rows(oracle_status="ok", run="main"):
+    for row in store.rows(Where(status=OracleStatus.OK, run="main")):
         counts[(row.get("loop", 0), row.get("source", "?"), row.split)] += 1
     rows = [
         [loop, source, split, n] for (loop, source, split), n in sorted(counts.items())
@@ -405,7 +407,12 @@ def evolution_table(store, metrics) -> str:
     for m in metrics[1:]:
         reasons = Counter()
         for row in store.rows(
-            stage="selected", loop=m.loop, run="main", oracle_status="skipped"
+            Where(
+                stage=Stage.SELECTED,
+                loop=m.loop,
+                run="main",
+                status=OracleStatus.SKIPPED,
+            )
         ):
             reason = row.get("oracle_reason", "")
             reasons[reason.split(":")[0].split("(")[0].strip()[:60]] += 1

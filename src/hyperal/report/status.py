@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from hyperal.report.figures import SPLITS, summaries_of
 from hyperal.report.page import table
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus
 
 #: Columns of the per-loop summary (report table and ``hyperal status``).
 SUMMARY_COLUMNS = (
@@ -103,8 +105,8 @@ def stop_line(store, run: str = "main") -> str:
     metrics = store.metrics(run)
     loops = settings.get("loops")
     if not metrics:
-        calls = store.oracle_calls(run=run)
-        failed = store.count(oracle_status="failed", run=run)
+        calls = store.oracle_calls(Where(run=run))
+        failed = store.count(Where(status=OracleStatus.FAILED, run=run))
         return (
             f"no loop finished yet: {calls} oracle call(s), {failed} failed "
             "(reasons below); `hyperal run` continues the campaign"

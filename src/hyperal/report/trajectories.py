@@ -12,6 +12,7 @@ import numpy as np
 
 from hyperal.report.benchmark import setting_rows
 from hyperal.report.page import Page, table
+from hyperal.runs.query import Where
 
 
 def _matrix_figure(page, results):
@@ -78,7 +79,7 @@ def _diversity(page, results, bench, store) -> list[str]:
             row
             for r in range(bench.replicates)
             for row in store.rows(
-                stage=Stage.TRAJECTORY.value, run=trajectory_run(r, source)
+                Where(stage=Stage.TRAJECTORY, run=trajectory_run(r, source))
             )
         ]
         motion.update(motion_of(rows, lambda _, s=source: s))

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from hyperal.oracle import Oracle
 from hyperal.runs.progress import Progress, StageKind
+from hyperal.runs.query import Where
 from hyperal.runs.records import MAIN_RUN, OracleStatus, validate_run
 from hyperal.runs.sections import CalibrationConfig
 from hyperal.runs.store import Store
@@ -93,7 +94,7 @@ class StageContext:
         return self.store.checkpoint_path(loop, owner)
 
     def failures(self) -> int:
-        return self.store.count(oracle_status=OracleStatus.FAILED.value, run=self.run)
+        return self.store.count(Where(status=OracleStatus.FAILED, run=self.run))
 
     def report(self, loop: int, kind: StageKind, done: int, total: int, message=""):
         self.progress(

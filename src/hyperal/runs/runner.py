@@ -27,7 +27,8 @@ from hyperal.runs.context import RunError, RunSettings, StageContext, ignore_pro
 from hyperal.runs.executors import make_executor
 from hyperal.runs.fingerprint import check, fingerprint, refusal
 from hyperal.runs.progress import Progress
-from hyperal.runs.records import MAIN_RUN
+from hyperal.runs.query import Where
+from hyperal.runs.records import MAIN_RUN, OracleStatus
 from hyperal.runs.sections import ExecutorConfig, OracleConfig
 from hyperal.runs.store import Store
 
@@ -193,8 +194,8 @@ def record_oracle_change(
         {
             "from": old,
             "to": new,
-            "ok_labels_before": store.count(oracle_status="ok"),
-            "failed_labels_before": store.count(oracle_status="failed"),
+            "ok_labels_before": store.count(Where(status=OracleStatus.OK)),
+            "failed_labels_before": store.count(Where(status=OracleStatus.FAILED)),
             "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
     )

@@ -22,6 +22,7 @@ from hyperal.runs.evaluate import Labelled, summarise
 from hyperal.runs.executors import completed
 from hyperal.runs.fingerprint import differences
 from hyperal.runs.progress import StageKind
+from hyperal.runs.query import Where
 from hyperal.runs.records import MAIN_RUN, OracleStatus, Split, Stage
 from hyperal.runs.results import SplitErrors
 from hyperal.runs.sections import CalibrationConfig
@@ -56,11 +57,13 @@ def stop_if_all_failed(ctx: StageContext, loop: int) -> None:
 
 def pending_rows(ctx: StageContext, loop: int, stage: Stage, split: Split) -> list:
     return ctx.store.rows(
-        loop=loop,
-        stage=stage.value,
-        split=split.value,
-        oracle_status=OracleStatus.PENDING.value,
-        run=ctx.run,
+        Where(
+            loop=loop,
+            stage=stage,
+            split=split,
+            status=OracleStatus.PENDING,
+            run=ctx.run,
+        )
     )
 
 

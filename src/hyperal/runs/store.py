@@ -35,10 +35,19 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 
 from hyperal.oracle import Label
-from hyperal.runs.records import MAIN_RUN, Split, Stage, final_name, metrics_name
+from hyperal.runs.query import Where
+from hyperal.runs.records import (
+    MAIN_RUN,
+    OracleStatus,
+    Split,
+    Stage,
+    final_name,
+    metrics_name,
+)
 from hyperal.runs.results import FinalErrors, LoopMetrics
 
 SPLITS = tuple(Split)
+ALL = Where()
 
 
 class StoreError(ValueError):
@@ -177,13 +186,18 @@ class Store:
                 ids.append(self.db.write(row, key_value_pairs=pairs))
         return ids
 
-    def names(self, **selection) -> set[str]:
-        """``name`` of every row matching ``selection``."""
-        return {row.name for row in self.db.select(**selection)}
+    def names(self, where: Where = ALL) -> set[str]:
+        """``name`` of every row matching ``where``."""
+        return {row.name for row in self._select(where)}
 
-    def count(self, query: str | None = None, **selection) -> int:
-        """Rows matching an ase.db ``query`` string and/or key-value pairs."""
-        return self.db.count(query, **selection)
+    def count(self, where: Where = ALL) -> int:
+        """Rows matching ``where``."""
+        query, pairs = where.selection()
+        return self.db.count(query, **pairs)
+
+    def _select(self, where: Where, **options):
+        query, pairs = where.selection()
+        return self.db.select(query, sort="id", **options, **pairs)
 
     def oracle_seconds(self, run: str = MAIN_RUN) -> float:
         """Seconds the oracle spent on ``run``'s labels (those it timed)."""
@@ -197,20 +211,16 @@ class Store:
     def untimed_labels(self, run: str = MAIN_RUN) -> int:
         """``run``'s loop-0 labels that carry no time: written by a hyperal
         that did not time loop 0 (zero for a store written since)."""
-        labelled = self.count(stage=Stage.INITIAL.value, oracle_status="ok", run=run)
-        timed = self.count(
-            "oracle_seconds>0", stage=Stage.INITIAL.value, oracle_status="ok", run=run
-        )
-        return labelled - timed
+        pairs = {"stage": Stage.INITIAL.value, "oracle_status": "ok", "run": run}
+        return self.db.count(**pairs) - self.db.count("oracle_seconds>0", **pairs)
 
-    def rows(self, query: str | None = None, **selection) -> list:
-        """Rows matching an ase.db ``query`` string and/or key-value pairs,
-        in id order (the database filters them)."""
-        return list(self.db.select(query, sort="id", **selection))
+    def rows(self, where: Where = ALL) -> list:
+        """Rows matching ``where``, in id order (the database filters them)."""
+        return list(self._select(where))
 
-    def first(self, query: str | None = None, **selection):
-        """The first row (in id order) matching, or None."""
-        return next(self.db.select(query, sort="id", limit=1, **selection), None)
+    def first(self, where: Where = ALL):
+        """The first row (in id order) matching ``where``, or None."""
+        return next(self._select(where, limit=1), None)
 
     def update(self, changes: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Set key-value pairs of rows, ``(row id, pairs)`` each, in one
@@ -232,7 +242,7 @@ class Store:
         without one good label are set aside — kept, renamed
         ``<name>~oracle<change>`` and marked ``superseded`` — so the new oracle
         relaxes those starts again. Returns the rows set aside."""
-        rows = self.rows(stage="initial", run=run)
+        rows = self.rows(Where(stage=Stage.INITIAL, run=run))
         good = {r.start_index for r in rows if r.oracle_status == "ok"}
         aside = [
             r for r in rows if r.start_index not in good and not r.get("superseded")
@@ -275,13 +285,13 @@ class Store:
         )
         return reasons.most_common()
 
-    def oracle_calls(self, query: str | None = None, **selection) -> int:
-        """Oracle calls paid for the matching rows: labels ok or failed,
-        not counting those copied from an identical structure."""
-        ok = self.count(query, oracle_status="ok", **selection)
-        failed = self.count(query, oracle_status="failed", **selection)
+    def oracle_calls(self, where: Where = ALL) -> int:
+        """Oracle calls paid for the rows matching ``where``: labels ok or
+        failed, not counting those copied from an identical structure."""
+        ok = self.count(where.replace(status=OracleStatus.OK))
+        failed = self.count(where.replace(status=OracleStatus.FAILED))
         return (
-            ok + failed - self.count(query, oracle_status="ok", cached=1, **selection)
+            ok + failed - self.count(where.replace(status=OracleStatus.OK, cached=True))
         )
 
     def labelled(
