@@ -9,8 +9,16 @@ JSON files under ``--out`` show where two runs differ.
     python benchmarks/same_rows.py --out /tmp/after
     PYTHONPATH=<old checkout>/src python benchmarks/same_rows.py --out /tmp/before
 
-About 4 minutes on 2 cores. Uses only APIs that the package has had since
-before its run kernel (``hyperal.runs``), so it can check that move too.
+The pages drawn from the stores are checked the same way: ``--keep DIR``
+keeps the stores and their files, and ``--pages-from DIR`` (no runs) writes
+the campaign report, the benchmark page and the barrier report of the stores
+in ``DIR`` into ``--out`` and prints one digest per page (the time it was
+written left out; SVG ids fixed) — run it with the old and the new code on
+the same stores.
+
+About 4 minutes on 2 cores (``--pages-from``: about 15 s). Uses only APIs
+that the package has had since before its run kernel (``hyperal.runs``), so
+it can check that move too.
 """
 
 from __future__ import annotations
@@ -129,11 +137,51 @@ def digest(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+PAGES = ("campaign.html", "benchmark.html", "barriers.html")
+
+
+def write_pages(stores: Path, out: Path) -> None:
+    """The three workflows' pages of the stores in ``stores``, through the
+    commands a user types, into ``out``; one digest per page."""
+    import re
+    import shutil
+
+    import matplotlib
+    from typer.testing import CliRunner
+
+    from hyperal.cli.main import app
+
+    matplotlib.rcParams["svg.hashsalt"] = "same-pages"  # no random SVG ids
+    runner = CliRunner()
+    commands = (
+        ["report", str(stores / "c.yaml"), "-o", str(out / PAGES[0])],
+        ["benchmark", str(stores / "bench.yaml"), "--no-run"],
+        ["barriers", "report", str(stores / "h.yaml"), "-o", str(out / PAGES[2])],
+    )
+    for command in commands:
+        result = runner.invoke(app, command)
+        if result.exit_code != 0:
+            raise SystemExit(f"{' '.join(command)}: {result.output}")
+    shutil.copy(stores / "b-results" / "benchmark.html", out / PAGES[1])
+    for name in PAGES:
+        text = (out / name).read_text()
+        text = re.sub(r"written \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", text)
+        page = hashlib.sha256(text.encode()).hexdigest()[:16]
+        print(f"{name:16s} {len(text):8d} chars  digest {page}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for JSON")
+    parser.add_argument("--keep", type=Path, help="run into this folder, kept")
+    parser.add_argument(
+        "--pages-from", type=Path, help="no runs: the pages of the stores kept here"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.pages_from:
+        write_pages(args.pages_from.resolve(), args.out.resolve())
+        return
     import yaml
 
     from hyperal.barriers.config import parse_barrier_config
@@ -142,10 +190,13 @@ def main() -> None:
     from hyperal.benchmark.run import Benchmark
     from hyperal.campaign import Campaign, parse_config
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(args.keep or scratch).resolve()
+        tmp.mkdir(parents=True, exist_ok=True)
         results = {}
-        Campaign(parse_config({**CAMPAIGN, "store": str(tmp / "c.db")})).run()
+        campaign = {**CAMPAIGN, "store": str(tmp / "c.db")}
+        (tmp / "c.yaml").write_text(yaml.safe_dump(campaign))
+        Campaign(parse_config(campaign)).run()
         results["campaign"] = summary(str(tmp / "c.db"))
         bench_file = tmp / "bench.yaml"
         bench_file.write_text(
@@ -154,11 +205,9 @@ def main() -> None:
         bench, base = load_benchmark(bench_file)
         Benchmark(bench, base).run()
         results["benchmark"] = summary(str(tmp / "b.db"))
-        BarrierCampaign(
-            parse_barrier_config(
-                {**copy.deepcopy(BARRIERS), "store": str(tmp / "h.db")}
-            )
-        ).run()
+        barriers = {**copy.deepcopy(BARRIERS), "store": str(tmp / "h.db")}
+        (tmp / "h.yaml").write_text(yaml.safe_dump(barriers))
+        BarrierCampaign(parse_barrier_config(barriers)).run()
         results["barriers"] = summary(str(tmp / "h.db"))
     for name, data in results.items():
         (args.out / f"{name}.json").write_text(
