@@ -133,31 +133,8 @@ def barrier_table(hops, metrics) -> tuple[list[str], list[list]]:
     return [*header, "mlip_untrusted_because"], rows
 
 
-def write_barrier_report(store, config, path: str | Path) -> Path:
-    """Write ``path`` (HTML), and beside it ``metrics.csv``, ``barriers.csv``
-    and the barrier figure as ``barriers.svg``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    import hyperal
-    from hyperal.barriers.learn import barrier_metrics
-
-    metrics = barrier_metrics(store)
-    if not metrics:
-        raise ValueError("the store has no finished loop yet")
-    path = Path(path)
-    rows = loop_rows(metrics)
-    write_csv(path.with_name("metrics.csv"), COLUMNS, rows)
-    hops = random_hops(store)
-    write_csv(path.with_name("barriers.csv"), *barrier_table(hops, metrics))
-
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = Page(
-        "hyperal barrier campaign",
-        f"hyperal {hyperal.__version__}; written {when}; store {config.store}",
-    )
+def _setup_section(page: Page, config) -> None:
+    """What was run: the campaign file's settings."""
     setup = page.section("What was run")
     setup.append(
         table(
@@ -199,7 +176,10 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
             left=2,
         )
     )
-    loops = page.section("Loop by loop")
+
+
+def _loop_section(loops, metrics, rows) -> None:
+    """The loop table and what its columns count."""
     loops.append(
         "<p>Counts are cumulative up to each loop. Oracle atoms: the atoms "
         "the oracle computed (each call counts its structure's atoms). "
@@ -231,6 +211,12 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
             "connecting the ends, or a saddle below an end); their labels are "
             "kept in the store.</p>"
         )
+
+
+def _curve_figure(page: Page, loops, metrics) -> None:
+    """The random-set barrier RMSE against oracle calls and oracle atoms."""
+    import matplotlib.pyplot as plt
+
     fig, (by_calls, by_atoms) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     curve = [m for m in metrics if m.barrier_rmse_meV is not None]
     for ax, cost, label in (
@@ -258,8 +244,9 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
     )
     plt.close(fig)
 
-    last = metrics[-1]
-    sizes = page.section("By cell size")
+
+def _size_section(sizes, last) -> None:
+    """Where the oracle's cost went, per cell size, and the last errors."""
     sizes.append(
         "<p>Small cells put more of their atoms near the saddle; the oracle's "
         "cost grows with the atoms it computes (for DFT, faster than "
@@ -293,7 +280,11 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
             ],
         )
     )
-    shown = page.section("Barriers of the random set")
+
+
+def _random_section(shown, metrics) -> None:
+    """The random set's barrier table per hop group and the failed searches."""
+    last = metrics[-1]
     first = metrics[0]
     if last.barrier_by_hop:
         shown.append(
@@ -328,67 +319,109 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
             "the random set failed to converge, to connect its ends, or put its "
             "saddle below an end (their labels are kept in the store).</p>"
         )
-    else:
-        oracle = np.array(last.barrier_oracle)
-        mlip = np.array([np.nan if b is None else b for b in last.barrier_mlip])
-        groups = sorted({(hop, hopping) for hop, hopping, _ in hops})
-        masks = [np.array([(h, x) == g for h, x, _ in hops], bool) for g in groups]
-        finite = np.isfinite(mlip)
-        both = np.concatenate([oracle, mlip[finite]])
-        span = [float(both.min()), float(both.max())]
-        fig, ax = plt.subplots(figsize=(4.8, 4.2))
-        for k, ((hop, hopping), mask) in enumerate(zip(groups, masks, strict=True)):
-            ax.scatter(
-                oracle[mask],
-                mlip[mask],
-                color=colour(k),
-                marker=marker(k),
-                label=f"{hop}: {hopping}",
-            )
-        ax.plot(span, span, color="0.5", lw=1)
-        ax.set_xlabel("oracle barrier (eV)")
-        ax.set_ylabel("committee barrier (eV)")
-        ax.legend(title="hop: hopping species", fontsize=8)
-        shown.append(
-            page.figure(
-                fig,
-                f"Loop {last.loop}: committee against oracle barriers of the random "
-                "hops, per hop type and hopping species (a hop whose committee "
-                f"search failed is not shown: {int((~finite).sum())} here).",
-                "barrier-parity",
-            )
+
+
+def _random_figures(page: Page, shown, last, hops) -> None:
+    """Committee against oracle barriers of the random hops, and their
+    distributions per hop group."""
+    import matplotlib.pyplot as plt
+
+    oracle = np.array(last.barrier_oracle)
+    mlip = np.array([np.nan if b is None else b for b in last.barrier_mlip])
+    groups = sorted({(hop, hopping) for hop, hopping, _ in hops})
+    masks = [np.array([(h, x) == g for h, x, _ in hops], bool) for g in groups]
+    finite = np.isfinite(mlip)
+    both = np.concatenate([oracle, mlip[finite]])
+    span = [float(both.min()), float(both.max())]
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    for k, ((hop, hopping), mask) in enumerate(zip(groups, masks, strict=True)):
+        ax.scatter(
+            oracle[mask],
+            mlip[mask],
+            color=colour(k),
+            marker=marker(k),
+            label=f"{hop}: {hopping}",
         )
-        plt.close(fig)
-        bins = np.linspace(span[0], span[1], 12) if span[1] > span[0] else 10
-        columns = min(3, max(1, len(groups)))
-        rows_n = -(-len(groups) // columns)
-        fig, axes = plt.subplots(
-            rows_n, columns, figsize=(3.2 * columns, 2.8 * rows_n), squeeze=False
+    ax.plot(span, span, color="0.5", lw=1)
+    ax.set_xlabel("oracle barrier (eV)")
+    ax.set_ylabel("committee barrier (eV)")
+    ax.legend(title="hop: hopping species", fontsize=8)
+    shown.append(
+        page.figure(
+            fig,
+            f"Loop {last.loop}: committee against oracle barriers of the random "
+            "hops, per hop type and hopping species (a hop whose committee "
+            f"search failed is not shown: {int((~finite).sum())} here).",
+            "barrier-parity",
         )
-        for ax, (hop, hopping), mask in zip(axes.flat, groups, masks, strict=False):
-            ax.hist(oracle[mask], bins=bins, alpha=0.6, color=colour(0), label="oracle")
-            ax.hist(
-                mlip[mask & finite],
-                bins=bins,
-                alpha=0.6,
-                color=colour(1),
-                label="committee",
-            )
-            ax.set_title(f"{hop}: {hopping} hops ({int(mask.sum())})", fontsize=9)
-            ax.set_xlabel("barrier (eV)")
-            ax.set_ylabel("hops")
-            ax.legend(fontsize=7)
-        for ax in list(axes.flat)[len(groups) :]:
-            ax.set_visible(False)
-        shown.append(
-            page.figure(
-                fig,
-                f"Loop {last.loop}: barrier distributions of the random hops per hop "
-                "type and hopping species, oracle against committee.",
-                "barrier-distributions",
-            )
+    )
+    plt.close(fig)
+    bins = np.linspace(span[0], span[1], 12) if span[1] > span[0] else 10
+    columns = min(3, max(1, len(groups)))
+    rows_n = -(-len(groups) // columns)
+    fig, axes = plt.subplots(
+        rows_n, columns, figsize=(3.2 * columns, 2.8 * rows_n), squeeze=False
+    )
+    for ax, (hop, hopping), mask in zip(axes.flat, groups, masks, strict=False):
+        ax.hist(oracle[mask], bins=bins, alpha=0.6, color=colour(0), label="oracle")
+        ax.hist(
+            mlip[mask & finite],
+            bins=bins,
+            alpha=0.6,
+            color=colour(1),
+            label="committee",
         )
-        plt.close(fig)
+        ax.set_title(f"{hop}: {hopping} hops ({int(mask.sum())})", fontsize=9)
+        ax.set_xlabel("barrier (eV)")
+        ax.set_ylabel("hops")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.set_visible(False)
+    shown.append(
+        page.figure(
+            fig,
+            f"Loop {last.loop}: barrier distributions of the random hops per hop "
+            "type and hopping species, oracle against committee.",
+            "barrier-distributions",
+        )
+    )
+    plt.close(fig)
+
+
+def write_barrier_report(store, config, path: str | Path) -> Path:
+    """Write ``path`` (HTML), and beside it ``metrics.csv``, ``barriers.csv``
+    and the barrier figure as ``barriers.svg``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+
+    import hyperal
+    from hyperal.barriers.learn import barrier_metrics
+
+    metrics = barrier_metrics(store)
+    if not metrics:
+        raise ValueError("the store has no finished loop yet")
+    path = Path(path)
+    rows = loop_rows(metrics)
+    write_csv(path.with_name("metrics.csv"), COLUMNS, rows)
+    hops = random_hops(store)
+    write_csv(path.with_name("barriers.csv"), *barrier_table(hops, metrics))
+
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = Page(
+        "hyperal barrier campaign",
+        f"hyperal {hyperal.__version__}; written {when}; store {config.store}",
+    )
+    _setup_section(page, config)
+    loops = page.section("Loop by loop")
+    _loop_section(loops, metrics, rows)
+    _curve_figure(page, loops, metrics)
+    last = metrics[-1]
+    _size_section(page.section("By cell size"), last)
+    shown = page.section("Barriers of the random set")
+    _random_section(shown, metrics)
+    if last.barrier_oracle:
+        _random_figures(page, shown, last, hops)
     document = page.html()
     path.write_text(document)
     # the barrier figures also as files of their own (for a README or a paper)
