@@ -354,19 +354,8 @@ def setting_rows(bench, base) -> list[list]:
     ]
 
 
-def write_benchmark_report(results, bench, base, path) -> Path:
-    """Write the benchmark's self-contained HTML page to ``path``, and its
-    learning-curve figure beside it as ``curves.svg``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import hyperal
-
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = Page(
-        "hyperal benchmark",
-        f"hyperal {hyperal.__version__}; written {when}; store {bench.store}",
-    )
+def _setup_section(page: Page, results, bench, base) -> None:
+    """What was run: the base campaign, the oracle calls, the variants."""
     setup = page.section("What was run")
     committee = base.committee.model_dump(mode="json")
     setup.append(
@@ -415,6 +404,10 @@ def write_benchmark_report(results, bench, base, path) -> Path:
             ],
         )
     )
+
+
+def _ranking_section(page: Page, results) -> None:
+    """The variants ranked by their final error on the ranking set."""
     ranking = page.section("Ranking")
     ranking.append(
         "<p>Final errors of each variant's last committee on the frozen sets "
@@ -474,7 +467,10 @@ def write_benchmark_report(results, bench, base, path) -> Path:
         )
     )
     ranking.append(f"<pre>{results.text()}</pre>")
-    page.section("Paired verdicts").extend(_verdicts(results))
+
+
+def _curve_section(page: Page, results, bench) -> None:
+    """Learning curves on the frozen sets, and their robust figures."""
     curves = page.section("Learning curves on the frozen test sets")
     curves.append(
         _curves(
@@ -515,6 +511,25 @@ def write_benchmark_report(results, bench, base, path) -> Path:
             "robust",
         )
     )
+
+
+def write_benchmark_report(results, bench, base, path) -> Path:
+    """Write the benchmark's self-contained HTML page to ``path``, and its
+    learning-curve figure beside it as ``curves.svg``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import hyperal
+
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = Page(
+        "hyperal benchmark",
+        f"hyperal {hyperal.__version__}; written {when}; store {bench.store}",
+    )
+    _setup_section(page, results, bench, base)
+    _ranking_section(page, results)
+    page.section("Paired verdicts").extend(_verdicts(results))
+    _curve_section(page, results, bench)
     cost = page.section("Oracle calls to reach the reference error")
     cost.append(_ratios(page, results))
     types = page.section("Per structure type and force magnitude")
