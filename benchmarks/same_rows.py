@@ -140,6 +140,19 @@ def digest(data: dict) -> str:
 PAGES = ("campaign.html", "benchmark.html", "barriers.html")
 
 
+def _numbered_ids(text: str) -> str:
+    """SVG clip-path ids numbered in order of appearance (matplotlib names
+    some by object identity, which differs from run to run)."""
+    import re
+
+    ids: dict[str, str] = {}
+    return re.sub(
+        r"\bp[0-9a-f]{10}\b",
+        lambda m: ids.setdefault(m.group(0), f"p{len(ids):09d}x"),
+        text,
+    )
+
+
 def write_pages(stores: Path, out: Path) -> None:
     """The three workflows' pages of the stores in ``stores``, through the
     commands a user types, into ``out``; one digest per page."""
@@ -166,6 +179,7 @@ def write_pages(stores: Path, out: Path) -> None:
     for name in PAGES:
         text = (out / name).read_text()
         text = re.sub(r"written \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", text)
+        text = _numbered_ids(text)
         page = hashlib.sha256(text.encode()).hexdigest()[:16]
         print(f"{name:16s} {len(text):8d} chars  digest {page}")
 

@@ -95,19 +95,9 @@ def _diversity(page, results, bench, store) -> list[str]:
     return parts or ["<p class=note>No trajectories yet.</p>"]
 
 
-def write_trajectory_report(results, bench, base, store, path) -> Path:
-    """Write the trajectory benchmark's self-contained HTML page to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import hyperal
-
+def _setup_section(page: Page, results, bench, base) -> None:
+    """What was run: the sources, starts, withheld share and committee."""
     t = bench.trajectories
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = Page(
-        "hyperal trajectory benchmark",
-        f"hyperal {hyperal.__version__}; written {when}; store {bench.store}",
-    )
     setup = page.section("What was run")
     setup.append(
         "<p>Each source scheme ran on the oracle itself — every energy and force "
@@ -141,6 +131,10 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
             left=2,
         )
     )
+
+
+def _source_section(page: Page, results) -> None:
+    """What each source cost in oracle calls and what its frames are like."""
     sources = page.section("What each source cost and gave")
     sources.append(
         "<p>Oracle calls count every label a source's trajectories paid for — "
@@ -186,6 +180,10 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
             left=1,
         )
     )
+
+
+def _error_section(page: Page, results) -> None:
+    """The (training source × test source) error tables, raw and paired."""
     errors = page.section("Errors per training source and test source")
     from hyperal.benchmark.trajectories import FIGURES
 
@@ -211,6 +209,23 @@ def write_trajectory_report(results, bench, base, store, path) -> Path:
             errors.append(table(["trained on", *results.tests], rows))
     if results.errors:
         errors.append(_matrix_figure(page, results))
+
+
+def write_trajectory_report(results, bench, base, store, path) -> Path:
+    """Write the trajectory benchmark's self-contained HTML page to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import hyperal
+
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = Page(
+        "hyperal trajectory benchmark",
+        f"hyperal {hyperal.__version__}; written {when}; store {bench.store}",
+    )
+    _setup_section(page, results, bench, base)
+    _source_section(page, results)
+    _error_section(page, results)
     page.section("Sampling diversity").extend(_diversity(page, results, bench, store))
     path = Path(path)
     path.write_text(page.html())
