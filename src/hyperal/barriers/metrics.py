@@ -108,6 +108,53 @@ def _cost_by_cell_size(store, run: str, loop: int) -> dict[str, dict]:
     return dict(sorted(cost.items()))
 
 
+def _committee_barriers(ctx: StageContext, checkpoint: Path, saddles: list) -> dict:
+    """The committee's barrier of each random hop (searched between the
+    oracle-relaxed ends), and why it gave none: ``{start_index: (barrier,
+    reason)}``."""
+    run = ctx.run
+    ends = {
+        (row.start_index, row.point): row.toatoms()
+        for row in ctx.store.rows(
+            Where(run=run, loop=0, stage=Stage.HOP, split=Split.RANDOM)
+        )
+    }
+    options = saddle_options(ctx.config)
+    calls = (
+        (
+            row.start_index,
+            mlip_barrier,
+            (
+                str(checkpoint),
+                ends[(row.start_index, "start")],
+                ends[(row.start_index, "end")],
+                options,
+            ),
+        )
+        for row in saddles
+    )
+    return dict(completed(ctx.executor, calls))
+
+
+def _triage_counts(store, run: str, loop: int) -> dict[str, int]:
+    """Up to ``loop``: committee saddles per triage outcome, those the energy
+    rule fired on, failed oracle calls, and random hops without a trusted
+    oracle barrier."""
+    upto = Where(run=run, max_loop=loop)
+    counts: dict[str, int] = {}
+    for row in store.rows(upto.replace(has="triage")):
+        counts[row.triage] = counts.get(row.triage, 0) + 1
+    # the energy rule's count whatever the force rule said (artifactual
+    # saddles whose barrier was off too are counted here and there)
+    counts["barrier_off"] = store.count(upto.replace(marked="barrier_off"))
+    counts["oracle_failures"] = store.count(upto.replace(status=OracleStatus.FAILED))
+    # random hops whose oracle search gave no barrier to trust (left out)
+    counts["random_untrusted"] = store.count(
+        Where(run=run, loop=0, point="saddle", drawn_as="random", split=Split.NONE)
+    )
+    return counts
+
+
 def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> BarrierMetrics:
     """Loop ``loop``'s figures: errors on the proximal saddles (all loops so
     far) and on the random set, the random hops' barriers searched on the
@@ -130,42 +177,11 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
     saddles = store.rows(
         Where(run=run, loop=0, stage=Stage.HOP, point="saddle", split=Split.RANDOM)
     )
-    ends = {
-        (row.start_index, row.point): row.toatoms()
-        for row in store.rows(
-            Where(run=run, loop=0, stage=Stage.HOP, split=Split.RANDOM)
-        )
-    }
-    options = saddle_options(ctx.config)
-    calls = (
-        (
-            row.start_index,
-            mlip_barrier,
-            (
-                str(checkpoint),
-                ends[(row.start_index, "start")],
-                ends[(row.start_index, "end")],
-                options,
-            ),
-        )
-        for row in saddles
-    )
-    found = dict(completed(ctx.executor, calls))
+    found = _committee_barriers(ctx, checkpoint, saddles)
     oracle = [float(row.barrier_oracle) for row in saddles]
     mlip = [found[row.start_index][0] for row in saddles]
     groups = [hop_group(row) for row in saddles]
-    upto = Where(run=run, max_loop=loop)
-    counts: dict[str, int] = {}
-    for row in store.rows(upto.replace(has="triage")):
-        counts[row.triage] = counts.get(row.triage, 0) + 1
-    # the energy rule's count whatever the force rule said (artifactual
-    # saddles whose barrier was off too are counted here and there)
-    counts["barrier_off"] = store.count(upto.replace(marked="barrier_off"))
-    counts["oracle_failures"] = store.count(upto.replace(status=OracleStatus.FAILED))
-    # random hops whose oracle search gave no barrier to trust (left out)
-    counts["random_untrusted"] = store.count(
-        Where(run=run, loop=0, point="saddle", drawn_as="random", split=Split.NONE)
-    )
+    counts = _triage_counts(store, run, loop)
     by_size = _cost_by_cell_size(store, run, loop)
     random_sizes = [row.get("cell_size", "") for row in saddles]
     for size, figures in by_size.items():

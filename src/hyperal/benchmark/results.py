@@ -428,10 +428,8 @@ def selection_label(selection: dict) -> str:
     return label + (" + batch" if selection.get("batch") else "")
 
 
-def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResults:
-    """The benchmark's results from its store (after :meth:`Benchmark.run`),
-    ranked and targeted on the frozen set ``bench.rank_set``."""
-    rank_set = bench.rank_name
+def _curves(store: Store, bench: BenchmarkConfig, loops: int) -> dict:
+    """Every (replicate, variant)'s learning curve, from its final evaluations."""
     curves: dict[tuple[int, str], Curve] = {}
     for r in range(bench.replicates):
         for v in bench.variants:
@@ -445,86 +443,101 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
             curves[r, v.name] = Curve(
                 v.name, r, _training_labels(store, r, run, loops), final
             )
-    targets = []
-    for r in range(bench.replicates):
-        if bench.target_force_rmse_meV_A is not None:
-            targets.append(bench.target_force_rmse_meV_A)
-        else:
-            targets.append(curves[r, bench.reference].figure(rank_set)[-1])
+    return curves
+
+
+def _selected_sigma(metrics: list, loops: int) -> list[float]:
+    """Mean σ_U of the frames selected in each loop, over the replicates."""
+    sigma = []
+    for loop in range(1, loops + 1):
+        values = [
+            s for m in metrics for x in m if x.loop == loop for s in x.selected_sigma
+        ]
+        sigma.append(float(np.mean(values)) if values else math.nan)
+    return sigma
+
+
+def _summary(
+    store: Store,
+    bench: BenchmarkConfig,
+    v,
+    mine: list[Curve],
+    targets: list[float],
+    reference_calls: list,
+    loops: int,
+) -> VariantSummary:
+    """One variant's figures over its replicates' curves ``mine``."""
+    rank_set = bench.rank_name
+    calls = [
+        calls_to_reach(c.labels, c.figure(rank_set), targets[c.replicate]) for c in mine
+    ]
+    mean_curve = np.nanmean([c.figure(rank_set) for c in mine], axis=0)
+    rises = mean_curve[1:] / mean_curve[:-1] - 1
+    runs = [variant_run(r, v.name) for r in range(bench.replicates)]
+    metrics = [store.metrics(run) for run in runs]
+    force_rms, n_starts = _selected_frames(store, runs)
+    return VariantSummary(
+        variant=v.name,
+        scheme=bench.scheme_of(v).full_name,
+        rule=selection_label(v.selection),
+        replicates=bench.replicates,
+        final_force_rmse=[c.figure(rank_set)[-1] for c in mine],
+        final_gentle_force_rmse=[c.figure("gentle")[-1] for c in mine],
+        final_energy_rmse=[
+            c.figure(rank_set, "energy_rmse_meV_atom")[-1] for c in mine
+        ],
+        final_labels=[c.labels[-1] for c in mine],
+        calls_to_target=calls,
+        ratio_to_reference=[
+            None if c is None or not ref else c / ref
+            for c, ref in zip(calls, reference_calls, strict=True)
+        ],
+        budget_ratio=[
+            c.labels[-1] / ref if ref else math.nan
+            for c, ref in zip(mine, reference_calls, strict=True)
+        ],
+        mean_error_over_budget=[
+            mean_over_budget(c.labels, c.figure(rank_set)) for c in mine
+        ],
+        largest_rise=float(np.max(rises)) if len(rises) else 0.0,
+        oracle_failures=sum(
+            store.count(Where(run=run, status=OracleStatus.FAILED)) for run in runs
+        ),
+        skipped=sum(m.n_skipped for ms in metrics for m in ms),
+        redundant=sum(m.n_redundant for ms in metrics for m in ms),
+        selected_sigma=_selected_sigma(metrics, loops),
+        sigma_rank=[_sigma_rank(c.final[-1], bench.rank_members) for c in mine],
+        selected_force_rms=force_rms,
+        selected_starts=n_starts,
+    )
+
+
+def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResults:
+    """The benchmark's results from its store (after :meth:`Benchmark.run`),
+    ranked and targeted on the frozen set ``bench.rank_set``."""
+    rank_set = bench.rank_name
+    curves = _curves(store, bench, loops)
+    replicates = range(bench.replicates)
+    reference = [curves[r, bench.reference] for r in replicates]
+    targets = [
+        bench.target_force_rmse_meV_A
+        if bench.target_force_rmse_meV_A is not None
+        else c.figure(rank_set)[-1]
+        for c in reference
+    ]
     reference_calls = [
-        calls_to_reach(
-            curves[r, bench.reference].labels,
-            curves[r, bench.reference].figure(rank_set),
-            targets[r],
-        )
-        for r in range(bench.replicates)
+        calls_to_reach(c.labels, c.figure(rank_set), targets[r])
+        for r, c in zip(replicates, reference, strict=True)
     ]
     summaries = []
     own_labels = 0
     for v in bench.variants:
-        mine = [curves[r, v.name] for r in range(bench.replicates)]
-        calls = [
-            calls_to_reach(c.labels, c.figure(rank_set), targets[c.replicate])
-            for c in mine
-        ]
-        ratios = [
-            None if c is None or not ref else c / ref
-            for c, ref in zip(calls, reference_calls, strict=True)
-        ]
-        mean_curve = np.nanmean([c.figure(rank_set) for c in mine], axis=0)
-        rises = mean_curve[1:] / mean_curve[:-1] - 1
-        runs = [variant_run(r, v.name) for r in range(bench.replicates)]
-        metrics = [store.metrics(run) for run in runs]
-        sigma = []
-        for loop in range(1, loops + 1):
-            values = [
-                s
-                for m in metrics
-                for x in m
-                if x.loop == loop
-                for s in x.selected_sigma
-            ]
-            sigma.append(float(np.mean(values)) if values else math.nan)
+        mine = [curves[r, v.name] for r in replicates]
         own_labels += sum(c.labels[-1] - c.labels[0] for c in mine)
-        force_rms, n_starts = _selected_frames(store, runs)
-        selection = selection_label(v.selection)
         summaries.append(
-            VariantSummary(
-                variant=v.name,
-                scheme=bench.scheme_of(v).full_name,
-                rule=selection,
-                replicates=bench.replicates,
-                final_force_rmse=[c.figure(rank_set)[-1] for c in mine],
-                final_gentle_force_rmse=[c.figure("gentle")[-1] for c in mine],
-                final_energy_rmse=[
-                    c.figure(rank_set, "energy_rmse_meV_atom")[-1] for c in mine
-                ],
-                final_labels=[c.labels[-1] for c in mine],
-                calls_to_target=calls,
-                ratio_to_reference=ratios,
-                budget_ratio=[
-                    c.labels[-1] / ref if ref else math.nan
-                    for c, ref in zip(mine, reference_calls, strict=True)
-                ],
-                mean_error_over_budget=[
-                    mean_over_budget(c.labels, c.figure(rank_set)) for c in mine
-                ],
-                largest_rise=float(np.max(rises)) if len(rises) else 0.0,
-                oracle_failures=sum(
-                    store.count(Where(run=run, status=OracleStatus.FAILED))
-                    for run in runs
-                ),
-                skipped=sum(m.n_skipped for ms in metrics for m in ms),
-                redundant=sum(m.n_redundant for ms in metrics for m in ms),
-                selected_sigma=sigma,
-                sigma_rank=[_sigma_rank(c.final[-1], bench.rank_members) for c in mine],
-                selected_force_rms=force_rms,
-                selected_starts=n_starts,
-            )
+            _summary(store, bench, v, mine, targets, reference_calls, loops)
         )
-    shared = sum(
-        store.oracle_calls(Where(run=shared_run(r))) for r in range(bench.replicates)
-    )
+    shared = sum(store.oracle_calls(Where(run=shared_run(r))) for r in replicates)
     control = bench.control_variant()
     return BenchmarkResults(
         curves=list(curves.values()),

@@ -163,23 +163,9 @@ def select_frame(
     rng : int or numpy Generator, optional
         Seeds the ``random`` rule.
     """
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
-    if not (max_force_eV_A > 0):
-        raise ValueError(f"max_force_eV_A must be > 0, got {max_force_eV_A}")
-    if not (min_distance_A >= 0):
-        raise ValueError(f"min_distance_A must be >= 0, got {min_distance_A}")
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    _check_rules(rule, score, max_force_eV_A, min_distance_A)
     frames = list(frames.frames if isinstance(frames, EvolveResult) else frames)
-    if scores is None:
-        scores = frame_scores(frames, "energy_sigma", per_atom=per_atom)
-    scores = np.asarray(scores, dtype=float)
-    if scores.shape != (len(frames),):
-        raise ValueError(
-            f"scores must give one value per frame ({len(frames)}), got "
-            f"shape {scores.shape}"
-        )
+    scores = _scores_of(frames, scores, per_atom)
     candidates = frames if include_start else frames[1:]
     offset = len(frames) - len(candidates)
     values = scores[offset:]
@@ -215,15 +201,10 @@ def select_frame(
         )
         return SelectResult(frame=None, index=None, reason=reason, **counts)
     frame = candidates[best]
-    unit = SCORE_UNITS[score]
-    if score == "energy_sigma":
-        label, unit = "σ_U", "eV/atom" if per_atom else unit
-    else:
-        label = score
-    drawn = " (drawn at random)" if rule == "random" else ""
     reason = (
-        f"frame {best + offset} (step {frame.step}) with {label} = "
-        f"{values[best]:.4g} {unit}{drawn}; {len(qualified)} of "
+        f"frame {best + offset} (step {frame.step}) with "
+        f"{_score_text(score, values[best], per_atom)}"
+        f"{' (drawn at random)' if rule == 'random' else ''}; {len(qualified)} of "
         f"{len(candidates)} frames qualified"
     )
     return SelectResult(
@@ -233,6 +214,40 @@ def select_frame(
         ranked=tuple(k + offset for k in order),
         **counts,
     )
+
+
+def _check_rules(rule: str, score: str, max_force_eV_A, min_distance_A) -> None:
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+    if not (max_force_eV_A > 0):
+        raise ValueError(f"max_force_eV_A must be > 0, got {max_force_eV_A}")
+    if not (min_distance_A >= 0):
+        raise ValueError(f"min_distance_A must be >= 0, got {min_distance_A}")
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+
+
+def _scores_of(frames: list, scores, per_atom: bool) -> np.ndarray:
+    """One score per frame: the given ones (checked), else σ_U (per atom)."""
+    if scores is None:
+        scores = frame_scores(frames, "energy_sigma", per_atom=per_atom)
+    scores = np.asarray(scores, dtype=float)
+    if scores.shape != (len(frames),):
+        raise ValueError(
+            f"scores must give one value per frame ({len(frames)}), got "
+            f"shape {scores.shape}"
+        )
+    return scores
+
+
+def _score_text(score: str, value: float, per_atom: bool) -> str:
+    """``σ_U = 0.12 eV`` (per atom with ``per_atom``), or the score's name."""
+    unit = SCORE_UNITS[score]
+    if score == "energy_sigma":
+        label, unit = "σ_U", "eV/atom" if per_atom else unit
+    else:
+        label = score
+    return f"{label} = {value:.4g} {unit}"
 
 
 def spread_out(ranked: Sequence[int], n_frames: int, k: int) -> list[int]:

@@ -314,50 +314,15 @@ def known_structures(
     ):
         raise ValueError(f"repeat must be three integers >= 1, got {tuple(repeat)}")
     proto = PROTOTYPES[prototype]
-    fractions_given = isinstance(species, Mapping) and all(
-        isinstance(v, (int, float)) for v in species.values()
-    )
-    if not isinstance(species, Mapping) or (
-        fractions_given and not set(species) <= set(proto.sublattices)
-    ):
-        if len(proto.sublattices) == 1:
-            species = {proto.sublattices[0]: species}
-        elif not isinstance(species, Mapping):
-            species = {"cation": species}
-    unknown = set(species) - set(proto.sublattices)
-    if unknown:
-        raise ValueError(
-            f"species: {prototype} has sublattices {', '.join(proto.sublattices)}; "
-            f"got {', '.join(sorted(unknown))}"
-        )
-    spec = dict(species)
-    if proto.kind == "oxide":
-        spec.setdefault("anion", "O")
-    missing = [s for s in proto.sublattices if s not in spec]
-    if missing:
-        raise ValueError(f"species: give the species of sublattice(s) {missing}")
+    spec = _species_by_sublattice(prototype, proto, species)
     fractions = {name: _fractions(name, value) for name, value in spec.items()}
     host = fractions[proto.sublattices[0]]
     params = lattice_parameters(
         prototype, {s: f for s, f in host.items() if s != "X"}, lattice
     )
-    placeholder = {"metal": "Cu", "cation": "Zr", "anion": "O"}
-    unit = crystal(
-        [placeholder[k] for k in proto.kinds],
-        basis=proto.basis_positions(params),
-        spacegroup=proto.spacegroup,
-        cellpar=proto.cellpar(params),
-        primitive_cell=False,
-    )
+    unit = _unit_cell(proto, params)
     if repeat is None:
-        widths = unit.cell.volume / np.linalg.norm(
-            np.cross(unit.cell[[1, 2, 0]], unit.cell[[2, 0, 1]]), axis=1
-        )
-        least = len(unit) * np.prod(np.maximum(1, np.ceil(min_width_A / widths)))
-        check_atoms(least, "min_width_A")  # before the search for the repeat
-        repeat = supercell_repeat(
-            unit.cell[:], len(unit), min_atoms=min_atoms, min_width_A=min_width_A
-        )
+        repeat = _least_repeat(unit, min_atoms, min_width_A)
     repeat = tuple(int(r) for r in repeat)
     check_atoms(len(unit) * math.prod(repeat), f"repeat {repeat}")
     cell = unit.repeat(repeat)
@@ -390,3 +355,57 @@ def known_structures(
         )
         out.append(atoms)
     return out
+
+
+def _species_by_sublattice(prototype: str, proto, species) -> dict:
+    """``species`` as a mapping of every sublattice to its species (a bare
+    list or fraction mapping names the only, or the cation, sublattice;
+    an oxide's anion is O unless given)."""
+    fractions_given = isinstance(species, Mapping) and all(
+        isinstance(v, (int, float)) for v in species.values()
+    )
+    if not isinstance(species, Mapping) or (
+        fractions_given and not set(species) <= set(proto.sublattices)
+    ):
+        if len(proto.sublattices) == 1:
+            species = {proto.sublattices[0]: species}
+        elif not isinstance(species, Mapping):
+            species = {"cation": species}
+    unknown = set(species) - set(proto.sublattices)
+    if unknown:
+        raise ValueError(
+            f"species: {prototype} has sublattices {', '.join(proto.sublattices)}; "
+            f"got {', '.join(sorted(unknown))}"
+        )
+    spec = dict(species)
+    if proto.kind == "oxide":
+        spec.setdefault("anion", "O")
+    missing = [s for s in proto.sublattices if s not in spec]
+    if missing:
+        raise ValueError(f"species: give the species of sublattice(s) {missing}")
+    return spec
+
+
+def _unit_cell(proto, params) -> Atoms:
+    """The conventional cell of ``proto`` (placeholder species per kind)."""
+    placeholder = {"metal": "Cu", "cation": "Zr", "anion": "O"}
+    return crystal(
+        [placeholder[k] for k in proto.kinds],
+        basis=proto.basis_positions(params),
+        spacegroup=proto.spacegroup,
+        cellpar=proto.cellpar(params),
+        primitive_cell=False,
+    )
+
+
+def _least_repeat(unit: Atoms, min_atoms: int, min_width_A: float) -> tuple:
+    """The smallest supercell of ``unit`` with ``min_atoms`` and perpendicular
+    widths of ``min_width_A`` (its size checked before the search)."""
+    widths = unit.cell.volume / np.linalg.norm(
+        np.cross(unit.cell[[1, 2, 0]], unit.cell[[2, 0, 1]]), axis=1
+    )
+    least = len(unit) * np.prod(np.maximum(1, np.ceil(min_width_A / widths)))
+    check_atoms(least, "min_width_A")  # before the search for the repeat
+    return supercell_repeat(
+        unit.cell[:], len(unit), min_atoms=min_atoms, min_width_A=min_width_A
+    )

@@ -139,24 +139,10 @@ def random_structures(
     """
     if int(n) != n or n < 0:
         raise ValueError(f"n must be an integer >= 0, got {n}")
-    fractions = {str(k): float(v) for k, v in composition.items()}
-    if not fractions:
-        raise ValueError("composition is empty: name at least one species")
-    for symbol, value in fractions.items():
-        if symbol not in atomic_numbers:
-            raise ValueError(f"composition: {symbol!r} is not a chemical symbol")
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"composition[{symbol!r}] must be >= 0, got {value}")
-    if not sum(fractions.values()) > 0:
-        raise ValueError("composition: fractions must have a positive sum")
+    fractions = _fractions(composition)
     if (density_g_cm3 is None) == (n_atoms is None):
         raise ValueError("give exactly one of density_g_cm3 and n_atoms")
-    if not (math.isfinite(cutoff_A) and cutoff_A > 0):
-        raise ValueError(f"cutoff_A must be a finite number > 0, got {cutoff_A}")
-    check_structures(n, "n")
-    for name, value in (("max_attempts", max_attempts), ("max_restarts", max_restarts)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value}")
+    _check_limits(n, cutoff_A, max_attempts, max_restarts)
     edge = cell_edge(cutoff_A, criterion)
     volume = edge**3
     components = [c.copy() for c in components]
@@ -164,64 +150,13 @@ def random_structures(
     for unit in components:
         symbols |= set(unit.get_chemical_symbols())
     table = _pair_table(sorted(symbols), min_distance, min_distance_factor)
-
-    if density_g_cm3 is not None:
-        lo, hi = (float(d) for d in density_g_cm3)
-        if not (math.isfinite(lo) and 0 < lo <= hi and math.isfinite(hi)):
-            raise ValueError(
-                f"density_g_cm3 must be (low, high) with 0 < low <= high, got "
-                f"{density_g_cm3}"
-            )
-        total = sum(fractions.values())
-        mean_mass = sum(
-            f / total * atomic_masses[atomic_numbers[s]] for s, f in fractions.items()
-        )
-        unit_mass = sum(c.get_masses().sum() for c in components)
-
-        def count(rho):
-            return max(
-                0, round((rho * volume / G_CM3_PER_AMU_A3 - unit_mass) / mean_mass)
-            )
-
-        worst = count(hi)
-    else:
-        bounds = (n_atoms, n_atoms) if np.ndim(n_atoms) == 0 else tuple(n_atoms)
-        lo_n, hi_n = (int(b) for b in bounds)
-        if not 0 <= lo_n <= hi_n:
-            raise ValueError(
-                f"n_atoms must be >= 0 (or a range low <= high), got {n_atoms}"
-            )
-        worst = hi_n
-
-    fixed = sum(len(unit) for unit in components)
-    check_atoms(
-        worst + fixed, "density_g_cm3" if density_g_cm3 is not None else "n_atoms"
-    )
-    if worst + fixed == 0:
-        raise ValueError("n_atoms: the structures would hold no atom")
-    # refuse what cannot fit: spheres of radius d_min/2 above random close packing
-    counts = composition_counts(fractions, worst)
-    spheres = [s for s, c in counts.items() for _ in range(c)]
-    for unit in components:
-        spheres += unit.get_chemical_symbols()
-    packing = sum(math.pi / 6 * table[(s, s)] ** 3 for s in spheres) / volume
-    if packing > RANDOM_CLOSE_PACKING:
-        name = "density_g_cm3" if density_g_cm3 is not None else "n_atoms"
-        raise ValueError(
-            f"{name}: {len(spheres)} atoms with their minimum distances fill "
-            f"{packing:.2f} of the {edge:.2f} Å cell, above random close packing "
-            f"({RANDOM_CLOSE_PACKING}); lower the density or the minimum distance"
-        )
+    size = _Size(fractions, components, volume, density_g_cm3, n_atoms)
+    _check_fits(size, fractions, components, table, edge)
 
     rng = as_rng(rng)
     out = []
     for _ in range(int(n)):
-        if density_g_cm3 is not None:
-            rho = float(rng.uniform(lo, hi))
-            n_single = count(rho)
-        else:
-            n_single = int(rng.integers(lo_n, hi_n + 1))
-        singles = composition_counts(fractions, n_single)
+        singles = composition_counts(fractions, size.draw(rng))
         atoms = _place(
             edge, singles, components, table, max_attempts, max_restarts, rng
         )
@@ -238,6 +173,96 @@ def random_structures(
         )
         out.append(atoms)
     return out
+
+
+def _check_limits(n, cutoff_A, max_attempts, max_restarts) -> None:
+    if not (math.isfinite(cutoff_A) and cutoff_A > 0):
+        raise ValueError(f"cutoff_A must be a finite number > 0, got {cutoff_A}")
+    check_structures(n, "n")
+    for name, value in (("max_attempts", max_attempts), ("max_restarts", max_restarts)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value}")
+
+
+def _fractions(composition: Mapping[str, float]) -> dict[str, float]:
+    """The composition as checked fractions (chemical symbols, >= 0, not all 0)."""
+    fractions = {str(k): float(v) for k, v in composition.items()}
+    if not fractions:
+        raise ValueError("composition is empty: name at least one species")
+    for symbol, value in fractions.items():
+        if symbol not in atomic_numbers:
+            raise ValueError(f"composition: {symbol!r} is not a chemical symbol")
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"composition[{symbol!r}] must be >= 0, got {value}")
+    if not sum(fractions.values()) > 0:
+        raise ValueError("composition: fractions must have a positive sum")
+    return fractions
+
+
+class _Size:
+    """How many free atoms a structure gets: from a density drawn in a range
+    (less the components' mass), or a count drawn in a range."""
+
+    def __init__(self, fractions, components, volume, density_g_cm3, n_atoms):
+        self.key = "density_g_cm3" if density_g_cm3 is not None else "n_atoms"
+        if density_g_cm3 is not None:
+            lo, hi = (float(d) for d in density_g_cm3)
+            if not (math.isfinite(lo) and 0 < lo <= hi and math.isfinite(hi)):
+                raise ValueError(
+                    f"density_g_cm3 must be (low, high) with 0 < low <= high, got "
+                    f"{density_g_cm3}"
+                )
+            total = sum(fractions.values())
+            self.mean_mass = sum(
+                f / total * atomic_masses[atomic_numbers[s]]
+                for s, f in fractions.items()
+            )
+            self.unit_mass = sum(c.get_masses().sum() for c in components)
+            self.volume = volume
+            self.density = (lo, hi)
+            self.worst = self.count(hi)
+        else:
+            bounds = (n_atoms, n_atoms) if np.ndim(n_atoms) == 0 else tuple(n_atoms)
+            lo_n, hi_n = (int(b) for b in bounds)
+            if not 0 <= lo_n <= hi_n:
+                raise ValueError(
+                    f"n_atoms must be >= 0 (or a range low <= high), got {n_atoms}"
+                )
+            self.density = None
+            self.atoms = (lo_n, hi_n)
+            self.worst = hi_n
+
+    def count(self, rho: float) -> int:
+        """Free atoms at density ``rho`` (g/cm³)."""
+        free = (rho * self.volume / G_CM3_PER_AMU_A3 - self.unit_mass) / self.mean_mass
+        return max(0, round(free))
+
+    def draw(self, rng) -> int:
+        """One structure's free atoms."""
+        if self.density is not None:
+            return self.count(float(rng.uniform(*self.density)))
+        lo_n, hi_n = self.atoms
+        return int(rng.integers(lo_n, hi_n + 1))
+
+
+def _check_fits(size: _Size, fractions, components, table, edge: float) -> None:
+    """Refuse structures too large to hold, or whose minimum-distance
+    spheres (radius d_min/2) fill the cell above random close packing."""
+    fixed = sum(len(unit) for unit in components)
+    check_atoms(size.worst + fixed, size.key)
+    if size.worst + fixed == 0:
+        raise ValueError("n_atoms: the structures would hold no atom")
+    counts = composition_counts(fractions, size.worst)
+    spheres = [s for s, c in counts.items() for _ in range(c)]
+    for unit in components:
+        spheres += unit.get_chemical_symbols()
+    packing = sum(math.pi / 6 * table[(s, s)] ** 3 for s in spheres) / edge**3
+    if packing > RANDOM_CLOSE_PACKING:
+        raise ValueError(
+            f"{size.key}: {len(spheres)} atoms with their minimum distances fill "
+            f"{packing:.2f} of the {edge:.2f} Å cell, above random close packing "
+            f"({RANDOM_CLOSE_PACKING}); lower the density or the minimum distance"
+        )
 
 
 def _place(edge, singles, components, table, max_attempts, max_restarts, rng):

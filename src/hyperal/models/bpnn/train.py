@@ -130,6 +130,52 @@ def fit(
     if len(images) < 1:
         raise ValueError("images is empty")
     rng = np.random.default_rng(model.config["seed"] if seed is None else seed)
+    labels = _labels(images)
+    data = [model.neighbour_data(atoms) for atoms in images]
+    val_idx, train_idx = _split(rng, len(images), validation_fraction)
+    counts = _resampling(rng, model.n_members, len(train_idx), bootstrap)
+    train, validation = _batch_sets(
+        model,
+        rng,
+        (images, data, labels),
+        (train_idx, val_idx),
+        counts,
+        batch_size,
+    )
+    _set_statistics(model, train[0], preserve_function=preserve_function)
+    weights = (
+        energy_weight,
+        force_weight,
+        relative_force_weighting,
+        relative_force_eps,
+    )
+    epoch, best_epoch, history = _epochs(
+        model,
+        rng,
+        train,
+        validation,
+        weights,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        final_learning_rate=final_learning_rate,
+        patience=patience,
+        show=sys.stderr.isatty() if progress is None else progress,
+    )
+    e_rmse, f_rmse = _validation_errors(model, images, data, labels, val_idx)
+    return FitResult(
+        epochs=epoch,
+        best_epoch=best_epoch,
+        n_train=len(train_idx),
+        n_validation=len(val_idx),
+        wall_s=time.perf_counter() - tic,
+        history=history,
+        validation_energy_rmse_meV_atom=e_rmse,
+        validation_force_rmse_meV_A=f_rmse,
+    )
+
+
+def _labels(images: Sequence[Atoms]) -> list:
+    """Every image's reference energy and forces, their shapes checked."""
     labels = [reference_labels(atoms, k) for k, atoms in enumerate(images)]
     for k, (atoms, (_, forces)) in enumerate(zip(images, labels, strict=True)):
         if forces.shape != (len(atoms), 3):
@@ -137,52 +183,66 @@ def fit(
                 f"image {k}: reference forces have shape {forces.shape}, "
                 f"expected ({len(atoms)}, 3)"
             )
-    data = [model.neighbour_data(atoms) for atoms in images]
+    return labels
 
-    order = rng.permutation(len(images))
-    n_val = int(round(validation_fraction * len(images)))
-    if n_val == 0 and validation_fraction > 0 and len(images) >= 5:
+
+def _split(rng, n: int, validation_fraction: float):
+    """Validation and training indices of ``n`` images (a seeded split; one
+    validation image at least when there are 5 or more)."""
+    order = rng.permutation(n)
+    n_val = int(round(validation_fraction * n))
+    if n_val == 0 and validation_fraction > 0 and n >= 5:
         n_val = 1
     val_idx, train_idx = order[:n_val], order[n_val:]
     if len(train_idx) == 0:
         raise ValueError("no training structures left after the validation split")
+    return val_idx, train_idx
 
+
+def _resampling(rng, members: int, n: int, bootstrap: bool) -> np.ndarray:
+    """How often each member sees each training image: once, or a bootstrap
+    resampling per member."""
+    if not bootstrap:
+        return np.ones((members, n))
+    return np.stack(
+        [np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(members)]
+    ).astype(float)
+
+
+def _batches(model, rng, data, labels, indices, weights, batch_size: int) -> list:
+    """The images ``indices`` in shuffled batches of ``batch_size``, each
+    with its members' weights."""
+    perm = rng.permutation(len(indices))
+    out = []
+    for start in range(0, len(indices), batch_size):
+        chunk = perm[start : start + batch_size]
+        out.append(
+            _batch(
+                model,
+                [data[indices[c]] for c in chunk],
+                [labels[indices[c]] for c in chunk],
+                weights[:, chunk],
+            )
+        )
+    return out
+
+
+def _batch_sets(model, rng, images_data_labels, split, counts, batch_size: int):
+    """The training batches (each member weighted by its resampling) and the
+    validation batches, each with its totals for the loss; without
+    validation images, training stops on the training data, unweighted."""
+    images, data, labels = images_data_labels
+    train_idx, val_idx = split
     m = model.n_members
-    counts = np.ones((m, len(train_idx)))
-    if bootstrap:
-        counts = np.stack(
-            [
-                np.bincount(
-                    rng.integers(0, len(train_idx), len(train_idx)),
-                    minlength=len(train_idx),
-                )
-                for _ in range(m)
-            ]
-        ).astype(float)
     n_atoms_train = np.array([len(images[k]) for k in train_idx], dtype=float)
     totals = _totals(model, counts, n_atoms_train)
-
-    def batches(indices, weights):
-        perm = rng.permutation(len(indices))
-        out = []
-        for start in range(0, len(indices), batch_size):
-            chunk = perm[start : start + batch_size]
-            out.append(
-                _batch(
-                    model,
-                    [data[indices[c]] for c in chunk],
-                    [labels[indices[c]] for c in chunk],
-                    weights[:, chunk],
-                )
-            )
-        return out
-
-    train_batches = batches(train_idx, counts)
-    _set_statistics(model, train_batches, preserve_function=preserve_function)
+    train_batches = _batches(model, rng, data, labels, train_idx, counts, batch_size)
     val_source = val_idx if len(val_idx) else train_idx
     val_counts = np.ones((m, len(val_source)))
     if len(val_idx):
-        val_batches = batches(val_idx, val_counts)
+        val_batches = _batches(
+            model, rng, data, labels, val_idx, val_counts, batch_size
+        )
     else:  # stop on the training data, unweighted, without a second copy
         val_batches = [
             dict(
@@ -195,22 +255,37 @@ def fit(
     val_totals = _totals(
         model, val_counts, np.array([len(images[k]) for k in val_source], dtype=float)
     )
+    return (train_batches, totals), (val_batches, val_totals)
 
+
+def _epochs(
+    model,
+    rng,
+    train: tuple,
+    validation: tuple,
+    weights: tuple,
+    *,
+    epochs: int,
+    learning_rate: float,
+    final_learning_rate: float,
+    patience: int,
+    show: bool,
+) -> tuple[int, list[int], list[dict]]:
+    """Adam over ``epochs`` with an exponentially decaying learning rate;
+    each member keeps (and ends with) the parameters of its best validation
+    epoch; stops when no member improved for ``patience`` epochs. Returns
+    the last epoch, each member's best epoch and the loss history."""
+    train_batches, totals = train
+    val_batches, val_totals = validation
+    m = model.n_members
     params = list(model.network.parameters())
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     decay = (final_learning_rate / learning_rate) ** (1.0 / max(epochs - 1, 1))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
-    weights = (
-        energy_weight,
-        force_weight,
-        relative_force_weighting,
-        relative_force_eps,
-    )
     best_loss = np.full(m, np.inf)
     best_epoch = [0] * m
     best_params = [p.detach().clone() for p in params]
     history = []
-    show = sys.stderr.isatty() if progress is None else progress
     bar = EpochBar(epochs, show)
     epoch = 0
     try:
@@ -251,26 +326,22 @@ def fit(
     with torch.no_grad():
         for p, best in zip(params, best_params, strict=True):
             p.copy_(best)
+    return epoch, best_epoch, history
 
-    e_rmse = f_rmse = float("nan")
-    if len(val_idx):
-        e_err, f_err = [], []
-        for k in val_idx:
-            result = model.evaluate(model.graph_of([data[k]]), members=False)
-            e_err.append((result["energy"] - labels[k][0]) / len(images[k]))
-            f_err.append((result["forces"] - labels[k][1]).ravel())
-        e_rmse = 1e3 * float(np.sqrt(np.mean(np.square(e_err))))
-        f_rmse = 1e3 * float(np.sqrt(np.mean(np.square(np.concatenate(f_err)))))
-    return FitResult(
-        epochs=epoch,
-        best_epoch=best_epoch,
-        n_train=len(train_idx),
-        n_validation=len(val_idx),
-        wall_s=time.perf_counter() - tic,
-        history=history,
-        validation_energy_rmse_meV_atom=e_rmse,
-        validation_force_rmse_meV_A=f_rmse,
-    )
+
+def _validation_errors(model, images, data, labels, val_idx) -> tuple[float, float]:
+    """The committee mean's energy (meV/atom) and force (meV/Å) RMSE on the
+    validation images (NaN without any)."""
+    if not len(val_idx):
+        return float("nan"), float("nan")
+    e_err, f_err = [], []
+    for k in val_idx:
+        result = model.evaluate(model.graph_of([data[k]]), members=False)
+        e_err.append((result["energy"] - labels[k][0]) / len(images[k]))
+        f_err.append((result["forces"] - labels[k][1]).ravel())
+    e_rmse = 1e3 * float(np.sqrt(np.mean(np.square(e_err))))
+    f_rmse = 1e3 * float(np.sqrt(np.mean(np.square(np.concatenate(f_err)))))
+    return e_rmse, f_rmse
 
 
 def _set_statistics(
