@@ -56,6 +56,7 @@ class FitResult:
 
 #: The defaults of every fit option: the campaign file's (one set).
 _DEFAULTS = BPNNFitOptions()
+_OPTIONS = set(BPNNFitOptions.model_fields)
 
 
 def fit(
@@ -113,20 +114,9 @@ def fit(
     """
     tic = time.perf_counter()
     # the rules (and defaults) of the options a campaign file gives: one set;
-    # a ValidationError is a ValueError naming the key
-    BPNNFitOptions(
-        epochs=epochs,
-        energy_weight=energy_weight,
-        force_weight=force_weight,
-        relative_force_weighting=relative_force_weighting,
-        relative_force_eps=relative_force_eps,
-        bootstrap=bootstrap,
-        validation_fraction=validation_fraction,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        final_learning_rate=final_learning_rate,
-        patience=patience,
-    )
+    # a ValidationError is a ValueError naming the key (the arguments, here
+    # at the top, are the only locals)
+    BPNNFitOptions(**{k: v for k, v in locals().items() if k in _OPTIONS})
     if len(images) < 1:
         raise ValueError("images is empty")
     rng = np.random.default_rng(model.config["seed"] if seed is None else seed)
@@ -143,12 +133,8 @@ def fit(
         batch_size,
     )
     _set_statistics(model, train[0], preserve_function=preserve_function)
-    weights = (
-        energy_weight,
-        force_weight,
-        relative_force_weighting,
-        relative_force_eps,
-    )
+    weights = (energy_weight, force_weight)
+    weights += (relative_force_weighting, relative_force_eps)
     epoch, best_epoch, history = _epochs(
         model,
         rng,
