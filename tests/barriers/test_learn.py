@@ -428,13 +428,9 @@ def test_oracle_cost_is_counted_in_calls_and_atoms_per_cell_size(finished):
 
 
 def test_strained_cells_and_enumerated_environments(tmp_path):
+    from hyperal.barriers.cells import hop_end
     from hyperal.barriers.hops import draw_hops
-    from hyperal.barriers.paths import (
-        canonical,
-        hop_end,
-        load_case,
-        path_environment,
-    )
+    from hyperal.barriers.paths import canonical, load_case, path_environment
     from hyperal.structures.strain import measured_strain
 
     data = tiny(

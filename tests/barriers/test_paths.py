@@ -17,7 +17,7 @@ from hyperal.barriers import (
     representatives,
     sample,
 )
-from hyperal.barriers.paths import orbit_count_brute_force
+from hyperal.barriers.counting import orbit_count_brute_force
 from hyperal.cli.main import app
 
 SC_VACANCY = """
@@ -124,7 +124,7 @@ def test_sampling_is_uniform_over_orbits(cases):
     env = cases["bcc-octahedral"]
     rows = representatives(env, 2)
     group = env.groups["directed"]
-    from hyperal.barriers.paths import _codes, _images
+    from hyperal.barriers.counting import _codes, _images
 
     sizes = {
         int(_codes(r[None], 2)[0]): len(set(_images(r[None], group, 2)[0]))

@@ -2,15 +2,14 @@
 (:mod:`hyperal.barriers.paths`) and the automated saddle search
 (:mod:`hyperal.barriers.saddle`, its legs in :mod:`hyperal.barriers.legs`)."""
 
+from hyperal.barriers.cells import decorated_cell, describe
+from hyperal.barriers.counting import burnside
 from hyperal.barriers.legs import SaddleSearch
 from hyperal.barriers.paths import (
     CONVENTIONS,
     HopCase,
     PathEnvironment,
-    burnside,
     canonical,
-    decorated_cell,
-    describe,
     load_case,
     named_cases,
     path_environment,

@@ -13,15 +13,9 @@ from collections.abc import Iterator
 import numpy as np
 from ase import Atoms
 
+from hyperal.barriers.cells import decorated_cell, strained
 from hyperal.barriers.config import BarrierConfig
-from hyperal.barriers.paths import (
-    decorated_cell,
-    load_case,
-    path_environment,
-    representatives,
-    sample,
-    strained,
-)
+from hyperal.barriers.paths import load_case, path_environment, representatives, sample
 from hyperal.runs.seeds import stream
 
 

@@ -11,10 +11,8 @@ from ase import Atoms
 from ase.geometry import get_distances
 from ase.optimize import FIRE
 
+from hyperal.barriers.cells import hop_end
 from hyperal.barriers.config import BarrierConfig
-from hyperal.barriers.paths import (
-    hop_end,
-)
 from hyperal.barriers.saddle import find_saddle
 from hyperal.oracle import Oracle
 from hyperal.runs.store import structure_key
