@@ -181,7 +181,7 @@ def test_a_biased_variant_is_also_compared_with_its_twin():
 
 
 def test_a_variants_selection_is_named_by_rule_score_and_batch():
-    from hyperal.benchmark.results import selection_label
+    from hyperal.benchmark.collect import selection_label
 
     assert selection_label({}) == "max_sigma"
     assert selection_label({"rule": "random", "score": "force_sigma_max"}) == "random"
