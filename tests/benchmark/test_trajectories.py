@@ -19,13 +19,13 @@ from hyperal.benchmark import load_benchmark
 from hyperal.benchmark.trajectories import (
     MIXED,
     TrajectoryBenchmark,
-    collect_trajectories,
     oracle_trajectory,
     spaced,
     trajectory_run,
     trajectory_starts,
     withheld_starts,
 )
+from hyperal.benchmark.trajectory_results import collect_trajectories
 from hyperal.cli.main import app
 from hyperal.labels import reference
 from hyperal.models.checkpoint import read_manifest

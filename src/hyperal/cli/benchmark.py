@@ -133,10 +133,8 @@ def _run(kind, bench, base, run: bool) -> None:
 
 def _trajectories(bench, base, folder: Path, run: bool) -> None:
     """``hyperal benchmark --trajectories``: run or resume, then summarise."""
-    from hyperal.benchmark.trajectories import (
-        TrajectoryBenchmark,
-        collect_trajectories,
-    )
+    from hyperal.benchmark.trajectories import TrajectoryBenchmark
+    from hyperal.benchmark.trajectory_results import collect_trajectories
     from hyperal.report.trajectories import write_trajectory_report
     from hyperal.runs.store import Store
 

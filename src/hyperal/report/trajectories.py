@@ -19,7 +19,7 @@ def _matrix_figure(page, results):
     """Heat maps of the (train × test) mean errors, one panel per figure."""
     import matplotlib.pyplot as plt
 
-    from hyperal.benchmark.trajectories import FIGURES
+    from hyperal.benchmark.trajectory_results import FIGURES
 
     fig, axes = plt.subplots(1, len(FIGURES), figsize=(3.2 * len(FIGURES), 3.1))
     for ax, (key, title, unit) in zip(axes, FIGURES, strict=True):
@@ -185,7 +185,7 @@ def _source_section(page: Page, results) -> None:
 def _error_section(page: Page, results) -> None:
     """The (training source × test source) error tables, raw and paired."""
     errors = page.section("Errors per training source and test source")
-    from hyperal.benchmark.trajectories import FIGURES
+    from hyperal.benchmark.trajectory_results import FIGURES
 
     for key, title, unit in FIGURES:
         errors.append(
