@@ -13,10 +13,16 @@ checkpoint exists once its fit has finished.
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import Future
 from pathlib import Path
 
+from hyperal.campaign.selected import (
+    batch_entries,
+    first_new,
+    redundancy_filter,
+    row_pairs,
+    selected_entry,
+)
 from hyperal.campaign.starts import initial_starts, loop_starts
 from hyperal.models.checkpoint import damage, read_manifest
 from hyperal.runs.context import StageContext
@@ -41,7 +47,6 @@ from hyperal.runs.stages import (
     label_pending,
     pending_rows,
     stop_if_all_failed,
-    training_set,
     wait_for_labels,
     warm_start,
 )
@@ -49,11 +54,6 @@ from hyperal.runs.tasks import (
     evolve_and_select,
     oracle_relaxation,
 )
-
-
-def _pairs(ctx: StageContext, loop: int, stage: Stage, **pairs) -> dict:
-    return {"run": ctx.run, "loop": loop, "stage": stage.value, **pairs}
-
 
 # --- labelling ---------------------------------------------------------------------
 
@@ -84,7 +84,7 @@ def label_initial(ctx: StageContext) -> int:
         entries = [
             (
                 atoms,
-                _pairs(
+                row_pairs(
                     ctx,
                     0,
                     Stage.INITIAL,
@@ -103,7 +103,7 @@ def label_initial(ctx: StageContext) -> int:
             entries.append(
                 (
                     failed_atoms,
-                    _pairs(
+                    row_pairs(
                         ctx,
                         0,
                         Stage.INITIAL,
@@ -132,7 +132,7 @@ def write_starts(ctx: StageContext, loop: int) -> int:
     ctx.store.add(
         (
             start.atoms,
-            _pairs(
+            row_pairs(
                 ctx,
                 loop,
                 Stage.START,
@@ -168,155 +168,6 @@ def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
 # --- evolution -----------------------------------------------------------------------
 
 
-def _redundancy_filter(ctx: StageContext, loop: int):
-    """A :class:`~hyperal.evolve.select.RedundancyFilter` that already keeps
-    the training structures before ``loop`` and the frames selected in
-    ``loop`` so far (None when the campaign switches the filter off)."""
-    selection = ctx.config.selection
-    if not selection.redundancy_filter:
-        return None
-    from hyperal.evolve.select import RedundancyFilter
-
-    kept = RedundancyFilter(
-        ctx.config.system.elements, threshold=selection.redundancy_threshold
-    )
-    for atoms in training_set(ctx, loop - 1):
-        kept.keep(atoms)
-    for row in ctx.store.rows(
-        Where(loop=loop, stage=Stage.SELECTED, split=Split.TRAIN, run=ctx.run)
-    ):
-        kept.keep(row.toatoms())
-    return kept
-
-
-def _first_new(outcome, kept) -> tuple[object, float, float, int]:
-    """The first of an evolution's candidates that is not redundant: its
-    Atoms (None if every one is), σ_U, score and the number passed over."""
-    if kept is None:
-        score = outcome.candidates[0][2] if outcome.candidates else math.nan
-        return outcome.atoms, outcome.sigma, score, 0
-    for passed, (atoms, sigma, score) in enumerate(outcome.candidates):
-        if kept.add(atoms):
-            return atoms, sigma, score, passed
-    return None, math.nan, math.nan, len(outcome.candidates)
-
-
-def _selected_entry(
-    ctx: StageContext,
-    loop: int,
-    row,
-    outcome,
-    atoms,
-    *,
-    name: str,
-    sigma: float = math.nan,
-    score: float = math.nan,
-    reason: str = "",
-    **extra,
-) -> tuple:
-    """The store entry of an evolution's selected frame (split train,
-    pending its label, with σ_U and the selection score) or, with ``atoms``
-    None, of its start skipped for ``reason``."""
-    cfg = ctx.config
-    pairs = _pairs(
-        ctx,
-        loop,
-        Stage.SELECTED,
-        name=name,
-        source=row.source,
-        scheme=cfg.scheme.full_name,
-        evolution=outcome.status,
-        start_index=row.start_index,
-        **extra,
-        **outcome.motion,
-    )
-    if atoms is None:
-        return (
-            row.toatoms(),
-            {
-                **pairs,
-                "split": Split.NONE.value,
-                "oracle_status": OracleStatus.SKIPPED.value,
-                "oracle_reason": (reason or outcome.reason)[:500],
-            },
-        )
-    atoms.info = {}
-    pairs.update(split=Split.TRAIN.value, uncertainty=float(sigma))
-    if cfg.selection.score != "energy_sigma" and math.isfinite(score):
-        pairs["selection_score"] = float(score)
-    return atoms, pairs
-
-
-def _batch_entries(ctx: StageContext, loop: int, by_index: dict, outcomes: dict, kept):
-    """The loop's selected frames chosen together
-    (:func:`~hyperal.evolve.select.select_batch`) from every evolution's
-    candidates — as many as the evolutions that have a qualified frame —
-    and a skipped entry for each start none of whose frames was chosen."""
-    from hyperal.evolve.select import select_batch
-
-    pool = [
-        (j, atoms, sigma, score)
-        for j in sorted(outcomes)
-        for atoms, sigma, score in outcomes[j].candidates
-    ]
-    budget = sum(outcome.atoms is not None for outcome in outcomes.values())
-    choice = select_batch(
-        [atoms for _, atoms, _, _ in pool],
-        [score for *_, score in pool],
-        budget,
-        kept=kept if kept is not None else _describer(ctx),
-    )
-    chosen: dict[int, list[int]] = {}
-    for k in choice.chosen:
-        chosen.setdefault(pool[k][0], []).append(k)
-    passed: dict[int, int] = {}
-    for k in choice.passed:
-        passed[pool[k][0]] = passed.get(pool[k][0], 0) + 1
-    entries = []
-    for j in sorted(outcomes):
-        row, outcome = by_index[j], outcomes[j]
-        name = selected_name(ctx.run, loop, j)
-        extra = {"redundant": passed.get(j, 0)}
-        if j not in chosen:
-            reason = outcome.reason
-            if outcome.atoms is not None:
-                reason = (
-                    "no frame selected: the batch chose more uncertain or more "
-                    "diverse frames of other trajectories"
-                )
-            entries.append(
-                _selected_entry(
-                    ctx, loop, row, outcome, None, name=name, reason=reason, **extra
-                )
-            )
-            continue
-        for r, k in enumerate(chosen[j]):
-            _, atoms, sigma, score = pool[k]
-            entries.append(
-                _selected_entry(
-                    ctx,
-                    loop,
-                    row,
-                    outcome,
-                    atoms.copy(),
-                    name=name if r == 0 else f"{name}-{r}",
-                    sigma=sigma,
-                    score=score,
-                    batch_rank=choice.chosen.index(k),
-                    **extra,
-                )
-            )
-    return entries
-
-
-def _describer(ctx: StageContext):
-    """A filter that refuses nothing (threshold 0), there only to describe
-    structures for a batch selection with the redundancy filter off."""
-    from hyperal.evolve.select import RedundancyFilter
-
-    return RedundancyFilter(ctx.config.system.elements, threshold=0.0)
-
-
 def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     """Evolve each of the loop's non-difficult starts with the scheme on the
     committee of ``checkpoint`` and store the selected frame (pending its
@@ -326,7 +177,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     a frame already selected this loop is passed over for the trajectory's
     next candidate (``redundant`` counts those passed over). With
     ``selection.batch`` every evolution ends first and the loop's frames are
-    chosen together (:func:`_batch_entries`), stored in one transaction,
+    chosen together (:func:`batch_entries`), stored in one transaction,
     then labelled. Returns the number evolved now."""
     cfg, store = ctx.config, ctx.store
     done = {
@@ -341,7 +192,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         if row.start_index not in done
     ]
     by_index = {row.start_index: row for row in starts}
-    kept = _redundancy_filter(ctx, loop) if starts else None
+    kept = redundancy_filter(ctx, loop) if starts else None
     batch = cfg.selection.batch
     n_candidates = cfg.selection.candidates if (kept is not None or batch) else 1
     streamed: list[Future] = []  # labels of selected frames, made meanwhile
@@ -369,7 +220,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             outcomes[j] = outcome
             ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
             continue
-        atoms, sigma, score, passed = _first_new(outcome, kept)
+        atoms, sigma, score, passed = first_new(outcome, kept)
         reason = outcome.reason
         if atoms is None and outcome.atoms is not None:
             reason = (
@@ -377,7 +228,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                 "training structure or a frame selected this loop (relative "
                 f"descriptor distance < {cfg.selection.redundancy_threshold:g})"
             )
-        entry = _selected_entry(
+        entry = selected_entry(
             ctx,
             loop,
             by_index[j],
@@ -394,7 +245,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             streamed.append(label_in_background(ctx, row_id, entry[0]))
         ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
     if outcomes:
-        entries = _batch_entries(ctx, loop, by_index, outcomes, kept)
+        entries = batch_entries(ctx, loop, by_index, outcomes, kept)
         ids = store.add(entries)
         if ctx.labeller is not None:
             streamed += [

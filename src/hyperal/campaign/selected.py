@@ -1,0 +1,172 @@
+"""The frames a loop labels: one per trajectory (the next candidate when the
+first nearly repeats a training structure or a frame chosen before it), or
+the loop's labels chosen together, and the rows they are written as."""
+
+from __future__ import annotations
+
+import math
+
+from hyperal.runs.context import StageContext
+from hyperal.runs.query import Where
+from hyperal.runs.records import (
+    OracleStatus,
+    Split,
+    Stage,
+    selected_name,
+)
+from hyperal.runs.stages import (
+    training_set,
+)
+
+
+def row_pairs(ctx: StageContext, loop: int, stage: Stage, **pairs) -> dict:
+    return {"run": ctx.run, "loop": loop, "stage": stage.value, **pairs}
+
+
+def redundancy_filter(ctx: StageContext, loop: int):
+    """A :class:`~hyperal.evolve.select.RedundancyFilter` that already keeps
+    the training structures before ``loop`` and the frames selected in
+    ``loop`` so far (None when the campaign switches the filter off)."""
+    selection = ctx.config.selection
+    if not selection.redundancy_filter:
+        return None
+    from hyperal.evolve.select import RedundancyFilter
+
+    kept = RedundancyFilter(
+        ctx.config.system.elements, threshold=selection.redundancy_threshold
+    )
+    for atoms in training_set(ctx, loop - 1):
+        kept.keep(atoms)
+    for row in ctx.store.rows(
+        Where(loop=loop, stage=Stage.SELECTED, split=Split.TRAIN, run=ctx.run)
+    ):
+        kept.keep(row.toatoms())
+    return kept
+
+
+def first_new(outcome, kept) -> tuple[object, float, float, int]:
+    """The first of an evolution's candidates that is not redundant: its
+    Atoms (None if every one is), σ_U, score and the number passed over."""
+    if kept is None:
+        score = outcome.candidates[0][2] if outcome.candidates else math.nan
+        return outcome.atoms, outcome.sigma, score, 0
+    for passed, (atoms, sigma, score) in enumerate(outcome.candidates):
+        if kept.add(atoms):
+            return atoms, sigma, score, passed
+    return None, math.nan, math.nan, len(outcome.candidates)
+
+
+def selected_entry(
+    ctx: StageContext,
+    loop: int,
+    row,
+    outcome,
+    atoms,
+    *,
+    name: str,
+    sigma: float = math.nan,
+    score: float = math.nan,
+    reason: str = "",
+    **extra,
+) -> tuple:
+    """The store entry of an evolution's selected frame (split train,
+    pending its label, with σ_U and the selection score) or, with ``atoms``
+    None, of its start skipped for ``reason``."""
+    cfg = ctx.config
+    pairs = row_pairs(
+        ctx,
+        loop,
+        Stage.SELECTED,
+        name=name,
+        source=row.source,
+        scheme=cfg.scheme.full_name,
+        evolution=outcome.status,
+        start_index=row.start_index,
+        **extra,
+        **outcome.motion,
+    )
+    if atoms is None:
+        return (
+            row.toatoms(),
+            {
+                **pairs,
+                "split": Split.NONE.value,
+                "oracle_status": OracleStatus.SKIPPED.value,
+                "oracle_reason": (reason or outcome.reason)[:500],
+            },
+        )
+    atoms.info = {}
+    pairs.update(split=Split.TRAIN.value, uncertainty=float(sigma))
+    if cfg.selection.score != "energy_sigma" and math.isfinite(score):
+        pairs["selection_score"] = float(score)
+    return atoms, pairs
+
+
+def batch_entries(ctx: StageContext, loop: int, by_index: dict, outcomes: dict, kept):
+    """The loop's selected frames chosen together
+    (:func:`~hyperal.evolve.select.select_batch`) from every evolution's
+    candidates — as many as the evolutions that have a qualified frame —
+    and a skipped entry for each start none of whose frames was chosen."""
+    from hyperal.evolve.select import select_batch
+
+    pool = [
+        (j, atoms, sigma, score)
+        for j in sorted(outcomes)
+        for atoms, sigma, score in outcomes[j].candidates
+    ]
+    budget = sum(outcome.atoms is not None for outcome in outcomes.values())
+    choice = select_batch(
+        [atoms for _, atoms, _, _ in pool],
+        [score for *_, score in pool],
+        budget,
+        kept=kept if kept is not None else describer(ctx),
+    )
+    chosen: dict[int, list[int]] = {}
+    for k in choice.chosen:
+        chosen.setdefault(pool[k][0], []).append(k)
+    passed: dict[int, int] = {}
+    for k in choice.passed:
+        passed[pool[k][0]] = passed.get(pool[k][0], 0) + 1
+    entries = []
+    for j in sorted(outcomes):
+        row, outcome = by_index[j], outcomes[j]
+        name = selected_name(ctx.run, loop, j)
+        extra = {"redundant": passed.get(j, 0)}
+        if j not in chosen:
+            reason = outcome.reason
+            if outcome.atoms is not None:
+                reason = (
+                    "no frame selected: the batch chose more uncertain or more "
+                    "diverse frames of other trajectories"
+                )
+            entries.append(
+                selected_entry(
+                    ctx, loop, row, outcome, None, name=name, reason=reason, **extra
+                )
+            )
+            continue
+        for r, k in enumerate(chosen[j]):
+            _, atoms, sigma, score = pool[k]
+            entries.append(
+                selected_entry(
+                    ctx,
+                    loop,
+                    row,
+                    outcome,
+                    atoms.copy(),
+                    name=name if r == 0 else f"{name}-{r}",
+                    sigma=sigma,
+                    score=score,
+                    batch_rank=choice.chosen.index(k),
+                    **extra,
+                )
+            )
+    return entries
+
+
+def describer(ctx: StageContext):
+    """A filter that refuses nothing (threshold 0), there only to describe
+    structures for a batch selection with the redundancy filter off."""
+    from hyperal.evolve.select import RedundancyFilter
+
+    return RedundancyFilter(ctx.config.system.elements, threshold=0.0)
