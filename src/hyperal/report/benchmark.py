@@ -10,6 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperal.report.benchmark_tables import (
+    fmt,
+    per_set_tables,
+    variant_curves,
+    verdicts,
+)
 from hyperal.report.page import (
     Page,
     colour,
@@ -45,19 +51,12 @@ def _panels(rank_set: str):
     )
 
 
-def _by_variant(results):
-    out: dict[str, list] = {}
-    for curve in results.curves:
-        out.setdefault(curve.variant, []).append(curve)
-    return out
-
-
 def _curves(page, results, panels, caption, name):
     import matplotlib.pyplot as plt
 
     rows = (len(panels) + 1) // 2
     fig, axes = plt.subplots(rows, 2, figsize=(11, 3.6 * rows), squeeze=False)
-    variants = _by_variant(results)
+    variants = variant_curves(results)
     for ax, (split, key, label) in zip(axes.flat, panels, strict=False):
         for k, (variant, curves) in enumerate(variants.items()):
             x = np.mean([c.labels for c in curves], axis=0)
@@ -141,148 +140,6 @@ def _ratios(page, results):
     )
 
 
-def _verdicts(results) -> list[str]:
-    """The paired comparisons as a table, with how they were made."""
-    if not results.comparisons:
-        return ["<p>One variant: nothing to compare.</p>"]
-    rows = []
-    for c in results.comparisons:
-        i = c.interval
-        needed = c.needed_for_10_percent
-        rows.append(
-            [
-                c.variant,
-                f"{c.other} ({c.role})",
-                c.metric,
-                i.n,
-                _fmt(i.mean),
-                f"[{_fmt(i.low)}, {_fmt(i.high)}]",
-                f"{c.percent(i.mean):+.1f} % [{c.percent(i.low):+.1f}, "
-                f"{c.percent(i.high):+.1f}]"
-                if i.n > 1
-                else f"{c.percent(i.mean):+.1f} %",
-                f"{c.p_holm:.3g}",
-                c.verdict,
-                needed if needed is not None else "–",
-            ]
-        )
-    return [
-        "<p>Each variant against the reference and against the random-selection "
-        "control, and each biased variant against its unbiased twin, paired by "
-        f"replicate (the replicates share starts, seeds and "
-        f"first committee): variant − other on the {results.rank_set} force "
-        "RMSE of the last committee ('final') and on its mean over the labelling "
-        "budget ('over budget'); negative is a lower error. Mean difference with "
-        "its 95 % Student-t interval (sample standard deviation, ddof = 1), the "
-        "paired t-test's p-value Holm-corrected across every comparison of the "
-        "same figure, and the verdict that follows: better / worse when the "
-        "corrected p is below 0.05, else no detectable difference with the "
-        "smallest effect this design detects (80 % power). The last column is "
-        "how many replicates would detect a 10 % difference at the observed "
-        "paired spread.</p>",
-        table(
-            [
-                "variant",
-                "against",
-                "figure",
-                "replicates",
-                "difference (meV/Å)",
-                "95 % interval (meV/Å)",
-                "relative",
-                "p (Holm)",
-                "verdict",
-                "replicates for 10 %",
-            ],
-            rows,
-            left=3,
-        ),
-    ]
-
-
-def _per_set(results) -> list[str]:
-    """Per frozen set other than the gentle one: final force errors per
-    structure type (stratum) and per bin of reference force magnitude."""
-    out = []
-    by_variant = _by_variant(results)
-    names = sorted(
-        {n for c in results.curves for n in c.final[-1].tests if n != "gentle"}
-    )
-    for name in names:
-        finals = {
-            v: [c.final[-1].tests.get(name) for c in cs] for v, cs in by_variant.items()
-        }
-        sources = sorted(
-            {s for fs in finals.values() for f in fs if f for s in f.by_source}
-        )
-        bins = sorted(
-            {
-                (b.lower_eV_A, b.upper_eV_A)
-                for fs in finals.values()
-                for f in fs
-                if f
-                for b in f.force_bins
-            }
-        )
-        rows = []
-        for variant, fs in finals.items():
-            row = [variant]
-            for source in sources:
-                values = [
-                    f.by_source[source].force_rmse_meV_A
-                    for f in fs
-                    if f and source in f.by_source
-                ]
-                row.append(_fmt(float(np.mean(values)) if values else None, 0))
-            for edges in bins:
-                values = [
-                    b.force_rmse_meV_A
-                    for f in fs
-                    if f
-                    for b in f.force_bins
-                    if (b.lower_eV_A, b.upper_eV_A) == edges
-                ]
-                row.append(_fmt(float(np.mean(values)) if values else None, 0))
-            rows.append(row)
-        atoms = {
-            edges: next(
-                (
-                    b.atoms
-                    for fs in finals.values()
-                    for f in fs
-                    if f
-                    for b in f.force_bins
-                    if (b.lower_eV_A, b.upper_eV_A) == edges
-                ),
-                0,
-            )
-            for edges in bins
-        }
-        counts = next(
-            (
-                {s: f.by_source[s].count for s in sources}
-                for fs in finals.values()
-                for f in fs
-                if f
-            ),
-            {},
-        )
-        out.append(f"<h3>{name}</h3>")
-        out.append(
-            table(
-                [
-                    "variant",
-                    *(f"{s} ({counts.get(s, 0)}) F RMSE" for s in sources),
-                    *(
-                        f"|F_ref| {lo:g}–{hi:g} eV/Å ({atoms[lo, hi]} atoms)"
-                        for lo, hi in bins
-                    ),
-                ],
-                rows,
-            )
-        )
-    return out
-
-
 def _sigma(page, results):
     import matplotlib.pyplot as plt
 
@@ -303,10 +160,6 @@ def _sigma(page, results):
         "design).",
         "sigma",
     )
-
-
-def _fmt(value, digits=1):
-    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _diversity(page, bench, base) -> list[str]:
@@ -429,14 +282,14 @@ def _ranking_section(page: Page, results) -> None:
                 k,
                 s.variant,
                 f"{mean:.1f} ± {std:.1f}",
-                _fmt(s._mean(s.final_gentle_force_rmse)),
-                _fmt(s._mean(s.final_energy_rmse)),
+                fmt(s._mean(s.final_gentle_force_rmse)),
+                fmt(s._mean(s.final_energy_rmse)),
                 f"{np.mean(s.final_labels):.1f}",
                 s.to_target.text(),
-                _fmt(s._mean(s.mean_error_over_budget), 0),
+                fmt(s._mean(s.mean_error_over_budget), 0),
                 f"{100 * s.largest_rise:+.0f} %",
-                _fmt(s._mean(s.sigma_rank), 2),
-                _fmt(s.selected_force_rms, 2),
+                fmt(s._mean(s.sigma_rank), 2),
+                fmt(s.selected_force_rms, 2),
                 s.selected_starts,
                 s.oracle_failures,
                 s.skipped,
@@ -528,7 +381,7 @@ def write_benchmark_report(results, bench, base, path) -> Path:
     )
     _setup_section(page, results, bench, base)
     _ranking_section(page, results)
-    page.section("Paired verdicts").extend(_verdicts(results))
+    page.section("Paired verdicts").extend(verdicts(results))
     _curve_section(page, results, bench)
     cost = page.section("Oracle calls to reach the reference error")
     cost.append(_ratios(page, results))
@@ -540,7 +393,7 @@ def write_benchmark_report(results, bench, base, path) -> Path:
         "part of a set a variant gets right, separated from how far from "
         "equilibrium the set lies.</p>"
     )
-    types.extend(_per_set(results))
+    types.extend(per_set_tables(results))
     uncertainty = page.section("Uncertainty of the selected frames")
     uncertainty.append(_sigma(page, results))
     page.section("Sampling diversity").extend(_diversity(page, bench, base))
