@@ -1,0 +1,179 @@
+"""Candidate structures of a robustness test set, one stratum at a time: MD
+snapshots on the oracle, vacancies, surfaces, strained and rattled crystals,
+the system's random structures and derived oxides."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from ase import Atoms
+
+from hyperal.campaign.config import SystemConfig
+
+if TYPE_CHECKING:
+    from hyperal.testsets import (
+        MDStratum,
+        StrainStratum,
+        SurfaceStratum,
+        TestSetRecipe,
+        VacancyStratum,
+    )
+
+
+def recipe_oracle(recipe: TestSetRecipe, path: str | Path | None = None):
+    """The recipe's oracle (:class:`hyperal.oracle.Oracle`); its calls'
+    folders beside the test set ``path`` by default."""
+    return recipe.oracle.build(path)
+
+
+def stratum_rng(seed: int, name: str) -> np.random.Generator:
+    """The random stream of stratum ``name``: the recipe seed and a stable
+    checksum of the name (adding or reordering strata changes no other
+    stratum's structures)."""
+    return np.random.default_rng(
+        np.random.SeedSequence([seed, zlib.crc32(name.encode())])
+    )
+
+
+def _parents(stratum, system: SystemConfig, rng) -> list[Atoms]:
+    phases = stratum.phases or system.metal_phases
+    phase = phases[int(rng.integers(len(phases)))]
+    return phase.build(rng)
+
+
+def _clean(atoms: Atoms) -> Atoms:
+    atoms = atoms.copy()
+    atoms.calc = None
+    atoms.info = {}
+    for key in list(atoms.arrays):
+        if key not in ("numbers", "positions"):
+            del atoms.arrays[key]
+    return atoms
+
+
+def _vacancies(atoms: Atoms, stratum: VacancyStratum, rng) -> Atoms:
+    n = min(stratum.vacancies, len(atoms) - 1)
+    first = int(rng.integers(len(atoms)))
+    removed = [first]
+    while len(removed) < n:
+        if stratum.adjacent:
+            d = atoms.get_distances(removed[-1], range(len(atoms)), mic=True)
+            d[removed] = np.inf
+            removed.append(int(np.argmin(d)))
+        else:
+            left = [i for i in range(len(atoms)) if i not in removed]
+            removed.append(int(rng.choice(left)))
+    del atoms[sorted(removed)]
+    return atoms
+
+
+def _surface(atoms: Atoms, stratum: SurfaceStratum, rng) -> Atoms | None:
+    from ase.build import surface
+
+    miller = stratum.miller[int(rng.integers(len(stratum.miller)))]
+    slab = surface(atoms, miller, stratum.layers, vacuum=stratum.vacuum_A)
+    if len(slab) > stratum.max_atoms:
+        return None
+    slab.info = {"miller": " ".join(map(str, miller))}
+    return slab
+
+
+def _strain(atoms: Atoms, stratum: StrainStratum, rng) -> Atoms:
+    from hyperal.structures.strain import deform, deformation, deviatoric_strain
+
+    value = float(rng.uniform(*stratum.strain))
+    if stratum.mode == "hydrostatic":
+        f = deformation(linear=value)
+    else:
+        f = deformation(deviatoric=deviatoric_strain(value, rng))
+    out = deform(atoms, f)
+    out.info = {"strain": value}
+    return out
+
+
+def _md(stratum: MDStratum, system, driver, rng) -> list[Atoms]:
+    """The MD stratum's snapshots, driven by the calculator ``driver``."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import thermalize_momenta
+
+    temps = stratum.temperatures_K
+    per = [
+        stratum.count // len(temps) + (k < stratum.count % len(temps))
+        for k in range(len(temps))
+    ]
+    out = []
+    for temperature, n in zip(temps, per, strict=True):
+        if not n:
+            continue
+        (atoms,) = _parents(stratum, system, rng)[:1]
+        atoms = _clean(atoms)
+        atoms.calc = driver()
+        thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+        dyn = Langevin(
+            atoms,
+            timestep=stratum.timestep_fs * units.fs,
+            temperature_K=temperature,
+            friction=stratum.friction / units.fs,
+            fixcm=False,
+            rng=rng,
+        )
+        dyn.run(stratum.equilibrate)
+        for k in range(n):
+            if k:
+                dyn.run(stratum.interval)
+            snap = _clean(atoms)
+            snap.info = {"temperature_K": temperature, "md_step": dyn.nsteps}
+            out.append(snap)
+    return out
+
+
+def candidates(recipe: TestSetRecipe, stratum, driver=None) -> list[Atoms]:
+    """The unlabelled structures of one stratum, in a fixed order: a pure
+    function of the recipe (``driver``, a calculator factory, moves the atoms
+    of an MD stratum; default the oracle's)."""
+    rng = stratum_rng(recipe.seed, stratum.label)
+    system = recipe.system
+    if stratum.kind == "md":
+        driver = driver or recipe_oracle(recipe).calculator
+        structures = _md(stratum, system, driver, rng)
+    elif stratum.kind == "random":
+        structures = [_clean(a) for a in system.random_structures(stratum.count, rng)]
+    elif stratum.kind == "oxide":
+        from hyperal.structures import derive_structures
+
+        parents = [a for p in system.oxide_phases for a in p.build(rng)]
+        structures = [
+            _clean(a)
+            for a in derive_structures(
+                parents, stratum.count, kind="oxide", rng=rng, **system.derive_oxide
+            )
+        ]
+    else:
+        structures = []
+        attempts = 0
+        while len(structures) < stratum.count:
+            attempts += 1
+            if attempts > 20 * stratum.count:
+                raise ValueError(
+                    f"stratum {stratum.label}: no structure within max_atoms "
+                    f"after {attempts - 1} attempts"
+                )
+            (atoms,) = _parents(stratum, system, rng)[:1]
+            atoms = _clean(atoms)
+            if stratum.kind == "vacancy":
+                atoms = _vacancies(atoms, stratum, rng)
+            elif stratum.kind == "surface":
+                atoms = _surface(atoms, stratum, rng)
+                if atoms is None:
+                    continue
+            elif stratum.kind == "strain":
+                atoms = _strain(atoms, stratum, rng)
+            structures.append(atoms)
+    for atoms in structures:
+        if stratum.rattle_A > 0:
+            atoms.positions += rng.normal(scale=stratum.rattle_A, size=(len(atoms), 3))
+    return structures[: stratum.count]
