@@ -10,7 +10,7 @@ from ase import Atoms
 from ase.calculators.emt import EMT
 
 from hyperal.evolve import MDEvolver, RelaxEvolver, shortest_distance
-from hyperal.evolve.base import DistanceTracker
+from hyperal.evolve.frames import DistanceTracker
 from tests.helpers import rattled_cu
 
 

@@ -2,9 +2,10 @@
 and dimer, each optionally pushed toward where the committee disagrees, and
 the selection of the frame worth labelling."""
 
-from hyperal.evolve.base import Evolver, EvolveResult, Frame, shortest_distance
+from hyperal.evolve.base import Evolver
 from hyperal.evolve.contour import ContourEvolver, SteeredContourExploration
 from hyperal.evolve.dimer import DimerEvolver
+from hyperal.evolve.frames import EvolveResult, Frame, shortest_distance
 from hyperal.evolve.md import MDEvolver
 from hyperal.evolve.relax import RelaxEvolver
 from hyperal.evolve.schemes import SCHEMES, Scheme, make_evolver

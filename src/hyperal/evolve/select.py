@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
-from hyperal.evolve.base import NUMERICAL_ERRORS, EvolveResult, Frame
+from hyperal.evolve.base import NUMERICAL_ERRORS
+from hyperal.evolve.frames import EvolveResult, Frame
 from hyperal.utils import as_rng
 
 #: Selection rules: the most uncertain qualified frame, or — the control that
@@ -381,7 +382,7 @@ def beyond_limits(
     not below ``max_force_eV_A`` (None: no cap), or its shortest interatomic
     distance (:func:`~hyperal.evolve.base.shortest_distance`, as for frames)
     not above ``min_distance_A``."""
-    from hyperal.evolve.base import shortest_distance
+    from hyperal.evolve.frames import shortest_distance
 
     fmax = float(np.linalg.norm(forces, axis=1).max())
     if max_force_eV_A is not None and not fmax < max_force_eV_A:
