@@ -18,11 +18,13 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hyperal.report.figures import (
+from hyperal.report.calibration import (
     calibration_alpha,
     calibration_curves_figure,
     calibration_figure,
     calibration_rows,
+)
+from hyperal.report.figures import (
     composition_figure,
     curves_figure,
     evolution_table,
