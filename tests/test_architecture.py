@@ -124,3 +124,22 @@ def test_a_selection_refuses_what_it_cannot_mean():
     ).selection()
     assert query == "loop<=2,triage"
     assert pairs == {"run": "main", "stage": "selected"}
+
+
+def test_modules_and_functions_stay_small():
+    """No module over 500 lines, no function over 100 (docstring included):
+    a longer one does several jobs and gets split along them."""
+    long_modules = [
+        f"{path.relative_to(SRC)}: {n} lines"
+        for path, _, _ in _modules()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    ]
+    long_functions = [
+        f"{path.relative_to(SRC)}:{node.lineno} {node.name}: {n} lines"
+        for path, _, tree in _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (n := node.end_lineno - node.lineno + 1) > 100
+    ]
+    assert not long_modules, long_modules
+    assert not long_functions, long_functions
