@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -391,11 +390,6 @@ def _random_figures(page: Page, shown, last, hops) -> None:
 def write_barrier_report(store, config, path: str | Path) -> Path:
     """Write ``path`` (HTML), and beside it ``metrics.csv``, ``barriers.csv``
     and the barrier figure as ``barriers.svg``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-
-    import hyperal
     from hyperal.barriers.learn import barrier_metrics
 
     metrics = barrier_metrics(store)
@@ -407,11 +401,7 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
     hops = random_hops(store)
     write_csv(path.with_name("barriers.csv"), *barrier_table(hops, metrics))
 
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = Page(
-        "hyperal barrier campaign",
-        f"hyperal {hyperal.__version__}; written {when}; store {config.store}",
-    )
+    page = Page.about("hyperal barrier campaign", config.store)
     _setup_section(page, config)
     loops = page.section("Loop by loop")
     _loop_section(loops, metrics, rows)

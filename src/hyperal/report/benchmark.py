@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -369,16 +368,7 @@ def _curve_section(page: Page, results, bench) -> None:
 def write_benchmark_report(results, bench, base, path) -> Path:
     """Write the benchmark's self-contained HTML page to ``path``, and its
     learning-curve figure beside it as ``curves.svg``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import hyperal
-
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = Page(
-        "hyperal benchmark",
-        f"hyperal {hyperal.__version__}; written {when}; store {bench.store}",
-    )
+    page = Page.about("hyperal benchmark", bench.store)
     _setup_section(page, results, bench, base)
     _ranking_section(page, results)
     page.section("Paired verdicts").extend(verdicts(results))

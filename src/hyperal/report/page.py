@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 #: Okabe–Ito colours, black last; with MARKERS, lines stay apart in grey too.
 PALETTE = (
@@ -106,6 +107,20 @@ class Page:
     subtitle: str = ""
     _sections: list[tuple[str, str, list[str]]] = field(default_factory=list)
     _figures: int = 0
+
+    @classmethod
+    def about(cls, title: str, store) -> Page:
+        """A page whose subtitle says which hyperal wrote it, when, from which
+        store (and matplotlib drawing without a display)."""
+        import matplotlib
+
+        import hyperal
+
+        matplotlib.use("Agg", force=False)
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return cls(
+            title, f"hyperal {hyperal.__version__}; written {when}; store {store}"
+        )
 
     def section(self, title: str) -> list[str]:
         """Start a section; returns the list its parts are appended to."""

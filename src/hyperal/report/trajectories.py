@@ -5,7 +5,6 @@ withheld trajectories of every source."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -213,16 +212,7 @@ def _error_section(page: Page, results) -> None:
 
 def write_trajectory_report(results, bench, base, store, path) -> Path:
     """Write the trajectory benchmark's self-contained HTML page to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import hyperal
-
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = Page(
-        "hyperal trajectory benchmark",
-        f"hyperal {hyperal.__version__}; written {when}; store {bench.store}",
-    )
+    page = Page.about("hyperal trajectory benchmark", bench.store)
     _setup_section(page, results, bench, base)
     _source_section(page, results)
     _error_section(page, results)
