@@ -111,6 +111,8 @@ def test_mistakes_name_the_key_and_what_is_allowed():
     assert "plain scheme 'md' is unbiased" in plain and "bias: {alpha: 2.0}" in plain
     (zero,) = errors({"name": "advb_md", "params": {"alpha": 0}})
     assert "must be > 0 for 'advb_md'" in zero and "use 'md'" in zero
+    (named,) = errors({"name": "advb_ce", "bias": {"gamma": 0}})
+    assert "must be > 0 for 'advb_ce'" in named
     (twice,) = errors({"name": "advb_md", "bias": {}, "params": {"alpha": 2.0}})
     assert "not in params as well" in twice
 

@@ -174,6 +174,13 @@ class SchemeBase(_Strict):
         if not isinstance(params, dict) or not any(k in params for k in keys):
             if name.startswith(BIASED) and "bias" not in data:
                 return {**data, "name": family, "bias": {}}
+            bias = data.get("bias")
+            if name.startswith(BIASED) and isinstance(bias, dict):
+                if bias.get(keys[0], 1) == 0:
+                    raise ValueError(
+                        f"bias.{keys[0]}: must be > 0 for {name!r} (got 0); use "
+                        f"{family!r} for the unbiased scheme"
+                    )
             return {**data, "name": family}
         given = {k: params[k] for k in keys if k in params}
         rest = {k: v for k, v in params.items() if k not in keys}
