@@ -143,3 +143,19 @@ def test_modules_and_functions_stay_small():
     ]
     assert not long_modules, long_modules
     assert not long_functions, long_functions
+
+
+def test_no_module_reaches_into_the_store_by_private_name():
+    """``store._anything`` outside the store: a workflow leaning on the
+    store's insides instead of its methods."""
+    found = [
+        f"{path.relative_to(SRC)}:{node.lineno}: {ast.unparse(node)}"
+        for path, _, tree in _modules()
+        if path.relative_to(SRC).as_posix() != "runs/store.py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and ast.unparse(node.value).endswith("store")
+    ]
+    assert found == []

@@ -223,7 +223,7 @@ def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> Barrier
         oracle_atoms=sum(int(f["oracle_atoms"]) for f in by_size.values()),
         by_cell_size=by_size,
     )
-    store._put(
+    store.put_data(
         Stage.BARRIER_METRICS,
         f"{run}:barrier-metrics-{loop}",
         run,
@@ -238,5 +238,5 @@ def barrier_metrics(store, run: str = RUN) -> list[BarrierMetrics]:
     """Per-loop figures of a barrier campaign, loop order."""
     return [
         BarrierMetrics.model_validate(row.data["metrics"])
-        for row in store._get(Stage.BARRIER_METRICS, run)
+        for row in store.data_rows(Stage.BARRIER_METRICS, run)
     ]

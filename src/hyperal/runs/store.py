@@ -337,7 +337,9 @@ class Store:
 
     # --- metrics and checkpoints --------------------------------------------------
 
-    def _put(self, stage: Stage, name: str, run: str, loop: int, data: dict) -> None:
+    def put_data(
+        self, stage: Stage, name: str, run: str, loop: int, data: dict
+    ) -> None:
         """A data row (no structure) of ``stage`` for ``run``'s ``loop``,
         replacing an older one, in one transaction."""
         with self.db:
@@ -356,13 +358,14 @@ class Store:
                 data=_plain(data),
             )
 
-    def _get(self, stage: Stage, run: str) -> list:
+    def data_rows(self, stage: Stage, run: str) -> list:
+        """The data rows of ``stage`` for ``run``, in loop order."""
         return sorted(self.db.select(stage=stage.value, run=run), key=lambda r: r.loop)
 
     def add_metrics(self, metrics: LoopMetrics) -> None:
         """The metrics row of ``metrics.loop`` of ``metrics.run`` (replacing
         an older one)."""
-        self._put(
+        self.put_data(
             Stage.METRICS,
             metrics_name(metrics.run, metrics.loop),
             metrics.run,
@@ -374,13 +377,13 @@ class Store:
         """Per-loop metrics of ``run``, loop order."""
         return [
             LoopMetrics.from_store(row.loop, row.data["metrics"])
-            for row in self._get(Stage.METRICS, run)
+            for row in self.data_rows(Stage.METRICS, run)
         ]
 
     def add_final(self, final: FinalErrors) -> None:
         """``final.run``'s errors of loop ``final.loop`` on the final frozen
         test sets (replacing older ones)."""
-        self._put(
+        self.put_data(
             Stage.FINAL,
             final_name(final.run, final.loop),
             final.run,
@@ -392,7 +395,7 @@ class Store:
         """``run``'s errors on the final frozen test sets, loop order."""
         return [
             FinalErrors.model_validate(row.data["final"])
-            for row in self._get(Stage.FINAL, run)
+            for row in self.data_rows(Stage.FINAL, run)
         ]
 
     def runs(self) -> list[str]:
