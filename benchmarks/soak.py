@@ -46,6 +46,9 @@ from pathlib import Path
 
 import yaml
 
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SYSTEM = {
@@ -244,7 +247,7 @@ def compare(killed: Path, reference: Path) -> dict:
         mine = {r.name: r.energy for r in rows if r.oracle_status == "ok"}
         theirs = {
             r.name: r.energy
-            for r in Store(reference / "soak.db").rows(oracle_status="ok")
+            for r in Store(reference / "soak.db").rows(Where(status=OracleStatus.OK))
         }
         same = all(abs(mine[n] - theirs[n]) <= 1e-4 for n in names[-1])
     return {

@@ -534,7 +534,7 @@ def test_initial_data_from_an_earlier_campaign(finished, tmp_path):
     store = Store(new["store"])
     imported = store.rows(Where(run=RUN, stage=Stage.IMPORTED))
     assert [r.imported_from.split("#")[1] for r in imported] == fitted
-    originals = {r.name: r for r in source.rows(run=RUN, oracle_status="ok")}
+    originals = {r.name: r for r in source.rows(Where(run=RUN, status=OracleStatus.OK))}
     for row in imported:
         original = originals[row.imported_from.split("#")[1]]
         assert row.energy == original.energy and row.split == "train"

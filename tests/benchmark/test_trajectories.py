@@ -248,13 +248,13 @@ def test_a_rerun_pays_nothing_and_a_lost_trajectory_is_run_again(finished, tmp_p
     shutil.copytree(f"{store.path}.checkpoints", tmp_path / "copy.db.checkpoints")
     copy = bench.model_copy(update={"store": str(tmp_path / "copy.db")})
     saved = Store(copy.store)
-    before = {row.name: row.id for row in saved.rows(stage="trajectory")}
+    before = {row.name: row.id for row in saved.rows(Where(stage=Stage.TRAJECTORY))}
     manifest = saved.checkpoint_path(0, trajectory_run(0, "ce")) / "manifest.json"
     stamp = manifest.stat().st_mtime_ns
     lost = [row.id for row in _rows(saved, "dimer") if row.start_index == 2]
     saved.db.delete(lost)  # killed before that trajectory was written
     TrajectoryBenchmark(copy, base).run()
-    after = {row.name: row.id for row in saved.rows(stage="trajectory")}
+    after = {row.name: row.id for row in saved.rows(Where(stage=Stage.TRAJECTORY))}
     assert set(after) == set(before)
     again = [n for n in after if after[n] != before[n]]
     assert again and all(f"{trajectory_run(0, 'dimer')}:traj-2-" in n for n in again)

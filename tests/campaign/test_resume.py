@@ -96,7 +96,7 @@ def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path):
     resumed = Store(work / "campaign.db")
     names = [row.name for row in resumed.rows()]
     assert len(names) == len(set(names))  # no structure written twice
-    assert resumed.count(oracle_status="pending") == 0
+    assert resumed.count(Where(status=OracleStatus.PENDING)) == 0
     expected = _labels(reference)
     got = _labels(resumed)
     stages = {row.name: row.stage for row in reference.rows()}

@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from hyperal.campaign.validate import load_config, parse_config
 from hyperal.cli.main import app
+from hyperal.runs.query import Where
+from hyperal.runs.records import OracleStatus
 from hyperal.runs.settings import ConfigError
 from tests.campaign.conftest import tiny
 
@@ -233,7 +235,7 @@ def test_status_after_a_loop_0_whose_every_call_failed(tmp_path):
     assert result.exit_code == 0, result.output
     assert "no loop finished yet: 2 oracle call(s), 2 failed" in text
     assert "ran every loop" not in text and "reports no convergence" in text
-    rows = Store(data["store"]).rows(oracle_status="failed")
+    rows = Store(data["store"]).rows(Where(status=OracleStatus.FAILED))
     assert len(rows) == 2
     for row in rows:
         folder = Path(row.oracle_workdir)
