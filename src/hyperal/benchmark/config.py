@@ -331,10 +331,8 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
             for line in format_errors(exc, SchemeSection).splitlines():
                 problems.append(f"{where}.{line.removeprefix('scheme.')}")
             continue
-        try:
-            make_evolver(scheme.full_name, EMT(), scheme.given_params)
-        except (ValueError, TypeError) as exc:
-            problems.append(scheme_problem(scheme, str(exc), where))
+        if problem := scheme_problem(scheme, where):
+            problems.append(problem)
     if base.stop.improvement is not None or base.stop.force_sigma_eV_A is not None:
         problems.append(
             "campaign.stop: a benchmark runs every variant for all `loops`, so "

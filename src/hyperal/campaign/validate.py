@@ -167,7 +167,6 @@ def _section_problems(
 ) -> list[str]:
     # each check needs one section only, so a file whose other sections fail
     # to validate still hears every problem in one run
-    from hyperal.evolve.schemes import make_evolver
 
     problems = []
     if system is not None:
@@ -192,13 +191,8 @@ def _section_problems(
             problems += _structure_problems(system)
             if committee is not None:
                 problems += committee_problems(committee, elements)
-    if scheme is not None:
-        try:
-            from ase.calculators.emt import EMT
-
-            make_evolver(scheme.full_name, EMT(), scheme.given_params)
-        except (ValueError, TypeError) as exc:
-            problems.append(scheme_problem(scheme, str(exc)))
+    if scheme is not None and (problem := scheme_problem(scheme)):
+        problems.append(problem)
     return problems + section_problems(oracle=oracle, store=store)
 
 

@@ -41,7 +41,7 @@ from hyperal.evolve.contour import ContourEvolver
 from hyperal.evolve.dimer import DimerEvolver
 from hyperal.evolve.md import MDEvolver
 from hyperal.evolve.relax import RelaxEvolver
-from hyperal.evolve.schemes import SCHEMES
+from hyperal.evolve.schemes import SCHEMES, make_evolver
 
 BIASED = "advb_"
 """The registry-name prefix of an adversarially biased scheme."""
@@ -322,10 +322,19 @@ def scheme_settings(data: Any) -> SchemeBase:
     return SchemeSection.model_validate({"scheme": data}).scheme
 
 
-def scheme_problem(scheme: SchemeBase, message: str, where: str = "scheme") -> str:
-    """An evolver's refusal of a typed scheme's value (a range: ``timestep_fs
-    must be > 0, got -1``) as one line naming the key where the file gives
-    it: ``scheme.params.timestep_fs: must be > 0, got -1``."""
+def scheme_problem(scheme: SchemeBase, where: str = "scheme") -> str | None:
+    """The evolver's refusal of a typed scheme's values (a range the types do
+    not say: ``timestep_fs must be > 0, got -1``), built once on EMT, as one
+    line naming the key where the file gives it (``scheme.params.timestep_fs:
+    must be > 0, got -1``); None when the evolver takes them."""
+    from ase.calculators.emt import EMT
+
+    try:
+        make_evolver(scheme.full_name, EMT(), scheme.given_params)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+    else:
+        return None
     key, _, rest = message.removeprefix(f"scheme {scheme.full_name!r}: ").partition(" ")
     for section in ("params", "bias"):
         model = getattr(scheme, section)

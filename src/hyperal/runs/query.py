@@ -10,7 +10,8 @@ ase.db selection in one place, :meth:`Where.selection`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import dataclasses
+from dataclasses import dataclass
 
 from hyperal.runs.records import OracleStatus, Split, Stage
 
@@ -92,8 +93,7 @@ class Where:
 
     def replace(self, **changes) -> Where:
         """This selection with ``changes``."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return Where(**{**values, **changes})
+        return dataclasses.replace(self, **changes)
 
     def selection(self) -> tuple[str | None, dict]:
         """The ase.db query string (or None) and key-value pairs."""
