@@ -217,16 +217,21 @@ class BenchmarkConfig(Settings):
                 return v.name
         return None
 
-    def scheme_data(self, variant: VariantConfig, steps: int) -> dict[str, Any]:
+    def scheme_data(
+        self, variant: VariantConfig, steps: int | None = None
+    ) -> dict[str, Any]:
         """The campaign ``scheme`` section of ``variant`` (``steps`` unless
-        it sets its own): its family's ``scheme_params`` under its own
-        ``params``, and its ``bias``. A plain variant does not take the
-        adaptive-α keys a family's ``scheme_params`` give its biased twin."""
+        it sets its own; neither: the scheme's default): its family's
+        ``scheme_params`` under its own ``params``, and its ``bias``. A plain
+        variant does not take the adaptive-α keys a family's ``scheme_params``
+        give its biased twin."""
         name = variant.scheme_name
         shared = self.scheme_params.get(name.removeprefix(BIASED), {})
         twin = {k: v for k, v in shared.items() if k in TWIN_ONLY}
         rest = {k: v for k, v in shared.items() if k not in TWIN_ONLY}
-        data: dict[str, Any] = {"name": name, "steps": variant.steps or steps}
+        data: dict[str, Any] = {"name": name}
+        if variant.steps or steps:
+            data["steps"] = variant.steps or steps
         if variant.bias is not None:
             data["bias"] = {**twin, **variant.bias}
         elif name.startswith(BIASED):
@@ -234,8 +239,9 @@ class BenchmarkConfig(Settings):
         data["params"] = {**rest, **variant.params}
         return data
 
-    def scheme_of(self, variant: VariantConfig, steps: int = 1) -> SchemeBase:
-        """The typed scheme of ``variant`` (raises pydantic's ValidationError)."""
+    def scheme_of(self, variant: VariantConfig, steps: int | None = None) -> SchemeBase:
+        """The typed scheme of ``variant`` (raises pydantic's ValidationError);
+        ``steps`` as in :meth:`scheme_data`."""
         return scheme_settings(self.scheme_data(variant, steps))
 
     def source_params(self, source: str) -> dict[str, Any]:
