@@ -38,8 +38,17 @@ def _error(data) -> str:
             "scheme.name: unknown scheme 'mc'; allowed: md, advb_md",
         ),
         (
-            lambda d: d["executor"].update(kind="slurm"),
-            "executor.kind: must be one of 'inprocess', 'process' or 'dask'",
+            lambda d: d["executor"].update(kind="pbs"),
+            "executor.kind: must be one of 'inprocess', 'process', 'dask' or "
+            "'slurm'",
+        ),
+        (
+            lambda d: d["executor"].update(kind="process", cores=8),
+            "executor: cores: only for kind slurm (kind is process)",
+        ),
+        (
+            lambda d: d["executor"].update(kind="slurm", workers=4),
+            "executor: workers: for kind slurm, say max_jobs",
         ),
         (
             lambda d: d["system"]["metal_phases"][0].update(prototype="perovskite"),

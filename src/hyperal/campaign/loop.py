@@ -82,6 +82,9 @@ class Campaign:
         self.store = Store(config.store)
         self.progress = progress
         self.run_name = run
+        #: When each task of the last :meth:`run` ran on a pool of workers,
+        #: and where (:class:`~hyperal.runs.executors.Span`; none in process).
+        self.spans: list = []
 
     def plan(self) -> RunPlan:
         """The campaign as the runner sees it: a store belongs to one
@@ -115,4 +118,5 @@ class Campaign:
             else:
                 clear_stop(ctx)
             final_evaluation(ctx, last, frozen_test_sets(ctx))
+            self.spans = opened.spans
         return self.store.metrics(self.run_name)

@@ -26,7 +26,6 @@ from hyperal.campaign.selected import (
 from hyperal.campaign.starts import initial_starts, loop_starts
 from hyperal.models.checkpoint import damage, read_manifest
 from hyperal.runs.context import StageContext
-from hyperal.runs.executors import completed
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
 from hyperal.runs.records import (
@@ -78,7 +77,9 @@ def label_initial(ctx: StageContext) -> int:
         )
         for i in todo
     )
-    for n, (i, (frames, failure)) in enumerate(completed(ctx.executor, calls), 1):
+    for n, (i, (frames, failure)) in enumerate(
+        ctx.flow.completed(ctx.label_executor, calls), 1
+    ):
         start = starts[i]
         common = {"source": start.source, "start_index": i}
         entries = [
@@ -161,8 +162,17 @@ def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
     if ctx.labeller is None or ctx.shared is not None or loop > ctx.config.loops:
         return []
     write_starts(ctx, loop)
+    return label_difficult_in_background(ctx, loop)
+
+
+def label_difficult_in_background(ctx: StageContext, loop: int) -> list[Future]:
+    """Submit the labels of loop ``loop``'s pending difficult starts to the
+    labeller; they are stored as they land."""
     rows = pending_rows(ctx, loop, Stage.START, Split.DIFFICULT)
-    return [label_in_background(ctx, row.id, row.toatoms()) for row in rows]
+    return [
+        label_in_background(ctx, loop, row.id, row.toatoms(), Split.DIFFICULT)
+        for row in rows
+    ]
 
 
 # --- evolution -----------------------------------------------------------------------
@@ -215,7 +225,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         for row in starts
     )
     outcomes = {}
-    for n, (j, outcome) in enumerate(completed(ctx.executor, calls), start=1):
+    for n, (j, outcome) in enumerate(ctx.flow.completed(ctx.executor, calls), 1):
         if batch:  # chosen together once every evolution has ended
             outcomes[j] = outcome
             ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
@@ -242,18 +252,20 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         )
         (row_id,) = store.add([entry])
         if ctx.labeller is not None and atoms is not None:
-            streamed.append(label_in_background(ctx, row_id, entry[0]))
+            streamed.append(
+                label_in_background(ctx, loop, row_id, entry[0], Split.TRAIN)
+            )
         ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
     if outcomes:
         entries = batch_entries(ctx, loop, by_index, outcomes, kept)
         ids = store.add(entries)
         if ctx.labeller is not None:
             streamed += [
-                label_in_background(ctx, row_id, atoms)
+                label_in_background(ctx, loop, row_id, atoms, Split.TRAIN)
                 for row_id, (atoms, pairs) in zip(ids, entries, strict=True)
                 if pairs["split"] == Split.TRAIN.value
             ]
-    wait_for_labels(ctx, loop, streamed, Split.TRAIN)
+    wait_for_labels(ctx, streamed)
     return len(starts)
 
 
@@ -372,9 +384,11 @@ def initial_loop(ctx: StageContext) -> Path:
     difficult starts labelled meanwhile, given a labeller), its evaluation."""
     label_initial(ctx)
     stop_if_all_failed(ctx, 0)
-    meanwhile = prefetch_difficult(ctx, 1)
-    checkpoint = fit(ctx, 0)
-    wait_for_labels(ctx, 1, meanwhile, Split.DIFFICULT)
+    meanwhile: list[Future] = []
+    checkpoint = fit(
+        ctx, 0, meanwhile=lambda: meanwhile.extend(prefetch_difficult(ctx, 1))
+    )
+    wait_for_labels(ctx, meanwhile)
     evaluate(ctx, 0, checkpoint)
     return checkpoint
 
@@ -384,12 +398,22 @@ def active_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
     difficult ones labelled, the rest evolved and their selected frames
     labelled, a (warm-started) refit, its evaluation."""
     write_starts(ctx, loop)
-    label_pending(ctx, loop, stage=Stage.START, split=Split.DIFFICULT)
+    if ctx.labeller is not None:  # they fill the gaps between the evolutions
+        difficult = label_difficult_in_background(ctx, loop)
+    else:
+        difficult = []
+        label_pending(ctx, loop, stage=Stage.START, split=Split.DIFFICULT)
     evolve(ctx, loop, checkpoint)
     label_pending(ctx, loop, stage=Stage.SELECTED, split=Split.TRAIN)
+    wait_for_labels(ctx, difficult)
     stop_if_all_failed(ctx, loop)
-    meanwhile = prefetch_difficult(ctx, loop + 1)
-    new = fit(ctx, loop, init=warm_start(ctx, loop))
-    wait_for_labels(ctx, loop + 1, meanwhile, Split.DIFFICULT)
+    meanwhile: list[Future] = []  # the next loop's difficult labels, behind the fit
+    new = fit(
+        ctx,
+        loop,
+        init=warm_start(ctx, loop),
+        meanwhile=lambda: meanwhile.extend(prefetch_difficult(ctx, loop + 1)),
+    )
+    wait_for_labels(ctx, meanwhile)
     evaluate(ctx, loop, new)
     return new

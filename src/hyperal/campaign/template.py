@@ -99,11 +99,26 @@ loops: 3
 seed: 0
 store: campaign.db                  # ase.db file (or postgresql://...)
 executor:
-  kind: inprocess                   # inprocess, process, dask
-  workers: 1
-  address: null                     # dask scheduler address (dask-jobqueue on Slurm)
-  background_labels: true           # inprocess: the oracle works while the committee
-                                    # evolves and fits (one oracle call at a time)
+  kind: inprocess                   # inprocess, process, dask, slurm
+  workers: 1                        # process / dask: local workers
+  address: null                     # dask: a running scheduler's address
+  background_labels: true           # stream labels as evolutions end, difficult ones
+                                    # while the committee fits (false: evolve all,
+                                    # then label all, then fit)
+  # kind slurm: hyperal submits its worker jobs (one task at a time each)
+  queue: null                       # partition (sbatch -p)
+  account: null                     # sbatch -A
+  cores: 1                          # CPUs per job for the oracle (--cpus-per-task)
+  memory: 4GB                       # per job (--mem)
+  walltime: "01:00:00"              # per job; a job that ends is replaced
+  max_jobs: 1                       # label jobs kept running
+  gpus: 0                           # per job (--gres=gpu:N)
+  job_extra: []                     # more #SBATCH options, e.g. [--qos=normal]
+  prologue: []                      # e.g. [module load vasp]
+  log_directory: null               # where the jobs' Slurm logs go
+  interface: null                   # network interface the jobs reach this host on
+  fit: null                         # jobs of their own for fits and evolutions,
+                                    # e.g. {queue: gpu, gpus: 1, cores: 8, memory: 32GB}
 calibration:                        # is the committee's sigma calibrated? (report)
   alpha: 0.05                       # conformal level 1 - alpha
   aggregate: max                    # a structure's force sigma/error: max, mean, p95

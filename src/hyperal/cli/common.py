@@ -75,9 +75,15 @@ def interrupted_says_what_was_kept(store: str | Path, command: str) -> Iterator[
 def progress_bar(
     on_evaluated: Callable | None = None, *, show_run: bool = False
 ) -> Iterator[Callable]:
-    """A rich progress bar; yields the callback for campaign
+    """A rich progress bar on a terminal — or, when the output goes to a file
+    (a Slurm job's log), one plain line per finished task
+    (:class:`PlainProgress`); yields the callback for campaign
     :class:`~hyperal.runs.progress.Progress` reports. ``on_evaluated``
     is called with each report of a finished loop (to print its line)."""
+    if not console.is_terminal:
+        plain = PlainProgress(on_evaluated, show_run=show_run)
+        yield plain
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from hyperal.runs.progress import StageKind
@@ -114,3 +120,79 @@ def progress_bar(
 
         report.stop = bar.stop
         yield report
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+class PlainProgress:
+    """Progress for a log: one unwrapped line per finished label, evolution
+    or fit (and per fit started), with the stage's count, the time since the
+    run and the loop started, and an estimate of the loop's remainder — the
+    larger of the stage's remainder at its rate so far and what the previous
+    loop took beyond the time spent (none before a loop has been timed)."""
+
+    def __init__(
+        self,
+        on_evaluated: Callable | None = None,
+        *,
+        show_run: bool = False,
+        out: Console | None = None,
+        clock: Callable[[], float] | None = None,
+    ):
+        import time
+
+        self.out = out or Console(soft_wrap=True, highlight=False)
+        self.clock = clock or time.monotonic
+        self.on_evaluated = on_evaluated
+        self.show_run = show_run
+        self.started = self.clock()
+        self.loop_started: dict[tuple[str, int], float] = {}
+        self.stage_started: dict[tuple, float] = {}
+        self.loop_took: dict[str, float] = {}
+
+    def __call__(self, p) -> None:
+        from hyperal.runs.progress import StageKind
+
+        now = self.clock()
+        loop_key = (p.run, p.loop)
+        self.loop_started.setdefault(loop_key, now)
+        stage = (p.run, p.loop, p.kind, p.message)
+        self.stage_started.setdefault(stage, now)
+        if p.kind is StageKind.EVALUATED:
+            self.loop_took[p.run] = now - self.loop_started[loop_key]
+            if self.on_evaluated is not None:
+                self.on_evaluated(p, self.out)
+            return
+        if p.kind is StageKind.EVALUATE or (p.done == 0 and p.kind != StageKind.FIT):
+            return
+        in_loop = now - self.loop_started[loop_key]
+        count = f"{p.done}/{p.total}" if p.kind != StageKind.FIT else ""
+        parts = [
+            f"loop {p.loop}",
+            *([p.run] if self.show_run else []),
+            f"{p.description} {count}".strip(),
+            f"oracle failures {p.failures}",
+            f"elapsed {_duration(now - self.started)} (loop {_duration(in_loop)})",
+        ]
+        left = self._left(p, now, in_loop, stage)
+        if left is not None:
+            parts.append(f"~{_duration(left)} left in loop")
+        self.out.print(" · ".join(parts), markup=False)
+
+    def _left(self, p, now: float, in_loop: float, stage) -> float | None:
+        estimates = []
+        if 0 < p.done < p.total:
+            rate = (now - self.stage_started[stage]) / p.done
+            estimates.append(rate * (p.total - p.done))
+        previous = self.loop_took.get(p.run)
+        if previous is not None and p.loop > 1:  # loop 0 is no guide to loop 1
+            estimates.append(max(0.0, previous - in_loop))
+        return max(estimates) if estimates else None
+
+    def stop(self) -> None:
+        """Nothing to stop (a bar's counterpart)."""

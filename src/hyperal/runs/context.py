@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hyperal.oracle import Oracle
+from hyperal.runs.flow import Flow
 from hyperal.runs.progress import Progress, StageKind
 from hyperal.runs.query import Where
 from hyperal.runs.records import MAIN_RUN, OracleStatus, validate_run
@@ -63,16 +64,24 @@ class StageContext:
     oracle: Oracle
     run: str = MAIN_RUN
     progress: Callable[[Progress], None] = ignore_progress
-    #: A thread pool of the coordinator for oracle calls that overlap its own
-    #: work (evolutions, fits) when tasks run in process; each label is
-    #: written by the thread that made it (:func:`hyperal.runs.tasks.label_and_record`).
+    #: Where labels go while the coordinator's other work goes on
+    #: (evolutions, fits): the pool itself for process, Dask and Slurm
+    #: executors (each label written by the coordinator as it lands), a
+    #: coordinator thread in process (each label written by that thread,
+    #: :func:`hyperal.runs.tasks.label_and_record`); None: labels are made
+    #: in turn.
     labeller: Executor | None = None
+    #: The label workers when they are not the task executor's (Slurm label
+    #: jobs beside model jobs); None: the task executor labels.
+    labels: Executor | None = None
     #: The run that holds this run's initial data, loop-0 committee and
     #: difficult test sets (a benchmark's schemes share one); None: its own.
     shared: str | None = None
     #: Oracle calls made by this process per (run, loop): [calls, ok, first
     #: failure reason] (:func:`hyperal.runs.stages.stop_if_all_failed`).
     tally: dict = field(default_factory=dict)
+    #: The tasks in flight of the whole run (shared by its contexts).
+    flow: Flow = field(default_factory=Flow)
 
     def __post_init__(self):
         validate_run(self.run)
@@ -81,6 +90,14 @@ class StageContext:
 
     def with_run(self, run: str, shared: str | None = None) -> StageContext:
         return replace(self, run=run, shared=shared)
+
+    @property
+    def label_executor(self) -> Executor:
+        """Where a stage that waits for its labels sends them: the label
+        workers when they are a pool of their own, else the task executor
+        (in process: the calling thread, where the oracle's time limit can
+        interrupt a call)."""
+        return self.executor if self.labels is None else self.labels
 
     @property
     def data_runs(self) -> list[str]:

@@ -8,9 +8,14 @@ nothing outside this module imports Dask."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import socket
+import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 ExecutorKind = Literal["inprocess", "process", "dask"]
@@ -29,7 +34,8 @@ class InProcessExecutor(Executor):
         return future
 
 
-def _call(fn: Callable, args: tuple | Mapping[str, Any]) -> Any:
+def call(fn: Callable, args: tuple | Mapping[str, Any]) -> Any:
+    """``fn(**args)`` for a mapping of keywords, else ``fn(*args)``."""
     return fn(**args) if isinstance(args, Mapping) else fn(*args)
 
 
@@ -48,7 +54,7 @@ def completed(
     """
     if isinstance(executor, InProcessExecutor):
         for key, fn, args in calls:
-            yield key, _call(fn, args)
+            yield key, call(fn, args)
         return
     futures = {
         (
@@ -60,6 +66,64 @@ def completed(
     }
     for future in as_completed(futures):
         yield futures[future], future.result()
+
+
+@dataclass(frozen=True)
+class Span:
+    """When one task ran (wall-clock seconds since the epoch) and where."""
+
+    task: str
+    start: float
+    end: float
+    worker: str
+
+
+def timed(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, Span]:
+    """``fn(*args, **kwargs)`` and the :class:`Span` it ran in (on a worker)."""
+    start = time.time()
+    result = fn(*args, **kwargs)
+    where = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    return result, Span(getattr(fn, "__name__", "task"), start, time.time(), where)
+
+
+class TimedExecutor(Executor):
+    """An executor that keeps, for every task that ran on ``inner`` (a pool of
+    workers), when it ran and on which worker (:attr:`spans`): what the
+    workers' utilisation is measured from (:func:`utilisation`). Results and
+    errors are delivered as ``inner`` delivers them."""
+
+    def __init__(self, inner: Executor):
+        self.inner = inner
+        self.spans: list[Span] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        outer: Future = Future()
+        outer.set_running_or_notify_cancel()
+        inner = self.inner.submit(timed, fn, args, kwargs)
+
+        def landed(future: Future) -> None:
+            try:
+                result, span = future.result()
+            except BaseException as exc:
+                outer.set_exception(exc)
+                return
+            with self._lock:
+                self.spans.append(span)
+            outer.set_result(result)
+
+        inner.add_done_callback(landed)
+        return outer
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def utilisation(spans: Iterable[Span], workers: int, start: float, end: float) -> float:
+    """Busy worker-seconds over available worker-seconds between ``start``
+    and ``end`` on ``workers`` workers (each span clipped to the window)."""
+    busy = sum(max(0.0, min(span.end, end) - max(span.start, start)) for span in spans)
+    return busy / (workers * (end - start))
 
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:

@@ -18,18 +18,20 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from hyperal.oracle import Oracle
 from hyperal.runs.context import RunError, RunSettings, StageContext, ignore_progress
-from hyperal.runs.executors import make_executor
+from hyperal.runs.executors import Span, TimedExecutor, make_executor
 from hyperal.runs.fingerprint import check, fingerprint, refusal
+from hyperal.runs.flow import Flow
 from hyperal.runs.progress import Progress
 from hyperal.runs.query import Where
 from hyperal.runs.records import MAIN_RUN, OracleStatus
 from hyperal.runs.sections import ExecutorConfig, OracleConfig
+from hyperal.runs.slurm import slurm_pools
 from hyperal.runs.store import Store
 
 
@@ -113,6 +115,15 @@ class OpenRun:
     executor: Executor
     labeller: Executor | None
     progress: Callable[[Progress], None] = ignore_progress
+    labels: Executor | None = None
+    flow: Flow = field(default_factory=Flow)
+
+    @property
+    def spans(self) -> list[Span]:
+        """When each task ran on a pool of workers, and where (in process:
+        none)."""
+        pools = {id(p): p for p in (self.executor, self.labels) if p is not None}
+        return [span for p in pools.values() for span in getattr(p, "spans", [])]
 
     def context(
         self, config: RunSettings, run: str = MAIN_RUN, shared: str | None = None
@@ -127,29 +138,46 @@ class OpenRun:
             run,
             self.progress,
             labeller=self.labeller,
+            labels=self.labels,
             shared=shared,
+            flow=self.flow,
         )
 
 
 @contextmanager
 def executors(
     executor: ExecutorConfig, background_labels: bool = True
-) -> Iterator[tuple[Executor, Executor | None]]:
-    """The task executor of ``executor`` and, in process with background
-    labels, the coordinator's labelling thread (else None); both closed on
-    exit."""
-    background = (
-        background_labels
-        and executor.kind == "inprocess"
-        and executor.background_labels
-    )
-    with (
-        make_executor(
-            executor.kind, workers=executor.workers, address=executor.address
-        ) as pool,
-        ThreadPoolExecutor(max_workers=1) as labeller,
-    ):
-        yield pool, labeller if background else None
+) -> Iterator[tuple[Executor, Executor | None, Executor | None]]:
+    """``(tasks, labeller, labels)``: the task executor of ``executor``; where
+    labels stream to while other work goes on (:attr:`StageContext.labeller`:
+    the label workers of a pool; in process with background labels, a
+    coordinator thread; else None); and the label workers when they are a
+    pool of their own (Slurm label jobs beside model jobs; else None). Pools
+    are timed (:class:`~hyperal.runs.executors.TimedExecutor`). All closed
+    on exit."""
+    with ExitStack() as stack:
+        if executor.kind == "slurm":
+            tasks, labels = stack.enter_context(slurm_pools(executor))
+        else:
+            tasks = labels = stack.enter_context(
+                make_executor(
+                    executor.kind, workers=executor.workers, address=executor.address
+                )
+            )
+        thread = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        if executor.kind != "inprocess":  # when each task ran, and where
+            timed_tasks = TimedExecutor(tasks)
+            tasks, labels = (
+                timed_tasks,
+                timed_tasks if labels is tasks else TimedExecutor(labels),
+            )
+        if not background_labels:
+            labeller = None
+        elif executor.kind == "inprocess":
+            labeller = thread if executor.background_labels else None
+        else:
+            labeller = labels if executor.background_labels else None
+        yield tasks, labeller, (None if labels is tasks else labels)
 
 
 def claim(store: Store, plan: RunPlan) -> None:
@@ -218,5 +246,8 @@ def open_run(
         for key, value in plan.records.items():
             store.set_setting(key, value)
         oracle = plan.oracle.build(plan.store)
-        with executors(plan.executor, plan.background_labels) as (pool, labeller):
-            yield OpenRun(store, oracle, pool, labeller, progress or ignore_progress)
+        with executors(plan.executor, plan.background_labels) as pools:
+            tasks, labeller, labels = pools
+            yield OpenRun(
+                store, oracle, tasks, labeller, progress or ignore_progress, labels
+            )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from hyperal.oracle import ORACLES
 from hyperal.runs.settings import Settings, can_create_in
@@ -77,16 +77,93 @@ class OracleConfig(Settings):
         )
 
 
-class ExecutorConfig(Settings):
-    kind: Literal["inprocess", "process", "dask"] = "inprocess"
+class SlurmJobs(Settings):
+    """One kind of Slurm worker job, started by hyperal through dask-jobqueue:
+    each job is one Dask worker that runs one task at a time with ``cores``
+    CPUs (and ``gpus`` GPUs) for it."""
+
+    queue: str | None = Field(None, description="partition (sbatch -p)")
+    account: str | None = Field(None, description="account to charge (sbatch -A)")
+    cores: int = Field(1, ge=1, description="CPUs per job (--cpus-per-task)")
+    memory: str = Field("4GB", description="memory per job (--mem), e.g. 16GB")
+    walltime: str = Field("01:00:00", description="time limit per job (-t)")
+    max_jobs: int = Field(1, ge=1, description="worker jobs kept running")
+    gpus: int = Field(0, ge=0, description="GPUs per job (--gres=gpu:N)")
+    job_extra: list[str] = Field(
+        default_factory=list,
+        description="more #SBATCH options, e.g. ['--qos=normal']",
+    )
+    prologue: list[str] = Field(
+        default_factory=list,
+        description="shell lines run before the worker starts, e.g. "
+        "['module load vasp', 'export OMP_NUM_THREADS=4']",
+    )
+    log_directory: str | None = Field(
+        None, description="folder of the worker jobs' Slurm logs"
+    )
+    interface: str | None = Field(
+        None,
+        description="network interface the workers reach this process on "
+        "(e.g. ib0); default: the hostname's address",
+    )
+
+
+#: The keys that say how Slurm jobs look: only for ``kind: slurm``.
+SLURM_KEYS = tuple(SlurmJobs.model_fields)
+
+
+class ExecutorConfig(SlurmJobs):
+    """Where tasks run: ``inprocess``, a local ``process`` pool of
+    ``workers``, ``dask`` (a LocalCluster of ``workers``, or the scheduler at
+    ``address``) or ``slurm`` (worker jobs hyperal submits itself; the keys
+    of :class:`SlurmJobs` shape them, ``fit`` gives fits, evolutions and
+    predictions jobs of their own — a GPU queue — while labels keep these)."""
+
+    kind: Literal["inprocess", "process", "dask", "slurm"] = "inprocess"
     workers: int = Field(1, ge=1)
     address: str | None = None
     background_labels: bool = Field(
         True,
-        description="in process: label selected frames while the next ones "
-        "evolve, and the next loop's difficult starts while the committee fits, "
-        "in one coordinator thread (the oracle still runs one call at a time)",
+        description="stream labels: each selected frame is labelled the moment "
+        "its evolution ends, the difficult starts meanwhile, and the next "
+        "loop's difficult starts while the committee fits (in process: in one "
+        "coordinator thread, one oracle call at a time); false: evolve all, "
+        "then label all, then fit",
     )
+    fit: SlurmJobs | None = Field(
+        None,
+        description="slurm: jobs of their own for fits, evolutions and "
+        "predictions (e.g. a GPU partition with gpus: 1); default: the label jobs",
+    )
+
+    @model_validator(mode="after")
+    def _keys_of_the_kind(self):
+        # a key of another kind left at its default is harmless (the
+        # template lists them all); one set to something else would be
+        # believed to act
+        def changed(key: str) -> bool:
+            return getattr(self, key) != type(self).model_fields[key].get_default(
+                call_default_factory=True
+            )
+
+        if self.kind != "slurm":
+            for key in (*SLURM_KEYS, "fit"):
+                if changed(key):
+                    raise ValueError(
+                        f"{key}: only for kind slurm (kind is {self.kind})"
+                    )
+        elif changed("workers"):
+            raise ValueError("workers: for kind slurm, say max_jobs")
+        elif changed("address"):
+            raise ValueError(
+                "address: kind slurm starts its own scheduler; to use one "
+                "started by hand, say kind: dask with its address"
+            )
+        return self
+
+    def label_jobs(self) -> SlurmJobs:
+        """The label workers' jobs (this section's Slurm keys)."""
+        return SlurmJobs(**{key: getattr(self, key) for key in SLURM_KEYS})
 
 
 class CalibrationConfig(Settings):

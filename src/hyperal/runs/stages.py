@@ -10,8 +10,8 @@ resumes and repeats at most the tasks in flight.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
-from concurrent.futures import Future, as_completed
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from hyperal.labels import reference
@@ -19,7 +19,6 @@ from hyperal.models.checkpoint import MANIFEST, damage, read_manifest
 from hyperal.oracle import label_structure
 from hyperal.runs.context import RunError, StageContext
 from hyperal.runs.evaluate import Labelled, summarise
-from hyperal.runs.executors import completed
 from hyperal.runs.fingerprint import differences
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
@@ -77,31 +76,53 @@ def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -
         if not ctx.store.reuse_label(row.id)
     ]
     calls = ((row.id, label_structure, (ctx.oracle, row.toatoms())) for row in rows)
-    for n, (row_id, label) in enumerate(completed(ctx.executor, calls), start=1):
+    for n, (row_id, label) in enumerate(
+        ctx.flow.completed(ctx.label_executor, calls), start=1
+    ):
         ctx.store.record_label(row_id, label)
         count_labels(ctx, loop, [label])
         ctx.report(loop, StageKind.LABEL, n, len(rows), split.value)
     return len(rows)
 
 
-def label_in_background(ctx: StageContext, row_id: int, atoms) -> Future:
+def label_in_background(
+    ctx: StageContext, loop: int, row_id: int, atoms, split: Split
+) -> Future:
+    """Submit the label of the stored row ``row_id`` to ``ctx.labeller`` and
+    return its future; the label is written the moment it lands — by the
+    labelling thread itself when it is one of this process (so a label
+    finished while the coordinator fits is never lost to a kill), else by
+    the coordinator (:class:`~hyperal.runs.flow.Flow`) — then counted and
+    reported. A row whose label is stored already costs no call."""
     if ctx.store.reuse_label(row_id):  # no oracle call: a finished future
         done: Future = Future()
         done.set_result(None)
         return done
-    return ctx.labeller.submit(
-        label_and_record, ctx.store.path, row_id, ctx.oracle, atoms
-    )
+    writes_itself = isinstance(ctx.labeller, ThreadPoolExecutor)
+    if writes_itself:
+        future = ctx.labeller.submit(
+            label_and_record, ctx.store.path, row_id, ctx.oracle, atoms
+        )
+    else:
+        future = ctx.labeller.submit(label_structure, ctx.oracle, atoms)
+    counter = ctx.flow.counter((ctx.run, loop, split))
+    counter[1] += 1
+
+    def landed(future: Future) -> None:
+        label = future.result()
+        if not writes_itself:
+            ctx.store.record_label(row_id, label)
+        count_labels(ctx, loop, [label])
+        counter[0] += 1
+        ctx.report(loop, StageKind.LABEL, counter[0], counter[1], split.value)
+
+    return ctx.flow.watch(future, landed)
 
 
-def wait_for_labels(
-    ctx: StageContext, loop: int, futures: Sequence[Future], split: Split
-):
-    """Wait for background labels (each already stored), reporting them as
-    they finish; re-raise a labelling error."""
-    for n, future in enumerate(as_completed(futures), start=1):
-        future.result()
-        ctx.report(loop, StageKind.LABEL, n, len(futures), split.value)
+def wait_for_labels(ctx: StageContext, futures: Sequence[Future]) -> None:
+    """Wait until every background label of ``futures`` is stored (other
+    work landing meanwhile is handled too); re-raise a labelling error."""
+    ctx.flow.wait(futures)
 
 
 def training_set(ctx: StageContext, loop: int, runs: Sequence[str] | None = None):
@@ -118,11 +139,13 @@ def fit(
     *,
     init: Path | None = None,
     runs: Sequence[str] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Path:
     """Fit the committee on the training data up to ``loop`` (of ``runs``,
     default this run) as a task through the executor — warm-started from the
     checkpoint ``init`` when given — and return its checkpoint directory. An
-    existing checkpoint is returned as it is."""
+    existing checkpoint is returned as it is. ``meanwhile()`` is called
+    once the fit is submitted (work that overlaps it, queued behind it)."""
     path = ctx.checkpoint(loop)
     if path.exists():
         problem = damage(path)
@@ -149,11 +172,16 @@ def fit(
             f"loop {loop}: no labelled training structure to fit{why} "
             "(`hyperal status` lists the failures)"
         )
-    return fit_on(ctx, loop, train, init=init)
+    return fit_on(ctx, loop, train, init=init, meanwhile=meanwhile)
 
 
 def fit_on(
-    ctx: StageContext, loop: int, frames: Sequence, *, init: Path | None = None
+    ctx: StageContext,
+    loop: int,
+    frames: Sequence,
+    *,
+    init: Path | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Path:
     """Fit the committee of ``loop`` on ``frames`` as a task through the
     executor (seed: campaign seed + loop; warm-started from ``init`` when
@@ -177,7 +205,7 @@ def fit_on(
         },
     )
     try:
-        for _ in completed(ctx.executor, [call]):
+        for _ in ctx.flow.completed(ctx.executor, [call], then=meanwhile):
             pass
     except ValueError as exc:  # a poisoned fit: one line, nothing saved
         where = f"loop {loop}" if ctx.run == MAIN_RUN else f"{ctx.run} loop {loop}"
@@ -224,7 +252,7 @@ def predictions_on(ctx: StageContext, checkpoint: Path, images) -> list:
         for k in range(0, len(images), EVALUATION_CHUNK)
     ]
     calls = ((k, predict, (str(checkpoint), chunk)) for k, chunk in enumerate(chunks))
-    parts = dict(completed(ctx.executor, calls))
+    parts = dict(ctx.flow.completed(ctx.executor, calls))
     return [p for k in range(len(chunks)) for p in parts[k]]
 
 

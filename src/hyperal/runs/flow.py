@@ -1,0 +1,112 @@
+"""Tasks in flight, handled by the coordinator as they land.
+
+A loop's work is a stream, not a sequence of waves: each label is submitted
+the moment its evolution returns a frame, the difficult set's labels fill
+the gaps, and the next loop's difficult labels run while the committee fits.
+:class:`Flow` is what lets one coordinator thread do that over any
+``concurrent.futures`` executor: a stage *watches* a future with a handler
+(record a label, count it, report progress), and whenever the coordinator
+waits — for an evolution, a fit, a prediction, or a group of labels — every
+watched future that lands meanwhile is handled at once, in the coordinator's
+thread, so results are written by one writer as they arrive and a label
+that lands during a fit is stored before the fit ends.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from typing import Any
+
+from hyperal.runs.executors import InProcessExecutor, call
+
+
+class Flow:
+    """The coordinator's registry of watched futures and their handlers."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[Future, Callable[[Future], None]] = {}
+        self._counters: dict[Hashable, list[int]] = {}
+
+    def counter(self, key: Hashable) -> list[int]:
+        """``[handled, submitted]`` of a group of watched tasks (the labels of
+        one split of one loop), for progress reports."""
+        return self._counters.setdefault(key, [0, 0])
+
+    def watch(self, future: Future, handler: Callable[[Future], None]) -> Future:
+        """Handle ``future`` with ``handler(future)`` in the coordinator's
+        thread once it has landed (the next time the coordinator waits or
+        polls). A handler that raises ends the wait with that error."""
+        self._handlers[future] = handler
+        return future
+
+    @property
+    def in_flight(self) -> int:
+        """Watched futures not handled yet."""
+        return len(self._handlers)
+
+    def _handle(self, done: Iterable[Future]) -> None:
+        for future in done:
+            handler = self._handlers.pop(future, None)
+            if handler is not None:
+                handler(future)
+
+    def poll(self) -> None:
+        """Handle every watched future that has landed; never blocks."""
+        self._handle([f for f in list(self._handlers) if f.done()])
+
+    def _wait_once(self) -> None:
+        """Block until at least one watched future lands; handle those."""
+        done, _ = wait(list(self._handlers), return_when=FIRST_COMPLETED)
+        self._handle(done)
+
+    def wait(self, futures: Iterable[Future]) -> None:
+        """Handle landings until every one of ``futures`` has been handled
+        (others landing meanwhile are handled too)."""
+        wanted = set(futures)
+        self.poll()
+        while wanted & self._handlers.keys():
+            self._wait_once()
+
+    def completed(
+        self,
+        executor: Executor,
+        calls: Iterable[tuple[Hashable, Callable, tuple | Mapping[str, Any]]],
+        *,
+        then: Callable[[], object] | None = None,
+    ) -> Iterator[tuple[Hashable, Any]]:
+        """Run ``fn(*args)`` (``fn(**args)`` for a mapping) for every
+        ``(key, fn, args)`` on ``executor`` and yield ``(key, result)`` as
+        each lands, handling the other watched futures meanwhile (as
+        :func:`hyperal.runs.executors.completed`, which does not).
+        ``then()`` is called once every call is submitted — to start work
+        that overlaps them without queueing ahead of them.
+
+        In process the calls run one by one (``then()`` before the first),
+        the landed background work handled between them."""
+        if isinstance(executor, InProcessExecutor):
+            if then is not None:
+                then()
+            for key, fn, args in calls:
+                self.poll()
+                yield key, call(fn, args)
+            return
+        landed: deque[Future] = deque()
+        keys = {}
+        for key, fn, args in calls:
+            future = (
+                executor.submit(fn, **args)
+                if isinstance(args, Mapping)
+                else executor.submit(fn, *args)
+            )
+            keys[future] = key
+            self.watch(future, landed.append)
+        if then is not None:
+            then()
+        while keys:
+            if not landed:
+                self._wait_once()
+            while landed:
+                future = landed.popleft()
+                yield keys.pop(future), future.result()

@@ -1,0 +1,76 @@
+"""Slurm worker jobs that hyperal submits itself (``executor: {kind: slurm}``),
+through dask-jobqueue's ``SLURMCluster``: a Dask scheduler in this process,
+``max_jobs`` batch jobs each running one Dask worker that takes one task at
+a time with ``cores`` CPUs for it.
+
+Two pools when ``executor.fit`` is given: the label jobs (the oracle's, on a
+CPU partition) and the model jobs (fits, evolutions, predictions — on a GPU
+partition with ``gpus: 1``); else one pool does both.
+
+A worker job that dies — cancelled, pre-empted, out of walltime, its node
+lost — takes its running task with it: the scheduler gives that task to
+another worker (a label that had not returned was not stored, so nothing is
+lost and no stored structure is paid again), and the pool submits a job to
+replace it (the pool is kept at ``max_jobs``). A task that kills three
+workers in a row (an oracle that runs out of memory) ends the run with
+Dask's ``KilledWorker``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import ExitStack, contextmanager
+
+from hyperal.runs.sections import ExecutorConfig, SlurmJobs
+
+
+def cluster_options(jobs: SlurmJobs, name: str) -> dict:
+    """The ``SLURMCluster`` keywords of ``jobs``: one worker process of one
+    thread per job (one task at a time), ``cores`` CPUs reserved for it."""
+    directives = list(jobs.job_extra)
+    if jobs.gpus:
+        directives.append(f"--gres=gpu:{jobs.gpus}")
+    return {
+        "cores": 1,  # Dask threads: one task at a time per job
+        "processes": 1,
+        "job_cpu": jobs.cores,  # --cpus-per-task: what the task may use
+        "memory": jobs.memory,
+        "walltime": jobs.walltime,
+        "queue": jobs.queue,
+        "account": jobs.account,
+        "job_name": name,
+        "job_extra_directives": directives,
+        "job_script_prologue": list(jobs.prologue),
+        "log_directory": jobs.log_directory,
+        "interface": jobs.interface,
+        "python": sys.executable,
+        "scheduler_options": {"dashboard_address": None},
+    }
+
+
+@contextmanager
+def slurm_pools(config: ExecutorConfig) -> Iterator[tuple[Executor, Executor]]:
+    """``(tasks, labels)``: the executors of the model jobs and of the label
+    jobs (the same one without ``config.fit``). Every job is cancelled on
+    exit, also on an error."""
+    try:
+        from dask.distributed import Client
+        from dask_jobqueue import SLURMCluster
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ValueError(
+            "executor: kind 'slurm' needs dask-jobqueue (pip install 'hyperal[slurm]')"
+        ) from exc
+    with ExitStack() as stack:
+
+        def pool(jobs: SlurmJobs, name: str) -> Executor:
+            cluster = stack.enter_context(SLURMCluster(**cluster_options(jobs, name)))
+            # kept at max_jobs: a job that dies is replaced
+            cluster.adapt(minimum_jobs=jobs.max_jobs, maximum_jobs=jobs.max_jobs)
+            client = stack.enter_context(Client(cluster))
+            return client.get_executor()
+
+        labels = pool(config.label_jobs(), "hyperal-label")
+        tasks = labels if config.fit is None else pool(config.fit, "hyperal-fit")
+        yield tasks, labels
