@@ -8,7 +8,14 @@ from ase.build import bulk
 
 from hyperal.testing import central_difference
 
-__all__ = ["central_difference", "emt_test_file", "rattled_cu", "rattled_cuni"]
+__all__ = [
+    "assert_same_rows",
+    "central_difference",
+    "emt_test_file",
+    "rattled_cu",
+    "rattled_cuni",
+    "store_rows",
+]
 
 
 def rattled_cuni(seed: int = 1, stdev: float = 0.1) -> Atoms:
@@ -51,3 +58,31 @@ def stage_context(config, store=None, run: str = "main"):
     return StageContext(
         config, store, InProcessExecutor(), config.oracle.build(config.store), run=run
     )
+
+
+def store_rows(path) -> dict:
+    """Every row of the store at ``path`` by name: what it is, its label and
+    its positions (row ids and times left out: they follow arrival order)."""
+    from hyperal.runs.store import Store
+
+    out = {}
+    for row in Store(path).rows():
+        energy = row.get("energy") if row.get("oracle_status") == "ok" else None
+        out[row.name] = (
+            (row.get("stage"), row.get("split"), row.get("oracle_status")),
+            row.get("source"),
+            np.nan if energy is None else energy,
+            row.positions,
+        )
+    return out
+
+
+def assert_same_rows(rows: dict, reference: dict) -> None:
+    """The same rows (:func:`store_rows`) up to float noise: a worker's torch
+    may sum in another order than the coordinator's."""
+    assert rows.keys() == reference.keys()
+    for name, (kind, source, energy, positions) in rows.items():
+        ref = reference[name]
+        assert (kind, source) == ref[:2], name
+        np.testing.assert_allclose(energy, ref[2], rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(positions, ref[3], atol=1e-5, err_msg=name)

@@ -21,6 +21,7 @@ from hyperal.runs.records import OracleStatus, Split, Stage
 from hyperal.runs.tasks import predict
 from hyperal.testing import browser, render_in_browser
 from tests.campaign.conftest import tiny
+from tests.helpers import assert_same_rows, store_rows
 
 
 @pytest.fixture(scope="module")
@@ -193,21 +194,6 @@ def test_cli_status_report_export(finished, tmp_path):
     )
 
 
-def _rows(path) -> dict:
-    """Every row of the store at ``path`` by name: what it is, its label and
-    its positions (row ids and times left out: they follow arrival order)."""
-    out = {}
-    for row in Store(path).rows():
-        energy = row.get("energy") if row.get("oracle_status") == "ok" else None
-        out[row.name] = (
-            (row.get("stage"), row.get("split"), row.get("oracle_status")),
-            row.get("source"),
-            np.nan if energy is None else energy,
-            row.positions,
-        )
-    return out
-
-
 @pytest.mark.parametrize("kind", ["process", "dask"])
 def test_streaming_on_a_pool_gives_the_rows_of_the_strict_order(tmp_path, kind):
     """Labels streamed to a pool as each evolution lands (and the difficult
@@ -224,14 +210,8 @@ def test_streaming_on_a_pool_gives_the_rows_of_the_strict_order(tmp_path, kind):
         executor={"kind": "inprocess", "background_labels": False},
     )
     reference_metrics = Campaign(parse_config(strict)).run()
-    rows, reference_rows = _rows(data["store"]), _rows(strict["store"])
-    assert rows.keys() == reference_rows.keys()
-    for name, (kind_, source, energy, positions) in rows.items():
-        ref = reference_rows[name]
-        assert (kind_, source) == ref[:2], name
-        # a worker's torch may sum in another order: equal to float noise
-        np.testing.assert_allclose(energy, ref[2], rtol=1e-6, err_msg=name)
-        np.testing.assert_allclose(positions, ref[3], atol=1e-5, err_msg=name)
+    rows, reference_rows = store_rows(data["store"]), store_rows(strict["store"])
+    assert_same_rows(rows, reference_rows)
     assert [m.oracle_calls for m in metrics] == [
         m.oracle_calls for m in reference_metrics
     ]

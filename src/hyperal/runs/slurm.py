@@ -11,7 +11,10 @@ A worker job that dies — cancelled, pre-empted, out of walltime, its node
 lost — takes its running task with it: the scheduler gives that task to
 another worker (a label that had not returned was not stored, so nothing is
 lost and no stored structure is paid again), and the pool submits a job to
-replace it (the pool is kept at ``max_jobs``). A task that kills three
+replace it (the pool is kept at ``max_jobs``: dask-jobqueue's own adaptive
+scaling does not replace a job that died, dask/dask-jobqueue#611, so a
+keeper thread asks the cluster for its ``max_jobs`` every few seconds, and
+a worker gone for :data:`LOST_AFTER` counts as lost). A task that kills three
 workers in a row (an oracle that runs out of memory) ends the run with
 Dask's ``KilledWorker``.
 """
@@ -19,6 +22,7 @@ Dask's ``KilledWorker``.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import ExitStack, contextmanager
@@ -50,12 +54,41 @@ def cluster_options(jobs: SlurmJobs, name: str) -> dict:
     }
 
 
+#: How long a worker may be gone before its job counts as lost and is replaced.
+LOST_AFTER = "5s"
+#: How often the keeper checks that ``max_jobs`` jobs are there (s).
+KEEP_EVERY_S = 2.0
+
+
+@contextmanager
+def keep_jobs(cluster, jobs: int) -> Iterator[None]:
+    """Keep ``cluster`` at ``jobs`` worker jobs while inside: a job that
+    died is submitted again."""
+    stop = threading.Event()
+
+    def keep() -> None:
+        while not stop.wait(KEEP_EVERY_S):
+            try:
+                cluster.scale(jobs=jobs)  # re-creates the jobs no longer there
+            except Exception:  # the cluster is closing: nothing to keep
+                return
+
+    keeper = threading.Thread(target=keep, name="hyperal-slurm-keeper", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join(timeout=10)
+
+
 @contextmanager
 def slurm_pools(config: ExecutorConfig) -> Iterator[tuple[Executor, Executor]]:
     """``(tasks, labels)``: the executors of the model jobs and of the label
     jobs (the same one without ``config.fit``). Every job is cancelled on
     exit, also on an error."""
     try:
+        import dask
         from dask.distributed import Client
         from dask_jobqueue import SLURMCluster
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -63,12 +96,15 @@ def slurm_pools(config: ExecutorConfig) -> Iterator[tuple[Executor, Executor]]:
             "executor: kind 'slurm' needs dask-jobqueue (pip install 'hyperal[slurm]')"
         ) from exc
     with ExitStack() as stack:
+        stack.enter_context(
+            dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_AFTER})
+        )
 
         def pool(jobs: SlurmJobs, name: str) -> Executor:
             cluster = stack.enter_context(SLURMCluster(**cluster_options(jobs, name)))
-            # kept at max_jobs: a job that dies is replaced
-            cluster.adapt(minimum_jobs=jobs.max_jobs, maximum_jobs=jobs.max_jobs)
+            cluster.scale(jobs=jobs.max_jobs)
             client = stack.enter_context(Client(cluster))
+            stack.enter_context(keep_jobs(cluster, jobs.max_jobs))
             return client.get_executor()
 
         labels = pool(config.label_jobs(), "hyperal-label")

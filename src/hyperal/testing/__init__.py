@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -75,6 +76,47 @@ class CountingEMT(EMT):
             handle.write(f"{_fingerprint(self.atoms)}\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+
+class CallLogEMT(EMT):
+    """EMT that sleeps ``seconds`` per calculation and keeps a record of each
+    call in the folder ``log``: a file ``<call>.start`` when it begins (the
+    structure's fingerprint and the Slurm job it runs in) and ``<call>.end``
+    when its result exists — so a test can tell a call cut short (a worker
+    job cancelled mid-label) from one that finished, across processes and
+    jobs (:func:`call_log`)."""
+
+    def __init__(self, log: str, seconds: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.log = log
+        self.seconds = seconds
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        import json
+        import uuid
+
+        call = Path(self.log) / uuid.uuid4().hex
+        record = {
+            "structure": _fingerprint(atoms if atoms is not None else self.atoms),
+            "job": os.environ.get("SLURM_JOB_ID"),
+        }
+        call.with_suffix(".start").write_text(json.dumps(record))
+        time.sleep(self.seconds)
+        super().calculate(atoms, properties, system_changes)
+        call.with_suffix(".end").write_text(json.dumps(record))
+
+
+def call_log(log: str) -> list[dict]:
+    """The calls a :class:`CallLogEMT` recorded in the folder ``log``: each
+    ``{"structure", "job", "finished"}``."""
+    import json
+
+    calls = []
+    for start in sorted(Path(log).glob("*.start")):
+        record = json.loads(start.read_text())
+        record["finished"] = start.with_suffix(".end").exists()
+        calls.append(record)
+    return calls
 
 
 class SleepyEMT(EMT):
@@ -206,12 +248,14 @@ from hyperal.testing.backends import (  # noqa: E402
 __all__ = [
     "CHECKS",
     "BackendUnderTest",
+    "CallLogEMT",
     "CountingEMT",
     "FileEMT",
     "FlakyEMT",
     "SleepyEMT",
     "SoakEMT",
     "backend_under_test",
+    "call_log",
     "central_difference",
     "check_backend",
     "emt_cells",
