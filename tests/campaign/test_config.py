@@ -39,8 +39,7 @@ def _error(data) -> str:
         ),
         (
             lambda d: d["executor"].update(kind="pbs"),
-            "executor.kind: must be one of 'inprocess', 'process', 'dask' or "
-            "'slurm'",
+            "executor.kind: must be one of 'inprocess', 'process', 'dask' or 'slurm'",
         ),
         (
             lambda d: d["executor"].update(kind="process", cores=8),
@@ -230,3 +229,28 @@ def test_a_typed_scheme_records_what_its_registry_name_recorded(tmp_path):
     # a typed scheme without a bias is the plain one
     plain = parse_config(tiny(tmp_path, scheme={"name": "md", "steps": 10}))
     assert plain.scheme.full_name == "md" and not plain.scheme.biased
+
+
+def test_slurm_time_limits_are_read_as_slurm_reads_them(tmp_path):
+    from hyperal.runs.sections import walltime_seconds
+
+    from .conftest import tiny
+
+    assert [
+        walltime_seconds(t)
+        for t in ("30", "30:15", "24:00:00", "2-00:00:00", "1-12", "1-12:30")
+    ] == [1800, 1815, 86400, 172800, 129600, 131400]
+    for bad in ("1:2:3:4", "abc", "-1", "", "1:-5"):
+        with pytest.raises(ValueError, match="Slurm time limit"):
+            walltime_seconds(bad)
+    slurm = {"kind": "slurm", "walltime": "01:00:00"}
+    data = tiny(tmp_path, executor={**slurm, "walltime": "1h"})
+    with pytest.raises(ConfigError, match=r"executor.walltime: expected a Slurm"):
+        parse_config(data)
+    data = tiny(tmp_path, executor=slurm, oracle={"name": "emt", "timeout_s": 3600})
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value) == (
+        "oracle.timeout_s: 3600 s is not below executor.walltime 01:00:00 "
+        "(3600 s): a label would outlive its job"
+    )

@@ -109,3 +109,14 @@ def test_a_campaign_on_slurm_loses_nothing_to_a_cancelled_worker(
     assert None not in {c["job"] for c in calls}
     submitted = {p.stem.rsplit("-", 1)[-1] for p in logs["jobs"].glob("*.err")}
     assert len(submitted) >= 3, submitted
+
+
+def test_slurm_where_no_job_can_be_submitted_is_one_line(tmp_path, monkeypatch):
+    pytest.importorskip("dask_jobqueue")
+    from hyperal.runs.context import RunError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch on it
+    data = tiny(tmp_path, loops=1, executor={"kind": "slurm"})
+    with pytest.raises(RunError, match="sbatch, which this machine does not have"):
+        Campaign(parse_config(data)).run()
+    assert Store(data["store"]).count(Where()) == 0  # nothing labelled

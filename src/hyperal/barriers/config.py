@@ -278,7 +278,9 @@ def parse_barrier_config(data: Any) -> BarrierConfig:
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, BarrierConfig)) from None
     # the campaign's own checks of elements, oracle and store folder
-    problems = section_problems(oracle=config.oracle, store=config.store)
+    problems = section_problems(
+        oracle=config.oracle, store=config.store, executor=config.executor
+    )
     problems += element_problems(config.system.elements)
     if not problems:
         problems += _limit_problems(config) + _hop_problems(config)

@@ -18,6 +18,7 @@ from pydantic import (
 from hyperal.campaign.config import CampaignConfig, SystemConfig
 from hyperal.evolve.settings import SchemeBase, scheme_problem, scheme_settings
 from hyperal.runs.sections import (
+    ExecutorConfig,
     OracleConfig,
     committee_problems,
     section_problems,
@@ -59,6 +60,7 @@ def semantic_problems(cfg: CampaignConfig) -> list[str]:
         oracle=cfg.oracle,
         store=cfg.store,
         committee=cfg.committee,
+        executor=cfg.executor,
     )
     problems += _initial_problems(cfg)
     return problems or _workload_problems(cfg)
@@ -164,6 +166,7 @@ def _section_problems(
     oracle: OracleConfig | None = None,
     store: str | None = None,
     committee: Any = None,
+    executor: ExecutorConfig | None = None,
 ) -> list[str]:
     # each check needs one section only, so a file whose other sections fail
     # to validate still hears every problem in one run
@@ -193,7 +196,7 @@ def _section_problems(
                 problems += committee_problems(committee, elements)
     if scheme is not None and (problem := scheme_problem(scheme)):
         problems.append(problem)
-    return problems + section_problems(oracle=oracle, store=store)
+    return problems + section_problems(oracle=oracle, store=store, executor=executor)
 
 
 def _structure_problems(system: SystemConfig) -> list[str]:

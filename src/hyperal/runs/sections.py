@@ -107,6 +107,35 @@ class SlurmJobs(Settings):
         "(e.g. ib0); default: the hostname's address",
     )
 
+    @field_validator("walltime")
+    @classmethod
+    def _slurm_time(cls, value: str) -> str:
+        walltime_seconds(value)
+        return value
+
+
+def walltime_seconds(value: str) -> int:
+    """Seconds of a Slurm time limit: ``M``, ``M:S``, ``H:M:S``, ``D-H``,
+    ``D-H:M`` or ``D-H:M:S``; a ValueError otherwise."""
+    text = str(value).strip()
+    try:
+        days, dash, rest = text.rpartition("-")
+        if dash and not days:
+            raise ValueError
+        parts = [int(p) for p in rest.split(":")]
+        day = int(days) if days else 0
+        if any(p < 0 for p in parts) or day < 0 or not 1 <= len(parts) <= 3:
+            raise ValueError
+        if days:  # D-H, D-H:M, D-H:M:S
+            h, m, s = (parts + [0, 0])[:3]
+        else:  # M, M:S, H:M:S
+            h, m, s = [(0, *parts, 0)[:3], (0, *parts), parts][len(parts) - 1]
+        return ((day * 24 + h) * 60 + m) * 60 + s
+    except ValueError:
+        raise ValueError(
+            f"expected a Slurm time limit such as 24:00:00 or 2-00:00:00, got {value!r}"
+        ) from None
+
 
 #: The keys that say how Slurm jobs look: only for ``kind: slurm``.
 SLURM_KEYS = tuple(SlurmJobs.model_fields)
@@ -275,12 +304,36 @@ def committee_problems(committee: Any, elements: list[str]) -> list[str]:
     return []
 
 
+def executor_problems(executor: ExecutorConfig, oracle: OracleConfig) -> list[str]:
+    """An oracle time limit a Slurm job would not outlive."""
+    problems = []
+    if executor.kind != "slurm" or oracle.timeout_s is None:
+        return problems
+    for jobs, where in ((executor, "executor"), (executor.fit, "executor.fit")):
+        if jobs is None:
+            continue
+        seconds = walltime_seconds(jobs.walltime)
+        if where == "executor" and oracle.timeout_s >= seconds:
+            problems.append(
+                f"oracle.timeout_s: {oracle.timeout_s:g} s is not below "
+                f"{where}.walltime {jobs.walltime} ({seconds} s): a label "
+                "would outlive its job"
+            )
+    return problems
+
+
 def section_problems(
-    *, oracle: OracleConfig | None = None, store: str | None = None
+    *,
+    oracle: OracleConfig | None = None,
+    store: str | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> list[str]:
     """An oracle that cannot be built or whose ``workdir`` cannot be made; a
-    store whose folder does not exist or cannot be written."""
+    store whose folder does not exist or cannot be written; an oracle time
+    limit longer than a Slurm job's."""
     problems = []
+    if oracle is not None and executor is not None:
+        problems += executor_problems(executor, oracle)
     if oracle is not None:
         problems += oracle_problems(oracle)
         if oracle.workdir is not None:

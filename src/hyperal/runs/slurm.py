@@ -21,12 +21,14 @@ Dask's ``KilledWorker``.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import ExitStack, contextmanager
 
+from hyperal.runs.context import RunError
 from hyperal.runs.sections import ExecutorConfig, SlurmJobs
 
 
@@ -92,9 +94,15 @@ def slurm_pools(config: ExecutorConfig) -> Iterator[tuple[Executor, Executor]]:
         from dask.distributed import Client
         from dask_jobqueue import SLURMCluster
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ValueError(
-            "executor: kind 'slurm' needs dask-jobqueue (pip install 'hyperal[slurm]')"
+        raise RunError(
+            "executor.kind: slurm needs dask-jobqueue "
+            "(pip install -c constraints.txt -e '.[slurm]')"
         ) from exc
+    if shutil.which("sbatch") is None:
+        raise RunError(
+            "executor.kind: slurm submits jobs with sbatch, which this machine "
+            "does not have; run hyperal where jobs can be submitted (a login node)"
+        )
     with ExitStack() as stack:
         stack.enter_context(
             dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_AFTER})
