@@ -91,6 +91,9 @@ def main() -> None:
     parser.add_argument(
         "--shapes", default="demo,oracle-bound", help="comma-separated shapes"
     )
+    parser.add_argument(
+        "--orders", default="strict,streaming", help="comma-separated orders"
+    )
     parser.add_argument("--starts", type=int, default=48, help="oracle-bound")
     parser.add_argument("--steps", type=int, default=10, help="oracle-bound")
     parser.add_argument("--epochs", type=int, default=20, help="oracle-bound")
@@ -107,8 +110,8 @@ def main() -> None:
                 f"steps, fits of {args.epochs} epochs"
             )
         results = {}
-        for name, streaming in (("strict", False), ("streaming", True)):
-            results[name] = r = run(args, streaming, shape)
+        for name in args.orders.split(","):
+            results[name] = r = run(args, name == "streaming", shape)
             tasks = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(r["busy_s"].items()))
             print(
                 f"{shape} {name:>9}: wall {r['wall_s']:6.1f} s, "
@@ -116,13 +119,14 @@ def main() -> None:
                 f"{r['utilisation']:.2f} ({tasks}); gentle F RMSE "
                 f"{r['gentle_F']:.0f} meV/Å"
             )
-        strict, streaming = results["strict"], results["streaming"]
-        same = streaming["oracle_calls"] == strict["oracle_calls"]
-        print(
-            f"{shape}: streaming/strict wall "
-            f"{streaming['wall_s'] / strict['wall_s']:.2f}; same oracle calls: "
-            f"{same}"
-        )
+        if len(results) == 2:
+            strict, streaming = results["strict"], results["streaming"]
+            same = streaming["oracle_calls"] == strict["oracle_calls"]
+            print(
+                f"{shape}: streaming/strict wall "
+                f"{streaming['wall_s'] / strict['wall_s']:.2f}; same oracle "
+                f"calls: {same}"
+            )
         for name, r in results.items():
             last[f"{shape}_{name}"] = {
                 "utilisation": round(r["utilisation"], 3),

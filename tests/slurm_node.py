@@ -128,7 +128,9 @@ def start(folder: Path) -> SlurmNode | str:
             return node
         time.sleep(1)
     node.stop()
-    log = (folder / "slurmctld.log").read_text()[-500:] if (
-        folder / "slurmctld.log"
-    ).exists() else ""
+    log = (
+        (folder / "slurmctld.log").read_text()[-500:]
+        if (folder / "slurmctld.log").exists()
+        else ""
+    )
     return f"the test Slurm node did not become idle in 60 s: {log}"

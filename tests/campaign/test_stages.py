@@ -425,3 +425,46 @@ def test_background_labels_store_what_foreground_labels_store(tmp_path):
     for name, (status, energy) in stored[1].items():
         assert stored[0][name][0] == status == "ok"
         assert stored[0][name][1] == pytest.approx(energy, abs=1e-12)
+
+
+def test_a_label_in_flight_is_waited_for_never_submitted_again(tmp_path):
+    """The next loop's difficult labels run behind a fit, on into that loop:
+    the loop's own labelling finds them in flight and waits."""
+    import threading
+    from concurrent.futures import Executor, ThreadPoolExecutor
+
+    from hyperal.campaign.stages import label_difficult_in_background
+    from hyperal.runs.records import OracleStatus
+    from hyperal.runs.stages import label_pending
+
+    gate = threading.Event()
+
+    class Pool(Executor):  # a pool of workers that land when told
+        def __init__(self):
+            self.threads = ThreadPoolExecutor(4)
+            self.submitted = 0
+
+        def submit(self, fn, /, *args, **kwargs):
+            self.submitted += 1
+            return self.threads.submit(lambda: gate.wait(10) and fn(*args, **kwargs))
+
+    config = parse_config(tiny(tmp_path, loops=1))
+    pool = Pool()
+    ctx = StageContext(
+        config,
+        Store(config.store),
+        InProcessExecutor(),
+        config.oracle.build(config.store),
+        labeller=pool,
+        labels=pool,
+    )
+    write_starts(ctx, 1)
+    first = label_difficult_in_background(ctx, 1)
+    assert first and pool.submitted == len(first)
+    assert label_difficult_in_background(ctx, 1) == first  # the same futures
+    gate.set()
+    assert label_pending(ctx, 1, stage=Stage.START, split=Split.DIFFICULT) == 0
+    assert pool.submitted == len(first)  # nothing paid twice
+    store = ctx.store
+    assert store.count(Where(loop=1, status=OracleStatus.PENDING)) == 0
+    assert store.count(Where(loop=1, status=OracleStatus.OK)) == len(first)

@@ -384,11 +384,8 @@ def initial_loop(ctx: StageContext) -> Path:
     difficult starts labelled meanwhile, given a labeller), its evaluation."""
     label_initial(ctx)
     stop_if_all_failed(ctx, 0)
-    meanwhile: list[Future] = []
-    checkpoint = fit(
-        ctx, 0, meanwhile=lambda: meanwhile.extend(prefetch_difficult(ctx, 1))
-    )
-    wait_for_labels(ctx, meanwhile)
+    # loop 1's difficult labels run behind the fit, on into loop 1
+    checkpoint = fit(ctx, 0, meanwhile=lambda: prefetch_difficult(ctx, 1))
     evaluate(ctx, 0, checkpoint)
     return checkpoint
 
@@ -407,13 +404,13 @@ def active_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
     label_pending(ctx, loop, stage=Stage.SELECTED, split=Split.TRAIN)
     wait_for_labels(ctx, difficult)
     stop_if_all_failed(ctx, loop)
-    meanwhile: list[Future] = []  # the next loop's difficult labels, behind the fit
+    # the next loop's difficult labels run behind the fit, on into that loop
+    # (which waits for them), never delaying this loop's end
     new = fit(
         ctx,
         loop,
         init=warm_start(ctx, loop),
-        meanwhile=lambda: meanwhile.extend(prefetch_difficult(ctx, loop + 1)),
+        meanwhile=lambda: prefetch_difficult(ctx, loop + 1),
     )
-    wait_for_labels(ctx, meanwhile)
     evaluate(ctx, loop, new)
     return new

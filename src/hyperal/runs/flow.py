@@ -28,6 +28,9 @@ class Flow:
     def __init__(self) -> None:
         self._handlers: dict[Future, Callable[[Future], None]] = {}
         self._counters: dict[Hashable, list[int]] = {}
+        #: Label futures not landed yet, by (store, row id): a row is never
+        #: submitted twice.
+        self.labels_in_flight: dict[Hashable, Future] = {}
 
     def counter(self, key: Hashable) -> list[int]:
         """``[handled, submitted]`` of a group of watched tasks (the labels of
@@ -68,6 +71,13 @@ class Flow:
         self.poll()
         while wanted & self._handlers.keys():
             self._wait_once()
+
+    def drain(self) -> None:
+        """Handle every watched future: wait until nothing is in flight."""
+        while self._handlers:
+            self.poll()
+            if self._handlers:
+                self._wait_once()
 
     def completed(
         self,

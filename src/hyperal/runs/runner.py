@@ -248,6 +248,10 @@ def open_run(
         oracle = plan.oracle.build(plan.store)
         with executors(plan.executor, plan.background_labels) as pools:
             tasks, labeller, labels = pools
-            yield OpenRun(
+            opened = OpenRun(
                 store, oracle, tasks, labeller, progress or ignore_progress, labels
             )
+            yield opened
+            # a label still in flight (a difficult one of a loop a stopping
+            # criterion cut) is paid for: store it before the pools close
+            opened.flow.drain()

@@ -68,12 +68,22 @@ def pending_rows(ctx: StageContext, loop: int, stage: Stage, split: Split) -> li
 
 def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -> int:
     """Label every pending row of ``stage`` and ``split`` in ``loop``, each
-    written as it arrives. Returns the number labelled."""
+    written as it arrives; a row whose label is in flight already (submitted
+    in the background) is waited for, not submitted again. Returns the
+    number labelled here."""
+    pending = pending_rows(ctx, loop, stage, split)
+    in_flight = ctx.flow.labels_in_flight
+    waiting = [
+        in_flight[(ctx.store.path, row.id)]
+        for row in pending
+        if (ctx.store.path, row.id) in in_flight
+    ]
     # a structure whose label is stored already (a shared one) is not paid again
     rows = [
         row
-        for row in pending_rows(ctx, loop, stage, split)
-        if not ctx.store.reuse_label(row.id)
+        for row in pending
+        if (ctx.store.path, row.id) not in in_flight
+        and not ctx.store.reuse_label(row.id)
     ]
     calls = ((row.id, label_structure, (ctx.oracle, row.toatoms())) for row in rows)
     for n, (row_id, label) in enumerate(
@@ -82,6 +92,7 @@ def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -
         ctx.store.record_label(row_id, label)
         count_labels(ctx, loop, [label])
         ctx.report(loop, StageKind.LABEL, n, len(rows), split.value)
+    ctx.flow.wait(waiting)
     return len(rows)
 
 
@@ -89,11 +100,16 @@ def label_in_background(
     ctx: StageContext, loop: int, row_id: int, atoms, split: Split
 ) -> Future:
     """Submit the label of the stored row ``row_id`` to ``ctx.labeller`` and
-    return its future; the label is written the moment it lands — by the
+    return its future (the one in flight, when it was submitted already);
+    the label is written the moment it lands — by the
     labelling thread itself when it is one of this process (so a label
     finished while the coordinator fits is never lost to a kill), else by
     the coordinator (:class:`~hyperal.runs.flow.Flow`) — then counted and
     reported. A row whose label is stored already costs no call."""
+    in_flight = ctx.flow.labels_in_flight
+    key = (ctx.store.path, row_id)
+    if key in in_flight:  # submitted already (the next loop's, behind a fit)
+        return in_flight[key]
     if ctx.store.reuse_label(row_id):  # no oracle call: a finished future
         done: Future = Future()
         done.set_result(None)
@@ -109,6 +125,7 @@ def label_in_background(
     counter[1] += 1
 
     def landed(future: Future) -> None:
+        in_flight.pop(key, None)
         label = future.result()
         if not writes_itself:
             ctx.store.record_label(row_id, label)
@@ -116,6 +133,7 @@ def label_in_background(
         counter[0] += 1
         ctx.report(loop, StageKind.LABEL, counter[0], counter[1], split.value)
 
+    in_flight[key] = future
     return ctx.flow.watch(future, landed)
 
 
