@@ -1,9 +1,10 @@
 """Engines: every campaign task goes through a ``concurrent.futures.Executor``
 (docs/method.md §9). In-process by default, a local process pool, or Dask distributed
 (``dask.distributed.Client.get_executor()`` on a LocalCluster or a scheduler
-address — for Slurm, start the scheduler and workers with dask-jobqueue and
-give its address). Tasks are module-level functions of picklable arguments;
-nothing outside this module imports Dask."""
+address); Slurm worker jobs that hyperal submits itself are
+:mod:`hyperal.runs.slurm`. :class:`TimedExecutor` keeps when each task ran and
+where. Tasks are module-level functions of picklable arguments; nothing
+outside this module and :mod:`hyperal.runs.slurm` imports Dask."""
 
 from __future__ import annotations
 
