@@ -27,7 +27,8 @@ from ase.build import bulk
 
 from hyperal.campaign import Campaign, parse_config
 from hyperal.oracle import Oracle, label_structure
-from hyperal.runs.executors import completed, make_executor
+from hyperal.runs.executors import make_executor
+from hyperal.runs.flow import completed
 from hyperal.runs.progress import Progress, StageKind
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "campaign_demo.yaml"

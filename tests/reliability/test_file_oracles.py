@@ -12,7 +12,8 @@ from ase.calculators.emt import EMT
 from ase.io import read
 
 from hyperal.oracle import FAILURE_FILE, Oracle, label_structure, unconverged
-from hyperal.runs.executors import completed, make_executor
+from hyperal.runs.executors import make_executor
+from hyperal.runs.flow import completed
 from hyperal.runs.sections import OracleConfig
 from tests.helpers import rattled_cuni
 

@@ -18,7 +18,7 @@ from hyperal.barriers.statistics import (
 )
 from hyperal.barriers.tasks import RUN, mlip_barrier, saddle_options
 from hyperal.runs.context import StageContext
-from hyperal.runs.executors import completed
+from hyperal.runs.flow import completed
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
 from hyperal.runs.records import (

@@ -23,7 +23,7 @@ from hyperal.barriers.tasks import (
 )
 from hyperal.oracle import Label
 from hyperal.runs.context import StageContext
-from hyperal.runs.executors import completed
+from hyperal.runs.flow import completed
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
 from hyperal.runs.records import (

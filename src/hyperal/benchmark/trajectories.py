@@ -42,8 +42,8 @@ from hyperal.evolve.schemes import make_evolver
 from hyperal.models.checkpoint import damage, read_manifest
 from hyperal.oracle import Label, Oracle
 from hyperal.runs.context import RunError, StageContext
-from hyperal.runs.executors import completed
 from hyperal.runs.fingerprint import fingerprint
+from hyperal.runs.flow import completed
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
 from hyperal.runs.records import (

@@ -13,8 +13,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,35 +38,6 @@ class InProcessExecutor(Executor):
 def call(fn: Callable, args: tuple | Mapping[str, Any]) -> Any:
     """``fn(**args)`` for a mapping of keywords, else ``fn(*args)``."""
     return fn(**args) if isinstance(args, Mapping) else fn(*args)
-
-
-def completed(
-    executor: Executor,
-    calls: Iterable[tuple[Hashable, Callable, tuple | Mapping[str, Any]]],
-) -> Iterator[tuple[Hashable, Any]]:
-    """Run ``fn(*args)`` for every ``(key, fn, args)`` — ``fn(**args)`` when
-    ``args`` is a mapping of keywords, as every task of more than a few
-    arguments is called — and yield ``(key, result)`` as each finishes, so
-    the caller can persist it at once.
-
-    In process (:class:`InProcessExecutor`) the calls run one by one, each
-    yielded before the next starts; other executors get every call submitted
-    up front and yield in completion order.
-    """
-    if isinstance(executor, InProcessExecutor):
-        for key, fn, args in calls:
-            yield key, call(fn, args)
-        return
-    futures = {
-        (
-            executor.submit(fn, **args)
-            if isinstance(args, Mapping)
-            else executor.submit(fn, *args)
-        ): key
-        for key, fn, args in calls
-    }
-    for future in as_completed(futures):
-        yield futures[future], future.result()
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ class Flow:
         """Run ``fn(*args)`` (``fn(**args)`` for a mapping) for every
         ``(key, fn, args)`` on ``executor`` and yield ``(key, result)`` as
         each lands, handling the other watched futures meanwhile (as
-        :func:`hyperal.runs.executors.completed`, which does not).
+        :func:`completed`, which has nothing else to handle).
         ``then()`` is called once every call is submitted — to start work
         that overlaps them without queueing ahead of them.
 
@@ -120,3 +120,21 @@ class Flow:
             while landed:
                 future = landed.popleft()
                 yield keys.pop(future), future.result()
+
+
+def completed(
+    executor: Executor,
+    calls: Iterable[tuple[Hashable, Callable, tuple | Mapping[str, Any]]],
+) -> Iterator[tuple[Hashable, Any]]:
+    """Run ``fn(*args)`` for every ``(key, fn, args)`` — ``fn(**args)`` when
+    ``args`` is a mapping of keywords, as every task of more than a few
+    arguments is called — and yield ``(key, result)`` as each finishes, so
+    the caller can persist it at once: :meth:`Flow.completed` with nothing
+    else in flight.
+
+    In process (:class:`~hyperal.runs.executors.InProcessExecutor`) the
+    calls run one by one, each yielded before the next starts; other
+    executors get every call submitted up front and yield in completion
+    order.
+    """
+    return Flow().completed(executor, calls)
