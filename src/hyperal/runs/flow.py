@@ -23,14 +23,15 @@ from hyperal.runs.executors import InProcessExecutor, call
 
 
 class Flow:
-    """The coordinator's registry of watched futures and their handlers."""
+    """The coordinator's registry of watched futures and their handlers
+    (one per run: its labels are known by their row in the run's store)."""
 
     def __init__(self) -> None:
         self._handlers: dict[Future, Callable[[Future], None]] = {}
         self._counters: dict[Hashable, list[int]] = {}
-        #: Label futures not landed yet, by (store, row id): a row is never
+        #: Label futures not landed yet, by store row id: a row is never
         #: submitted twice.
-        self.labels_in_flight: dict[Hashable, Future] = {}
+        self.labels_in_flight: dict[int, Future] = {}
 
     def counter(self, key: Hashable) -> list[int]:
         """``[handled, submitted]`` of a group of watched tasks (the labels of
@@ -75,9 +76,7 @@ class Flow:
     def drain(self) -> None:
         """Handle every watched future: wait until nothing is in flight."""
         while self._handlers:
-            self.poll()
-            if self._handlers:
-                self._wait_once()
+            self._wait_once()
 
     def completed(
         self,

@@ -73,17 +73,12 @@ def label_pending(ctx: StageContext, loop: int, *, stage: Stage, split: Split) -
     number labelled here."""
     pending = pending_rows(ctx, loop, stage, split)
     in_flight = ctx.flow.labels_in_flight
-    waiting = [
-        in_flight[(ctx.store.path, row.id)]
-        for row in pending
-        if (ctx.store.path, row.id) in in_flight
-    ]
+    waiting = [in_flight[row.id] for row in pending if row.id in in_flight]
     # a structure whose label is stored already (a shared one) is not paid again
     rows = [
         row
         for row in pending
-        if (ctx.store.path, row.id) not in in_flight
-        and not ctx.store.reuse_label(row.id)
+        if row.id not in in_flight and not ctx.store.reuse_label(row.id)
     ]
     calls = ((row.id, label_structure, (ctx.oracle, row.toatoms())) for row in rows)
     for n, (row_id, label) in enumerate(
@@ -107,9 +102,8 @@ def label_in_background(
     the coordinator (:class:`~hyperal.runs.flow.Flow`) — then counted and
     reported. A row whose label is stored already costs no call."""
     in_flight = ctx.flow.labels_in_flight
-    key = (ctx.store.path, row_id)
-    if key in in_flight:  # submitted already (the next loop's, behind a fit)
-        return in_flight[key]
+    if row_id in in_flight:  # submitted already (the next loop's, behind a fit)
+        return in_flight[row_id]
     if ctx.store.reuse_label(row_id):  # no oracle call: a finished future
         done: Future = Future()
         done.set_result(None)
@@ -125,7 +119,7 @@ def label_in_background(
     counter[1] += 1
 
     def landed(future: Future) -> None:
-        in_flight.pop(key, None)
+        in_flight.pop(row_id, None)
         label = future.result()
         if not writes_itself:
             ctx.store.record_label(row_id, label)
@@ -133,7 +127,7 @@ def label_in_background(
         counter[0] += 1
         ctx.report(loop, StageKind.LABEL, counter[0], counter[1], split.value)
 
-    in_flight[key] = future
+    in_flight[row_id] = future
     return ctx.flow.watch(future, landed)
 
 
