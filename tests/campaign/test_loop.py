@@ -202,7 +202,12 @@ def test_streaming_on_a_pool_gives_the_rows_of_the_strict_order(tmp_path, kind):
     if kind == "dask":
         pytest.importorskip("dask.distributed")
     data = tiny(tmp_path, loops=2, executor={"kind": kind, "workers": 2})
-    metrics = Campaign(parse_config(data)).run()
+    campaign = Campaign(parse_config(data))
+    metrics = campaign.run()
+    # every task on the pool was timed where it ran (the utilisation's data)
+    tasks = {span.task for span in campaign.spans}
+    assert {"label_structure", "evolve_and_select", "fit_committee"} <= tasks
+    assert all(span.end >= span.start for span in campaign.spans)
     (tmp_path / "ref").mkdir()
     strict = tiny(
         tmp_path / "ref",

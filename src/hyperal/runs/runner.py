@@ -122,8 +122,9 @@ class OpenRun:
     def spans(self) -> list[Span]:
         """When each task ran on a pool of workers, and where (in process:
         none)."""
-        pools = {id(p): p for p in (self.executor, self.labels) if p is not None}
-        return [span for p in pools.values() for span in getattr(p, "spans", [])]
+        # labels is None when the task executor labels too: no pool twice
+        pools = [self.executor] if self.labels is None else [self.executor, self.labels]
+        return [span for p in pools for span in getattr(p, "spans", [])]
 
     def context(
         self, config: RunSettings, run: str = MAIN_RUN, shared: str | None = None
