@@ -57,6 +57,8 @@ def finished(tmp_path_factory):
         path,
         committee={**TINY["committee"], "fit": {"epochs": 2}},
         triage={"artifact_force_eV_A": 0.5},
+        # in turn: the streamed default is compared with it below
+        executor={"kind": "inprocess", "background_labels": False},
     )
     metrics = BarrierCampaign(parse_barrier_config(data)).run()
     return data, metrics
@@ -396,9 +398,45 @@ def test_a_store_belongs_to_one_barrier_campaign(finished):
         "new store, or restore those settings"
     )
     # the executor never counts; the finished loops are not run again
-    same = {**data, "executor": {"kind": "inprocess", "background_labels": False}}
+    same = {**data, "executor": {"kind": "inprocess", "background_labels": True}}
     again = BarrierCampaign(parse_barrier_config(same)).run()
     assert [m.model_dump() for m in again] == [m.model_dump() for m in metrics]
+
+
+def test_streamed_labels_give_the_same_barrier_campaign(finished, tmp_path):
+    """By default each row a committee search stores is labelled at once (a
+    labelling thread) while the next search runs; that stores the same rows,
+    labels and triage and gives the same metrics as the module's campaign,
+    which labels in turn after the searches (``background_labels: false``).
+    Loops 0 and 1: a second loop would test nothing more."""
+    from hyperal.runs.progress import StageKind
+
+    data, metrics = finished
+    streamed = {**data, "loops": 1, "store": str(tmp_path / "streamed.db")}
+    del streamed["executor"]  # the default
+    reports = []
+    again = BarrierCampaign(parse_barrier_config(streamed), reports.append).run()
+    # a label of loop 1 landed before the loop's last search ended
+    loop_1 = [r.kind for r in reports if r.loop == 1]
+    last_search = max(i for i, kind in enumerate(loop_1) if kind == StageKind.EVOLVE)
+    assert StageKind.LABEL in loop_1[:last_search]
+
+    def rows(path):
+        return {
+            r.name: (r.oracle_status, r.get("split"), r.get("triage"), r.get("energy"))
+            for r in Store(path).rows(Where(run=RUN, max_loop=1))
+        }
+
+    mine, in_turn = rows(streamed["store"]), rows(data["store"])
+    assert mine.keys() == in_turn.keys()
+    labelled = [n for n, row in in_turn.items() if row[0] == "ok"]
+    assert any("L1-hop-" in n for n in labelled)  # loop 1 labelled some
+    for name, (status, split, triage, energy) in in_turn.items():
+        assert mine[name][:3] == (status, split, triage), name
+        if energy is not None:
+            assert mine[name][3] == pytest.approx(energy, abs=1e-9), name
+    assert not [n for n, row in mine.items() if row[0] == "pending"]
+    assert [m.model_dump() for m in again] == [m.model_dump() for m in metrics[:2]]
 
 
 def test_oracle_cost_is_counted_in_calls_and_atoms_per_cell_size(finished):

@@ -84,6 +84,8 @@ def initial_barrier_loop(ctx: StageContext) -> Path:
 
 
 def barrier_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
+    # labels stream while the searches run (given a labeller); each
+    # label_pending labels what is left and waits for its split's in flight
     search_saddles(ctx, loop, checkpoint)
     label_pending(ctx, loop, stage=Stage.HOP, split=Split.TRAIN)
     label_pending(ctx, loop, stage=Stage.HOP, split=Split.NONE)
@@ -121,7 +123,6 @@ class BarrierCampaign:
             run=RUN,
             record_as="barrier_campaign",
             accept_changes=self.accept_changes,
-            background_labels=False,
         )
 
     def run(self) -> list[BarrierMetrics]:

@@ -6,6 +6,7 @@ triage of their saddles (each row written as it arrives).
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,6 @@ from hyperal.barriers.tasks import (
 )
 from hyperal.oracle import Label
 from hyperal.runs.context import StageContext
-from hyperal.runs.flow import completed
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
 from hyperal.runs.records import (
@@ -35,6 +35,7 @@ from hyperal.runs.records import (
 )
 from hyperal.runs.seeds import stream
 from hyperal.runs.stages import (
+    label_in_background,
     training_set,
 )
 from hyperal.runs.tasks import committee
@@ -61,6 +62,21 @@ def _pairs(ctx, loop, index, point, atoms, **extra) -> dict:
         },
         **extra,
     }
+
+
+def _add_and_stream(ctx: StageContext, loop: int, entries: list) -> list[Future]:
+    """Store ``entries`` in one transaction; with a labeller, submit at once
+    the label of each that awaits one, so the oracle works while the next
+    search runs (each label is stored as it lands)."""
+    ids = ctx.store.add(entries)
+    if ctx.labeller is None:
+        return []
+    pending = OracleStatus.PENDING.value
+    return [
+        label_in_background(ctx, loop, row_id, atoms, Split(pairs["split"]))
+        for row_id, (atoms, pairs) in zip(ids, entries, strict=True)
+        if pairs.get("oracle_status", pending) == pending
+    ]
 
 
 def _have(ctx, loop) -> set[int]:
@@ -123,7 +139,7 @@ def initial_barriers(ctx: StageContext) -> int:
     options = saddle_options(cfg)
     calls = ((i, oracle_saddle, (ctx.oracle, hops[i][0], options)) for i in todo)
     for n, (i, (result, labels, path, paid, failure)) in enumerate(
-        completed(ctx.executor, calls), 1
+        ctx.flow.completed(ctx.executor, calls), 1
     ):
         start, split = hops[i]
         # every labelled structure of the search is kept; every
@@ -246,7 +262,9 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     (:func:`choose_hops`), each outcome stored as it arrives: an instability
     (the unrelaxed start, to be labelled into training), a blocked saddle, or
     a saddle to label. A tail test hop's start is stored to be labelled into
-    the tail test set instead of being searched."""
+    the tail test set instead of being searched. With a labeller, every row
+    that awaits a label is labelled in the background the moment it is
+    stored; the loop's labelling stage waits for those in flight."""
     cfg: BarrierConfig = ctx.config
     have = _have(ctx, loop)
     # the same hops on a rerun: the same draws, scores and checkpoint
@@ -255,7 +273,7 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     for i in tests:
         if i not in have:
             pairs = _pairs(ctx, loop, i, "start", hops[i], split=Split.TAIL.value)
-            ctx.store.add([(hops[i], pairs)])
+            _add_and_stream(ctx, loop, [(hops[i], pairs)])
     have = _have(ctx, loop)
     todo = [i for i in range(len(hops)) if i not in have and i not in tests]
     options = saddle_options(cfg)
@@ -265,7 +283,7 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         for i in todo
     )
     for n, (i, (result, force, failure, collapse)) in enumerate(
-        completed(ctx.executor, calls), 1
+        ctx.flow.completed(ctx.executor, calls), 1
     ):
         start = hops[i]
         unstable = result is None or "did not relax" in result.reason
@@ -295,7 +313,7 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                     closest_A=closest_pair(collapse),
                 )
                 entries.append((collapse, pairs))
-            ctx.store.add(entries)
+            _add_and_stream(ctx, loop, entries)
         else:
             saddle = result.saddle.copy()
             saddle.info.update(start.info)
@@ -333,7 +351,7 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                         _pairs(ctx, loop, i, "start", relaxed, split=Split.NONE.value),
                     )
                 )
-            ctx.store.add(entries)
+            _add_and_stream(ctx, loop, entries)
         ctx.report(loop, StageKind.EVOLVE, n, len(todo), "MLIP saddle searches")
     return len(todo)
 

@@ -155,9 +155,10 @@ class ExecutorConfig(SlurmJobs):
         True,
         description="stream labels: each selected frame is labelled the moment "
         "its evolution ends, the difficult starts meanwhile, and the next "
-        "loop's difficult starts while the committee fits (in process: in one "
-        "coordinator thread, one oracle call at a time); false: evolve all, "
-        "then label all, then fit",
+        "loop's difficult starts while the committee fits (a barrier "
+        "campaign: each structure a committee search stores, while the other "
+        "hops are searched); in process in one coordinator thread, one oracle "
+        "call at a time; false: evolve (search) all, then label all, then fit",
     )
     fit: SlurmJobs | None = Field(
         None,
