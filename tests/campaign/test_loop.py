@@ -195,6 +195,25 @@ def test_cli_status_report_export(finished, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["process", "dask"])
+def test_local_workers_share_the_cores(kind):
+    """Each worker of a local pool runs torch on its share of the cores (a
+    worker per core here: one thread), not on every core — W workers with
+    a thread per core each slowed committee evaluations several-fold."""
+    import torch
+
+    from hyperal.runs.executors import make_executor, threads_per_worker
+
+    if kind == "dask":
+        pytest.importorskip("dask.distributed")
+    cores = threads_per_worker(1)
+    assert threads_per_worker(2) == max(1, cores // 2)
+    assert threads_per_worker(10**6) == 1
+    with make_executor(kind, workers=2) as pool:
+        found = {pool.submit(torch.get_num_threads).result() for _ in range(4)}
+    assert found == {threads_per_worker(2)}
+
+
+@pytest.mark.parametrize("kind", ["process", "dask"])
 def test_streaming_on_a_pool_gives_the_rows_of_the_strict_order(tmp_path, kind):
     """Labels streamed to a pool as each evolution lands (and the difficult
     ones while the committee fits) give the same rows and metrics as the
@@ -208,6 +227,24 @@ def test_streaming_on_a_pool_gives_the_rows_of_the_strict_order(tmp_path, kind):
     tasks = {span.task for span in campaign.spans}
     assert {"label_structure", "evolve_and_select", "fit_committee"} <= tasks
     assert all(span.end >= span.start for span in campaign.spans)
+    # each loop records how the pool's two workers spent it, from the spans
+    # (tasks after the last loop, the final evaluation's, are in none)
+    pools = [m.pool_time for m in metrics]
+    assert all(p is not None and p.workers == 2 for p in pools)
+    assert all(p.counted == "configured" and 0 < p.utilisation <= 1 for p in pools)
+    assert {"label_structure", "evolve_and_select", "fit_committee"} <= set(
+        pools[1].busy_s
+    )
+    assert (
+        sum(sum(p.busy_s.values()) for p in pools)
+        <= sum(span.end - span.start for span in campaign.spans) + 1e-6
+    )
+    config = tmp_path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(data))
+    status = CliRunner().invoke(app, ["status", str(config)], terminal_width=250)
+    assert "pool workers' time per loop" in status.output
+    table = status.output.split("pool workers' time per loop")[1]
+    assert f"{100 * pools[1].utilisation:.0f} %" in table
     (tmp_path / "ref").mkdir()
     strict = tiny(
         tmp_path / "ref",
@@ -215,6 +252,7 @@ def test_streaming_on_a_pool_gives_the_rows_of_the_strict_order(tmp_path, kind):
         executor={"kind": "inprocess", "background_labels": False},
     )
     reference_metrics = Campaign(parse_config(strict)).run()
+    assert all(m.pool_time is None for m in reference_metrics)  # in process
     rows, reference_rows = store_rows(data["store"]), store_rows(strict["store"])
     assert_same_rows(rows, reference_rows)
     assert [m.oracle_calls for m in metrics] == [

@@ -45,6 +45,7 @@ from hyperal.runs.stages import (
     label_in_background,
     label_pending,
     pending_rows,
+    pool_time,
     stop_if_all_failed,
     wait_for_labels,
     warm_start,
@@ -316,6 +317,7 @@ def evaluate(
         evolution=evolution,
         fit=manifest.fit,
         tests=tests,
+        pool_time=pool_time(ctx),
     )
     store.add_metrics(metrics)
     ctx.report(loop, StageKind.EVALUATED, 1, 1)

@@ -145,7 +145,14 @@ def status(
     """A table per loop: oracle calls, training size, errors on both test
     sets; after the last loop, every loop's force errors on the final frozen
     sets, per structure type."""
-    from hyperal.report import SUMMARY_COLUMNS, final_rows, stop_line, summary_rows
+    from hyperal.report import (
+        POOL_NOTE,
+        SUMMARY_COLUMNS,
+        final_rows,
+        pool_rows,
+        stop_line,
+        summary_rows,
+    )
 
     opened = _store(config_path, store)
     metrics = opened.metrics()
@@ -157,6 +164,14 @@ def status(
         table.add_row(*row)
     if metrics:
         out.print(table)
+    header, rows = pool_rows(metrics)
+    if rows:
+        pool = Table(title="pool workers' time per loop", caption=POOL_NOTE)
+        for column in header:
+            pool.add_column(column, justify="right")
+        for row in rows:
+            pool.add_row(*row)
+        out.print(pool)
     out.print(stop_line(opened))
     failures = opened.failure_reasons()
     if failures:

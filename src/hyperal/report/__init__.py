@@ -5,11 +5,20 @@ campaign's (:mod:`.barriers`). Each is one self-contained HTML file read from
 the store only (inline SVG figures, no network)."""
 
 from hyperal.report.campaign import write_report
-from hyperal.report.status import SUMMARY_COLUMNS, final_rows, stop_line, summary_rows
+from hyperal.report.status import (
+    POOL_NOTE,
+    SUMMARY_COLUMNS,
+    final_rows,
+    pool_rows,
+    stop_line,
+    summary_rows,
+)
 
 __all__ = [
+    "POOL_NOTE",
     "SUMMARY_COLUMNS",
     "final_rows",
+    "pool_rows",
     "stop_line",
     "summary_rows",
     "write_report",

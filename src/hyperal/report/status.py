@@ -61,6 +61,51 @@ def summary_rows(metrics) -> list[list[str]]:
     return rows
 
 
+#: Task names as the pool table shows them (others by their own name).
+TASKS = {
+    "label_structure": "labels",
+    "evolve_and_select": "evolutions",
+    "fit_committee": "fits",
+    "predict": "predictions",
+    "oracle_relaxation": "oracle relaxations",
+}
+
+
+def pool_rows(metrics) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of how the pool's workers spent each loop (loops run
+    in process, or before this was measured, have none): workers, the
+    loop's wall time, the busy share of worker-seconds, and each kind of
+    task's share. Empty when no loop has any."""
+    timed = [m for m in metrics if m.pool_time is not None]
+    if not timed:
+        return [], []
+    tasks = sorted({t for m in timed for t in m.pool_time.busy_s})
+    header = ["loop", "workers", "wall (s)", "busy"]
+    header += [f"{TASKS.get(t, t)}" for t in tasks]
+    rows = []
+    for m in timed:
+        use = m.pool_time
+        available = use.workers * use.window_s
+        shares = [sum(use.busy_s.values())] + [use.busy_s.get(t, 0.0) for t in tasks]
+        seen = "" if use.counted == "configured" else " seen"
+        rows.append(
+            [str(m.loop), f"{use.workers}{seen}", f"{use.window_s:.0f}"]
+            + [
+                f"{100 * seconds / available:.0f} %" if available > 0 else "–"
+                for seconds in shares
+            ]
+        )
+    return header, rows
+
+
+#: What the pool table's figures mean (status and report).
+POOL_NOTE = (
+    "share of the workers' time (workers × the loop's wall time, from the "
+    "previous loop's end) spent in tasks; 'seen': the workers that ran a "
+    "task (Slurm jobs, an outside Dask scheduler)"
+)
+
+
 def final_rows(finals) -> tuple[list[str], list[list[str]]]:
     """Header and rows of every loop's force RMSE (meV/Å) on the final frozen
     sets: each set overall, then per structure type."""

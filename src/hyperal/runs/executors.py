@@ -98,6 +98,30 @@ def utilisation(spans: Iterable[Span], workers: int, start: float, end: float) -
     return busy / (workers * (end - start))
 
 
+def threads_per_worker(workers: int) -> int:
+    """Threads each of ``workers`` workers on this machine may use: its
+    cores (those this process may run on) shared out, at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
+def limit_threads(threads: int) -> None:
+    """Worker start-up: torch (the committee's evaluations and fits) uses
+    ``threads`` threads. Left alone, every local worker's torch starts one
+    thread per core of the machine, and W workers then run W × cores
+    threads on the cores: OpenMP's waiting threads made one contour
+    exploration of the demo campaign take 38 s on each of 2 workers on 2
+    cores against 0.7 s alone (``benchmarks/worker_threads.py`` measures
+    committee evaluations with and without this limit). Dask's workers
+    start with ``OMP_NUM_THREADS=1`` unless told otherwise."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:
     """Stop a process pool's workers now, mid-task (the tasks' results are
     lost; what they had stored stays)."""
@@ -114,22 +138,35 @@ def _terminate_workers(pool: ProcessPoolExecutor) -> None:
 
 @contextmanager
 def make_executor(
-    kind: ExecutorKind = "inprocess", *, workers: int = 1, address: str | None = None
+    kind: ExecutorKind = "inprocess",
+    *,
+    workers: int = 1,
+    address: str | None = None,
+    share_cores: bool = True,
 ):
     """A context manager yielding the Executor of ``kind``.
 
     ``workers`` sizes the process pool or the Dask LocalCluster; ``address``
     connects Dask to a running scheduler instead (e.g. ``tcp://host:8786``).
+    With ``share_cores`` the local workers share this machine's cores: each
+    worker's torch uses :func:`threads_per_worker` threads
+    (:func:`limit_threads`); a scheduler at ``address`` is left as it is.
     """
     if int(workers) != workers or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers}")
+    threads = threads_per_worker(int(workers)) if share_cores else None
     if kind == "inprocess":
         yield InProcessExecutor()
     elif kind == "process":
         # spawn, not fork: a forked child of a process whose torch/OpenMP
         # threads already ran can deadlock (seen here with the BPNN committee)
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=context)
+        pool = ProcessPoolExecutor(
+            max_workers=int(workers),
+            mp_context=context,
+            initializer=None if threads is None else limit_threads,
+            initargs=() if threads is None else (threads,),
+        )
         try:
             yield pool
         except BaseException:  # SIGTERM, Ctrl-C, an error: leave no worker behind
@@ -149,11 +186,15 @@ def make_executor(
             client = Client(address)
             cluster = None
         else:
+            # each worker process starts with OpenMP (torch's threads)
+            # limited to its share of the cores, as limit_threads does
+            env = {} if threads is None else {"OMP_NUM_THREADS": str(threads)}
             cluster = LocalCluster(
                 n_workers=int(workers),
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                env=env,
             )
             client = Client(cluster)
         try:

@@ -14,6 +14,7 @@ that lands during a fit is stored before the fit ends.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -32,6 +33,10 @@ class Flow:
         #: Label futures not landed yet, by store row id: a row is never
         #: submitted twice.
         self.labels_in_flight: dict[int, Future] = {}
+        #: Where the current window of the pools' time began (wall-clock s
+        #: since the epoch): the pools' start, then each loop's end
+        #: (:func:`hyperal.runs.stages.pool_time`).
+        self.since = time.time()
 
     def counter(self, key: Hashable) -> list[int]:
         """``[handled, submitted]`` of a group of watched tasks (the labels of

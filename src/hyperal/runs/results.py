@@ -99,6 +99,29 @@ class FinalErrors(_Model):
         return found.all if found else None
 
 
+class PoolTime(_Model):
+    """How a pool's workers spent one loop: from the end of the previous
+    loop (or the pools' start) to this loop's end, ``window_s`` seconds on
+    ``workers`` workers, of which ``busy_s`` were spent in tasks, by task
+    (``label_structure``, ``evolve_and_select``, ``fit_committee``, ...).
+    ``counted`` says where the worker count comes from: ``configured`` (a
+    process pool or local Dask cluster of ``executor.workers``) or ``seen``
+    (the workers that ran a task in the window: Slurm jobs, a Dask scheduler
+    of its own). A task still running at the window's end counts in the
+    loop it ends in, from that loop's start."""
+
+    workers: int
+    counted: str
+    window_s: float
+    busy_s: dict[str, float] = {}
+
+    @property
+    def utilisation(self) -> float:
+        """Busy worker-seconds over available worker-seconds."""
+        available = self.workers * self.window_s
+        return sum(self.busy_s.values()) / available if available > 0 else math.nan
+
+
 class LoopMetrics(_Model):
     """What one loop of one run did and how good its committee is."""
 
@@ -115,6 +138,9 @@ class LoopMetrics(_Model):
     evolution: dict[str, int] = {}
     fit: FitReport | None = None
     tests: dict[str, SplitErrors] = {}
+    #: the pool's workers during the loop (None in process and in stores
+    #: written before it was measured)
+    pool_time: PoolTime | None = None
 
     def errors(self, split: str) -> ErrorSummary | None:
         """Overall errors on ``split`` (None when not evaluated)."""

@@ -10,6 +10,7 @@ resumes and repeats at most the tasks in flight.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -19,11 +20,12 @@ from hyperal.models.checkpoint import MANIFEST, damage, read_manifest
 from hyperal.oracle import label_structure
 from hyperal.runs.context import RunError, StageContext
 from hyperal.runs.evaluate import Labelled, summarise
+from hyperal.runs.executors import TimedExecutor
 from hyperal.runs.fingerprint import differences
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
 from hyperal.runs.records import MAIN_RUN, OracleStatus, Split, Stage
-from hyperal.runs.results import SplitErrors
+from hyperal.runs.results import PoolTime, SplitErrors
 from hyperal.runs.sections import CalibrationConfig
 from hyperal.runs.tasks import fit_committee, label_and_record, predict
 
@@ -135,6 +137,34 @@ def wait_for_labels(ctx: StageContext, futures: Sequence[Future]) -> None:
     """Wait until every background label of ``futures`` is stored (other
     work landing meanwhile is handled too); re-raise a labelling error."""
     ctx.flow.wait(futures)
+
+
+def pool_time(ctx: StageContext) -> PoolTime | None:
+    """How the pools' workers spent the time since the previous call (or the
+    pools' start) — for a loop's metrics, called at the loop's end — and
+    start the next window; None in process (no pool)."""
+    pools = {
+        id(p): p for p in (ctx.executor, ctx.labels) if isinstance(p, TimedExecutor)
+    }
+    if not pools:
+        return None
+    start, end = ctx.flow.since, time.time()
+    ctx.flow.since = end
+    busy: dict[str, float] = {}
+    workers = set()
+    for span in (span for pool in pools.values() for span in pool.spans):
+        seconds = min(span.end, end) - max(span.start, start)
+        if seconds > 0:
+            busy[span.task] = busy.get(span.task, 0.0) + seconds
+            workers.add(span.worker)
+    executor = getattr(ctx.config, "executor", None)
+    if executor and executor.kind in ("process", "dask") and not executor.address:
+        count, counted = executor.workers, "configured"
+    else:
+        count, counted = len(workers), "seen"
+    return PoolTime(
+        workers=max(count, 1), counted=counted, window_s=end - start, busy_s=busy
+    )
 
 
 def training_set(ctx: StageContext, loop: int, runs: Sequence[str] | None = None):
