@@ -213,6 +213,23 @@ def test_local_workers_share_the_cores(kind):
     assert found == {threads_per_worker(2)}
 
 
+def test_a_fit_takes_every_core_and_gives_them_back():
+    """A fit (the loop's serial part) runs torch on every core of its worker,
+    then the worker returns to its share."""
+    import torch
+
+    from hyperal.runs.executors import all_cores, threads_per_worker
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # a worker's share
+        with all_cores():
+            assert torch.get_num_threads() == threads_per_worker(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("kind", ["process", "dask"])
 def test_streaming_on_a_pool_gives_the_rows_of_the_strict_order(tmp_path, kind):
     """Labels streamed to a pool as each evolution lands (and the difficult

@@ -122,6 +122,23 @@ def limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+@contextmanager
+def all_cores():
+    """Torch on every core this process may use while inside, then back to
+    the worker's share: for a fit, the loop's serial part — the next loop's
+    evolutions wait for its committee, so the cores the other workers would
+    use for them are free (on a Slurm job: the job's cores, where Dask's
+    workers start with one thread)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(before, threads_per_worker(1)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:
     """Stop a process pool's workers now, mid-task (the tasks' results are
     lost; what they had stored stays)."""

@@ -29,6 +29,7 @@ from hyperal.models.protocol import CommitteeModel, FitReport, Prediction
 from hyperal.models.protocol import predict as predictions
 from hyperal.models.registry import get_backend
 from hyperal.oracle import Label, Oracle
+from hyperal.runs.executors import all_cores
 from hyperal.runs.store import structure_key
 
 
@@ -228,7 +229,8 @@ def fit_committee(
     backend = get_backend(options.backend)
     model = backend.build(elements, options, seed=seed)
     start = load_checkpoint(init) if init else None
-    report = model.fit(frames, options.fit, init=start, seed=seed)
+    with all_cores():
+        report = model.fit(frames, options.fit, init=start, seed=seed)
     write_checkpoint(
         model,
         out,
