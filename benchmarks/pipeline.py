@@ -7,8 +7,8 @@ stand-in for a DFT code that holds a worker without using its core) on a
 local pool of ``--workers`` process workers, in two shapes:
 
 * **demo**: the demo campaign as it is (16 starts a loop, 40 steps of
-  steered contour exploration, 80 epochs): on a 2-core machine its 8 workers
-  spend most of their time in evolutions that share two cores;
+  steered contour exploration, 80 epochs): with cheap labels its workers
+  wait on each loop's serial part (a fit, the slowest evolution);
 * **oracle-bound** (``--starts``, ``--steps``, ``--epochs``): the shape of a
   DFT campaign, where the oracle dominates — more starts a loop than workers
   (several rounds of labels), short evolutions (plain MD) and short fits —
