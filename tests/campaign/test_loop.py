@@ -262,6 +262,12 @@ def test_streaming_on_a_pool_gives_the_rows_of_the_strict_order(tmp_path, kind):
     assert "pool workers' time per loop" in status.output
     table = status.output.split("pool workers' time per loop")[1]
     assert f"{100 * pools[1].utilisation:.0f} %" in table
+    if kind == "process":  # the report shows the same table
+        from hyperal.report import write_report
+
+        page = write_report(Store(data["store"]), tmp_path / "r.html").read_text()
+        shown = page.split("Pool workers' time per loop")[1]
+        assert f"<td>{100 * pools[1].utilisation:.0f} %</td>" in shown
     (tmp_path / "ref").mkdir()
     strict = tiny(
         tmp_path / "ref",

@@ -14,7 +14,6 @@ components, bond lengths and angles, the trajectories' motion, per origin).
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,13 +32,7 @@ from hyperal.report.figures import (
     sigma_figure,
 )
 from hyperal.report.page import Page, table
-from hyperal.report.status import (
-    POOL_NOTE,
-    final_rows,
-    pool_rows,
-    stop_line,
-    summary_table,
-)
+from hyperal.report.status import final_rows, pool_table, stop_line, summary_table
 from hyperal.runs.query import Where
 from hyperal.runs.records import Stage
 
@@ -144,13 +137,7 @@ def write_report(store, path: str | Path) -> Path:
         "column is measured on the difficult structures written up to that "
         "loop (a growing set — see the frozen-set curves below).</p>"
     )
-    summary.append(summary_table(metrics))
-    header, rows = pool_rows(metrics)
-    if rows:
-        summary.append(
-            f"<p>Pool workers' time per loop: {html.escape(POOL_NOTE)}.</p>"
-            + table(header, rows, left=0)
-        )
+    summary.append(summary_table(metrics) + pool_table(metrics))
     curves = page.section("Learning curves on the final frozen sets")
     if finals:
         header, rows = final_rows(finals)

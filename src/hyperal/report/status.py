@@ -5,6 +5,8 @@ sets, and why a campaign stopped.
 
 from __future__ import annotations
 
+import html
+
 from hyperal.report.figures import SPLITS, summaries_of
 from hyperal.report.page import table
 from hyperal.runs.query import Where
@@ -81,7 +83,7 @@ def pool_rows(metrics) -> tuple[list[str], list[list[str]]]:
         return [], []
     tasks = sorted({t for m in timed for t in m.pool_time.busy_s})
     header = ["loop", "workers", "wall (s)", "busy"]
-    header += [f"{TASKS.get(t, t)}" for t in tasks]
+    header += [TASKS.get(t, t) for t in tasks]
     rows = []
     for m in timed:
         use = m.pool_time
@@ -126,6 +128,17 @@ def final_rows(finals) -> tuple[list[str], list[list[str]]]:
 
 def summary_table(metrics) -> str:
     return table(SUMMARY_COLUMNS, summary_rows(metrics), left=0)
+
+
+def pool_table(metrics) -> str:
+    """The report's pool table with what its figures mean ("" when no loop
+    ran on a pool)."""
+    header, rows = pool_rows(metrics)
+    if not rows:
+        return ""
+    return f"<p>Pool workers' time per loop: {html.escape(POOL_NOTE)}.</p>" + table(
+        header, rows, left=0
+    )
 
 
 def stop_line(store, run: str = "main") -> str:
