@@ -91,11 +91,21 @@ class TimedExecutor(Executor):
         self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
+def busy_seconds(spans: Iterable[Span], start: float, end: float) -> dict[str, float]:
+    """Seconds spent in each task (by name) between ``start`` and ``end``,
+    each span clipped to the window."""
+    busy: dict[str, float] = {}
+    for span in spans:
+        seconds = min(span.end, end) - max(span.start, start)
+        if seconds > 0:
+            busy[span.task] = busy.get(span.task, 0.0) + seconds
+    return busy
+
+
 def utilisation(spans: Iterable[Span], workers: int, start: float, end: float) -> float:
     """Busy worker-seconds over available worker-seconds between ``start``
     and ``end`` on ``workers`` workers (each span clipped to the window)."""
-    busy = sum(max(0.0, min(span.end, end) - max(span.start, start)) for span in spans)
-    return busy / (workers * (end - start))
+    return sum(busy_seconds(spans, start, end).values()) / (workers * (end - start))
 
 
 def threads_per_worker(workers: int) -> int:

@@ -20,7 +20,7 @@ from hyperal.models.checkpoint import MANIFEST, damage, read_manifest
 from hyperal.oracle import label_structure
 from hyperal.runs.context import RunError, StageContext
 from hyperal.runs.evaluate import Labelled, summarise
-from hyperal.runs.executors import TimedExecutor
+from hyperal.runs.executors import TimedExecutor, busy_seconds
 from hyperal.runs.fingerprint import differences
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
@@ -150,13 +150,9 @@ def pool_time(ctx: StageContext) -> PoolTime | None:
         return None
     start, end = ctx.flow.since, time.time()
     ctx.flow.since = end
-    busy: dict[str, float] = {}
-    workers = set()
-    for span in (span for pool in pools.values() for span in pool.spans):
-        seconds = min(span.end, end) - max(span.start, start)
-        if seconds > 0:
-            busy[span.task] = busy.get(span.task, 0.0) + seconds
-            workers.add(span.worker)
+    spans = [span for pool in pools.values() for span in pool.spans]
+    busy = busy_seconds(spans, start, end)
+    workers = {span.worker for span in spans if span.end > start and span.start < end}
     executor = getattr(ctx.config, "executor", None)
     if executor and executor.kind in ("process", "dask") and not executor.address:
         count, counted = executor.workers, "configured"
