@@ -38,13 +38,12 @@ import argparse
 import json
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
 from hyperal.campaign import Campaign, parse_config
-from hyperal.runs.executors import utilisation
+from hyperal.runs.executors import busy_seconds, utilisation
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "campaign_demo.yaml"
 
@@ -71,14 +70,11 @@ def run(args, streaming: bool, shape: str) -> dict:
         start = time.time()
         metrics = campaign.run()
         end = time.time()
-    busy = defaultdict(float)
-    for span in campaign.spans:
-        busy[span.task] += span.end - span.start
     return {
         "wall_s": end - start,
         "oracle_calls": metrics[-1].oracle_calls,
         "utilisation": utilisation(campaign.spans, args.workers, start, end),
-        "busy_s": dict(busy),
+        "busy_s": busy_seconds(campaign.spans, start, end),
         "gentle_F": metrics[-1].errors("gentle").force_rmse_meV_A,
     }
 
