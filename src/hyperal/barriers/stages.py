@@ -6,7 +6,6 @@ triage of their saddles (each row written as it arrives).
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -64,19 +63,18 @@ def _pairs(ctx, loop, index, point, atoms, **extra) -> dict:
     }
 
 
-def _add_and_stream(ctx: StageContext, loop: int, entries: list) -> list[Future]:
+def _add_and_stream(ctx: StageContext, loop: int, entries: list) -> None:
     """Store ``entries`` in one transaction; with a labeller, submit at once
     the label of each that awaits one, so the oracle works while the next
-    search runs (each label is stored as it lands)."""
+    search runs (each label is stored as it lands; the loop's labelling
+    stage waits for those in flight by row)."""
     ids = ctx.store.add(entries)
     if ctx.labeller is None:
-        return []
+        return
     pending = OracleStatus.PENDING.value
-    return [
-        label_in_background(ctx, loop, row_id, atoms, Split(pairs["split"]))
-        for row_id, (atoms, pairs) in zip(ids, entries, strict=True)
-        if pairs.get("oracle_status", pending) == pending
-    ]
+    for row_id, (atoms, pairs) in zip(ids, entries, strict=True):
+        if pairs.get("oracle_status", pending) == pending:
+            label_in_background(ctx, loop, row_id, atoms, Split(pairs["split"]))
 
 
 def _have(ctx, loop) -> set[int]:
