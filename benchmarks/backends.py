@@ -15,9 +15,13 @@ Data: the random-composition, strained, rattled fcc Cu–Ni–Pd cells of
    the evaluation cost of each committee against one member of it on a 108-atom
    cell (energy, forces and σ_U with its gradient).
 
+With ``--warm-sweep EPOCHS:LR:BATCH,...`` it also refits the grown set warm
+with each of those settings (epochs, first learning rate, batch size) and
+prints each one's time and errors against the cold fit's.
+
 Prints figures; asserts nothing. The last line is machine-readable.
 
-Run:  python benchmarks/backends.py [--quick] [--no-mace]
+Run:  python benchmarks/backends.py [--quick] [--no-mace] [--warm-sweep 75:0.002:8]
 """
 
 from __future__ import annotations
@@ -87,6 +91,12 @@ def main() -> None:
     parser.add_argument("--no-mace", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny run, smoke test")
+    parser.add_argument(
+        "--warm-sweep",
+        default="",
+        metavar="E:LR:B,...",
+        help="more warm fits: epochs, first learning rate and batch size each",
+    )
     args = parser.parse_args()
     if args.quick:
         args.first, args.more, args.test, args.epochs = 12, 4, 4, 6
@@ -132,6 +142,23 @@ def main() -> None:
         f"warm_over_cold_time={ratio:.3f} warm_over_cold_F={f_warm / f_cold:.3f} "
         f"warm_over_cold_E={e_warm / e_cold:.3f}"
     )
+    for setting in filter(None, args.warm_sweep.split(",")):
+        epochs, lr, batch = setting.split(":")
+        options = {
+            **bpnn["fit"],
+            "warm_epochs": int(epochs),
+            "warm_learning_rate": float(lr),
+            "batch_size": int(batch),
+        }
+        model, report = fit(
+            "bpnn", {**bpnn, "fit": options}, grown, init=previous, seed=args.seed + 1
+        )
+        e, f = test_errors(model, test)
+        print(
+            f"  warm {epochs} epochs from lr {lr}, batch {batch}: "
+            f"{report.wall_s:6.1f} s ({report.wall_s / cold_report.wall_s:.2f}x cold)"
+            f"  E {e:6.2f} ({e / e_cold:.2f}x)  F {f:6.1f} ({f / f_cold:.2f}x)"
+        )
 
     cell = alloy_cell((3, 3, 3), np.random.default_rng(1))
     t_m = eval_seconds(cold.calculator(), cell)
