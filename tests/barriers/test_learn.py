@@ -414,11 +414,11 @@ def test_streamed_labels_give_the_same_barrier_campaign(tmp_path):
     Loops 0 and 1 (a second loop would test nothing more). The two runs are
     compared here, back to back, rather than with the module's campaign run
     first in the session: a collapse frame is the end of a committee
-    relaxation running into a hole, and on CI's machine one such frame
-    differed between two campaigns of the same settings run a few minutes
-    apart in one process (its oracle energy 29.4 against 38.2 eV) — the
-    committee arithmetic is not bitwise repeatable there, whatever the
-    labelling order. So the structures' energies are compared where the
+    relaxation running into a hole, where the last bit of a float decides
+    the path, and on CI's machine that in-turn campaign stored one whose
+    oracle energy was 29.4 eV where the streamed campaign — and every run
+    on the development machine, in either order, in one process or several,
+    idle or loaded — gave 38.2 eV. So energies are compared where the
     structures are the same, and each label is recomputed on its own row."""
     from ase.calculators.emt import EMT
 
