@@ -139,7 +139,7 @@ def main(argv=None):
             "  wall by stage (s): "
             + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
         )
-        print(f"  overhead {100 * o['overhead']:.1f} % of wall time (target <= 10 %)")
+        print(f"  overhead {100 * o['overhead']:.1f} % of wall time (target <= 5 %)")
         print(
             "  gentle force RMSE per loop (meV/Å): "
             + ", ".join(f"{v:.0f}" for v in o["gentle"])
