@@ -13,7 +13,7 @@ checkpoint exists once its fit has finished.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from hyperal.campaign.selected import (
@@ -58,68 +58,131 @@ from hyperal.runs.tasks import (
 # --- labelling ---------------------------------------------------------------------
 
 
-def label_initial(ctx: StageContext) -> int:
-    """Loop 0: relax the rattled known phases with the oracle, each ionic step
-    a labelled structure of the trajectory's split. Returns the trajectories
-    labelled now (those already stored are skipped)."""
+def _initial_todo(ctx: StageContext, train: bool | None) -> tuple[list, list[int]]:
+    """The initial starts and the indices of those not stored yet — of the
+    training split only (``train`` true), of the others (false), or all."""
     starts = initial_starts(ctx.config)
     have = {
         row.start_index
         for row in ctx.store.rows(Where(stage=Stage.INITIAL, run=ctx.run))
         if not row.get("superseded")  # set aside by an oracle change: redone
     }
-    todo = [i for i in range(len(starts)) if i not in have]
+    todo = [
+        i
+        for i, start in enumerate(starts)
+        if i not in have and (train is None or (start.split == Split.TRAIN) == train)
+    ]
+    return starts, todo
+
+
+def _relaxation_args(ctx: StageContext, start) -> tuple:
     initial = ctx.config.initial
-    calls = (
+    return (ctx.oracle, start.atoms, initial.relax_steps, initial.fmax_eV_A)
+
+
+def _initial_entries(ctx: StageContext, i: int, start, frames, failure) -> list:
+    """The rows of start ``i``'s oracle relaxation: each ionic step a
+    labelled structure of the start's split, and the structure the oracle
+    failed on, if it did."""
+    common = {"source": start.source, "start_index": i}
+    entries = [
         (
-            i,
-            oracle_relaxation,
-            (ctx.oracle, starts[i].atoms, initial.relax_steps, initial.fmax_eV_A),
+            atoms,
+            row_pairs(
+                ctx,
+                0,
+                Stage.INITIAL,
+                name=initial_name(ctx.run, i, k),
+                split=start.split.value,
+                frame=k,
+                **common,
+            ),
+            label,
         )
-        for i in todo
-    )
-    for n, (i, (frames, failure)) in enumerate(
-        ctx.flow.completed(ctx.label_executor, calls), 1
-    ):
-        start = starts[i]
-        common = {"source": start.source, "start_index": i}
-        entries = [
+        for k, (atoms, label) in enumerate(frames)
+    ]
+    if failure is not None:
+        # the structure the oracle failed on (the start, or a later step)
+        failed_atoms, failed_label = failure
+        entries.append(
             (
-                atoms,
+                failed_atoms,
                 row_pairs(
                     ctx,
                     0,
                     Stage.INITIAL,
-                    name=initial_name(ctx.run, i, k),
-                    split=start.split.value,
-                    frame=k,
+                    name=initial_name(ctx.run, i, None),
+                    split=Split.NONE.value,
                     **common,
                 ),
-                label,
+                failed_label,
             )
-            for k, (atoms, label) in enumerate(frames)
-        ]
-        if failure is not None:
-            # the structure the oracle failed on (the start, or a later step)
-            failed_atoms, failed_label = failure
-            entries.append(
-                (
-                    failed_atoms,
-                    row_pairs(
-                        ctx,
-                        0,
-                        Stage.INITIAL,
-                        name=initial_name(ctx.run, i, None),
-                        split=Split.NONE.value,
-                        **common,
-                    ),
-                    failed_label,
-                )
-            )
+        )
+    return entries
+
+
+def label_initial(ctx: StageContext, *, train: bool | None = None) -> int:
+    """Loop 0: relax the rattled known phases with the oracle, each ionic step
+    a labelled structure of the trajectory's split (only the training
+    starts with ``train`` true, only the others with false). Returns the
+    trajectories labelled now (those already stored are skipped)."""
+    starts, todo = _initial_todo(ctx, train)
+    calls = ((i, oracle_relaxation, _relaxation_args(ctx, starts[i])) for i in todo)
+    for n, (i, (frames, failure)) in enumerate(
+        ctx.flow.completed(ctx.label_executor, calls), 1
+    ):
+        entries = _initial_entries(ctx, i, starts[i], frames, failure)
         count_labels(ctx, 0, [label for *_, label in entries])
         ctx.store.add(entries)  # a trajectory's labels arrive together: one write
         ctx.report(0, StageKind.INITIAL, n, len(todo))
     return len(todo)
+
+
+def _relax_and_store(ctx: StageContext, i: int, start) -> list:
+    """The labelling thread's task: start ``i``'s oracle relaxation, its rows
+    written at once through a store connection of the thread's own (so a
+    trajectory finished while the coordinator fits is never lost to a
+    kill)."""
+    from hyperal.runs.store import Store
+
+    entries = _initial_entries(
+        ctx, i, start, *oracle_relaxation(*_relaxation_args(ctx, start))
+    )
+    Store(ctx.store.path).add(entries)
+    return entries
+
+
+def _streams_test_starts(ctx: StageContext) -> bool:
+    """Whether loop 0's test-set relaxations run behind its fit."""
+    return isinstance(ctx.labeller, ThreadPoolExecutor) and ctx.shared is None
+
+
+def label_test_starts_in_background(ctx: StageContext) -> list[Future]:
+    """In process with a labelling thread: submit to it the oracle
+    relaxations of the initial starts that are not for training (the gentle
+    test set's); the loop-0 fit needs none of them, so they run behind it.
+    Each trajectory is stored by the thread as it lands. Otherwise nothing:
+    on a pool they run beside the training starts' before the fit, as every
+    worker is busy then anyway, and a relaxation is many oracle calls in one
+    task — a worker lost mid-way would repeat them (what
+    ``tests/campaign/test_slurm.py`` would see when its cancelled job holds
+    one)."""
+    if not _streams_test_starts(ctx):
+        return []
+    starts, todo = _initial_todo(ctx, train=False)
+    counter = [0]
+    futures = []
+    for i in todo:
+        future = ctx.labeller.submit(_relax_and_store, ctx, i, starts[i])
+
+        def landed(future: Future) -> None:
+            entries = future.result()
+            count_labels(ctx, 0, [label for *_, label in entries])
+            counter[0] += 1
+            ctx.report(0, StageKind.INITIAL, counter[0], len(todo), "test sets")
+
+        futures.append(ctx.flow.watch(future, landed))
+    return futures
 
 
 def write_starts(ctx: StageContext, loop: int) -> int:
@@ -382,12 +445,22 @@ def final_evaluation(
 
 
 def initial_loop(ctx: StageContext) -> Path:
-    """Loop 0: initial oracle relaxations, the first fit (with loop 1's
-    difficult starts labelled meanwhile, given a labeller), its evaluation."""
-    label_initial(ctx)
+    """Loop 0: initial oracle relaxations, the first fit, its evaluation.
+    With a labelling thread (in process), only the training starts are
+    relaxed before the fit; the test sets' relaxations, then loop 1's
+    difficult labels, run behind it (the evaluation waits for the test
+    sets; loop 1 for its labels)."""
+    label_initial(ctx, train=True if _streams_test_starts(ctx) else None)
     stop_if_all_failed(ctx, 0)
-    # loop 1's difficult labels run behind the fit, on into loop 1
-    checkpoint = fit(ctx, 0, meanwhile=lambda: prefetch_difficult(ctx, 1))
+    behind: list[Future] = []
+
+    def meanwhile() -> None:
+        behind.extend(label_test_starts_in_background(ctx))
+        prefetch_difficult(ctx, 1)  # on into loop 1, which waits for them
+
+    checkpoint = fit(ctx, 0, meanwhile=meanwhile)
+    wait_for_labels(ctx, behind)
+    label_initial(ctx)  # any left (a fit found on disk submits nothing behind it)
     evaluate(ctx, 0, checkpoint)
     return checkpoint
 
