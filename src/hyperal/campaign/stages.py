@@ -162,11 +162,10 @@ def label_test_starts_in_background(ctx: StageContext) -> list[Future]:
     relaxations of the initial starts that are not for training (the gentle
     test set's); the loop-0 fit needs none of them, so they run behind it.
     Each trajectory is stored by the thread as it lands. Otherwise nothing:
-    on a pool they run beside the training starts' before the fit, as every
-    worker is busy then anyway, and a relaxation is many oracle calls in one
-    task — a worker lost mid-way would repeat them (what
-    ``tests/campaign/test_slurm.py`` would see when its cancelled job holds
-    one)."""
+    on a pool they run beside the training starts' before the fit, where
+    the workers are busy then anyway, and not behind it, where a worker
+    lost mid-relaxation (a Slurm job cancelled while the coordinator fits)
+    would have the relaxation's finished oracle calls paid again."""
     if not _streams_test_starts(ctx):
         return []
     starts, todo = _initial_todo(ctx, train=False)
