@@ -162,10 +162,9 @@ def label_test_starts_in_background(ctx: StageContext) -> list[Future]:
     relaxations of the initial starts that are not for training (the gentle
     test set's); the loop-0 fit needs none of them, so they run behind it.
     Each trajectory is stored by the thread as it lands. Otherwise nothing:
-    on a pool they run beside the training starts' before the fit, where
-    the workers are busy then anyway, and not behind it, where a worker
-    lost mid-relaxation (a Slurm job cancelled while the coordinator fits)
-    would have the relaxation's finished oracle calls paid again."""
+    on a pool they run beside the training starts' before the fit, in
+    parallel with them (moving them behind the fit gains wall time only
+    with fewer workers than starts; not done)."""
     if not _streams_test_starts(ctx):
         return []
     starts, todo = _initial_todo(ctx, train=False)
