@@ -201,11 +201,13 @@ def test_a_fixed_oracle_continues_the_store_only_when_accepted(tmp_path):
     (change,) = store.setting("oracle_changes:main")
     assert change["from"]["name"] == "hyperal.testing:FlakyEMT"
     assert change["to"]["name"] == "emt"
-    assert change["ok_labels_before"] == 0 and change["failed_labels_before"] == 2
+    # loop 0 stopped after the training start's call (the test start's
+    # relaxation runs behind the fit, which never came)
+    assert change["ok_labels_before"] == 0 and change["failed_labels_before"] == 1
     # the old oracle's failed relaxations are kept, set aside, and redone
-    assert change["initial_rows_set_aside"] == 2
+    assert change["initial_rows_set_aside"] == 1
     aside = store.rows(Where(has="superseded"))
-    assert len(aside) == 2 and all(r.oracle_status == "failed" for r in aside)
+    assert len(aside) == 1 and all(r.oracle_status == "failed" for r in aside)
     assert all(r.name.endswith("~oracle1") for r in aside)
     assert store.count(Where(status=OracleStatus.OK, stage=Stage.INITIAL)) > 0
     assert len(store.metrics()) == 2  # loops 0 and 1 ran

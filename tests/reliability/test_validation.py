@@ -229,14 +229,15 @@ def test_status_after_a_loop_0_whose_every_call_failed(tmp_path):
     config = tmp_path / "campaign.yaml"
     config.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(app, ["run", str(config)])
-    assert result.exit_code == 2 and "all 2 oracle calls failed" in result.output
+    # one call: the training start's (the test start's runs behind the fit)
+    assert result.exit_code == 2 and "all 1 oracle calls failed" in result.output
     result = CliRunner().invoke(app, ["status", str(config)])
     text = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
-    assert "no loop finished yet: 2 oracle call(s), 2 failed" in text
+    assert "no loop finished yet: 1 oracle call(s), 1 failed" in text
     assert "ran every loop" not in text and "reports no convergence" in text
     rows = Store(data["store"]).rows(Where(status=OracleStatus.FAILED))
-    assert len(rows) == 2
+    assert len(rows) == 1
     for row in rows:
         folder = Path(row.oracle_workdir)
         assert folder.parent == tmp_path / "campaign.calls"
