@@ -6,6 +6,7 @@ run instead of raising, so the test skips with that reason."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,13 @@ class SlurmNode:
     def jobs(self, name: str) -> list[str]:
         """Ids of this node's running or pending jobs named ``name``."""
         return self.run("squeue", "-h", "-n", name, "-o", "%i").split()
+
+    def submitted(self) -> list[str]:
+        """Ids of every job submitted to this node so far (slurmctld's log:
+        a job cancelled before it started leaves no output file)."""
+        log = self.folder / "slurmctld.log"
+        text = log.read_text() if log.exists() else ""
+        return re.findall(r"_slurm_rpc_submit_batch_job: JobId=(\d+)", text)
 
     def stop(self) -> None:
         self.run("scancel", "--user", "root")
