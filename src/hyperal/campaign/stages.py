@@ -84,40 +84,28 @@ def _initial_entries(ctx: StageContext, i: int, start, frames, failure) -> list:
     """The rows of start ``i``'s oracle relaxation: each ionic step a
     labelled structure of the start's split, and the structure the oracle
     failed on, if it did."""
-    common = {"source": start.source, "start_index": i}
-    entries = [
-        (
-            atoms,
-            row_pairs(
-                ctx,
-                0,
-                Stage.INITIAL,
-                name=initial_name(ctx.run, i, k),
-                split=start.split.value,
-                frame=k,
-                **common,
-            ),
-            label,
+
+    def pairs(k: int | None, split: Split, **extra) -> dict:
+        name = initial_name(ctx.run, i, k)
+        return row_pairs(
+            ctx,
+            0,
+            Stage.INITIAL,
+            name=name,
+            split=split.value,
+            source=start.source,
+            start_index=i,
+            **extra,
         )
+
+    entries = [
+        (atoms, pairs(k, start.split, frame=k), label)
         for k, (atoms, label) in enumerate(frames)
     ]
     if failure is not None:
         # the structure the oracle failed on (the start, or a later step)
         failed_atoms, failed_label = failure
-        entries.append(
-            (
-                failed_atoms,
-                row_pairs(
-                    ctx,
-                    0,
-                    Stage.INITIAL,
-                    name=initial_name(ctx.run, i, None),
-                    split=Split.NONE.value,
-                    **common,
-                ),
-                failed_label,
-            )
-        )
+        entries.append((failed_atoms, pairs(None, Split.NONE), failed_label))
     return entries
 
 
@@ -168,17 +156,18 @@ def label_test_starts_in_background(ctx: StageContext) -> list[Future]:
     if not _streams_test_starts(ctx):
         return []
     starts, todo = _initial_todo(ctx, train=False)
-    counter = [0]
+    counter = ctx.flow.counter((ctx.run, 0, Stage.INITIAL))
+
+    def landed(future: Future) -> None:
+        entries = future.result()
+        count_labels(ctx, 0, [label for *_, label in entries])
+        counter[0] += 1
+        ctx.report(0, StageKind.INITIAL, counter[0], counter[1], "test sets")
+
     futures = []
     for i in todo:
         future = ctx.labeller.submit(_relax_and_store, ctx, i, starts[i])
-
-        def landed(future: Future) -> None:
-            entries = future.result()
-            count_labels(ctx, 0, [label for *_, label in entries])
-            counter[0] += 1
-            ctx.report(0, StageKind.INITIAL, counter[0], len(todo), "test sets")
-
+        counter[1] += 1
         futures.append(ctx.flow.watch(future, landed))
     return futures
 
