@@ -108,3 +108,22 @@ def test_python_examples_run(page, tmp_path):
             [sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True
         )
         assert run.returncode == 0, f"{page}:\n{block}\n{run.stderr}"
+
+
+def test_built_pages_show_no_raw_roles_and_no_run_together_lists(site):
+    """What a reader sees: a docstring's Sphinx role (``:class:`X```) is
+    rendered as the name, never as the raw ``:class:`` text, and a Markdown
+    list is a list — not bullets run together into one paragraph (a list
+    that follows a paragraph or a code block without a blank line)."""
+    roles, run_together = [], []
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text()
+        body = re.sub(r"<(pre|script|style)\b.*?</\1>", "", text, flags=re.S)
+        found = re.findall(r":(?:class|func|meth|attr|data|mod|exc):", body)
+        if found:
+            roles.append(f"{page.relative_to(site)}: {len(found)}")
+        for paragraph in re.findall(r"<p>(.*?)</p>", body, flags=re.S):
+            if re.search(r"(^|\n)\s*[-*+] \S", paragraph):
+                run_together.append(f"{page.relative_to(site)}: {paragraph[:60]!r}")
+    assert not roles, f"raw docstring roles in the built site: {roles}"
+    assert not run_together, f"list items run together into a paragraph: {run_together}"

@@ -77,3 +77,11 @@ def write_csv(path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Pat
         out.writerow(header)
         out.writerows(rows)
     return path
+
+
+def duration(seconds: float) -> str:
+    """A wall time as people read it: ``4m05s``, ``2h07m``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

@@ -251,7 +251,10 @@ def test_mistakes_in_the_benchmark_file_are_named_together(tmp_path):
     path.write_text(yaml.safe_dump(bad))
     with pytest.raises(ConfigError) as error:
         load_benchmark(path)
-    lines = str(error.value).splitlines()[1:]
+    # one line per problem, each naming the file first
+    prefix = f"{path}: "
+    assert all(line.startswith(prefix) for line in str(error.value).splitlines())
+    lines = [line[len(prefix) :] for line in str(error.value).splitlines()]
     assert lines[0] == "variants: name 'md' used twice"
     assert lines[1].startswith("reference: 'ce' is not a variant")
     assert lines[2].startswith("variants[2] (x).scheme: unknown scheme 'warp'")

@@ -135,6 +135,11 @@ def test_a_file_given_to_the_wrong_command_names_the_right_one(tmp_path):
     for command, name, hint in cases:
         result = CliRunner().invoke(app, [*command, str(examples / name)])
         assert result.exit_code == 2, result.output
+        # one line: the error, the file, the key (never the file on a line
+        # of its own)
         lines = [line for line in result.output.splitlines() if line.strip()]
-        assert lines[-1].startswith("(top level): this is a"), result.output
-        assert f"`{hint}" in lines[-1]
+        assert len(lines) == 1, result.output
+        assert lines[0].startswith(
+            f"error: {examples / name}: (top level): this is a"
+        ), result.output
+        assert f"`{hint}" in lines[0]

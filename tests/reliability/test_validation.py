@@ -296,5 +296,5 @@ def test_a_misspelt_top_level_key_names_that_files_allowed_keys(
     campaign = sorted(resolve("hyperal.campaign.config:CampaignConfig").model_fields)
     assert allowed != campaign
     assert str(error.value).splitlines()[-1] == (
-        f"seedz: unknown key; allowed: {', '.join(allowed)}"
+        f"{path}: seedz: unknown key; allowed: {', '.join(allowed)}"
     )

@@ -35,6 +35,7 @@ killed run resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,6 +60,7 @@ from hyperal.runs.stages import (
     stop_if_all_failed,
     warm_start,
 )
+from hyperal.runs.store import Store
 
 
 def _finished(ctx: StageContext, loop: int) -> Path | None:
@@ -107,12 +109,16 @@ class BarrierCampaign:
         *,
         accept_changes: bool = False,
     ):
-        from hyperal.runs.store import Store
-
         self.config = config
-        self.store = Store(config.store)
         self.progress = progress
         self.accept_changes = accept_changes
+
+    @functools.cached_property
+    def store(self) -> Store:
+        """The store, opened when first asked for — not when the barrier campaign is
+        made, so a run refused before it starts (a Slurm executor without
+        sbatch) leaves no store file behind."""
+        return Store(self.config.store)
 
     def plan(self) -> RunPlan:
         """The barrier campaign as the runner sees it: a store belongs to one

@@ -31,6 +31,7 @@ from hyperal.runs.settings import (
     Settings,
     file_mapping,
     format_errors,
+    in_file,
     read_file,
 )
 
@@ -373,22 +374,22 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     try:
         data = file_mapping(data, "a benchmark file")
     except ConfigError as exc:
-        raise ConfigError(f"{path}:\n{exc}") from None
+        raise in_file(path, str(exc)) from None
     try:
         bench = BenchmarkConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}:\n{format_errors(exc, BenchmarkConfig)}") from None
+        raise in_file(path, format_errors(exc, BenchmarkConfig)) from None
     campaign = bench.campaign
     if isinstance(campaign, str):
         campaign_path = (path.parent / campaign).resolve()
         if not campaign_path.exists():
-            raise ConfigError(f"{path}:\ncampaign: {campaign_path}: no such file")
+            raise in_file(path, f"campaign: {campaign_path}: no such file")
         campaign = read_file(campaign_path)
     try:
         base = parse_config(campaign)
     except ConfigError as exc:
         lines = [f"campaign.{line}" for line in str(exc).splitlines()]
-        raise ConfigError(f"{path}:\n" + "\n".join(lines)) from None
+        raise in_file(path, lines) from None
     problems = _check(bench, base)
     if bench.test_file is not None:
         test_file = (path.parent / bench.test_file).resolve()
@@ -415,5 +416,5 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
                 problems.append(f"{key}: {exc}")
     problems += rank_set_problems(bench, bench.rank_members, "rank_set")
     if problems:
-        raise ConfigError(f"{path}:\n" + "\n".join(problems))
+        raise in_file(path, problems)
     return bench, base

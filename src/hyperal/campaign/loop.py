@@ -28,6 +28,7 @@ structure whose label was stored.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from hyperal.campaign.config import CampaignConfig
@@ -79,12 +80,18 @@ class Campaign:
         self.config = config
         self.accept_changes = accept_changes
         self.accept_oracle_change = accept_oracle_change
-        self.store = Store(config.store)
         self.progress = progress
         self.run_name = run
         #: When each task of the last :meth:`run` ran on a pool of workers,
         #: and where (:class:`~hyperal.runs.executors.Span`; none in process).
         self.spans: list = []
+
+    @functools.cached_property
+    def store(self) -> Store:
+        """The store, opened when first asked for — not when the campaign is
+        made, so a run refused before it starts (a Slurm executor without
+        sbatch) leaves no store file behind."""
+        return Store(self.config.store)
 
     def plan(self) -> RunPlan:
         """The campaign as the runner sees it: a store belongs to one

@@ -44,8 +44,8 @@ from hyperal.runs.stages import (
     fit,
     label_in_background,
     label_pending,
+    loop_window,
     pending_rows,
-    pool_time,
     stop_if_all_failed,
     wait_for_labels,
     warm_start,
@@ -354,6 +354,7 @@ def evaluate(
         errors = errors_on(ctx, loop, checkpoint, images)
         if errors is not None:
             tests[name] = errors
+    wall_s, pools = loop_window(ctx)
     metrics = LoopMetrics(
         loop=loop,
         run=run,
@@ -367,7 +368,8 @@ def evaluate(
         evolution=evolution,
         fit=manifest.fit,
         tests=tests,
-        pool_time=pool_time(ctx),
+        pool_time=pools,
+        wall_s=wall_s,
     )
     store.add_metrics(metrics)
     ctx.report(loop, StageKind.EVALUATED, 1, 1)

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from hyperal.cli.common import (
     check_output,
     console,
     fail,
     interrupted_says_what_was_kept,
+    print_table,
     progress_bar,
     table_console,
 )
@@ -130,20 +130,19 @@ def status(config_path: ConfigPath):
 
     store = _open(_config(config_path))
     metrics = barrier_metrics(store)
-    table = Table(title="hyperal barrier campaign (counts to date)")
-    for column in COLUMNS:
-        table.add_column(column, justify="right")
-    for row in loop_rows(metrics):
-        table.add_row(*row)
-    table_console().print(table)
+    out = table_console()
+    print_table(
+        out, "hyperal barrier campaign (counts to date)", COLUMNS, loop_rows(metrics)
+    )
     if metrics and metrics[-1].barrier_by_hop:
         header, rows = hop_table(metrics)
-        by_hop = Table(title="random-set barrier RMSE per hop [95 % bootstrap CI]")
-        for k, column in enumerate(header):
-            by_hop.add_column(column, justify="left" if k == 0 else "right")
-        for row in rows:
-            by_hop.add_row(*row)
-        table_console().print(by_hop)
+        print_table(
+            out,
+            "random-set barrier RMSE per hop [95 % bootstrap CI]",
+            header,
+            rows,
+            left=1,
+        )
 
 
 @app.command()

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from hyperal.campaign.template import TEMPLATE
 from hyperal.campaign.validate import load_config
@@ -15,6 +14,7 @@ from hyperal.cli.common import (
     console,
     fail,
     interrupted_says_what_was_kept,
+    print_table,
     progress_bar,
     table_console,
 )
@@ -152,46 +152,37 @@ def status(
         pool_rows,
         stop_line,
         summary_rows,
+        wall_line,
     )
 
     opened = _store(config_path, store)
     metrics = opened.metrics()
     out = table_console()
-    table = Table(title="hyperal campaign")
-    for column in SUMMARY_COLUMNS:
-        table.add_column(column, justify="right")
-    for row in summary_rows(metrics):
-        table.add_row(*row)
     if metrics:
-        out.print(table)
+        print_table(out, "hyperal campaign", SUMMARY_COLUMNS, summary_rows(metrics))
     header, rows = pool_rows(metrics)
     if rows:
-        pool = Table(title="pool workers' time per loop", caption=POOL_NOTE)
-        for column in header:
-            pool.add_column(column, justify="right")
-        for row in rows:
-            pool.add_row(*row)
-        out.print(pool)
+        print_table(out, "pool workers' time per loop", header, rows, caption=POOL_NOTE)
     out.print(stop_line(opened))
+    if metrics:
+        out.print(wall_line(metrics))
     failures = opened.failure_reasons()
     if failures:
-        failed = Table(title="oracle failures by reason (never trained on)")
-        failed.add_column("failures", justify="right")
-        failed.add_column("reason")
-        for reason, n in failures:
-            failed.add_row(str(n), reason)
-        out.print(failed)
+        print_table(
+            out,
+            "oracle failures by reason (never trained on)",
+            ["failures", "reason"],
+            [[str(n), reason] for reason, n in failures],
+        )
     finals = opened.final()
     if finals:
         header, rows = final_rows(finals)
-        frozen = Table(
-            title="every loop's committee on the final frozen sets (F RMSE, meV/Å)"
+        print_table(
+            out,
+            "every loop's committee on the final frozen sets (F RMSE, meV/Å)",
+            header,
+            rows,
         )
-        for column in header:
-            frozen.add_column(column, justify="right")
-        for row in rows:
-            frozen.add_row(*row)
-        out.print(frozen)
 
 
 def report(

@@ -11,12 +11,28 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from hyperal.runs.query import Where
 from hyperal.runs.records import OracleStatus
+from hyperal.utils import duration
 
-console = Console()
-err = Console(stderr=True)
+# Markup off: every text these consoles print is the user's or the
+# program's words, printed literally — a path with brackets, or an install
+# hint such as ``pip install 'hyperal[chgnet]'``, whose ``[chgnet]`` rich
+# would otherwise take for a style tag and drop.
+console = Console(markup=False)
+err = Console(stderr=True, markup=False)
+
+
+def error_line(message: str) -> None:
+    """Print ``error: message`` to stderr as one line, ``error:`` in red and
+    the message literally (no markup, not wrapped; a message of several
+    lines — several problems in one file — is one ``error:`` line each)."""
+    for line in message.splitlines() or [""]:
+        err.print(
+            Text.assemble(("error:", "red"), " ", line), highlight=False, soft_wrap=True
+        )
 
 
 def check_output(output: Path | None) -> None:
@@ -34,12 +50,13 @@ def table_console() -> Console:
     """The console for a table: the terminal's width, or — when the output
     goes to a file or a pipe (where rich assumes 80 columns and would cut
     figures short) — wide enough for any table."""
-    return console if console.is_terminal else Console(width=240)
+    return console if console.is_terminal else Console(width=240, markup=False)
 
 
 def fail(message: str) -> NoReturn:
-    """Print ``error: message`` to stderr (no traceback) and exit with status 2."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: message`` to stderr (no traceback; one ``error:`` line
+    per line of ``message``) and exit with status 2."""
+    error_line(message)
     raise typer.Exit(2)
 
 
@@ -62,12 +79,7 @@ def interrupted_says_what_was_kept(store: str | Path, command: str) -> Iterator[
             )
         except Exception:  # the line must come out even if the store cannot open
             kept = f"; the store {store} keeps every label stored so far"
-        err.print(
-            f"[red]error:[/red] interrupted{kept}; `{command}` resumes where it "
-            "stopped",
-            highlight=False,
-            soft_wrap=True,
-        )
+        error_line(f"interrupted{kept}; `{command}` resumes where it stopped")
         sys.exit(130)
 
 
@@ -84,17 +96,38 @@ def progress_bar(
         plain = PlainProgress(on_evaluated, show_run=show_run)
         yield plain
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from hyperal.runs.progress import StageKind
+
+    started = time.monotonic()
+
+    class Elapsed(ProgressColumn):
+        """The time since the command started (the bar's task restarts
+        with each stage; this does not)."""
+
+        def render(self, task):
+            return Text(f"elapsed {duration(time.monotonic() - started)}")
 
     columns = [TextColumn("loop {task.fields[loop]}")]
     if show_run:
         columns.append(TextColumn("{task.fields[run]}"))
     columns += [
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("stage left"),
+        TimeRemainingColumn(),
+        Elapsed(),
         TextColumn("oracle failures: {task.fields[failures]}"),
     ]
     with Progress(*columns, console=console, transient=False) as bar:
@@ -103,12 +136,12 @@ def progress_bar(
 
         def report(p):
             key = (p.run, p.loop, p.kind, p.message)
-            if key != state["key"]:
+            if key != state["key"]:  # a new stage: its own rate and time left
                 state["key"] = key
-                bar.update(task, completed=0)
+                bar.reset(task, total=p.total, completed=0)
             bar.update(
                 task,
-                description=p.description,
+                description=" · ".join(filter(None, [p.description, p.detail])),
                 completed=p.done,
                 total=p.total,
                 loop=p.loop,
@@ -122,19 +155,14 @@ def progress_bar(
         yield report
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
 class PlainProgress:
     """Progress for a log: one unwrapped line per finished label, evolution
-    or fit (and per fit started), with the stage's count, the time since the
-    run and the loop started, and an estimate of the loop's remainder — the
-    larger of the stage's remainder at its rate so far and what the previous
-    loop took beyond the time spent (none before a loop has been timed)."""
+    or fit (and per fit started, and a fit's epoch — its validation loss —
+    at most every ``fit_every_s`` seconds), with the stage's count, the time
+    since the run and the loop started, and an estimate of the loop's
+    remainder — the larger of the stage's remainder at its rate so far and
+    what the previous loop took beyond the time spent (none before a loop
+    has been timed)."""
 
     def __init__(
         self,
@@ -143,6 +171,7 @@ class PlainProgress:
         show_run: bool = False,
         out: Console | None = None,
         clock: Callable[[], float] | None = None,
+        fit_every_s: float = 30.0,
     ):
         import time
 
@@ -154,6 +183,8 @@ class PlainProgress:
         self.loop_started: dict[tuple[str, int], float] = {}
         self.stage_started: dict[tuple, float] = {}
         self.loop_took: dict[str, float] = {}
+        self.fit_every_s = fit_every_s
+        self.fit_shown = -float("inf")
 
     def __call__(self, p) -> None:
         from hyperal.runs.progress import StageKind
@@ -170,18 +201,22 @@ class PlainProgress:
             return
         if p.kind is StageKind.EVALUATE or (p.done == 0 and p.kind != StageKind.FIT):
             return
+        if p.kind is StageKind.FIT and 0 < p.done < p.total:  # an epoch
+            if now - self.fit_shown < self.fit_every_s:
+                return
+            self.fit_shown = now
         in_loop = now - self.loop_started[loop_key]
-        count = f"{p.done}/{p.total}" if p.kind != StageKind.FIT else ""
         parts = [
             f"loop {p.loop}",
             *([p.run] if self.show_run else []),
-            f"{p.description} {count}".strip(),
+            f"{p.description} {p.count}".strip(),
+            *([p.detail] if p.detail else []),
             f"oracle failures {p.failures}",
-            f"elapsed {_duration(now - self.started)} (loop {_duration(in_loop)})",
+            f"elapsed {duration(now - self.started)} (loop {duration(in_loop)})",
         ]
         left = self._left(p, now, in_loop, stage)
         if left is not None:
-            parts.append(f"~{_duration(left)} left in loop")
+            parts.append(f"~{duration(left)} left in loop")
         self.out.print(" · ".join(parts), markup=False)
 
     def _left(self, p, now: float, in_loop: float, stage) -> float | None:
@@ -196,3 +231,65 @@ class PlainProgress:
 
     def stop(self) -> None:
         """Nothing to stop (a bar's counterpart)."""
+
+
+def print_table(
+    out: Console,
+    title: str,
+    header: list[str] | tuple[str, ...],
+    rows: list[list[str]],
+    *,
+    caption: str | None = None,
+    left: int = 0,
+) -> None:
+    """Print a table that never cuts a figure: every cell keeps its words
+    whole (a header or a text cell may wrap between words), and where the
+    columns do not fit ``out``'s width they are printed as several tables,
+    each beginning with the first column (the loop, the hop) — so an
+    80-column terminal shows every number in full. The first ``left``
+    columns are left-aligned, the others right-aligned."""
+    from rich.table import Table
+
+    header = list(header)
+    keep = 1  # the column every part repeats
+
+    cells = [[row[k] for row in rows] + [header[k]] for k in range(len(header))]
+    # a column may narrow to its widest word, never below (rich's own
+    # collapsing would cut a number instead)
+    floor = [max((len(w) for c in col for w in c.split()), default=1) for col in cells]
+    natural = [max((len(c) for c in col), default=1) for col in cells]
+
+    def needed(columns: list[int]) -> int:  # rich's default box, padding 1
+        return sum(floor[k] + 3 for k in columns) + 1
+
+    def widths(columns: list[int]) -> dict[int, int]:
+        """Natural widths, the widest column narrowed first until they fit."""
+        chosen = {k: natural[k] for k in columns}
+        excess = sum(chosen.values()) + 3 * len(columns) + 1 - out.width
+        while excess > 0:
+            slack = [k for k in columns if chosen[k] > floor[k]]
+            if not slack:
+                break
+            widest = max(slack, key=lambda k: chosen[k])
+            chosen[widest] -= 1
+            excess -= 1
+        return chosen
+
+    parts: list[list[int]] = []
+    current = list(range(keep))
+    for k in range(keep, len(header)):
+        if needed(current + [k]) > out.width and len(current) > keep:
+            parts.append(current)
+            current = list(range(keep))
+        current.append(k)
+    parts.append(current)
+    for n, columns in enumerate(parts):
+        shown = title if len(parts) == 1 else f"{title} ({n + 1}/{len(parts)})"
+        table = Table(title=shown, caption=caption if n == len(parts) - 1 else None)
+        for k, width in widths(columns).items():
+            table.add_column(
+                header[k], justify="left" if k < left else "right", width=width
+            )
+        for row in rows:
+            table.add_row(*(row[k] for k in columns))
+        out.print(table)

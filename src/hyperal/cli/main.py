@@ -12,10 +12,9 @@ import signal
 import sys
 
 import typer
-from rich.markup import escape
 
 from hyperal.cli import barriers, benchmark, campaign, hops, structures, testset
-from hyperal.cli.common import err
+from hyperal.cli.common import error_line
 
 app = typer.Typer(
     help="hyperal: robust MLIPs from the fewest reference calculations.",
@@ -80,39 +79,33 @@ def main() -> None:
         sys.exit(2)
     except usage.UsageError as exc:
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        text = escape(" ".join(exc.format_message().split()))
-        err.print(f"[red]error:[/red] {text}{where}", highlight=False, soft_wrap=True)
+        error_line(" ".join(exc.format_message().split()) + where)
         sys.exit(2)
     except usage.ClickException as exc:
-        text = escape(" ".join(exc.format_message().split()))
-        err.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
+        error_line(" ".join(exc.format_message().split()))
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err.print("[red]error:[/red] interrupted (run again to resume)")
+        error_line("interrupted (run again to resume)")
         sys.exit(130)
     except KeyboardInterrupt:
-        err.print("[red]error:[/red] interrupted (run again to resume)")
+        error_line("interrupted (run again to resume)")
         sys.exit(130)
     except Terminated:
-        err.print(
-            "[red]error:[/red] terminated (SIGTERM; what was stored is kept, "
-            "a campaign resumes when run again)"
+        error_line(
+            "terminated (SIGTERM; what was stored is kept, a campaign resumes "
+            "when run again)"
         )
         sys.exit(143)
     except Exception as exc:
         if _state["debug"] or os.environ.get("HYPERAL_DEBUG"):
             raise
-        text = escape(" ".join(str(exc).split()))
-        err.print(
-            f"[red]error:[/red] {type(exc).__name__}: {text} "
-            "(hyperal --debug ... shows the traceback)",
-            highlight=False,
-            soft_wrap=True,
-            markup=True,
+        text = " ".join(str(exc).split())
+        error_line(
+            f"{type(exc).__name__}: {text} (hyperal --debug ... shows the traceback)"
         )
         sys.exit(1)
     if status == 130:  # typer turns Ctrl-C into a silent exit status 130
-        err.print("[red]error:[/red] interrupted (run again to resume)")
+        error_line("interrupted (run again to resume)")
     sys.exit(status if isinstance(status, int) else 0)
 
 

@@ -12,6 +12,7 @@ from hyperal.report.status import (
     pool_rows,
     stop_line,
     summary_rows,
+    wall_line,
 )
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "pool_rows",
     "stop_line",
     "summary_rows",
+    "wall_line",
     "write_report",
 ]

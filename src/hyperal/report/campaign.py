@@ -32,7 +32,13 @@ from hyperal.report.figures import (
     sigma_figure,
 )
 from hyperal.report.page import Page, table
-from hyperal.report.status import final_rows, pool_table, stop_line, summary_table
+from hyperal.report.status import (
+    final_rows,
+    pool_table,
+    stop_line,
+    summary_table,
+    wall_line,
+)
 from hyperal.runs.query import Where
 from hyperal.runs.records import Stage
 
@@ -77,7 +83,8 @@ def _setup(store, metrics) -> str:
         ],
         [
             "time",
-            f"oracle {oracle_s:.0f} s"
+            wall_line(metrics)
+            + f"; oracle {oracle_s:.0f} s"
             + (
                 f" ({untimed} labels of an older hyperal, which did not time "
                 "loop 0, not counted)"

@@ -11,6 +11,7 @@ from hyperal.report.figures import SPLITS, summaries_of
 from hyperal.report.page import table
 from hyperal.runs.query import Where
 from hyperal.runs.records import OracleStatus
+from hyperal.utils import duration
 
 #: Columns of the per-loop summary (report table and ``hyperal status``).
 SUMMARY_COLUMNS = (
@@ -20,6 +21,7 @@ SUMMARY_COLUMNS = (
     "train",
     "selected/skipped/redundant",
     "fit",
+    "wall",
     "gentle E (meV/atom)",
     "gentle F (meV/Å)",
     "difficult E (meV/atom)",
@@ -53,6 +55,7 @@ def summary_rows(metrics) -> list[list[str]]:
                 str(m.n_train),
                 f"{m.n_selected}/{m.n_skipped}/{m.n_redundant}",
                 _fit_cell(m.fit),
+                "–" if m.wall_s is None else duration(m.wall_s),
                 cell(g, "energy_rmse_meV_atom"),
                 cell(g, "force_rmse_meV_A", 0),
                 cell(d, "energy_rmse_meV_atom"),
@@ -138,6 +141,21 @@ def pool_table(metrics) -> str:
         return ""
     return f"<p>Pool workers' time per loop: {html.escape(POOL_NOTE)}.</p>" + table(
         header, rows, left=0
+    )
+
+
+def wall_line(metrics) -> str:
+    """The campaign's wall time: the sum of its loops' (each from the
+    previous loop's end, in the run that finished it — time a killed run
+    spent on a loop it did not finish is not counted), or why none."""
+    timed = [m.wall_s for m in metrics if m.wall_s is not None]
+    if not timed:
+        return "wall time: not measured (a store of an older hyperal)"
+    untimed = len(metrics) - len(timed)
+    also = f"; {untimed} loop(s) of an older hyperal not timed" if untimed else ""
+    return (
+        f"wall time: {duration(sum(timed))} over {len(timed)} loop(s) (loop 0 "
+        f"included; an interrupted run's unfinished loop not counted{also})"
     )
 
 

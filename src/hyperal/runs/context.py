@@ -113,7 +113,17 @@ class StageContext:
     def failures(self) -> int:
         return self.store.count(Where(status=OracleStatus.FAILED, run=self.run))
 
-    def report(self, loop: int, kind: StageKind, done: int, total: int, message=""):
+    def report(
+        self,
+        loop: int,
+        kind: StageKind,
+        done: int,
+        total: int,
+        message="",
+        detail="",
+    ):
         self.progress(
-            Progress(loop, kind, done, total, self.failures(), message, self.run)
+            Progress(
+                loop, kind, done, total, self.failures(), message, self.run, detail
+            )
         )

@@ -65,9 +65,10 @@ class Flow:
         """Handle every watched future that has landed; never blocks."""
         self._handle([f for f in list(self._handlers) if f.done()])
 
-    def _wait_once(self) -> None:
-        """Block until at least one watched future lands; handle those."""
-        done, _ = wait(list(self._handlers), return_when=FIRST_COMPLETED)
+    def _wait_once(self, timeout: float | None = None) -> None:
+        """Block until at least one watched future lands (or ``timeout``
+        seconds pass); handle those."""
+        done, _ = wait(list(self._handlers), timeout, return_when=FIRST_COMPLETED)
         self._handle(done)
 
     def wait(self, futures: Iterable[Future]) -> None:
@@ -89,13 +90,17 @@ class Flow:
         calls: Iterable[tuple[Hashable, Callable, tuple | Mapping[str, Any]]],
         *,
         then: Callable[[], object] | None = None,
+        tick: Callable[[], object] | None = None,
+        every_s: float = 2.0,
     ) -> Iterator[tuple[Hashable, Any]]:
         """Run ``fn(*args)`` (``fn(**args)`` for a mapping) for every
         ``(key, fn, args)`` on ``executor`` and yield ``(key, result)`` as
         each lands, handling the other watched futures meanwhile (as
         :func:`completed`, which has nothing else to handle).
         ``then()`` is called once every call is submitted — to start work
-        that overlaps them without queueing ahead of them.
+        that overlaps them without queueing ahead of them. ``tick()`` is
+        called at least every ``every_s`` seconds while the calls run on a
+        pool (to show how a long task is going).
 
         In process the calls run one by one (``then()`` before the first),
         the landed background work handled between them."""
@@ -120,7 +125,9 @@ class Flow:
             then()
         while keys:
             if not landed:
-                self._wait_once()
+                self._wait_once(None if tick is None else every_s)
+                if tick is not None:
+                    tick()
             while landed:
                 future = landed.popleft()
                 yield keys.pop(future), future.result()

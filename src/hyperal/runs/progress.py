@@ -21,8 +21,10 @@ class StageKind(StrEnum):
 @dataclass(frozen=True)
 class Progress:
     """One progress report: ``done`` of ``total`` tasks of stage ``kind`` in
-    ``loop`` of ``run``, oracle ``failures`` so far, and a detail
-    (``message``: the split labelled, the scheme, the training-set size)."""
+    ``loop`` of ``run``, oracle ``failures`` so far, what the stage is
+    about (``message``: the split labelled, the scheme, the training-set
+    size) and how it is going (``detail``: a fit's validation loss; not part
+    of the stage's identity, it changes as the stage goes on)."""
 
     loop: int
     kind: StageKind
@@ -31,7 +33,16 @@ class Progress:
     failures: int = 0
     message: str = ""
     run: str = MAIN_RUN
+    detail: str = ""
 
     @property
     def description(self) -> str:
         return f"{self.kind} {self.message}".strip()
+
+    @property
+    def count(self) -> str:
+        """``done/total`` as a log line shows it: a fit's epochs as ``epoch
+        12/150``; nothing for a fit not yet in its epochs."""
+        if self.kind is StageKind.FIT:
+            return f"epoch {self.done}/{self.total}" if self.done else ""
+        return f"{self.done}/{self.total}"

@@ -141,6 +141,10 @@ class LoopMetrics(_Model):
     #: the pool's workers during the loop (None in process and in stores
     #: written before it was measured)
     pool_time: PoolTime | None = None
+    #: the loop's wall time (s): from the previous loop's end — or the start
+    #: of the run that finished it — to its evaluation (None in stores
+    #: written before it was measured)
+    wall_s: float | None = None
 
     def errors(self, split: str) -> ErrorSummary | None:
         """Overall errors on ``split`` (None when not evaluated)."""

@@ -31,7 +31,7 @@ from hyperal.runs.progress import Progress
 from hyperal.runs.query import Where
 from hyperal.runs.records import MAIN_RUN, OracleStatus
 from hyperal.runs.sections import ExecutorConfig, OracleConfig
-from hyperal.runs.slurm import slurm_pools
+from hyperal.runs.slurm import slurm_pools, slurm_problem
 from hyperal.runs.store import Store
 
 
@@ -241,6 +241,10 @@ def open_run(
     """Lock ``plan``'s store, claim it (:func:`claim`), write ``plan.records``,
     build the oracle (its calls' folders beside the store by default) and
     open the executors; everything is released on exit, also on an error."""
+    if plan.executor.kind == "slurm":  # before the store exists: a run that
+        problem = slurm_problem()  # cannot start leaves no store, no lock
+        if problem:
+            raise RunError(problem)
     store = Store(plan.store)
     with store.lock():  # one writer per store, or StoreLocked
         claim(store, plan)

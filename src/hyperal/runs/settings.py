@@ -228,13 +228,22 @@ def read_file(path: str | Path) -> Any:
         ) from None
 
 
+def in_file(path: str | Path, problems: str | list[str]) -> ConfigError:
+    """A :class:`ConfigError` of ``problems`` (lines, or one text of lines)
+    found in the file ``path``: one line per problem, each naming the file
+    and then the key (``campaign.yaml: loops: must be ≥ 0``), so that each
+    prints as one ``error:`` line."""
+    lines = problems.splitlines() if isinstance(problems, str) else problems
+    return ConfigError("\n".join(f"{path}: {line}" for line in lines))
+
+
 def load_with(path: str | Path, parse: Callable[[Any], Any]) -> Any:
     """``parse`` of a YAML file's data; every problem prefixed by the file."""
     data = read_file(path)
     try:
         return parse(data)
     except ConfigError as exc:
-        raise ConfigError(f"{path}:\n{exc}") from None
+        raise in_file(path, str(exc)) from None
 
 
 def can_create_in(folder: Path) -> bool:

@@ -84,25 +84,39 @@ def keep_jobs(cluster, jobs: int) -> Iterator[None]:
         keeper.join(timeout=10)
 
 
+def slurm_problem() -> str | None:
+    """Why this machine cannot submit hyperal's Slurm jobs (one line naming
+    ``executor.kind``, with the install that mends it), or None. Asked before
+    a run opens its store, so a run that cannot start leaves nothing."""
+    try:
+        import dask  # noqa: F401
+        import dask.distributed  # noqa: F401
+        import dask_jobqueue  # noqa: F401
+    except ImportError:
+        return (
+            "executor.kind: slurm needs dask-jobqueue "
+            "(pip install -c constraints.txt -e '.[slurm]')"
+        )
+    if shutil.which("sbatch") is None:
+        return (
+            "executor.kind: slurm submits jobs with sbatch, which this machine "
+            "does not have; run hyperal where jobs can be submitted (a login node)"
+        )
+    return None
+
+
 @contextmanager
 def slurm_pools(config: ExecutorConfig) -> Iterator[tuple[Executor, Executor]]:
     """``(tasks, labels)``: the executors of the model jobs and of the label
     jobs (the same one without ``config.fit``). Every job is cancelled on
     exit, also on an error."""
-    try:
-        import dask
-        from dask.distributed import Client
-        from dask_jobqueue import SLURMCluster
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RunError(
-            "executor.kind: slurm needs dask-jobqueue "
-            "(pip install -c constraints.txt -e '.[slurm]')"
-        ) from exc
-    if shutil.which("sbatch") is None:
-        raise RunError(
-            "executor.kind: slurm submits jobs with sbatch, which this machine "
-            "does not have; run hyperal where jobs can be submitted (a login node)"
-        )
+    problem = slurm_problem()
+    if problem:
+        raise RunError(problem)
+    import dask
+    from dask.distributed import Client
+    from dask_jobqueue import SLURMCluster
+
     with ExitStack() as stack:
         stack.enter_context(
             dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_AFTER})

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hyperal.labels import reference
 from hyperal.models.checkpoint import MANIFEST, damage, read_manifest
+from hyperal.models.progress import EpochProgress, epoch_file, listening, read_epoch
 from hyperal.oracle import label_structure
 from hyperal.runs.context import RunError, StageContext
 from hyperal.runs.evaluate import Labelled, summarise
@@ -139,17 +140,24 @@ def wait_for_labels(ctx: StageContext, futures: Sequence[Future]) -> None:
     ctx.flow.wait(futures)
 
 
-def pool_time(ctx: StageContext) -> PoolTime | None:
-    """How the pools' workers spent the time since the previous call (or the
-    pools' start) — for a loop's metrics, called at the loop's end — and
-    start the next window; None in process (no pool)."""
+def loop_window(ctx: StageContext) -> tuple[float, PoolTime | None]:
+    """The wall time since the previous call (the previous loop's end, or
+    the run's start in this process) — for a loop's metrics, called at the
+    loop's end — and how the pools' workers spent it (None in process: no
+    pool); starts the next window."""
+    start, end = ctx.flow.since, time.time()
+    ctx.flow.since = end
+    return end - start, pool_time(ctx, start, end)
+
+
+def pool_time(ctx: StageContext, start: float, end: float) -> PoolTime | None:
+    """How the pools' workers spent the wall-clock window ``start``–``end``
+    (seconds since the epoch); None in process (no pool)."""
     pools = {
         id(p): p for p in (ctx.executor, ctx.labels) if isinstance(p, TimedExecutor)
     }
     if not pools:
         return None
-    start, end = ctx.flow.since, time.time()
-    ctx.flow.since = end
     spans = [span for pool in pools.values() for span in pool.spans]
     busy = busy_seconds(spans, start, end)
     workers = {span.worker for span in spans if span.end > start and span.start < end}
@@ -226,7 +234,8 @@ def fit_on(
     given), writing its checkpoint; a poisoned fit is one line."""
     path = ctx.checkpoint(loop)
     names = [a.info["name"] for a in frames]
-    ctx.report(loop, StageKind.FIT, 0, 1, f"on {len(frames)} structures")
+    about = f"on {len(frames)} structures"
+    ctx.report(loop, StageKind.FIT, 0, 1, about)
     path.parent.mkdir(parents=True, exist_ok=True)
     cfg = ctx.config
     call = (
@@ -242,14 +251,56 @@ def fit_on(
             "names": names,
         },
     )
+    epochs = EpochReports(ctx, loop, about, epoch_file(path))
     try:
-        for _ in ctx.flow.completed(ctx.executor, [call], then=meanwhile):
-            pass
+        # epochs reach the progress directly from a fit in this thread, and
+        # from the fit's epoch file while a pool worker fits
+        with listening(epochs):
+            for _ in ctx.flow.completed(
+                ctx.executor, [call], then=meanwhile, tick=epochs.from_file
+            ):
+                pass
     except ValueError as exc:  # a poisoned fit: one line, nothing saved
         where = f"loop {loop}" if ctx.run == MAIN_RUN else f"{ctx.run} loop {loop}"
         raise RunError(f"{where}: the fit failed: {exc}") from exc
+    finally:
+        epochs.file.unlink(missing_ok=True)
     ctx.report(loop, StageKind.FITTED, 1, 1)
     return path
+
+
+class EpochReports:
+    """A fit's epochs as progress reports of its stage (``epoch/epochs``, the
+    validation loss as the detail), at most one every ``every_s`` seconds
+    and never the same epoch twice."""
+
+    def __init__(
+        self, ctx: StageContext, loop: int, about: str, file: Path, every_s=2.0
+    ):
+        self.ctx, self.loop, self.about, self.file = ctx, loop, about, file
+        self.every_s = every_s
+        self._last: tuple[int, float] = (0, -float("inf"))
+
+    def __call__(self, p: EpochProgress) -> None:
+        now = time.monotonic()
+        epoch, at = self._last
+        if p.epoch <= epoch or (now - at < self.every_s and p.epoch < p.epochs):
+            return
+        self._last = (p.epoch, now)
+        self.ctx.report(
+            self.loop,
+            StageKind.FIT,
+            p.epoch,
+            p.epochs,
+            self.about,
+            f"validation loss {p.validation_loss:.3g}",
+        )
+
+    def from_file(self) -> None:
+        """Report the epoch a pool worker's fit last wrote, if it is new."""
+        found = read_epoch(self.file)
+        if found is not None:
+            self(found)
 
 
 def _same_committee(ctx: StageContext, checkpoint: Path) -> None:

@@ -25,6 +25,7 @@ from hyperal.diversity import motion_summary
 from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.select import frame_scores, select_frame, spread_out
 from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoint
+from hyperal.models.progress import EpochFile, epoch_file, listening
 from hyperal.models.protocol import CommitteeModel, FitReport, Prediction
 from hyperal.models.protocol import predict as predictions
 from hyperal.models.registry import get_backend
@@ -225,11 +226,12 @@ def fit_committee(
     """Build a committee from ``options`` (a backend's typed options), fit it
     on ``frames`` — warm-started from the checkpoint ``init`` when given —
     and write it as the checkpoint ``out`` (its manifest lists the ``names``
-    of the structures fitted)."""
+    of the structures fitted). Each epoch is kept in :func:`epoch_file` of
+    ``out`` for the coordinator waiting on the fit."""
     backend = get_backend(options.backend)
     model = backend.build(elements, options, seed=seed)
     start = load_checkpoint(init) if init else None
-    with all_cores():
+    with all_cores(), listening(EpochFile(epoch_file(out))):
         report = model.fit(frames, options.fit, init=start, seed=seed)
     write_checkpoint(
         model,

@@ -15,6 +15,7 @@ from ase import Atoms
 
 from hyperal.labels import reference_labels
 from hyperal.models.options import BPNNFitOptions
+from hyperal.models.progress import EpochProgress, report_epoch
 
 #: Floor of a feature's standardisation spread, relative to the median spread
 #: of its element's features.
@@ -305,6 +306,11 @@ def _epochs(
                 }
             )
             bar.update(epoch, train_loss.mean(), val_loss.mean())
+            report_epoch(
+                EpochProgress(
+                    epoch, epochs, float(train_loss.mean()), float(val_loss.mean())
+                )
+            )
             if epoch - max(best_epoch) >= patience:
                 break
     finally:
