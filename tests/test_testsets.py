@@ -317,3 +317,28 @@ def test_the_command_writes_the_set_and_its_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "2 labelled structures" in result.output and "vacancy" in result.output
     assert len(read(out, ":")) == 2
+
+
+def test_the_plan_counts_the_calls_a_test_set_pays(tmp_path):
+    """`hyperal plan` of a recipe against the oracle calls of building it:
+    the MD driver's calls (a counting EMT, which caches like every ASE
+    calculator) and one label per candidate."""
+    from hyperal.strata import testset_plan
+
+    driven = []
+
+    class Counting(EMT):
+        def calculate(self, *args, **kwargs):
+            driven.append(1)
+            super().calculate(*args, **kwargs)
+
+    recipe = parse_recipe(RECIPE)
+    plan = testset_plan(recipe)
+    build_test_set(recipe, tmp_path / "set.extxyz", driver=Counting)
+    md = [s for s in plan.stages if s.what.startswith("md: MD")]
+    assert len(driven) == md[0].total_calls == (1 + 4 + 3) + (1 + 4)
+    labels = [s for s in plan.stages if s not in md]
+    assert all(s.exact for s in labels)
+    written = read(tmp_path / "set.extxyz", ":")
+    assert sum(s.total_calls for s in labels) == sum(COUNTS.values())
+    assert len(written) <= sum(COUNTS.values())

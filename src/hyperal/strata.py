@@ -12,6 +12,7 @@ import numpy as np
 from ase import Atoms
 
 from hyperal.campaign.config import SystemConfig
+from hyperal.runs.plan import Plan, PlanStage, Workers
 
 if TYPE_CHECKING:
     from hyperal.testsets import (
@@ -94,19 +95,26 @@ def _strain(atoms: Atoms, stratum: StrainStratum, rng) -> Atoms:
     return out
 
 
+def per_temperature(stratum: MDStratum) -> list[int]:
+    """How many of an MD stratum's snapshots each temperature gives: the
+    count spread evenly, the first temperatures one more."""
+    temps = stratum.temperatures_K
+    return [
+        stratum.count // len(temps) + (k < stratum.count % len(temps))
+        for k in range(len(temps))
+    ]
+
+
 def _md(stratum: MDStratum, system, driver, rng) -> list[Atoms]:
     """The MD stratum's snapshots, driven by the calculator ``driver``."""
     from ase import units
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import thermalize_momenta
 
-    temps = stratum.temperatures_K
-    per = [
-        stratum.count // len(temps) + (k < stratum.count % len(temps))
-        for k in range(len(temps))
-    ]
     out = []
-    for temperature, n in zip(temps, per, strict=True):
+    for temperature, n in zip(
+        stratum.temperatures_K, per_temperature(stratum), strict=True
+    ):
         if not n:
             continue
         (atoms,) = _parents(stratum, system, rng)[:1]
@@ -177,3 +185,59 @@ def candidates(recipe: TestSetRecipe, stratum, driver=None) -> list[Atoms]:
         if stratum.rattle_A > 0:
             atoms.positions += rng.normal(scale=stratum.rattle_A, size=(len(atoms), 3))
     return structures[: stratum.count]
+
+
+def testset_plan(recipe: TestSetRecipe, cores_per_call: int | None = None):
+    """The oracle calls of a test-set recipe (``hyperal plan``): one label
+    per candidate of each stratum — a candidate beyond the limits is paid
+    and left out — and, for an MD stratum, the oracle driving the dynamics:
+    per temperature one call to start, ``equilibrate`` steps, then
+    ``interval`` steps between snapshots — exact for a calculator that
+    caches its last result, as ASE's do (a new ``run`` of the dynamics asks
+    for the forces at the same positions again)."""
+    stages = []
+    for stratum in recipe.strata:
+        if stratum.kind == "md":
+            per = per_temperature(stratum)
+            rng = np.random.default_rng(0)  # sizes only: every phase it may pick
+            sizes = [
+                len(a)
+                for p in (stratum.phases or recipe.system.metal_phases)
+                for a in p.build(rng)
+            ]
+            drive = [
+                1 + stratum.equilibrate + (n - 1) * stratum.interval for n in per if n
+            ]
+            stages.append(
+                PlanStage(
+                    None,
+                    f"{stratum.label}: MD on the oracle, {len(drive)} trajectories",
+                    tuple(drive),
+                    tuple(max(sizes) for _ in drive),
+                )
+            )
+            labels = [n for n in per if n]
+            stages.append(
+                PlanStage(
+                    None,
+                    f"{stratum.label}: snapshots labelled",
+                    tuple(1 for _ in range(sum(labels))),
+                    tuple(max(sizes) for _ in range(sum(labels))),
+                )
+            )
+            continue
+        found = candidates(recipe, stratum)
+        stages.append(
+            PlanStage(
+                None,
+                f"{stratum.label}: candidates labelled",
+                tuple(1 for _ in found),
+                tuple(len(a) for a in found),
+            )
+        )
+    notes = [
+        "labels run one at a time, in this process (`hyperal testset` has no "
+        "executor); an MD stratum's sizes are its largest parent phase's",
+    ]
+    workers = Workers(1, cores_per_call or 1, "in process, one call at a time")
+    return Plan("test set", stages, workers, notes)

@@ -457,3 +457,86 @@ def test_untimed_loop_0_labels_are_counted_and_noted_only_when_present(
     assert (
         f"{len(initial)} labels of an older hyperal, which did not time loop 0" in text
     )
+
+
+def test_the_plan_counts_the_calls_the_run_paid(finished):
+    """`hyperal plan` before the run against the calls the run paid: loop by
+    loop never more than planned; the exact stages (the difficult starts)
+    exactly; every planned task a task of the run (a relaxation per initial
+    start, at most its steps + 1 calls; a selection per evolved start)."""
+    from hyperal.campaign.plan import campaign_plan
+
+    data, metrics, _, _ = finished
+    cfg = parse_config(data)
+    plan = campaign_plan(cfg)
+    store = Store(cfg.store)
+    paid = {
+        loop: store.oracle_calls(Where(run="main", loop=loop))
+        for loop in range(cfg.loops + 1)
+    }
+    planned = plan.loop_calls()
+    assert set(planned) == set(paid) == {0, 1, 2}
+    assert all(paid[k] <= planned[k] for k in paid), (paid, planned)
+    assert sum(paid.values()) == metrics[-1].oracle_calls
+    by_stage = {(s.loop, s.what.split(" (")[0]): s for s in plan.stages}
+    steps = cfg.initial.relax_steps + 1
+    relaxed = store.rows(Where(loop=0, run="main", stage=Stage.INITIAL))
+    starts = {row.start_index for row in relaxed}
+    relaxations = [
+        s for s in plan.stages if s.loop == 0 and s.what.startswith("oracle relax")
+    ]
+    assert len(starts) == sum(s.tasks for s in relaxations) == cfg.initial.structures
+    per_start = [sum(r.start_index == i for r in relaxed) for i in starts]
+    assert all(0 < n <= steps for n in per_start)
+    for loop in (1, 2):
+        difficult = store.rows(
+            Where(loop=loop, run="main", split=Split.DIFFICULT, status=OracleStatus.OK)
+        )
+        stage = by_stage[loop, "difficult set"]
+        assert stage.exact and len(difficult) == stage.total_calls > 0
+        selected = store.rows(Where(loop=loop, run="main", stage=Stage.SELECTED))
+        assert len(selected) == by_stage[loop, "selected frames"].tasks
+        # the sizes the plan gave are the labelled structures' own
+        assert sorted(len(row.toatoms()) for row in difficult) == sorted(stage.atoms)
+
+
+def test_fits_report_their_epochs_and_loops_their_wall_time(finished):
+    """A fit is no silence: its epochs reach the progress (in process, from
+    the fit itself) with the validation loss; every loop's wall time is
+    kept and adds up to the campaign's."""
+    from hyperal.report import wall_line
+
+    _, metrics, reports, _ = finished
+    epochs = [r for r in reports if r.kind is StageKind.FIT and r.done > 0]
+    assert epochs, "no epoch reported"
+    for loop in {r.loop for r in epochs}:
+        mine = [r.done for r in epochs if r.loop == loop]
+        assert mine == sorted(mine) and len(set(mine)) == len(mine)
+    assert all(r.detail.startswith("validation loss ") for r in epochs)
+    assert {r.loop for r in epochs} == {m.loop for m in metrics}
+    assert all(m.wall_s is not None and m.wall_s > 0 for m in metrics)
+    assert "over 3 loop(s)" in wall_line(metrics)
+
+
+def test_plan_command_prices_the_file_and_reads_what_the_store_paid(finished):
+    from hyperal.campaign.plan import campaign_plan
+
+    data, metrics, _, path = finished
+    config = path / "campaign-plan.yaml"
+    config.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(
+        app, ["plan", str(config), "--seconds-per-call", "60", "--cores-per-call", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    total = campaign_plan(parse_config(data)).total_calls
+    assert f"total: ≤ {total} oracle calls; executor: in process" in text
+    # 60 s a call, one at a time: oracle time = wall time; 4 cores a call
+    assert f"{total * 60 * 4 / 3600:.1f} core-hours at 4 core(s) per call" in text
+    assert f"{metrics[-1].oracle_calls} oracle calls paid" in text
+    both = CliRunner().invoke(
+        app,
+        ["plan", str(config), "--seconds-per-call", "1", "--seconds-per-atom", "1"],
+    )
+    assert both.exit_code == 2
+    assert "not both" in both.output and both.output.startswith("error: ")

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from hyperal.cli import barriers, benchmark, campaign, hops, structures, testset
+from hyperal.cli import barriers, benchmark, campaign, hops, plan, structures, testset
 from hyperal.cli.common import error_line
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.add_typer(hops.app, name="hops")
 app.add_typer(barriers.app, name="barriers")
 for command in (
     campaign.init,
+    plan.plan,
     campaign.run,
     campaign.status,
     campaign.report,
