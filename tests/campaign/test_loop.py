@@ -238,8 +238,14 @@ def test_streaming_on_a_pool_gives_the_rows_of_the_strict_order(tmp_path, kind):
     if kind == "dask":
         pytest.importorskip("dask.distributed")
     data = tiny(tmp_path, loops=2, executor={"kind": kind, "workers": 2})
-    campaign = Campaign(parse_config(data))
+    reports = []
+    campaign = Campaign(parse_config(data), progress=reports.append)
     metrics = campaign.run()
+    # a fit on a worker reports its epochs through the file beside its
+    # checkpoint (at least its last), removed once the fit has landed
+    epochs = {r.loop for r in reports if r.kind is StageKind.FIT and r.done > 0}
+    assert epochs == {m.loop for m in metrics}
+    assert not list(Store(data["store"]).checkpoints.rglob("*.epoch"))
     # every task on the pool was timed where it ran (the utilisation's data)
     tasks = {span.task for span in campaign.spans}
     assert {"label_structure", "evolve_and_select", "fit_committee"} <= tasks
@@ -540,3 +546,53 @@ def test_plan_command_prices_the_file_and_reads_what_the_store_paid(finished):
     )
     assert both.exit_code == 2
     assert "not both" in both.output and both.output.startswith("error: ")
+
+
+def test_parity_axes_hold_every_point_and_colours_keep_their_meaning(finished):
+    """The report's parity figure: every energy point inside its axes (each
+    test set on its own), every force hexagon drawn whole inside the frame;
+    a structure type has one colour in the parity and the learning curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.collections import PathCollection, PolyCollection
+
+    from hyperal.report.figures import curves_figure, parity_figure
+    from hyperal.report.page import type_colour
+
+    class Keep:
+        def figure(self, fig, caption, name):
+            self.fig = fig
+            return ""
+
+    data, metrics, _, _ = finished
+    finals = Store(data["store"]).final()
+    page = Keep()
+    parity_figure(page, finals)
+    colours = {}
+    for ax in page.fig.axes:
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        for c in ax.collections:
+            points = np.asarray(c.get_offsets())
+            if isinstance(c, PolyCollection):  # the force hexagons
+                # a hexagon's centre plus its half width stays inside
+                corners = np.asarray(c.get_paths()[0].vertices)
+                half = np.abs(corners).max(axis=0)
+                assert (points[:, 0] - half[0] >= x0).all()
+                assert (points[:, 0] + half[0] <= x1).all()
+                assert (points[:, 1] - half[1] >= y0).all()
+                assert (points[:, 1] + half[1] <= y1).all()
+            elif isinstance(c, PathCollection):  # the energies per structure
+                assert (points[:, 0] >= x0).all() and (points[:, 0] <= x1).all()
+                assert (points[:, 1] >= y0).all() and (points[:, 1] <= y1).all()
+                label = c.get_label().split(": ")[-1]
+                colours.setdefault(label, set()).add(
+                    matplotlib.colors.to_hex(c.get_facecolor()[0])
+                )
+    assert colours and all(found == {type_colour(t)} for t, found in colours.items()), (
+        colours
+    )
+    curves_figure(page, finals, [f.loop for f in finals], "loop", "", "c")
+    for line in page.fig.axes[0].get_lines():
+        t = line.get_label().split(": ")[-1].split(" = ")[0]
+        assert matplotlib.colors.to_hex(line.get_color()) == type_colour(t)

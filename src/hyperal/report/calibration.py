@@ -10,10 +10,7 @@ import numpy as np
 
 from hyperal.metrics import uncertainty_rank_correlation
 from hyperal.report.figures import SPLITS
-from hyperal.report.page import (
-    colour,
-    marker,
-)
+from hyperal.report.page import SPLIT_MARKERS, split_colour
 
 
 def calibration_figure(page, final):
@@ -22,7 +19,7 @@ def calibration_figure(page, final):
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     notes = []
-    for k, split in enumerate(SPLITS):
+    for split in SPLITS:
         errors = final.tests.get(split)
         if errors is None:
             continue
@@ -33,7 +30,14 @@ def calibration_figure(page, final):
         err = 1e3 * np.abs(np.array(p.energy_pred) - np.array(p.energy_ref))
         natoms = np.array(p.natoms) if len(p.natoms) == n else np.ones(n)
         sigma = 1e3 * np.array(p.sigma) / natoms  # per atom, like the error
-        ax.scatter(sigma, err, s=10, color=colour(k), marker=marker(k), label=split)
+        ax.scatter(
+            sigma,
+            err,
+            s=10,
+            color=split_colour(split),
+            marker=SPLIT_MARKERS[split],
+            label=split,
+        )
         rho = uncertainty_rank_correlation(sigma, err)  # NaN for n < 3
         notes.append(
             f"{split}: Spearman ρ = "
@@ -65,9 +69,12 @@ def calibration_figure(page, final):
     )
 
 
-def calibration_rows(finals) -> tuple[list[str], list[list[str]]]:
+def calibration_rows(finals) -> tuple[list[str], list[list[str]], str]:
     """Per loop, test set and quantity: how well σ predicts the true error
-    (:mod:`hyperal.committee.calibration`), and a flag when it does not."""
+    (:mod:`hyperal.committee.calibration`), and a flag when it does not;
+    and a note on the rows left out because they say nothing — a set too
+    small for a conformal factor at the chosen coverage, whose factor and
+    coverage would read "inf" and "–" ("" when none is)."""
     header = [
         "loop",
         "set",
@@ -80,10 +87,14 @@ def calibration_rows(finals) -> tuple[list[str], list[list[str]]]:
         "flag",
     ]
     rows = []
+    small: list[int] = []
     for final in finals:
         for split in SPLITS:
             errors = final.tests.get(split)
             for c in (errors.calibration if errors else {}).values():
+                if not math.isfinite(c.factor) and max(c.curve_sigma, default=0) > 0:
+                    small.append(c.count - c.held_out)
+                    continue
                 rows.append(
                     [
                         final.loop,
@@ -99,7 +110,16 @@ def calibration_rows(finals) -> tuple[list[str], list[list[str]]]:
                         c.flag() or "ok",
                     ]
                 )
-    return header, rows
+    note = ""
+    if small:
+        alpha = calibration_alpha(finals)
+        note = (
+            f"{len(small)} row(s) left out: their calibration halves hold "
+            f"{min(small)}–{max(small)} structures, fewer than the "
+            f"{math.ceil(1 / alpha) - 1} a factor covering {1 - alpha:.0%} needs "
+            "(a larger test set gives them)."
+        )
+    return header, rows, note
 
 
 def calibration_curves_figure(page, final):
@@ -124,15 +144,15 @@ def calibration_curves_figure(page, final):
     notes = []
     for ax, quantity in zip(axes[0], quantities, strict=True):
         top = 0.0
-        for k, split in enumerate(SPLITS):
+        for split in SPLITS:
             c = found.get((split, quantity))
             if c is None:
                 continue
             ax.plot(
                 c.curve_sigma,
                 c.curve_rmse,
-                marker=marker(k),
-                color=colour(k),
+                marker=SPLIT_MARKERS[split],
+                color=split_colour(split),
                 label=f"{split} (n = {c.count})",
             )
             if np.isfinite(c.factor):
@@ -140,7 +160,7 @@ def calibration_curves_figure(page, final):
                     [c.factor * x for x in c.curve_sigma],
                     c.curve_rmse,
                     ls=":",
-                    color=colour(k),
+                    color=split_colour(split),
                     label=f"{split}, σ × {c.factor:.3g} (conformal)",
                 )
             top = max(top, *c.curve_rmse, *c.curve_sigma)

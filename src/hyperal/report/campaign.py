@@ -14,6 +14,7 @@ components, bond lengths and angles, the trajectories' motion, per origin).
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from hyperal.report.figures import (
     parity_figure,
     sigma_figure,
 )
-from hyperal.report.page import Page, table
+from hyperal.report.page import Page, split_colour, table, type_colour
 from hyperal.report.status import (
     final_rows,
     pool_table,
@@ -97,6 +98,17 @@ def _setup(store, metrics) -> str:
     return table(["setting", "value"], rows, left=2)
 
 
+def _origin_colour(name: str, k: int) -> str:
+    """A diversity group's colour by what it is: the difficult set its
+    split's, every other group its structure type's (loop 0's starts are
+    known phases)."""
+    if name == "difficult test set":
+        return split_colour("difficult")
+    if name == "initial relaxations":
+        return type_colour("known")
+    return type_colour(name.split(" · ")[-1])
+
+
 def _diversity(store, page, metrics) -> list[str]:
     """The training data by where it came from — the initial relaxations and
     the selected frames per start type — and the difficult test set, through
@@ -121,7 +133,9 @@ def _diversity(store, page, metrics) -> list[str]:
         store.rows(Where(stage=Stage.SELECTED, run="main")),
         lambda row: f"{row.get('scheme', '?')} · {row.get('source', '?')}",
     )
-    parts = diversity_parts(page, groups, checkpoint, motion, "of each origin")
+    parts = diversity_parts(
+        page, groups, checkpoint, motion, "of each origin", _origin_colour
+    )
     return parts or ["<p class=note>No structures to compare yet.</p>"]
 
 
@@ -197,7 +211,9 @@ def write_report(store, path: str | Path) -> Path:
         section = page.section("Uncertainty against error")
         coverage = 1 - calibration_alpha(finals)
         section.append(calibration_figure(page, finals[-1]))
-        header, rows = calibration_rows(finals)
+        header, rows, left_out = calibration_rows(finals)
+        if left_out:
+            section.append(f"<p class=note>{html.escape(left_out)}</p>")
         if rows:
             section.append(
                 "<p>Is σ calibrated? Per loop's committee on the final frozen sets: "

@@ -6,6 +6,7 @@ lengths and angles, and how far its trajectories moved
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def _sample(images: list[Atoms], seed: int = 0) -> list[Atoms]:
     return [images[k] for k in pick]
 
 
-def _pca_figure(page, groups, checkpoint, what):
+def _pca_figure(page, groups, checkpoint, what, colour_of):
     import matplotlib.pyplot as plt
 
     from hyperal.models.checkpoint import load_checkpoint
@@ -56,7 +57,7 @@ def _pca_figure(page, groups, checkpoint, what):
             scores[:, 1],
             s=6,
             alpha=0.5,
-            color=colour(k),
+            color=colour_of(name, k),
             marker=marker(k),
             label=f"{name} ({len(x)} atoms, spread {feature_spread(x):.2f})",
         )
@@ -81,7 +82,7 @@ def _pca_figure(page, groups, checkpoint, what):
     )
 
 
-def _bonds_figure(page, groups, what):
+def _bonds_figure(page, groups, what, colour_of):
     import matplotlib.pyplot as plt
 
     # every structure's distances, once: the histograms and the angle shell
@@ -97,7 +98,12 @@ def _bonds_figure(page, groups, what):
     for k, (name, images) in enumerate(groups.items()):
         lengths = np.concatenate(distances[name])
         angles = np.concatenate([bond_angles(a, shell) for a in images])
-        style = {"histtype": "step", "lw": 1.4, "color": colour(k), "density": True}
+        style = {
+            "histtype": "step",
+            "lw": 1.4,
+            "color": colour_of(name, k),
+            "density": True,
+        }
         if len(lengths):
             left.hist(lengths, bins=60, range=(0, LENGTH_CUTOFF_A), label=name, **style)
         if len(angles):
@@ -116,7 +122,7 @@ def _bonds_figure(page, groups, what):
     )
 
 
-def _motion_figure(page, motion, what):
+def _motion_figure(page, motion, what, colour_of):
     import matplotlib.pyplot as plt
 
     motion = {k: v for k, v in motion.items() if v.get("rmsd_A")}
@@ -131,8 +137,8 @@ def _motion_figure(page, motion, what):
         data = [motion[n].get(key, []) for n in names]
         box = ax.boxplot(data, orientation="horizontal", patch_artist=True)
         ax.set_yticks(range(1, len(names) + 1), names, fontsize=7)
-        for k, patch in enumerate(box["boxes"]):
-            patch.set_facecolor(colour(k))
+        for k, (name, patch) in enumerate(zip(names, box["boxes"], strict=True)):
+            patch.set_facecolor(colour_of(name, k))
             patch.set_alpha(0.5)
         ax.set(xlabel=label)
         ax.grid(alpha=0.3, axis="x")
@@ -153,17 +159,21 @@ def diversity_parts(
     checkpoint: Path | None,
     motion: dict[str, dict[str, list[float]]],
     what: str,
+    colour_of: Callable[[str, int], str] | None = None,
 ) -> list[str]:
     """The section's figures: ``groups`` of structures by source or scheme
     (sampled), their features through ``checkpoint``'s committee (skipped
-    without one), and per group the trajectories' ``motion`` values."""
+    without one), and per group the trajectories' ``motion`` values.
+    ``colour_of(name, k)`` colours the ``k``-th group ``name`` (default: the
+    palette in turn); a page whose colours carry a meaning passes its own."""
+    colour_of = colour_of or (lambda name, k: colour(k))
     groups = {name: _sample(images) for name, images in groups.items() if images}
     parts = []
     if checkpoint is not None and groups and sum(len(g) for g in groups.values()):
-        parts.append(_pca_figure(page, groups, checkpoint, what))
+        parts.append(_pca_figure(page, groups, checkpoint, what, colour_of))
     if groups:
-        parts.append(_bonds_figure(page, groups, what))
-    parts.append(_motion_figure(page, motion, what))
+        parts.append(_bonds_figure(page, groups, what, colour_of))
+    parts.append(_motion_figure(page, motion, what, colour_of))
     return [p for p in parts if p]
 
 

@@ -11,11 +11,13 @@ from collections import Counter
 import numpy as np
 
 from hyperal.report.page import (
-    colour,
+    SPLIT_MARKERS,
     integer_ticks,
     log_if_positive,
-    marker,
+    loop_colour,
+    split_colour,
     table,
+    type_colour,
 )
 from hyperal.runs.query import Where
 from hyperal.runs.records import OracleStatus, Stage
@@ -41,9 +43,7 @@ def curves_figure(page, entries, xs, x_label, caption, name):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    lines = 0
     for ax, (key, label) in zip(axes, QUANTITIES, strict=True):
-        k = 0
         for split, style in zip(SPLITS, ("-", "--"), strict=True):
             types = sorted({t for e in entries for t in summaries_of(e, split)})
             types = (["all"] if "all" in types else []) + [
@@ -65,14 +65,12 @@ def curves_figure(page, entries, xs, x_label, caption, name):
                     x,
                     y,
                     style,
-                    marker=marker(k),
-                    color=colour(k),
+                    marker=SPLIT_MARKERS[split],
+                    color=type_colour(t),
                     ms=4,
                     lw=2.4 if t == "all" else 1.2,
                     label=f"{split}: {t}",
                 )
-                k += 1
-        lines = max(lines, k)
         ax.set(xlabel=x_label, ylabel=label)
         integer_ticks(ax)
         log_if_positive(ax)
@@ -84,57 +82,47 @@ def curves_figure(page, entries, xs, x_label, caption, name):
 
 
 def parity_figure(page, finals):
-    """Energy and force parity of every loop's committee (final sets)."""
+    """Energy and force parity of every loop's committee (final sets): a row
+    of energies per test set (each on its own axes, so a narrow gentle set
+    is not squeezed into the corner of a wide difficult one), then the force
+    components as a density; every axis holds every point."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
     n = len(finals)
-    fig, axes = plt.subplots(2, n, figsize=(2.9 * n + 1, 6.2), squeeze=False)
+    splits = [s for s in SPLITS if any(s in f.tests for f in finals)]
+    rows = len(splits) + 1
+    fig, axes = plt.subplots(
+        rows, n, figsize=(2.9 * n + 1, 3.0 * rows + 0.4), squeeze=False
+    )
     bins = []
     for col, final in enumerate(finals):
-        top, bottom = axes[0, col], axes[1, col]
-        sources = sorted({s for e in final.tests.values() for s in e.parity.source})
-        for split in SPLITS:
-            errors = final.tests.get(split)
-            if errors is None:
-                continue
-            parity = errors.parity
-            for k, source in enumerate(sources):
-                pick = [i for i, s in enumerate(parity.source) if s == source]
-                if not pick:
-                    continue
-                top.scatter(
-                    np.array(parity.energy_ref)[pick],
-                    np.array(parity.energy_pred)[pick],
-                    s=9,
-                    color=colour(k),
-                    marker="o" if split == "gentle" else "^",
-                    label=f"{split}: {source}",
-                    alpha=0.8,
-                )
+        for row, split in enumerate(splits):
+            _energy_parity(axes[row, col], final.tests.get(split), split)
+            axes[row, col].set_title(f"loop {final.loop} · {split}", fontsize=8)
+        bottom = axes[-1, col]
         refs = np.concatenate([e.parity.force_ref for e in final.tests.values()])
         preds = np.concatenate([e.parity.force_pred for e in final.tests.values()])
         if len(refs):
-            # every component drawn: the largest errors set the quoted RMSE
-            lim = float(np.max(np.abs(np.concatenate([refs, preds])))) * 1.02
-            lim = lim or 1.0
+            # every component drawn: the largest errors set the quoted RMSE;
+            # the frame is one hexagon wider than the farthest point, so the
+            # outermost hexagons are drawn whole
+            lim = float(np.max(np.abs(np.concatenate([refs, preds])))) or 1.0
+            gridsize = 30
+            frame = lim * (1 + 2.0 / gridsize)
             bins.append(
                 bottom.hexbin(
                     refs,
                     preds,
-                    gridsize=30,
+                    gridsize=gridsize,
                     norm=LogNorm(),
                     cmap="viridis",
                     extent=(-lim, lim, -lim, lim),
                     mincnt=1,
                 )
             )
-            bottom.plot([-lim, lim], [-lim, lim], "k:", lw=1)
-            bottom.set(xlim=(-lim, lim), ylim=(-lim, lim))
-        lo = min(top.get_xlim()[0], top.get_ylim()[0])
-        hi = max(top.get_xlim()[1], top.get_ylim()[1])
-        top.plot([lo, hi], [lo, hi], "k:", lw=1)
-        top.set(xlim=(lo, hi), ylim=(lo, hi), title=f"loop {final.loop}")
+            bottom.plot([-frame, frame], [-frame, frame], "k:", lw=1)
+            bottom.set(xlim=(-frame, frame), ylim=(-frame, frame))
         text = "\n".join(
             f"{split} E {e.all.energy_rmse_meV_atom:.0f} meV/at, "
             f"F {e.all.force_rmse_meV_A:.0f} meV/Å"
@@ -143,40 +131,73 @@ def parity_figure(page, finals):
         bottom.text(
             0.03, 0.97, text, transform=bottom.transAxes, va="top", fontsize=6.5
         )
-        for ax in (top, bottom):
-            ax.set_aspect("equal", adjustable="box")
-            ax.tick_params(labelsize=7)
-        top.set_xlabel("oracle E (eV/atom)", fontsize=8)
+        bottom.set_aspect("equal", adjustable="box")
+        bottom.tick_params(labelsize=7)
         bottom.set_xlabel("oracle F component (eV/Å)", fontsize=8)
         if col == 0:
-            top.set_ylabel("committee E (eV/atom)", fontsize=8)
+            for row in range(len(splits)):
+                axes[row, 0].set_ylabel("committee E (eV/atom)", fontsize=8)
             bottom.set_ylabel("committee F (eV/Å)", fontsize=8)
     if bins:  # one colour scale for every loop's panel
         most = max(float(np.ma.max(b.get_array())) for b in bins if b.get_array().size)
         for b in bins:
             b.set_clim(1, max(most, 2.0))
-        bar = fig.colorbar(bins[0], ax=list(axes[1]), shrink=0.8, pad=0.02)
+        bar = fig.colorbar(bins[0], ax=list(axes[-1]), shrink=0.8, pad=0.02)
         bar.set_label("force components per hexagon", fontsize=7)
         bar.ax.tick_params(labelsize=7)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    if handles:
+    legend: dict[str, object] = {}
+    for ax in axes[:-1].ravel():
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    if legend:
         fig.legend(
-            handles,
-            labels,
+            list(legend.values()),
+            list(legend),
             loc="outside lower center",
             fontsize=7,
-            ncols=min(4, len(labels)),
+            ncols=min(4, len(legend)),
         )
     fig.set_layout_engine("constrained")
     return page.figure(
         fig,
         "Parity of every loop's committee on the final frozen sets: energies per "
-        "structure (top; colour = structure type, circles gentle, triangles "
-        "difficult) and a seeded random sample of force components as a density "
-        "(bottom, every component drawn, log colour scale shared by the loops); "
-        "RMSE in each panel. Dotted: y = x.",
+        "structure, one row per test set (colour = structure type, the same in "
+        "every figure; circles gentle, triangles difficult), and every force "
+        "component as a density (bottom row, log colour scale shared by the "
+        "loops); RMSE in each bottom panel. Every axis holds all its points. "
+        "Dotted: y = x.",
         "parity",
     )
+
+
+def _energy_parity(ax, errors, split: str) -> None:
+    """One set's energies per structure, coloured by structure type, on
+    square axes that hold every point (with a margin)."""
+    if errors is None or not len(errors.parity.energy_ref):
+        ax.set_axis_off()
+        return
+    parity = errors.parity
+    ref, pred = np.array(parity.energy_ref), np.array(parity.energy_pred)
+    for source in sorted(set(parity.source)):
+        pick = [i for i, s in enumerate(parity.source) if s == source]
+        ax.scatter(
+            ref[pick],
+            pred[pick],
+            s=9,
+            color=type_colour(source),
+            marker=SPLIT_MARKERS[split],
+            label=f"{split}: {source}",
+            alpha=0.8,
+        )
+    lo = float(min(ref.min(), pred.min()))
+    hi = float(max(ref.max(), pred.max()))
+    margin = 0.05 * (hi - lo) or 0.01
+    lo, hi = lo - margin, hi + margin
+    ax.plot([lo, hi], [lo, hi], "k:", lw=1)
+    ax.set(xlim=(lo, hi), ylim=(lo, hi))
+    ax.set_aspect("equal", adjustable="box")
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("oracle E (eV/atom)", fontsize=8)
 
 
 def composition_figure(store, page):
@@ -195,7 +216,7 @@ def composition_figure(store, page):
     ]
     sets = {s: store.labelled(split=s, runs=["main"]) for s in ("train", *SPLITS)}
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    for k, (split, images) in enumerate(sets.items()):
+    for split, images in sets.items():
         if not images:
             continue
         energy = [a.get_potential_energy() / len(a) for a in images]
@@ -212,7 +233,7 @@ def composition_figure(store, page):
                 bins=25,
                 histtype="step",
                 lw=1.6,
-                color=colour(k),
+                color=split_colour(split),
                 label=f"{split} ({len(images)})",
                 density=True,
             )
@@ -298,7 +319,7 @@ def sigma_figure(page, metrics):
     factors = energy_factors(metrics)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     scaled = []
-    for k, m in enumerate(metrics):
+    for m in metrics:
         if m.selected_sigma:
             q = factors.get(m.loop - 1)  # the committee that chose them
             if q is not None:
@@ -308,7 +329,7 @@ def sigma_figure(page, metrics):
                 bins=20,
                 histtype="step",
                 lw=1.5,
-                color=colour(k),
+                color=loop_colour(m.loop, metrics[-1].loop),
                 label=f"loop {m.loop}" + ("" if q is None else " (calibrated)"),
             )
     ax.set(

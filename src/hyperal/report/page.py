@@ -43,6 +43,48 @@ def colour(k: int) -> str:
     return PALETTE[k % len(PALETTE)]
 
 
+#: One colour per meaning on a campaign's page, the same in every figure
+#: (lower-case hex, as matplotlib reads a colour back): a test set or the
+#: training set (a split) ...
+SPLIT_COLOURS = {"train": "#0072b2", "gentle": "#009e73", "difficult": "#d55e00"}
+#: ... a structure type (never a split's colour; "all" black) ...
+TYPE_COLOURS = {
+    "all": "#000000",
+    "known": "#e69f00",
+    "enumerated": "#e69f00",  # loop 0's starts either way
+    "derived_metal": "#cc79a7",
+    "derived_oxide": "#56b4e9",
+    "random": "#8c564b",
+}
+#: ... (types beyond those, each by a checksum of its name) ...
+MORE_TYPE_COLOURS = ("#7f7f7f", "#bcbd22", "#17becf", "#f0e442", "#9467bd")
+#: ... and markers for the splits, so a point says both.
+SPLIT_MARKERS = {"train": "s", "gentle": "o", "difficult": "^"}
+
+
+def split_colour(split: str) -> str:
+    """The colour of a split (train, gentle, difficult) in every figure."""
+    return SPLIT_COLOURS.get(split, "#7f7f7f")
+
+
+def type_colour(source: str) -> str:
+    """The colour of a structure type in every figure."""
+    import zlib
+
+    if source in TYPE_COLOURS:
+        return TYPE_COLOURS[source]
+    return MORE_TYPE_COLOURS[zlib.crc32(source.encode()) % len(MORE_TYPE_COLOURS)]
+
+
+def loop_colour(loop: int, last: int) -> str:
+    """The colour of a loop: a sequential scale (viridis) from loop 0 to
+    ``last``, so later loops read as later (no categorical colour)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    return to_hex(colormaps["viridis"](0.9 * loop / max(last, 1)))
+
+
 def marker(k: int) -> str:
     return MARKERS[k % len(MARKERS)]
 

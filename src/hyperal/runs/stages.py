@@ -260,6 +260,7 @@ def fit_on(
                 ctx.executor, [call], then=meanwhile, tick=epochs.from_file
             ):
                 pass
+        epochs.from_file()  # the fit's last epoch, however fast it landed
     except ValueError as exc:  # a poisoned fit: one line, nothing saved
         where = f"loop {loop}" if ctx.run == MAIN_RUN else f"{ctx.run} loop {loop}"
         raise RunError(f"{where}: the fit failed: {exc}") from exc
