@@ -677,3 +677,23 @@ def test_a_random_hop_without_a_trusted_oracle_barrier_is_left_out(
     )
     assert all(len(m.barrier_oracle) == 1 for m in metrics)
     assert metrics[-1].counts["random_untrusted"] == 1
+
+
+def test_the_plan_bounds_the_calls_a_barrier_campaign_paid(finished):
+    """`hyperal plan` of a barrier file against the run: loop 0's oracle
+    searches each paid at least the three labels the plan counts (a floor),
+    every later loop no more than two labels per committee search."""
+    from hyperal.barriers.plan import SEARCH_FLOOR, barrier_plan
+
+    data, _ = finished
+    cfg = parse_barrier_config(data)
+    plan = barrier_plan(cfg)
+    store = Store(cfg.store)
+    planned = plan.loop_calls()
+    assert plan.bound == "≥" and set(planned) == set(range(cfg.loops + 1))
+    searches = cfg.initial.train + cfg.initial.random_set
+    assert planned[0] == SEARCH_FLOOR * searches
+    assert store.oracle_calls(Where(run=RUN, loop=0)) >= planned[0]
+    for loop in range(1, cfg.loops + 1):
+        paid = store.oracle_calls(Where(run=RUN, loop=loop))
+        assert paid <= planned[loop], (loop, paid, planned[loop])

@@ -7,7 +7,8 @@ not bounded beforehand by any one setting, so a search counts as the three
 labels it keeps at least (start, saddle, end). Each later loop labels at most
 two structures per committee search: the saddle and the committee's relaxed
 start (the energy rule), or the start and the collapse frame of a search that
-fell into a hole; a tail test hop's start, one.
+fell into a hole; and, where hops are chosen by a score, the start of each
+tail test hop set aside (one label each).
 """
 
 from __future__ import annotations
@@ -48,17 +49,38 @@ def barrier_plan(cfg: BarrierConfig, cores_per_call: int | None = None) -> Plan:
             "an oracle saddle search's calls are not bounded beforehand (loop 0 "
             "is a floor); on an existing store the paid line shows what they took"
         )
+    chosen = cfg.selection
+    n_test = 0
+    if chosen.score != "none":  # as choose_hops sets the tail's test hops aside
+        share = chosen.test_fraction
+        n_test = int(round(share * cfg.starts / (1 - share)))
     for loop in range(1, cfg.loops + 1):
-        hops = draw_hops(cfg, loop, cfg.starts, 0)
+        hops = draw_hops(cfg, loop, cfg.starts + n_test, 0)
         stages.append(
             PlanStage(
                 loop,
                 "committee saddle searches' labels (≤ 2 each)",
-                tuple(2 for _ in hops),
-                tuple(len(h) for h in hops),
+                tuple(2 for _ in hops[: cfg.starts]),
+                tuple(len(h) for h in hops[: cfg.starts]),
                 exact=False,
                 run=RUN,
             )
+        )
+        if n_test:
+            stages.append(
+                PlanStage(
+                    loop,
+                    "tail test hops (their starts labelled)",
+                    tuple(1 for _ in hops[cfg.starts :]),
+                    tuple(len(h) for h in hops[cfg.starts :]),
+                    exact=False,
+                    run=RUN,
+                )
+            )
+    if chosen.score != "none":
+        notes.append(
+            "a loop's hops are the committee's choice among many drawn: their "
+            "sizes here are those of hops drawn from the same stream"
         )
     return Plan(
         "barrier campaign", stages, Workers.of(cfg.executor, cores_per_call), notes

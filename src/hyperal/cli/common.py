@@ -136,18 +136,19 @@ def progress_bar(
 
         def report(p):
             key = (p.run, p.loop, p.kind, p.message)
+            fields = {
+                "total": p.total,
+                "completed": p.done,
+                "description": " · ".join(filter(None, [p.description, p.detail])),
+                "loop": p.loop,
+                "failures": p.failures,
+                "run": p.run,
+            }
             if key != state["key"]:  # a new stage: its own rate and time left
                 state["key"] = key
-                bar.reset(task, total=p.total, completed=0)
-            bar.update(
-                task,
-                description=" · ".join(filter(None, [p.description, p.detail])),
-                completed=p.done,
-                total=p.total,
-                loop=p.loop,
-                failures=p.failures,
-                run=p.run,
-            )
+                bar.reset(task, **fields)  # in one step: no frame half-updated
+            else:
+                bar.update(task, **fields)
             if p.kind is StageKind.EVALUATED and on_evaluated is not None:
                 on_evaluated(p, bar.console)
 

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from hyperal.cli.common import check_output as _check_output
-from hyperal.cli.common import console, fail
+from hyperal.cli.common import console, fail, print_table, table_console
 from hyperal.cli.structure_args import (
     Append,
     Output,
@@ -409,16 +408,15 @@ def soi(
         if not (math.isfinite(x) and x > 0):
             fail(f"--x must be > 0, got {x}")
         points["given"] = x
-    table = Table(title="Sphere of influence, cubic cell (x = D/L = 2·r_cut/L)")
-    for column in [
+    header = [
         "operating point",
         "x",
         "SOI/cell",
         "r_u/r_cut",
         "V_u/V_SOI",
         "rel. cell volume",
-    ] + (["L (Å)"] if cutoff else []):
-        table.add_column(column, justify="right")
+    ] + (["L (Å)"] if cutoff else [])
+    rows = []
     for name, value in points.items():
         m = soi_metrics(value)
         row = [
@@ -431,8 +429,9 @@ def soi(
         ]
         if cutoff:
             row.append(f"{2 * cutoff / value:.3f}")
-        table.add_row(*row)
-    console.print(table)
+        rows.append(row)
+    title = "Sphere of influence, cubic cell (x = D/L = 2·r_cut/L)"
+    print_table(table_console(), title, header, rows, left=1)
 
 
 @app.command()

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from hyperal.cli.common import check_output, console, fail, table_console
+from hyperal.cli.common import (
+    check_output,
+    console,
+    fail,
+    print_table,
+    table_console,
+)
 
 
 def testset(
@@ -35,8 +41,6 @@ def testset(
     not pay for them again. Use the file in a benchmark's `test_sets` to rank
     schemes on structures none of them explored.
     """
-    from rich.table import Table
-
     from hyperal.runs.settings import ConfigError, load_with
     from hyperal.testsets import build_test_set, parse_recipe
 
@@ -56,8 +60,7 @@ def testset(
         reports = build_test_set(recipe, output, progress=progress)
     except ValueError as exc:
         fail(str(exc))
-    table = Table(title=f"{output}")
-    for column in (
+    header = [
         "stratum",
         "kind",
         "requested",
@@ -66,10 +69,8 @@ def testset(
         "beyond limits",
         "RMS |F| eV/Å",
         "max |F| eV/Å",
-    ):
-        table.add_column(column)
-    for report in reports:
-        table.add_row(*map(str, report.row()))
-    table_console().print(table)
+    ]
+    rows = [list(map(str, report.row())) for report in reports]
+    print_table(table_console(), str(output), header, rows, left=2)
     written = sum(r.written for r in reports)
     console.print(f"{written} labelled structures in {output}", highlight=False)
