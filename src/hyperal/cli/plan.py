@@ -9,15 +9,14 @@ import typer
 
 from hyperal.cli.common import console, fail, print_table, table_console
 from hyperal.runs.plan import CostModel, Plan
-from hyperal.runs.settings import ConfigError, read_file
+from hyperal.runs.settings import ConfigError, load_with, read_file
 from hyperal.utils import duration
 
 
-def _plan_of(path: Path, cores: int | None) -> tuple[Plan, str | None, list[str]]:
-    """The plan of the run file ``path`` (any kind), the store it writes
-    (None for a test set) and the runs its loops are counted in there."""
-    from hyperal.runs.settings import load_with
-
+def _plan_of(path: Path, cores: int | None) -> tuple[Plan, str | None]:
+    """The plan of the run file ``path`` (any kind) and the store it writes
+    (None for a test set). Each kind's modules are imported when asked for,
+    as every command does, so that ``hyperal --help`` stays quick."""
     try:
         data = read_file(path)
         keys = set(data) if isinstance(data, dict) else set()
@@ -26,26 +25,23 @@ def _plan_of(path: Path, cores: int | None) -> tuple[Plan, str | None, list[str]
             from hyperal.benchmark.plan import benchmark_plan
 
             bench, base = load_benchmark(path)
-            plan = benchmark_plan(bench, base, cores)
-            return plan, bench.store, sorted({s.run for s in plan.stages})
+            return benchmark_plan(bench, base, cores), bench.store
         if "hops" in keys:
             from hyperal.barriers.config import load_barrier_config
             from hyperal.barriers.plan import barrier_plan
-            from hyperal.barriers.tasks import RUN
 
             cfg = load_barrier_config(path)
-            return barrier_plan(cfg, cores), cfg.store, [RUN]
+            return barrier_plan(cfg, cores), cfg.store
         if "strata" in keys:
             from hyperal.strata import testset_plan
             from hyperal.testsets import parse_recipe
 
-            return testset_plan(load_with(path, parse_recipe), cores), None, []
+            return testset_plan(load_with(path, parse_recipe), cores), None
         from hyperal.campaign.plan import campaign_plan
         from hyperal.campaign.validate import load_config
-        from hyperal.runs.records import MAIN_RUN
 
         cfg = load_config(path)
-        return campaign_plan(cfg, cores), cfg.store, [MAIN_RUN]
+        return campaign_plan(cfg, cores), cfg.store
     except ConfigError as exc:
         fail(str(exc))
     except (ValueError, RuntimeError) as exc:  # a start that cannot be built
@@ -101,7 +97,7 @@ def plan(
         cost = CostModel(seconds_per_call, seconds_per_atom)
     except ValueError as exc:
         fail(f"--seconds-per-call / --seconds-per-atom: {exc}")
-    found, store, runs = _plan_of(path, cores_per_call)
+    found, store = _plan_of(path, cores_per_call)
     out = table_console()
     header = ["loop", "run", "stage", "tasks", "calls", "atoms"]
     if cost.given:
@@ -144,10 +140,10 @@ def plan(
     for note in found.notes:
         say(f"note: {note}")
     if store is not None:
-        _paid(found, store, runs)
+        _paid(found, store)
 
 
-def _paid(found: Plan, store: str, runs: list[str]) -> None:
+def _paid(found: Plan, store: str) -> None:
     """What the existing store has already paid, per loop, and what remains
     of the plan (a loop's remainder is never below 0)."""
     from hyperal.runs.query import Where

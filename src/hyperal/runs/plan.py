@@ -116,6 +116,11 @@ class Workers:
             where = "in process, one call at a time"
             return cls(1, cores_per_call or 1, where)
         where = f"{executor.workers} {executor.kind} workers"
+        if executor.address:  # a scheduler started elsewhere: its size unknown
+            where = (
+                f"the Dask scheduler at {executor.address} (its workers are not "
+                f"known here; counted as `workers`: {executor.workers})"
+            )
         return cls(executor.workers, cores_per_call or 1, where)
 
 
