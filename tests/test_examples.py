@@ -52,12 +52,26 @@ def test_example_file_validates(name, monkeypatch):
     if package and importlib.util.find_spec(package) is None:
         with pytest.raises(ConfigError) as error:
             LOADERS[name](EXAMPLES / name)
-        # the file's path, then its one problem
+        # its one problem, on one line naming the file and the key
         assert str(error.value).splitlines() == [
-            f"{EXAMPLES / name}:",
-            f"oracle.name: the {package} oracle needs the {package} package: "
-            f"pip install -c constraints.txt 'hyperal[{package}]'",
+            f"{EXAMPLES / name}: oracle.name: the {package} oracle needs the "
+            f"{package} package: pip install -c constraints.txt 'hyperal[{package}]'"
         ]
     else:
         LOADERS[name](EXAMPLES / name)
     assert set(Path(".").iterdir()) == before  # validating writes nothing
+
+
+def test_the_slurm_coordinator_script_parses_and_runs_hyperal():
+    """The coordinator job script of the executors guide: valid bash, one
+    core, and it runs `hyperal run` on the file it is given."""
+    import subprocess
+
+    script = EXAMPLES / "slurm-coordinator.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    assert "#SBATCH --cpus-per-task=1" in text
+    assert 'exec "$hyperal" run "$campaign"' in text
+    assert (
+        "examples/slurm-coordinator.sh" in (EXAMPLES / "campaign_full.yaml").read_text()
+    )
