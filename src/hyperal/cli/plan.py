@@ -156,10 +156,11 @@ def _paid(found: Plan, store: str) -> None:
         opened = Store(store)
     except StoreError as exc:
         fail(str(exc))
-    planned: dict[tuple[str, int], int] = {}
-    for s in found.stages:
-        if s.loop is not None:
-            planned[s.run, s.loop] = planned.get((s.run, s.loop), 0) + s.total_calls
+    planned = {
+        (run, loop): calls
+        for run in {s.run for s in found.stages}
+        for loop, calls in found.loop_calls(run).items()
+    }
     paid = {key: opened.oracle_calls(Where(run=key[0], loop=key[1])) for key in planned}
     left = sum(max(0, planned[k] - paid[k]) for k in planned)
     say(

@@ -52,11 +52,6 @@ class PlanStage:
     def total_calls(self) -> int:
         return sum(self.calls)
 
-    @property
-    def atom_calls(self) -> int:
-        """Σ calls × atoms: what a per-atom cost multiplies."""
-        return sum(c * n for c, n in zip(self.calls, self.atoms, strict=True))
-
     def atoms_text(self) -> str:
         if not self.atoms:
             return "–"
