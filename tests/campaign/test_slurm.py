@@ -31,19 +31,28 @@ def slurm(tmp_path_factory):
     node.stop()
 
 
-def _cancel_a_job_mid_label(slurm, log, cancelled: list):
+def _cancel_a_job_mid_label(slurm, log, cancelled: list, seconds: float):
     """At the first label report of loop 1: cancel the worker job of an
-    oracle call that has started and not finished."""
+    oracle call that began less than a third of its ``seconds`` ago — so it
+    cannot finish while scancel reaches the job (a call picked at random
+    among the running ones could be a moment from its end: CI once saw the
+    cancelled call finish)."""
 
     def progress(report):
         if cancelled or report.kind != StageKind.LABEL or report.loop != 1:
             return
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            running = [c for c in call_log(log) if not c["finished"] and c["job"]]
-            if running:
-                slurm.run("scancel", running[0]["job"])
-                cancelled.append(running[0])
+            fresh = [
+                c
+                for c in call_log(log)
+                if not c["finished"]
+                and c["job"]
+                and time.time() - c["started"] < seconds / 3
+            ]
+            if fresh:
+                slurm.run("scancel", fresh[-1]["job"])
+                cancelled.append(fresh[-1])
                 return
             time.sleep(0.05)
 
@@ -78,7 +87,9 @@ def test_a_campaign_on_slurm_loses_nothing_to_a_cancelled_worker(
     before = set(slurm.submitted())  # the module's node: another test's jobs
     campaign = Campaign(
         parse_config(data),
-        progress=_cancel_a_job_mid_label(slurm, logs["slurm-calls"], cancelled),
+        progress=_cancel_a_job_mid_label(
+            slurm, logs["slurm-calls"], cancelled, seconds=1.5
+        ),
     )
     metrics = campaign.run()
     assert [m.loop for m in metrics] == [0, 1]

@@ -108,15 +108,17 @@ class CallLogEMT(EMT):
 
 def call_log(log: str) -> list[dict]:
     """The calls a :class:`CallLogEMT` recorded in the folder ``log``: each
-    ``{"structure", "job", "finished"}``."""
+    ``{"structure", "job", "finished", "started"}`` (``started``: when the
+    call began, seconds since the epoch), in the order they began."""
     import json
 
     calls = []
-    for start in sorted(Path(log).glob("*.start")):
+    for start in Path(log).glob("*.start"):
         record = json.loads(start.read_text())
         record["finished"] = start.with_suffix(".end").exists()
+        record["started"] = start.stat().st_mtime
         calls.append(record)
-    return calls
+    return sorted(calls, key=lambda c: c["started"])
 
 
 class SleepyEMT(EMT):
