@@ -15,8 +15,10 @@ from hyperal.benchmark.statistics import (
     holm,
     replicates_needed,
     sample_std,
+    sign_flip_p,
     smallest_detectable,
     t_interval,
+    two_way_bootstrap,
     with_holm,
 )
 
@@ -124,17 +126,105 @@ def test_calls_to_target_are_censored_not_dropped():
     # 1.1x the reference's calls
     c = Censored((0.8, None, 0.9), (1.2, 1.1, 1.3))
     assert c.reached == 2 and c.n == 3
-    assert c.median == (0.9, False)  # 0.8, 0.9, >1.1: the middle one
+    # Kaplan-Meier by hand: S = 2/3 after 0.8, 1/3 after 0.9 (< 1/2)
+    assert c.median == (0.9, False)
     mean, bound = c.restricted_mean
     assert mean == pytest.approx((0.8 + 1.1 + 0.9) / 3) and bound
     # survivor-averaging would have said 0.85x; the censored figures do not
-    assert "median 0.90×, mean ≥ 0.93× (2/3 reached)" == c.text()
-    # most replicates beyond the budget: the median is only a lower bound
+    assert c.text().startswith("KM median 0.90× [")
+    assert c.text().endswith("mean ≥ 0.93× (2/3 reached)")
+    # most replicates beyond the budget: S = 2/3 after 0.5 and over every
+    # bound, so the median lies beyond the last observed ratio
     c = Censored((None, None, 0.5), (1.4, 1.2, 1.3))
-    assert c.median == (1.2, True)
-    assert c.text().startswith("median > 1.20×")
+    assert c.median == (1.4, True)
+    assert c.text().startswith("KM median > 1.40×")
+    assert c.median_interval()[1] == math.inf
     # all reached: an ordinary median (even count: the midpoint)
     assert Censored((0.5, 0.7, 0.9, 1.1), (2, 2, 2, 2)).median == (0.8, False)
+    # nothing reached: beyond every bound
+    assert Censored((None, None), (1.5, 2.5)).median == (2.5, True)
+
+
+def test_the_km_median_of_a_straddle_and_of_unequal_bounds_by_hand():
+    # the median straddles a reached ratio and a censored one: S = 1/2 from
+    # 1.0 on and the censored replicate lies beyond 2.0, so the median (the
+    # midpoint of the two) is beyond (1.0 + 2.0) / 2 -- not 2.0
+    assert Censored((1.0, None), (3.0, 2.0)).median == (1.5, True)
+    # unequal bounds: censored at > 2.0 and > 2.5 lie below a reached 3.0 in
+    # time; at risk 4, 3, 2, 1: S = 3/4 after 1.0 and 0 after 3.0. The old
+    # ordering put the censored replicates after every reached one and gave
+    # "> 2.0"
+    c = Censored((1.0, None, None, 3.0), (4.0, 2.0, 2.5, 4.0))
+    assert c.median == (3.0, False)
+    # its interval by hand from the log-log band of S (Greenwood variance):
+    # after 1.0, S = 3/4 and var(S) = S^2/(4*3), so the band's bottom is
+    # already below 1/2 there: the interval starts at 1.0; the band's top
+    # reaches 1/2 only where S falls to 0, at 3.0
+    low, high = c.median_interval()
+    assert (low, high) == (1.0, 3.0)
+    # many reached: the interval holds the median and tightens with n
+    rng = np.random.default_rng(0)
+    wide = Censored(tuple(rng.uniform(0.5, 1.5, 8)), (2.0,) * 8).median_interval()
+    narrow = Censored(tuple(rng.uniform(0.5, 1.5, 200)), (2.0,) * 200)
+    low, high = narrow.median_interval()
+    assert low < narrow.median[0] < high
+    assert high - low < wide[1] - wide[0] and 0.85 < low and high < 1.15
+
+
+def test_the_sign_flip_p_by_hand():
+    # n = 4, every difference positive: only the all-plus and all-minus of
+    # the 16 sign assignments have |sum| >= 10
+    assert sign_flip_p([1.0, 2.0, 3.0, 4.0]) == 2 / 16
+    # flipping the 1: sums at least |8| in absolute value are +-10 and +-8
+    assert sign_flip_p([-1.0, 2.0, 3.0, 4.0]) == 4 / 16
+    # n = 8, all positive: 2/256, the smallest an exact test of 8 can give --
+    # times 8 comparisons (Holm's first step) it is 0.0625, never below 0.05
+    assert sign_flip_p([0.5, 1, 2, 3, 4, 5, 6, 7]) == 2 / 256
+    assert holm([2 / 256] * 8)[0] > 0.05
+    # with 12 replicates it can pass
+    assert holm([2 / 4096] * 8)[0] < 0.05
+    # beyond the exact limit: seeded Monte Carlo close to the exact value
+    d = np.random.default_rng(3).normal(0.4, 1.0, 14)
+    exact = sign_flip_p(d)
+    approx = sign_flip_p(d, exact_up_to=10, draws=100_000)
+    assert approx == pytest.approx(exact, abs=0.01)
+    assert math.isnan(sign_flip_p([]))
+
+
+@pytest.mark.parametrize(
+    "replicate_sd, structure_sd, noise_sd",
+    [(1.0, 1.0, 0.5), (1.0, 0.3, 0.5), (0.3, 1.0, 0.5), (1.0, 0.01, 0.3)],
+)
+def test_the_two_way_bootstrap_covers_at_its_level(
+    replicate_sd, structure_sd, noise_sd
+):
+    # synthetic paired differences d[r, i] = a_r + b_i + e_ri over 12
+    # replicates and three strata of 8 structures, true mean 0: the interval
+    # of the stratum-averaged mean must hold 0 in 92-97 % of 1000 simulations
+    rng = np.random.default_rng(1)
+    replicates, strata, sims = 12, [8, 8, 8], 1000
+    hits = 0
+    for k in range(sims):
+        a = rng.normal(0, replicate_sd, replicates)
+        data = [
+            a[:, None]
+            + rng.normal(0, structure_sd, n)[None, :]
+            + rng.normal(0, noise_sd, (replicates, n))
+            for n in strata
+        ]
+
+        def mean(rep, structures, data=data):
+            return np.mean(
+                [
+                    d[rep[:, :, None], idx[:, None, :]].mean(axis=(1, 2))
+                    for d, idx in zip(data, structures, strict=True)
+                ],
+                axis=0,
+            )
+
+        low, high = two_way_bootstrap(mean, replicates, strata, draws=500, seed=k)
+        hits += low <= 0 <= high
+    assert 0.92 <= hits / sims <= 0.97
 
 
 def test_a_biased_variant_is_also_compared_with_its_twin():
