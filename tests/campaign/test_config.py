@@ -81,8 +81,8 @@ def _error(data) -> str:
         ),
         (
             lambda d: d.update(selection={"score": "gamma"}),
-            "selection.score: must be one of 'energy_sigma', 'force_sigma_max' "
-            "or 'force_sigma_mean'",
+            "selection.score: unknown score 'gamma'; allowed: energy_sigma, "
+            "force_sigma_max, force_sigma_mean, force_magnitude, energy_above",
         ),
         (
             lambda d: d.update(selection={"batch": True, "rule": "random"}),

@@ -215,6 +215,66 @@ def test_force_scores_are_the_members_force_disagreement():
         frame_scores(frames, "force_sigma_max", calculator=EMT())
 
 
+def test_sigma_free_controls_read_the_committee_mean_not_its_spread():
+    from hyperal.evolve import frame_scores
+
+    # a hand-made trajectory: σ_U says frame 1, the mean force frame 2, the
+    # energy above the start frame 3 (frame 4 is beyond F_max)
+    frames = [
+        frame(0, 0.1, max_force=0.5, energy=-4.0),
+        frame(1, 0.9, max_force=1.0, energy=-3.9),
+        frame(2, 0.2, max_force=6.0, energy=-3.6),
+        frame(3, 0.3, max_force=2.0, energy=-2.0),
+        frame(4, 0.1, max_force=30.0, energy=0.0),
+    ]
+    magnitude = frame_scores(frames, "force_magnitude")
+    above = frame_scores(frames, "energy_above")
+    assert magnitude.tolist() == [0.5, 1.0, 6.0, 2.0, 30.0]
+    assert above == pytest.approx([0.0, 0.025, 0.1, 0.5, 1.0])  # eV/atom, n=4
+    for score, best in (("energy_sigma", 1), ("force_magnitude", 2)):
+        values = frame_scores(frames, score)
+        assert select_frame(frames, scores=values, score=score).index == best
+    chosen = select_frame(frames, scores=above, score="energy_above")
+    assert chosen.index == 3 and "energy_above = 0.5 eV/atom" in chosen.reason
+    # blind to the spread: the same frames with every σ_U doubled score alike
+    doubled = [frame(f.step, 2 * f.sigma, f.max_force, energy=f.energy) for f in frames]
+    assert np.array_equal(frame_scores(doubled, "force_magnitude"), magnitude)
+
+
+def test_every_registered_score_scores_a_real_trajectory(tmp_path):
+    from hyperal.campaign.config import SelectionConfig
+    from hyperal.evolve import SCORES, Score, frame_scores, register_score
+    from hyperal.evolve.scores import get_score
+
+    calc = _committee()
+    frames = (
+        MDEvolver(calculator=calc, temperature_K=600)
+        .run(rattled_cuni(seed=2), steps=4)
+        .frames
+    )
+    for name, entry in SCORES.items():
+        values = frame_scores(frames, name, calculator=calc)
+        assert values.shape == (len(frames),) and np.all(np.isfinite(values)), name
+        assert np.array_equal(values, frame_scores(frames, name, calculator=calc))
+        assert SelectionConfig(score=name).score == name
+        assert entry.text(values[0]).endswith(entry.unit)
+    # a new score is one entry: the file accepts it, selection ranks by it
+    toy = Score("toy_last", "1", False, "", lambda f, c, p: np.arange(len(f)), "test")
+    register_score(toy)
+    try:
+        assert SelectionConfig(score="toy_last").score == "toy_last"
+        values = frame_scores(frames, "toy_last")
+        assert select_frame(frames, scores=values, score="toy_last").index == (
+            len(frames) - 1
+        )
+        with pytest.raises(ValueError, match="registered already"):
+            register_score(toy)
+    finally:
+        del SCORES["toy_last"]
+    with pytest.raises(ValueError, match="force_magnitude"):
+        get_score("nonsense")
+
+
 def test_select_frame_ranks_by_given_scores_and_blocks_missing_ones():
     frames = [frame(k, sigma=1.0 + k) for k in range(4)]
     # scores reverse σ_U's order; a NaN score blocks its frame

@@ -24,8 +24,8 @@ smallest detectable effect.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 import warnings
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -114,7 +114,10 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 
 def sign_flip_p(
-    differences: Sequence[float], *, exact_up_to: int = 20, draws: int = 200_000,
+    differences: Sequence[float],
+    *,
+    exact_up_to: int = 20,
+    draws: int = 200_000,
     seed: int = 0,
 ) -> float:
     """Two-sided p-value of "mean = 0" by the paired sign-flip (permutation)
@@ -180,9 +183,7 @@ def two_way_bootstrap(
         positions[0] = np.arange(n)
     values = np.asarray(statistic(rep, structures), dtype=float)
     if values.shape != (draws + 1,):
-        raise ValueError(
-            f"statistic must give {draws + 1} values, got {values.shape}"
-        )
+        raise ValueError(f"statistic must give {draws + 1} values, got {values.shape}")
     if not np.all(np.isfinite(values)):
         return math.nan, math.nan
     estimate, values = values[0], values[1:]

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from hyperal.evolve.scores import SCORES
 from hyperal.evolve.settings import SchemeSettings, default_scheme
 from hyperal.models.options import BPNNOptions, CommitteeOptions
 from hyperal.runs.sections import (
@@ -304,11 +305,14 @@ class SelectionConfig(Settings):
         description="max_sigma: the most uncertain physical frame; random: a "
         "physical frame drawn uniformly (the control)",
     )
-    score: Literal["energy_sigma", "force_sigma_max", "force_sigma_mean"] = Field(
+    score: str = Field(
         "energy_sigma",
-        description="what max_sigma ranks by: the committee's energy spread "
-        "σ_U, or the per-atom force disagreement of its members, largest or "
-        "mean over atoms (one more committee evaluation per frame)",
+        description="what max_sigma ranks by: energy_sigma (the committee's "
+        "energy spread σ_U), force_sigma_max or force_sigma_mean (the per-atom "
+        "force disagreement of its members, largest or mean over atoms; one "
+        "more committee evaluation per frame), or a σ-free control: "
+        "force_magnitude (the committee mean's largest atomic force) or "
+        "energy_above (its energy above the trajectory's start, per atom)",
     )
     batch: bool = Field(
         False,
@@ -330,6 +334,13 @@ class SelectionConfig(Settings):
         description="may the unevolved start of a trajectory be selected (false: "
         "only frames the scheme produced; a control for benchmarks)",
     )
+
+    @field_validator("score")
+    @classmethod
+    def _score(cls, value: str) -> str:
+        if value not in SCORES:
+            raise ValueError(f"unknown score {value!r}; allowed: {', '.join(SCORES)}")
+        return value
 
     @model_validator(mode="after")
     def _batch_ranks(self):

@@ -62,7 +62,7 @@ selection:                          # one frame per evolved start is labelled
   min_distance_A: 1.0               # ... and above this shortest distance
   per_atom: false                   # rank by σ_U / N
   rule: max_sigma                   # max_sigma, or random (the control)
-  score: energy_sigma               # or force_sigma_max, force_sigma_mean
+  score: energy_sigma               # force_sigma_*, σ-free force_magnitude ...
   batch: false                      # choose the loop's labels together, diverse
   redundancy_filter: true           # skip near-copies of data, take the next frame
   redundancy_threshold: 0.01        # relative descriptor distance (0: identical)

@@ -9,12 +9,11 @@ from hyperal.evolve.frames import EvolveResult, Frame, shortest_distance
 from hyperal.evolve.md import MDEvolver
 from hyperal.evolve.relax import RelaxEvolver
 from hyperal.evolve.schemes import SCHEMES, Scheme, make_evolver
+from hyperal.evolve.scores import SCORES, Score, frame_scores, register_score
 from hyperal.evolve.select import (
-    SCORES,
     BatchChoice,
     RedundancyFilter,
     SelectResult,
-    frame_scores,
     select_batch,
     select_frame,
 )
@@ -35,10 +34,12 @@ __all__ = [
     "RedundancyFilter",
     "RelaxEvolver",
     "Scheme",
+    "Score",
     "SelectResult",
     "SteeredContourExploration",
     "frame_scores",
     "make_evolver",
+    "register_score",
     "scheme_settings",
     "select_batch",
     "select_frame",

@@ -16,69 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
-from hyperal.evolve.base import NUMERICAL_ERRORS
 from hyperal.evolve.frames import EvolveResult, Frame
+from hyperal.evolve.scores import frame_scores, get_score
 from hyperal.utils import as_rng
 
-#: Selection rules: the most uncertain qualified frame, or — the control that
-#: isolates what the uncertainty is worth — one drawn uniformly at random.
+#: Selection rules: the best-scoring qualified frame, or — the control that
+#: isolates what the score is worth — one drawn uniformly at random.
 RULES = ("max_sigma", "random")
-
-SCORES = ("energy_sigma", "force_sigma_max", "force_sigma_mean")
-"""What "uncertain" means for ranking frames: the committee's energy spread σ_U
-(recorded with every frame), or the per-atom force disagreement sqrt(mean_members
-|F_m,a − F̄_a|²), its largest or mean value over atoms (one extra committee
-evaluation per frame, with member forces)."""
-
-#: A frame's score's unit, for messages.
-SCORE_UNITS = {
-    "energy_sigma": "eV",
-    "force_sigma_max": "eV/Å",
-    "force_sigma_mean": "eV/Å",
-}
-
-
-def frame_scores(
-    frames: Sequence[Frame],
-    score: str = "energy_sigma",
-    *,
-    calculator=None,
-    per_atom: bool = False,
-) -> np.ndarray:
-    """Each frame's uncertainty score (:data:`SCORES`), NaN where it has none.
-
-    ``energy_sigma`` reads the σ_U every frame carries (σ_U / N with
-    ``per_atom``); the force scores evaluate each frame with ``calculator``
-    (a committee calculator offering ``forces_uncertainty``) and take the
-    largest or the mean per-atom force disagreement. Force scores are
-    intensive already; ``per_atom`` does not change them.
-    """
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
-    if score == "energy_sigma":
-        return np.array(
-            [f.sigma_per_atom if per_atom else f.sigma for f in frames], dtype=float
-        )
-    if calculator is None or "forces_uncertainty" not in getattr(
-        calculator, "implemented_properties", ()
-    ):
-        raise ValueError(
-            f"score {score!r} needs a committee calculator offering "
-            "'forces_uncertainty'"
-        )
-    reduce = np.max if score == "force_sigma_max" else np.mean
-    out = np.full(len(frames), np.nan)
-    for k, frame in enumerate(frames):
-        if not np.all(np.isfinite(frame.positions)):
-            continue
-        atoms = frame.to_atoms()
-        atoms.calc = calculator
-        try:
-            spread = np.asarray(calculator.get_property("forces_uncertainty", atoms))
-        except NUMERICAL_ERRORS:
-            continue
-        out[k] = float(reduce(spread)) if spread.size else np.nan
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,7 +104,8 @@ def select_frame(
         :func:`frame_scores`; default σ_U (σ_U / N with ``per_atom``). A
         frame without a finite score is blocked like one without σ_U.
     score : str
-        The name of the score (:data:`SCORES`), for the reason given.
+        The name of the score (:data:`hyperal.evolve.scores.SCORES`), for
+        the reason given.
     rng : int or numpy Generator, optional
         Seeds the ``random`` rule.
     """
@@ -204,7 +149,7 @@ def select_frame(
     frame = candidates[best]
     reason = (
         f"frame {best + offset} (step {frame.step}) with "
-        f"{_score_text(score, values[best], per_atom)}"
+        f"{get_score(score).text(values[best], per_atom)}"
         f"{' (drawn at random)' if rule == 'random' else ''}; {len(qualified)} of "
         f"{len(candidates)} frames qualified"
     )
@@ -224,8 +169,7 @@ def _check_rules(rule: str, score: str, max_force_eV_A, min_distance_A) -> None:
         raise ValueError(f"max_force_eV_A must be > 0, got {max_force_eV_A}")
     if not (min_distance_A >= 0):
         raise ValueError(f"min_distance_A must be >= 0, got {min_distance_A}")
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    get_score(score)
 
 
 def _scores_of(frames: list, scores, per_atom: bool) -> np.ndarray:
@@ -239,16 +183,6 @@ def _scores_of(frames: list, scores, per_atom: bool) -> np.ndarray:
             f"shape {scores.shape}"
         )
     return scores
-
-
-def _score_text(score: str, value: float, per_atom: bool) -> str:
-    """``σ_U = 0.12 eV`` (per atom with ``per_atom``), or the score's name."""
-    unit = SCORE_UNITS[score]
-    if score == "energy_sigma":
-        label, unit = "σ_U", "eV/atom" if per_atom else unit
-    else:
-        label = score
-    return f"{label} = {value:.4g} {unit}"
 
 
 def spread_out(ranked: Sequence[int], n_frames: int, k: int) -> list[int]:

@@ -1,0 +1,214 @@
+"""Selection scores: what ranks a trajectory's frames for labelling.
+
+One registry, :data:`SCORES`: each entry names its unit, whether it asks the
+committee where its members *disagree* (an uncertainty) or only where the
+committee-mean physics is steep (a σ-free control), and the function that
+scores a trajectory's frames. A new score is one :class:`Score` and one
+:func:`register_score` call; the campaign file's ``selection.score`` accepts
+every registered name, and the test suite scores a real trajectory with
+every entry.
+
+The σ-free controls answer a referee's question: does selecting by the
+committee's spread add anything beyond "go where the force (or the energy) is
+large"? A spread grows with the force, so a rule that takes the frame with the
+largest predicted force may select much the same frames.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hyperal.evolve.base import NUMERICAL_ERRORS
+from hyperal.evolve.frames import Frame
+
+
+@dataclass(frozen=True)
+class Score:
+    """A selection score.
+
+    Attributes
+    ----------
+    name : str
+        The ``selection.score`` value.
+    unit : str
+        Its unit, for messages.
+    uncertainty : bool
+        True when it measures the committee's disagreement; False for a
+        σ-free control that reads only the committee mean.
+    needs : str
+        A calculator property the score evaluates each frame for (``""``:
+        every frame already carries what it needs).
+    compute : callable
+        ``compute(frames, calculator, per_atom) -> (n_frames,) array``, NaN
+        where a frame has no score.
+    summary : str
+        One line for the docs and ``--help``.
+    """
+
+    name: str
+    unit: str
+    uncertainty: bool
+    needs: str
+    compute: Callable[[Sequence[Frame], object, bool], np.ndarray]
+    summary: str
+
+    symbol: str = ""
+    #: the unit with ``per_atom`` (None: ``per_atom`` does not change it)
+    per_atom_unit: str | None = None
+
+    def text(self, value: float, per_atom: bool = False) -> str:
+        """``σ_U = 0.12 eV``: a value as a reason states it."""
+        unit = self.per_atom_unit if per_atom and self.per_atom_unit else self.unit
+        return f"{self.symbol or self.name} = {value:.4g} {unit}"
+
+
+#: Every selection score, by name.
+SCORES: dict[str, Score] = {}
+
+
+def register_score(score: Score) -> Score:
+    """Add ``score`` to :data:`SCORES` (a name registered twice is an error)."""
+    if score.name in SCORES:
+        raise ValueError(f"selection score {score.name!r} is registered already")
+    SCORES[score.name] = score
+    return score
+
+
+def get_score(name: str) -> Score:
+    """The registered score ``name``; a ValueError listing the others."""
+    try:
+        return SCORES[name]
+    except KeyError:
+        raise ValueError(
+            f"score must be one of {', '.join(SCORES)}, got {name!r}"
+        ) from None
+
+
+def frame_scores(
+    frames: Sequence[Frame],
+    score: str = "energy_sigma",
+    *,
+    calculator=None,
+    per_atom: bool = False,
+) -> np.ndarray:
+    """Each frame's score (:data:`SCORES`), NaN where it has none.
+
+    A score that evaluates the frames (``needs``) takes ``calculator``, a
+    committee calculator offering that property; the others read what every
+    frame carries.
+    """
+    entry = get_score(score)
+    if entry.needs and (
+        calculator is None
+        or entry.needs not in getattr(calculator, "implemented_properties", ())
+    ):
+        raise ValueError(
+            f"score {score!r} needs a committee calculator offering {entry.needs!r}"
+        )
+    return np.asarray(entry.compute(list(frames), calculator, per_atom), dtype=float)
+
+
+def _energy_sigma(frames, calculator, per_atom) -> np.ndarray:
+    return np.array(
+        [f.sigma_per_atom if per_atom else f.sigma for f in frames], dtype=float
+    )
+
+
+def _force_sigma(reduce) -> Callable:
+    def compute(frames, calculator, per_atom) -> np.ndarray:
+        out = np.full(len(frames), np.nan)
+        for k, frame in enumerate(frames):
+            if not np.all(np.isfinite(frame.positions)):
+                continue
+            atoms = frame.to_atoms()
+            atoms.calc = calculator
+            try:
+                spread = np.asarray(
+                    calculator.get_property("forces_uncertainty", atoms)
+                )
+            except NUMERICAL_ERRORS:
+                continue
+            out[k] = float(reduce(spread)) if spread.size else np.nan
+        return out
+
+    return compute
+
+
+def _force_magnitude(frames, calculator, per_atom) -> np.ndarray:
+    return np.array([f.max_force for f in frames], dtype=float)
+
+
+def _energy_above(frames, calculator, per_atom) -> np.ndarray:
+    if not frames:
+        return np.zeros(0)
+    start = frames[0].energy
+    return np.array(
+        [
+            (f.energy - start) / f.natoms if math.isfinite(start) else math.nan
+            for f in frames
+        ],
+        dtype=float,
+    )
+
+
+register_score(
+    Score(
+        "energy_sigma",
+        "eV",
+        True,
+        "",
+        _energy_sigma,
+        "the committee's energy spread σ_U (σ_U/N with per_atom), recorded "
+        "with every frame",
+        symbol="σ_U",
+        per_atom_unit="eV/atom",
+    )
+)
+register_score(
+    Score(
+        "force_sigma_max",
+        "eV/Å",
+        True,
+        "forces_uncertainty",
+        _force_sigma(np.max),
+        "the largest per-atom force disagreement sqrt(mean_m |F_m,i − F̄_i|²) "
+        "(one more committee evaluation per frame)",
+    )
+)
+register_score(
+    Score(
+        "force_sigma_mean",
+        "eV/Å",
+        True,
+        "forces_uncertainty",
+        _force_sigma(np.mean),
+        "the mean per-atom force disagreement (one more committee evaluation "
+        "per frame)",
+    )
+)
+register_score(
+    Score(
+        "force_magnitude",
+        "eV/Å",
+        False,
+        "",
+        _force_magnitude,
+        "σ-free control: the committee mean's largest atomic force max_i |F̄_i| "
+        "(where the physics is steep, without asking where members disagree)",
+    )
+)
+register_score(
+    Score(
+        "energy_above",
+        "eV/atom",
+        False,
+        "",
+        _energy_above,
+        "σ-free control: the committee mean's energy above the trajectory's "
+        "start, per atom",
+    )
+)
