@@ -64,6 +64,15 @@ ROBUST = {
 }
 
 
+#: the confirmatory question, declared before the run
+PRIMARY = {
+    "measure": "stratum_balanced",
+    "test_set": "robust",
+    "comparisons": ["relax vs md-random", "twin vs relax"],
+    "draws": 400,
+}
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     from hyperal.testsets import build_test_set, parse_recipe
@@ -79,6 +88,7 @@ def finished(tmp_path_factory):
                 "store": str(folder / "bench.db"),
                 "test_file": "test.extxyz",
                 "test_sets": {"robust": "robust.extxyz"},
+                "primary": PRIMARY,
             }
         )
     )
@@ -413,6 +423,104 @@ def test_a_union_of_sets_ranks_with_its_exact_combined_error(finished):
     assert by["twin"].final_energy_rmse[0] == pytest.approx(
         again.all.energy_rmse_meV_atom, rel=1e-9
     )
+
+
+def test_the_primary_verdict_comes_first_recomputed_from_the_committees(finished):
+    from hyperal.benchmark.primary import primary_result, structure_errors
+    from hyperal.benchmark.run import test_file_structures
+
+    bench, base, store, results, out, output = finished
+    primary = results.primary
+    # printed first, everything after it labelled exploratory
+    head, _, rest = output.partition("EXPLORATORY")
+    assert "PRIMARY (declared in the file): stratum_balanced on robust" in head
+    assert "ranking by final force RMSE" in rest and "ranking" not in head
+    assert "per-stratum force RMSE differences on robust" in rest
+    # the measure recomputed from the final committees' own predictions:
+    # per stratum the RMSE over its structures' force components, then the
+    # plain mean over strata
+    images = test_file_structures(bench.test_sets["robust"], source="robust")
+    strata = sorted({a.info["source"] for a in images})
+    for c in primary.comparisons:
+        for variant, values in ((c.variant, c.mine), (c.other, c.theirs)):
+            for r in range(bench.replicates):
+                preds = predict(
+                    str(store.checkpoint_path(LOOPS, f"r{r}.{variant}")), images
+                )
+                per_stratum = [
+                    np.sqrt(
+                        np.mean(
+                            np.concatenate(
+                                [
+                                    (p.forces - reference(a).forces).ravel() ** 2
+                                    for a, p in zip(images, preds, strict=True)
+                                    if a.info["source"] == s
+                                ]
+                            )
+                        )
+                    )
+                    for s in strata
+                ]
+                assert values[r] == pytest.approx(1e3 * np.mean(per_stratum), rel=1e-9)
+        assert c.interval.mean == pytest.approx(np.mean(c.mine) - np.mean(c.theirs))
+        # two replicates: the smallest sign-flip p is 2/4
+        assert c.p_sign >= 0.5 and c.verdict == "no detectable difference"
+    # the twin explores exactly as relax does: identical committees
+    twin = primary.comparisons[1]
+    assert twin.mine == twin.theirs and twin.bootstrap == (0.0, 0.0)
+    # Holm over the two declared comparisons, then over comparison x stratum
+    assert len(primary.per_stratum) == 2 * len(strata)
+    assert primary.strata == {"hydro": 2, "vacancy": 2}
+    rows = (out / "primary.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 and rows[1].startswith("relax,md-random,stratum_balanced")
+    # the worst-stratum measure on the same data: one ratio per stratum with
+    # a simultaneous interval holding it
+    worst = primary_result(
+        structure_errors(results.curves, "robust"),
+        [("relax", "md-random")],
+        measure="worst_stratum",
+        test_set="robust",
+        draws=400,
+    ).comparisons[0]
+    assert [r.stratum for r in worst.ratios] == strata
+    for r in worst.ratios:
+        assert r.low <= r.ratio <= r.high
+    assert worst.worst.ratio == max(r.ratio for r in worst.ratios)
+    assert "per-stratum force RMSE ratio" in worst.text()
+
+
+def test_a_primary_section_names_its_mistakes(tmp_path):
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                **BENCH,
+                "primary": {
+                    "measure": "median",
+                    "test_set": "nowhere",
+                    "comparisons": ["relax vs ghost", "relax-md"],
+                },
+            }
+        )
+    )
+    with pytest.raises(ConfigError) as info:
+        load_benchmark(path)
+    message = str(info.value)
+    assert "primary.measure" in message
+    assert "primary.comparisons: 'relax-md': write 'variant vs other'" in message
+    path.write_text(
+        yaml.safe_dump(
+            {
+                **BENCH,
+                "primary": {"test_set": "nowhere", "comparisons": ["relax vs ghost"]},
+            }
+        )
+    )
+    with pytest.raises(ConfigError) as info:
+        load_benchmark(path)
+    message = str(info.value)
+    assert "primary.test_set: 'nowhere' is not a frozen set" in message
+    assert "primary.comparisons[0]: 'ghost' is not a variant" in message
 
 
 def test_every_variant_is_compared_paired_with_the_reference_and_the_control(

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from hyperal.benchmark.config import BenchmarkConfig
+from hyperal.benchmark.primary import primary_result, structure_errors
 from hyperal.benchmark.results import (
     BenchmarkResults,
     Curve,
@@ -204,6 +205,17 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
         )
     shared = sum(store.oracle_calls(Where(run=shared_run(r))) for r in replicates)
     control = bench.control_variant()
+    primary = None
+    if bench.primary is not None:
+        declared = bench.primary
+        primary = primary_result(
+            structure_errors(curves.values(), declared.test_set),
+            declared.pairs(bench),
+            measure=declared.measure,
+            test_set=declared.test_set,
+            alpha=declared.alpha,
+            draws=declared.draws,
+        )
     return BenchmarkResults(
         curves=list(curves.values()),
         summaries=summaries,
@@ -215,4 +227,5 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
         rank_set=rank_set,
         control=control,
         comparisons=paired_comparisons(summaries, bench.reference, control),
+        primary=primary,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -142,6 +142,49 @@ class TrajectoryConfig(Settings):
         return value
 
 
+class PrimaryConfig(Settings):
+    """The confirmatory question, declared in the file before the run: one
+    measure on one frozen test set, the comparisons it decides, the level.
+    Every other figure the benchmark prints is exploratory."""
+
+    measure: Literal["stratum_balanced", "worst_stratum"] = Field(
+        "stratum_balanced",
+        description="stratum_balanced: the mean over the test set's strata of "
+        "each stratum's force RMSE (every stratum weighted equally); "
+        "worst_stratum: the largest per-stratum ratio of a variant's force "
+        "RMSE to the other's, with simultaneous intervals",
+    )
+    test_set: str = Field(
+        description="the frozen set it is measured on (a name of test_sets, "
+        "built apart from every campaign; or a built-in set)"
+    )
+    comparisons: list[str] = Field(
+        [],
+        description="'variant vs other' each; default: every variant against "
+        "the control",
+    )
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="family-wise level")
+    draws: int = Field(2000, ge=200, description="two-way bootstrap draws (seeded)")
+
+    def pairs(self, bench: BenchmarkConfig) -> list[tuple[str, str]]:
+        """The (variant, other) pairs compared."""
+        if self.comparisons:
+            return [tuple(c.split(" vs ")) for c in self.comparisons]  # type: ignore[misc]
+        control = bench.control_variant()
+        return [(v.name, control) for v in bench.variants if v.name != control]
+
+    @field_validator("comparisons")
+    @classmethod
+    def _comparisons(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parts = text.split(" vs ")
+            if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+                raise ValueError(
+                    f"{text!r}: write 'variant vs other', two different variants"
+                )
+        return value
+
+
 class BenchmarkConfig(Settings):
     """A benchmark: which exploration gives the best potential per oracle call."""
 
@@ -185,6 +228,11 @@ class BenchmarkConfig(Settings):
     )
     test_file: str | None = Field(
         None, description="an extra frozen test set: extxyz with reference labels"
+    )
+    primary: PrimaryConfig | None = Field(
+        None,
+        description="the confirmatory measure and comparisons, declared before "
+        "the run; without it every figure is exploratory",
     )
     store: str = "benchmark.db"
     trajectories: TrajectoryConfig = Field(
@@ -366,6 +414,28 @@ def rank_set_problems(bench: BenchmarkConfig, members, where: str) -> list[str]:
     ]
 
 
+def primary_problems(bench: BenchmarkConfig) -> list[str]:
+    """A line for each mistake of the ``primary`` section."""
+    primary = bench.primary
+    if primary is None:
+        return []
+    problems = rank_set_problems(bench, [primary.test_set], "primary.test_set")
+    names = [v.name for v in bench.variants]
+    if not primary.comparisons and bench.control_variant() is None:
+        problems.append(
+            "primary.comparisons: none given and no control (a variant with "
+            "rule: random, or `control`) to compare every variant with"
+        )
+    for k, pair in enumerate(primary.pairs(bench) if primary.comparisons else []):
+        for name in pair:
+            if name not in names:
+                problems.append(
+                    f"primary.comparisons[{k}]: {name!r} is not a variant; "
+                    f"allowed: {', '.join(names)}"
+                )
+    return problems
+
+
 def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     """Read and validate a benchmark YAML file and its base campaign; every
     problem is reported together, one line each naming the key."""
@@ -415,6 +485,7 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
             except ValueError as exc:
                 problems.append(f"{key}: {exc}")
     problems += rank_set_problems(bench, bench.rank_members, "rank_set")
+    problems += primary_problems(bench)
     if problems:
         raise in_file(path, problems)
     return bench, base

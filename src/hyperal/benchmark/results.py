@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperal.benchmark.primary import PrimaryResult
 from hyperal.benchmark.statistics import (
     Censored,
     Comparison,
@@ -164,6 +165,8 @@ class BenchmarkResults:
     control: str | None = None  # the random-selection control, when one runs
     #: paired comparisons of every variant with the reference and the control
     comparisons: list[Comparison] = field(default_factory=list)
+    #: the verdict on the measure the file declared before the run
+    primary: PrimaryResult | None = None
 
     @property
     def cost_ratio(self) -> float:
@@ -179,7 +182,16 @@ class BenchmarkResults:
     def text(self) -> str:
         """The ranking, calls to the target and the paired verdicts."""
         n = self.summaries[0].replicates
-        lines = [
+        lines = []
+        if self.primary is not None:
+            lines += [
+                *self.primary.lines(),
+                "",
+                "EXPLORATORY: every figure below was not declared before the "
+                "run; it describes, it does not confirm.",
+                "",
+            ]
+        lines += [
             f"ranking by final force RMSE on the frozen {self.rank_set} set "
             f"(mean ± sample std over {n} replicate(s)); calls to reach "
             f"{self.reference}'s final error per replicate, as a ratio to "
@@ -203,6 +215,8 @@ class BenchmarkResults:
         )
         if self.comparisons:
             lines += ["", *self.verdict_lines()]
+        if self.primary is not None:
+            lines += ["", *self.primary.stratum_lines()]
         return "\n".join(lines)
 
     def verdict_lines(self) -> list[str]:
@@ -229,14 +243,18 @@ class BenchmarkResults:
     def write_csv(self, folder: str | Path) -> list[Path]:
         """``curves.csv`` (one row per variant, replicate, loop, test set and
         structure type), ``summary.csv`` (one row per variant) and
-        ``comparisons.csv`` (one row per paired comparison)."""
+        ``comparisons.csv`` (one row per paired comparison) and, when the
+        file declared one, ``primary.csv`` (the primary verdict)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        return [
+        written = [
             write_csv(folder / "curves.csv", *self.curve_table()),
             write_csv(folder / "summary.csv", *self.summary_table()),
             write_csv(folder / "comparisons.csv", *self.comparison_table()),
         ]
+        if self.primary is not None:
+            written.append(write_csv(folder / "primary.csv", *self.primary.table()))
+        return written
 
     def curve_table(self) -> tuple[list[str], list[list]]:
         """Header and rows of ``curves.csv``."""

@@ -207,6 +207,10 @@ def summarise(
         sigma=[float(p.sigma) for p in preds],
         source=[r.source for r in refs],
         natoms=[len(r.forces) for r in refs],
+        force_sse=[
+            float(np.sum((p.forces - r.forces) ** 2))
+            for r, p in zip(refs, preds, strict=True)
+        ],
     )
     return SplitErrors(
         all=_summary(refs, preds),

@@ -46,7 +46,10 @@ class ErrorSummary(_Model):
 class Parity(_Model):
     """Predicted against reference values: energies per structure (eV/atom),
     a random sample of force components (eV/Å) with their atoms' force angles
-    (degrees), σ_U per structure (eV), structure types and atom counts."""
+    (degrees), σ_U per structure (eV), structure types and atom counts, and
+    each structure's sum of squared force-component errors (eV²/Å²: with the
+    atom counts, any subset's force RMSE; empty in stores written before it
+    was kept)."""
 
     energy_ref: list[float] = []
     energy_pred: list[float] = []
@@ -56,6 +59,7 @@ class Parity(_Model):
     sigma: list[float] = []
     source: list[str] = []
     natoms: list[int] = []
+    force_sse: list[float] = []
 
 
 class ForceBin(_Model):
