@@ -351,7 +351,8 @@ def build_test_set(
             progress(name, index + 1, len(structures))
         if forces:
             stacked = np.concatenate(forces)
-            report.force_rms_eV_A = float(np.sqrt(np.mean(stacked**2)))
+            # per-atom norm, sqrt(mean_i |F_i|²): √3 × the component RMS
+            report.force_rms_eV_A = float(np.sqrt(np.mean(np.sum(stacked**2, axis=1))))
             report.force_max_eV_A = float(np.linalg.norm(stacked, axis=1).max())
         reports.append(report)
     return reports

@@ -13,6 +13,7 @@ from ase.calculators.emt import EMT
 
 from hyperal.committee import Committee, emt_committee, perturbed_emt_members
 from hyperal.committee.calibration import (
+    AREA_LIMIT,
     aggregate,
     calibrate,
     calibration_curve,
@@ -72,7 +73,7 @@ def test_curve_area_and_rank_correlation():
 
 def test_calibrate_fits_on_one_half_and_checks_on_the_other():
     sigma, error = _synthetic(4001, 1, scale=2.0)  # underconfident σ
-    c = calibrate(sigma, error, quantity="force", unit="meV/Å", seed=3)
+    c = calibrate(sigma, error, quantity="energy", unit="meV/atom", seed=3)
     assert c.count == 4001 and c.held_out == 2000
     assert 0.93 < c.coverage < 0.97
     assert c.factor == pytest.approx(1.96 / 2, rel=0.1)
@@ -80,9 +81,9 @@ def test_calibrate_fits_on_one_half_and_checks_on_the_other():
     assert calibrate(sigma, error, quantity="f", unit="u", seed=3) == calibrate(
         sigma, error, quantity="f", unit="u", seed=3
     )
-    good = calibrate(*_synthetic(4000, 2), quantity="force", unit="meV/Å")
+    good = calibrate(*_synthetic(4000, 2), quantity="energy", unit="meV/atom")
     assert good.flag() == ""
-    bad = calibrate(*_synthetic(4000, 2, scale=0.2), quantity="force", unit="meV/Å")
+    bad = calibrate(*_synthetic(4000, 2, scale=0.2), quantity="energy", unit="meV/atom")
     assert bad.flag().startswith("overconfident")
     few = calibrate(*_synthetic(10, 2), quantity="force", unit="meV/Å")
     assert few.factor == math.inf and few.coverage is None
@@ -90,6 +91,27 @@ def test_calibrate_fits_on_one_half_and_checks_on_the_other():
         "too few values to judge: a factor covering 95% needs at least 19 in "
         "the calibration half (here 5)"
     )
+
+
+def test_a_calibrated_force_vector_is_not_flagged_by_a_scalar_area():
+    # per-atom force errors drawn exactly as sigma says (each component
+    # N(0, sigma^2 / 3), so E|dF|^2 = sigma^2), 40 atoms per structure, the
+    # structure's value its largest atom: the scalar-normal area calls it
+    # miscalibrated, and it is not
+    rng = np.random.default_rng(5)
+    sigma = rng.uniform(0.05, 0.5, (300, 40))
+    error = np.linalg.norm(
+        rng.normal(size=(300, 40, 3)) * (sigma / np.sqrt(3))[..., None], axis=-1
+    )
+    worst = error.argmax(axis=1)
+    rows = np.arange(300)
+    c = calibrate(sigma[rows, worst], error[rows, worst], quantity="force", unit="eV/Å")
+    assert c.miscalibration_area > AREA_LIMIT
+    assert c.flag() == ""
+    energy = calibrate(
+        sigma[rows, worst], error[rows, worst], quantity="energy", unit="eV"
+    )
+    assert energy.flag() != ""  # the same numbers read as a scalar error
 
 
 def test_bad_input_is_refused():

@@ -43,8 +43,9 @@ def _sigma_rank(final: FinalErrors, names) -> float:
 
 
 def _selected_frames(store: Store, runs: list[str]) -> tuple[float, int]:
-    """RMS oracle force of the runs' labelled selected frames (eV/Å) and how
-    many of them are their trajectory's unevolved start."""
+    """RMS per-atom oracle force norm sqrt(mean_i |F_i|²) of the runs'
+    labelled selected frames (eV/Å; √3 × the component RMS) and how many of
+    them are their trajectory's unevolved start."""
     forces, starts = [], 0
     for run in runs:
         start_keys = {
@@ -54,12 +55,12 @@ def _selected_frames(store: Store, runs: list[str]) -> tuple[float, int]:
         for row in store.rows(
             Where(run=run, stage=Stage.SELECTED, status=OracleStatus.OK)
         ):
-            forces.append(row.forces.ravel())
+            forces.append(np.sum(row.forces**2, axis=1))
             key = start_keys.get((row.loop, row.start_index))
             starts += key is not None and key == row.get("structure_key")
     if not forces:
         return math.nan, 0
-    return float(np.sqrt(np.mean(np.concatenate(forces) ** 2))), starts
+    return float(np.sqrt(np.mean(np.concatenate(forces)))), starts
 
 
 def _training_labels(store: Store, replicate: int, run: str, loops: int) -> list[int]:

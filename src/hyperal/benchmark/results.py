@@ -124,8 +124,8 @@ class VariantSummary:
     #: Spearman ρ of σ_U per atom against |energy error| per structure of the
     #: last committee on the frozen sets (difficult and test file), per replicate
     sigma_rank: list[float] = field(default_factory=list)
-    #: RMS oracle force component of the labelled selected frames (eV/Å): how
-    #: far from equilibrium the variant's labels lie
+    #: RMS per-atom oracle force norm sqrt(mean_i |F_i|²) of the labelled
+    #: selected frames (eV/Å): how far from equilibrium the variant's labels lie
     selected_force_rms: float = math.nan
     #: selected frames that are the unevolved start of their trajectory
     selected_starts: int = 0
@@ -205,7 +205,7 @@ class BenchmarkResults:
                 f"labels {np.mean(s.final_labels):6.1f}   to target "
                 f"{s.to_target.text()}   largest rise "
                 f"{100 * s.largest_rise:+.0f} %   σ–error ρ "
-                f"{s._mean(s.sigma_rank):.2f}   selected: F_rms "
+                f"{s._mean(s.sigma_rank):.2f}   selected: RMS |F_i| "
                 f"{s.selected_force_rms:.2f} eV/Å, {s.selected_starts} starts"
             )
         lines.append(

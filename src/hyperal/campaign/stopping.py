@@ -75,8 +75,10 @@ def _force_factor(ctx: StageContext, loop: int) -> tuple[float, str] | None:
 
 def predicted_above(ctx: StageContext, loop: int) -> dict | None:
     """How many of the frames loop ``loop`` explored and selected have a
-    predicted force error — force σ (aggregated as ``calibration.aggregate``)
-    of the committee that explored them × its conformal factor — at or above
+    calibrated force σ — force σ (aggregated as ``calibration.aggregate``)
+    of the committee that explored them × its conformal factor, a bound only
+    for structures like the calibration set, so a heuristic for selected
+    frames (the most uncertain of each trajectory) — at or above
     ``stop.force_sigma_eV_A``: {"loop", "frames", "above", "target_eV_A",
     "factor", "origin"}; None without a target, frames or a factor. Stored
     every loop (setting ``predicted:<run>``) for the status and the report:

@@ -3,9 +3,10 @@
 The committee mean is the prediction and the spread of the member energies is the
 uncertainty, as in query-by-committee active learning (Seung, Opper & Sompolinsky,
 COLT 1992) and its use for MLIPs by Artrith & Behler, PRB 85, 045439 (2012). The
-gradient of the spread, which drives the adversarial bias, follows Schwalbe-Koda,
-Tan & Gomez-Bombarelli, Nat. Commun. 12, 5104 (2021) and, for energy-only
-committees, needs nothing but member energies and forces.
+gradient of the spread drives the adversarial bias, the biased energy E − α·σ_U of
+hyperactive learning (van der Oord et al., npj Comput. Mater. 9, 168 (2023)) and
+uncertainty-driven dynamics (Kulichenko et al., Nat. Comput. Sci. 3, 230 (2023));
+for energy-only committees it needs nothing but member energies and forces.
 """
 
 from __future__ import annotations

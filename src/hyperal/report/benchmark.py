@@ -270,7 +270,7 @@ def _ranking_section(page: Page, results) -> None:
         "loop to the next; 'σ–error rank ρ' the Spearman correlation of the last "
         "committee's σ_U per atom with its true energy error per structure on the "
         "ranking set (1: σ ranks the errors perfectly); the RMS "
-        "oracle force of the labelled frames says how far from equilibrium a "
+        "per-atom oracle force |F_i| of the labelled frames says how far from equilibrium a "
         "variant's labels lie.</p>"
     )
     rows = []

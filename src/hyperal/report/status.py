@@ -171,8 +171,8 @@ def stop_line(store, run: str = "main") -> str:
         last = left[-1]
         worth = (
             f"; loop {last['loop']}: {last['above']} of {last['frames']} "
-            "selected frames had a predicted force error (calibrated σ) at or "
-            f"above {last['target_eV_A']:g} eV/Å"
+            "selected frames had a calibrated force σ (q·σ, a heuristic for "
+            f"selected frames) at or above {last['target_eV_A']:g} eV/Å"
         )
     found = stopped(store, run)
     if found:
