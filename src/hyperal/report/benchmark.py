@@ -269,9 +269,9 @@ def _ranking_section(page: Page, results) -> None:
         f"is the largest increase of the mean {results.rank_set} force RMSE from one "
         "loop to the next; 'σ–error rank ρ' the Spearman correlation of the last "
         "committee's σ_U per atom with its true energy error per structure on the "
-        "ranking set (1: σ ranks the errors perfectly); the RMS "
-        "per-atom oracle force |F_i| of the labelled frames says how far from equilibrium a "
-        "variant's labels lie.</p>"
+        "ranking set (1: σ ranks the errors perfectly); the RMS per-atom "
+        "oracle force |F_i| of the labelled frames says how far from "
+        "equilibrium a variant's labels lie.</p>"
     )
     rows = []
     for k, s in enumerate(results.ranking(), 1):
