@@ -239,11 +239,15 @@ def _rounded_key(atoms) -> tuple:
     )
 
 
-def test_the_shipped_robustness_set_shares_no_structure_with_the_benchmark_starts(
-    tmp_path,
+@pytest.mark.parametrize(
+    "shipped_file, count",
+    [("emt-robust.extxyz", 105), ("emt-robust-confirm.extxyz", 92)],
+)
+def test_the_shipped_robustness_sets_share_no_structure_with_the_benchmark_starts(
+    tmp_path, shipped_file, count
 ):
-    """examples/data/emt-robust.extxyz against every start (initial and
-    loops 1-5, all 8 replicate seeds) of examples/benchmark-emt-large.yaml."""
+    """The shipped robustness sets against every start (initial and loops
+    1-5, all 8 replicate seeds) of examples/benchmark-emt-large.yaml."""
     from pathlib import Path
 
     from ase.io import write
@@ -253,9 +257,9 @@ def test_the_shipped_robustness_set_shares_no_structure_with_the_benchmark_start
 
     examples = Path(__file__).parents[1] / "examples"
     bench, base = load_benchmark(examples / "benchmark-emt-large.yaml")
-    shipped = read(examples / "data/emt-robust.extxyz", ":")
+    shipped = read(examples / "data" / shipped_file, ":")
     keys = {_rounded_key(a) for a in shipped}
-    assert len(keys) == len(shipped) == 105
+    assert len(keys) == len(shipped) == count
     starts = []
     for replicate in range(bench.replicates):
         cfg = base.model_copy(update={"seed": base.seed + replicate})
@@ -267,6 +271,88 @@ def test_the_shipped_robustness_set_shares_no_structure_with_the_benchmark_start
     # the comparison can fail: a start written and read back is recognised
     write(tmp_path / "start.extxyz", starts[17])
     assert _rounded_key(read(tmp_path / "start.extxyz")) == _rounded_key(starts[17])
+
+
+def test_the_confirmatory_recipe_shares_no_generator_with_the_campaign():
+    """examples/testset-emt-confirm.yaml against the campaign and schemes of
+    examples/benchmark-emt-large.yaml: no stratum from a generator of the
+    campaign's starts, no MD with a scheme's dynamics, a seed of its own."""
+    from pathlib import Path
+
+    import yaml
+
+    from hyperal.benchmark import load_benchmark
+
+    examples = Path(__file__).parents[1] / "examples"
+    recipe = parse_recipe(
+        yaml.safe_load((examples / "testset-emt-confirm.yaml").read_text())
+    )
+    bench, base = load_benchmark(examples / "benchmark-emt-large.yaml")
+    kinds = {s.kind for s in recipe.strata}
+    # the campaign's random starts come from `random`, its derived starts are
+    # rattled and sheared crystals (derive_metal)
+    assert base.counts.random > 0 and "random" not in kinds
+    assert base.system.derive_metal["displacement_std_A"] > 0
+    assert base.system.derive_metal["von_mises_strain"][1] > 0
+    assert not kinds & {"rattle", "oxide"}
+    assert not any(s.kind == "strain" and s.mode == "shear" for s in recipe.strata)
+    # no MD stratum samples as the schemes do (Langevin at their timestep,
+    # at their temperature)
+    md = bench.scheme_params["md"]
+    for s in recipe.strata:
+        if s.kind == "md":
+            assert s.dynamics != "langevin"
+            assert s.timestep_fs != md["timestep_fs"]
+            assert md["temperature_K"] not in s.temperatures_K
+    # a seed no example campaign, benchmark or other recipe uses
+    seeds = set()
+    for path in examples.glob("*.yaml"):
+        if path.name == "testset-emt-confirm.yaml":
+            continue
+        data = yaml.safe_load(path.read_text()) or {}
+        for section in (data, data.get("campaign") or {}):
+            if isinstance(section, dict) and "seed" in section:
+                seeds.add(section["seed"])
+    assert recipe.seed not in seeds
+    assert not {recipe.seed + k for k in range(-8, 9)} & {
+        base.seed + r for r in range(bench.replicates)
+    }
+
+
+def test_md_strata_take_other_ensembles_and_volumes(tmp_path):
+    from ase.calculators.emt import EMT
+
+    from hyperal.strata import candidates
+
+    recipe = parse_recipe(
+        {
+            **RECIPE,
+            "strata": [
+                {"name": name, "kind": "md", "count": 2, "temperatures_K": [900],
+                 "equilibrate": 3, "interval": 2, "timestep_fs": 1.0,
+                 "dynamics": name, "volume_strain": strain}
+                for name, strain in (("bussi", -0.03), ("nve", 0.04), ("langevin", 0))
+            ] + [{"kind": "adatom", "count": 2, "adatoms": 2}],
+        }
+    )  # fmt: skip
+    parent = recipe.system.metal_phases[0].build(np.random.default_rng(0))[0]
+    volume = parent.get_volume()
+    runs = {s.label: candidates(recipe, s, driver=EMT) for s in recipe.strata}
+    assert runs["bussi"][0].get_volume() == pytest.approx(volume * 0.97**3)
+    assert runs["nve"][0].get_volume() == pytest.approx(volume * 1.04**3)
+    assert runs["langevin"][0].get_volume() == pytest.approx(volume)
+    for name in ("bussi", "nve", "langevin"):
+        assert [a.info["md_step"] for a in runs[name]] == [3, 5]
+    # each ensemble moves the atoms its own way from the same kind of start
+    assert not np.allclose(runs["bussi"][1].positions, runs["nve"][1].positions)
+    # adatoms: two atoms above the slab's top layer, of the slab's elements
+    for slab in runs["adatom"]:
+        z = slab.positions[:, 2]
+        assert np.all(z[-2:] > z[:-2].max() + 1.6)  # 2 Å, then rattled 0.05
+        assert set(slab.get_chemical_symbols()[-2:]) <= set(
+            slab.get_chemical_symbols()[:-2]
+        )
+        assert slab.info["adatoms"] == 2
 
 
 def test_recipe_mistakes_are_one_line_each_before_any_label(tmp_path):
@@ -285,9 +371,10 @@ def test_recipe_mistakes_are_one_line_each_before_any_label(tmp_path):
     assert sorted(lines) == [
         "sed: unknown key; allowed: limits, oracle, seed, strata, system",
         "strata[0].kind: unknown kind 'warp'; allowed: 'md', 'vacancy', 'surface', "
-        "'strain', 'random', 'oxide', 'rattle'",
-        "strata[1].tmep: unknown key; allowed: count, equilibrate, friction, "
-        "interval, kind, name, phases, rattle_A, temperatures_K, timestep_fs",
+        "'adatom', 'strain', 'random', 'oxide', 'rattle'",
+        "strata[1].tmep: unknown key; allowed: count, dynamics, equilibrate, "
+        "friction, interval, kind, name, phases, rattle_A, taut_fs, "
+        "temperatures_K, timestep_fs, volume_strain",
         "strata[2].count: Input should be greater than or equal to 1",
     ]
     with pytest.raises(ConfigError, match=r"strata\[0\] \(oxide\): kind oxide needs"):

@@ -16,6 +16,7 @@ from hyperal.runs.plan import Plan, PlanStage, Workers
 
 if TYPE_CHECKING:
     from hyperal.testsets import (
+        AdatomStratum,
         MDStratum,
         StrainStratum,
         SurfaceStratum,
@@ -82,6 +83,20 @@ def _surface(atoms: Atoms, stratum: SurfaceStratum, rng) -> Atoms | None:
     return slab
 
 
+def _adatoms(slab: Atoms, stratum: AdatomStratum, rng) -> Atoms:
+    """``slab`` with adatoms of its own elements above its top layer."""
+    top = slab.positions[:, 2].max()
+    for _ in range(stratum.adatoms):
+        x, y = rng.uniform(0, 1, 2)
+        position = x * slab.cell[0] + y * slab.cell[1]
+        position[2] = top + stratum.height_A
+        symbol = slab.get_chemical_symbols()[int(rng.integers(len(slab)))]
+        slab.append(symbol)
+        slab.positions[-1] = position
+    slab.info["adatoms"] = stratum.adatoms
+    return slab
+
+
 def _strain(atoms: Atoms, stratum: StrainStratum, rng) -> Atoms:
     from hyperal.structures.strain import deform, deformation, deviatoric_strain
 
@@ -108,8 +123,12 @@ def per_temperature(stratum: MDStratum) -> list[int]:
 def _md(stratum: MDStratum, system, driver, rng) -> list[Atoms]:
     """The MD stratum's snapshots, driven by the calculator ``driver``."""
     from ase import units
+    from ase.md.bussi import Bussi
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+
+    from hyperal.structures.strain import deform, deformation
 
     out = []
     for temperature, n in zip(
@@ -119,16 +138,30 @@ def _md(stratum: MDStratum, system, driver, rng) -> list[Atoms]:
             continue
         (atoms,) = _parents(stratum, system, rng)[:1]
         atoms = _clean(atoms)
+        if stratum.volume_strain:
+            atoms = deform(atoms, deformation(linear=stratum.volume_strain))
         atoms.calc = driver()
         thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-        dyn = Langevin(
-            atoms,
-            timestep=stratum.timestep_fs * units.fs,
-            temperature_K=temperature,
-            friction=stratum.friction / units.fs,
-            fixcm=False,
-            rng=rng,
-        )
+        step = stratum.timestep_fs * units.fs
+        if stratum.dynamics == "langevin":
+            dyn = Langevin(
+                atoms,
+                timestep=step,
+                temperature_K=temperature,
+                friction=stratum.friction / units.fs,
+                fixcm=False,
+                rng=rng,
+            )
+        elif stratum.dynamics == "bussi":
+            dyn = Bussi(
+                atoms,
+                timestep=step,
+                temperature_K=temperature,
+                taut=stratum.taut_fs * units.fs,
+                rng=rng,
+            )
+        else:
+            dyn = VelocityVerlet(atoms, timestep=step)
         dyn.run(stratum.equilibrate)
         for k in range(n):
             if k:
@@ -174,10 +207,12 @@ def candidates(recipe: TestSetRecipe, stratum, driver=None) -> list[Atoms]:
             atoms = _clean(atoms)
             if stratum.kind == "vacancy":
                 atoms = _vacancies(atoms, stratum, rng)
-            elif stratum.kind == "surface":
+            elif stratum.kind in ("surface", "adatom"):
                 atoms = _surface(atoms, stratum, rng)
                 if atoms is None:
                     continue
+                if stratum.kind == "adatom":
+                    atoms = _adatoms(atoms, stratum, rng)
             elif stratum.kind == "strain":
                 atoms = _strain(atoms, stratum, rng)
             structures.append(atoms)

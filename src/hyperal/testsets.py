@@ -62,15 +62,28 @@ class _Stratum(Settings):
 
 
 class MDStratum(_Stratum):
-    """Langevin MD snapshots: one trajectory per temperature (a fresh
-    decoration of a parent phase each), ``equilibrate`` steps, then a
-    snapshot every ``interval`` steps; the snapshots spread evenly over the
-    temperatures."""
+    """MD snapshots: one trajectory per temperature (a fresh decoration of a
+    parent phase each, optionally compressed or expanded), ``equilibrate``
+    steps, then a snapshot every ``interval`` steps; the snapshots spread
+    evenly over the temperatures. ``dynamics`` picks the ensemble, so a test
+    set need not sample as any scheme does (the schemes' MD is Langevin):
+    ``bussi`` is stochastic velocity rescaling (Bussi, Donadio & Parrinello,
+    J. Chem. Phys. 126, 014101 (2007)), ``nve`` velocity Verlet from momenta
+    drawn at the temperature."""
 
     kind: Literal["md"]
     temperatures_K: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
     timestep_fs: float = Field(2.0, gt=0)
+    dynamics: Literal["langevin", "bussi", "nve"] = "langevin"
     friction: float = Field(0.02, gt=0, description="Langevin friction (1/fs)")
+    taut_fs: float = Field(100.0, gt=0, description="Bussi time constant (fs)")
+    volume_strain: float = Field(
+        0.0,
+        gt=-0.3,
+        lt=0.5,
+        description="linear strain of the cell before the MD (L'/L − 1): "
+        "compressed (< 0) or expanded (> 0) volumes",
+    )
     equilibrate: int = Field(100, ge=0, description="steps before the first snapshot")
     interval: int = Field(50, ge=1, description="steps between snapshots")
     rattle_A: float = Field(0.0, ge=0)
@@ -96,6 +109,16 @@ class SurfaceStratum(_Stratum):
     layers: int = Field(1, ge=1, description="repetitions of the supercell")
     vacuum_A: float = Field(6.0, gt=0)
     max_atoms: int = Field(200, ge=1)
+
+
+class AdatomStratum(SurfaceStratum):
+    """A surface slab (as ``surface``) with ``adatoms`` extra atoms of the
+    slab's own elements at random in-plane positions ``height_A`` above its
+    top layer."""
+
+    kind: Literal["adatom"]  # type: ignore[assignment]
+    adatoms: int = Field(1, ge=1)
+    height_A: float = Field(2.0, gt=0.5, description="above the top atom (Å)")
 
 
 class StrainStratum(_Stratum):
@@ -145,6 +168,7 @@ Stratum = Annotated[
     MDStratum
     | VacancyStratum
     | SurfaceStratum
+    | AdatomStratum
     | StrainStratum
     | RandomStratum
     | OxideStratum
