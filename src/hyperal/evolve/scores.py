@@ -66,8 +66,10 @@ class Score:
         return f"{self.symbol or self.name} = {value:.4g} {unit}"
 
 
-#: Every selection score, by name.
 SCORES: dict[str, Score] = {}
+"""Every selection score, by name: ``energy_sigma``, ``force_sigma_max``,
+``force_sigma_mean`` (uncertainties) and ``force_magnitude``,
+``energy_above`` (σ-free controls); :func:`register_score` adds one."""
 
 
 def register_score(score: Score) -> Score:
