@@ -29,6 +29,7 @@ LOADERS = {
     "nbtizr-o-barriers.yaml": load_barrier_config,
     "nbtizr-o-gpaw.yaml": load_config,
     "testset-emt.yaml": lambda path: load_with(path, parse_recipe),
+    "testset-emt-confirm.yaml": lambda path: load_with(path, parse_recipe),
 }
 #: Files whose oracle needs an optional package: without it, the one error
 #: must be the missing package (everything else in the file validates).
