@@ -197,22 +197,73 @@ def test_force_scores_are_the_members_force_disagreement():
     calc = _committee()
     result = RelaxEvolver(calculator=calc).run(rattled_cuni(seed=4), steps=3)
     frames = result.frames
-    for score, reduce in (("force_sigma_max", np.max), ("force_sigma_mean", np.mean)):
-        values = frame_scores(frames, score, calculator=calc)
+
+    def relative(spread, mean, reduce, floor):
+        return reduce(spread / (np.linalg.norm(mean, axis=1) + floor))
+
+    cases = [
+        ("force_sigma_max", {}, lambda s, m: np.max(s)),
+        ("force_sigma_mean", {}, lambda s, m: np.mean(s)),
+        ("force_sigma_relative", {}, lambda s, m: relative(s, m, np.max, 1.0)),
+        (
+            "force_sigma_relative_mean",
+            {"relative_floor_eV_A": 0.2},
+            lambda s, m: relative(s, m, np.mean, 0.2),
+        ),
+    ]
+    for score, options, expected in cases:
+        values = frame_scores(frames, score, calculator=calc, **options)
         for f, v in zip(frames, values, strict=True):
             atoms = f.to_atoms()
             atoms.calc = calc
             members = np.array(calc.get_property("member_forces", atoms))
-            spread = np.sqrt(
-                ((members - members.mean(0)) ** 2).sum(axis=2).mean(axis=0)
-            )
-            assert v == pytest.approx(reduce(spread), rel=1e-10)
+            mean = members.mean(0)
+            spread = np.sqrt(((members - mean) ** 2).sum(axis=2).mean(axis=0))
+            assert v == pytest.approx(expected(spread, mean), rel=1e-10)
+    with pytest.raises(ValueError, match="relative_floor_eV_A must be > 0"):
+        frame_scores(frames, "force_sigma_relative", calculator=calc,
+                     relative_floor_eV_A=0)  # fmt: skip
     # energy σ needs no calculator and matches the recorded σ_U
     assert np.allclose(frame_scores(frames, "energy_sigma"), result.sigmas)
     with pytest.raises(ValueError, match="score must be one of"):
         frame_scores(frames, "gamma")
     with pytest.raises(ValueError, match="forces_uncertainty"):
         frame_scores(frames, "force_sigma_max", calculator=EMT())
+
+
+class _Stub:
+    """A committee calculator whose per-atom force spread and mean forces
+    are set by hand per frame (read from the first atom's x)."""
+
+    implemented_properties = ("forces", "forces_uncertainty")
+
+    def __init__(self, spreads, forces):
+        self.spreads, self.forces = spreads, forces
+
+    def get_property(self, name, atoms):
+        k = int(round(atoms.positions[0, 0]))
+        return self.spreads[k] if name == "forces_uncertainty" else self.forces[k]
+
+
+def test_the_relative_force_deviation_discounts_spread_that_grows_with_force():
+    from hyperal.evolve import frame_scores
+
+    # frame 1: a large spread on an atom under a large force; frame 2: a
+    # smaller spread where the force is small -- the absolute spread picks
+    # frame 1, the relative one (l = 1 eV/A) frame 2
+    frames = [frame(k, 0.1) for k in range(3)]
+    for k, f in enumerate(frames):
+        f.positions[0, 0] = k
+    spreads = [np.array([0.1, 0.1]), np.array([2.0, 0.1]), np.array([0.6, 0.1])]
+    forces = [np.zeros((2, 3)), np.array([[9.0, 0, 0], [0, 0, 0]]), np.zeros((2, 3))]
+    stub = _Stub(spreads, forces)
+    absolute = frame_scores(frames, "force_sigma_max", calculator=stub)
+    relative = frame_scores(frames, "force_sigma_relative", calculator=stub)
+    assert absolute.tolist() == [0.1, 2.0, 0.6]
+    assert relative == pytest.approx([0.1, 0.2, 0.6])  # 2.0 / (9 + 1)
+    assert select_frame(frames, scores=absolute, score="force_sigma_max").index == 1
+    chosen = select_frame(frames, scores=relative, score="force_sigma_relative")
+    assert chosen.index == 2 and "force_sigma_relative = 0.6;" in chosen.reason
 
 
 def test_sigma_free_controls_read_the_committee_mean_not_its_spread():

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from hyperal.evolve.scores import SCORES
+from hyperal.evolve.scores import RELATIVE_FLOOR_EV_A, SCORES
 from hyperal.evolve.settings import SchemeSettings, default_scheme
 from hyperal.models.options import BPNNOptions, CommitteeOptions
 from hyperal.runs.sections import (
@@ -310,9 +310,18 @@ class SelectionConfig(Settings):
         description="what max_sigma ranks by: energy_sigma (the committee's "
         "energy spread σ_U), force_sigma_max or force_sigma_mean (the per-atom "
         "force disagreement of its members, largest or mean over atoms; one "
-        "more committee evaluation per frame), or a σ-free control: "
+        "more committee evaluation per frame), force_sigma_relative or "
+        "force_sigma_relative_mean (σ_F,i / (|F̄_i| + l), largest or mean), "
+        "or a σ-free control: "
         "force_magnitude (the committee mean's largest atomic force) or "
         "energy_above (its energy above the trajectory's start, per atom)",
+    )
+    relative_floor_eV_A: float | None = Field(
+        None,
+        gt=0,
+        description="l of the relative force deviation σ_F,i / (|F̄_i| + l) "
+        "(scores force_sigma_relative*); default (null) "
+        f"{RELATIVE_FLOOR_EV_A:g} eV/Å, DeePMD-kit's documented level",
     )
     batch: bool = Field(
         False,
@@ -360,6 +369,7 @@ class SelectionConfig(Settings):
                 "rule",
                 "include_start",
                 "score",
+                "relative_floor_eV_A",
             }
         )
 

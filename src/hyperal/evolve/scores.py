@@ -25,6 +25,18 @@ import numpy as np
 from hyperal.evolve.base import NUMERICAL_ERRORS
 from hyperal.evolve.frames import Frame
 
+#: DeePMD-kit's documented level of the relative force deviation (its LAMMPS
+#: ``pair_style deepmd ... relative 1.0`` example), in eV/Å.
+RELATIVE_FLOOR_EV_A = 1.0
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """What a campaign's ``selection`` section tells a score."""
+
+    per_atom: bool = False
+    relative_floor_eV_A: float = RELATIVE_FLOOR_EV_A
+
 
 @dataclass(frozen=True)
 class Score:
@@ -35,7 +47,7 @@ class Score:
     name : str
         The ``selection.score`` value.
     unit : str
-        Its unit, for messages.
+        Its unit, for messages ("" for a ratio).
     uncertainty : bool
         True when it measures the committee's disagreement; False for a
         σ-free control that reads only the committee mean.
@@ -43,8 +55,8 @@ class Score:
         A calculator property the score evaluates each frame for (``""``:
         every frame already carries what it needs).
     compute : callable
-        ``compute(frames, calculator, per_atom) -> (n_frames,) array``, NaN
-        where a frame has no score.
+        ``compute(frames, calculator, options) -> (n_frames,) array`` (options:
+        :class:`ScoreOptions`), NaN where a frame has no score.
     summary : str
         One line for the docs and ``--help``.
     """
@@ -53,7 +65,7 @@ class Score:
     unit: str
     uncertainty: bool
     needs: str
-    compute: Callable[[Sequence[Frame], object, bool], np.ndarray]
+    compute: Callable[[Sequence[Frame], object, ScoreOptions], np.ndarray]
     summary: str
 
     symbol: str = ""
@@ -63,7 +75,7 @@ class Score:
     def text(self, value: float, per_atom: bool = False) -> str:
         """``σ_U = 0.12 eV``: a value as a reason states it."""
         unit = self.per_atom_unit if per_atom and self.per_atom_unit else self.unit
-        return f"{self.symbol or self.name} = {value:.4g} {unit}"
+        return f"{self.symbol or self.name} = {value:.4g}{' ' if unit else ''}{unit}"
 
 
 SCORES: dict[str, Score] = {}
@@ -96,13 +108,18 @@ def frame_scores(
     *,
     calculator=None,
     per_atom: bool = False,
+    relative_floor_eV_A: float = RELATIVE_FLOOR_EV_A,
 ) -> np.ndarray:
     """Each frame's score (:data:`SCORES`), NaN where it has none.
 
     A score that evaluates the frames (``needs``) takes ``calculator``, a
     committee calculator offering that property; the others read what every
-    frame carries.
+    frame carries. ``per_atom`` divides σ_U by the atom count;
+    ``relative_floor_eV_A`` is l of the relative force deviation.
     """
+    if not relative_floor_eV_A > 0:
+        raise ValueError(f"relative_floor_eV_A must be > 0, got {relative_floor_eV_A}")
+    options = ScoreOptions(per_atom, relative_floor_eV_A)
     entry = get_score(score)
     if entry.needs and (
         calculator is None
@@ -111,40 +128,61 @@ def frame_scores(
         raise ValueError(
             f"score {score!r} needs a committee calculator offering {entry.needs!r}"
         )
-    return np.asarray(entry.compute(list(frames), calculator, per_atom), dtype=float)
+    return np.asarray(entry.compute(list(frames), calculator, options), dtype=float)
 
 
-def _energy_sigma(frames, calculator, per_atom) -> np.ndarray:
+def _energy_sigma(frames, calculator, options) -> np.ndarray:
     return np.array(
-        [f.sigma_per_atom if per_atom else f.sigma for f in frames], dtype=float
+        [f.sigma_per_atom if options.per_atom else f.sigma for f in frames],
+        dtype=float,
     )
 
 
+def _per_atom_spread(frames, calculator, value) -> np.ndarray:
+    """``value(spread, mean_forces, atoms)`` of each frame evaluated on the
+    committee: its per-atom force disagreement (N,) and mean forces (N, 3);
+    NaN for a frame the committee cannot evaluate."""
+    out = np.full(len(frames), np.nan)
+    for k, frame in enumerate(frames):
+        if not np.all(np.isfinite(frame.positions)) or not frame.natoms:
+            continue
+        atoms = frame.to_atoms()
+        atoms.calc = calculator
+        try:
+            spread = np.asarray(calculator.get_property("forces_uncertainty", atoms))
+            forces = np.asarray(calculator.get_property("forces", atoms))
+        except NUMERICAL_ERRORS:
+            continue
+        out[k] = float(value(spread, forces))
+    return out
+
+
 def _force_sigma(reduce) -> Callable:
-    def compute(frames, calculator, per_atom) -> np.ndarray:
-        out = np.full(len(frames), np.nan)
-        for k, frame in enumerate(frames):
-            if not np.all(np.isfinite(frame.positions)):
-                continue
-            atoms = frame.to_atoms()
-            atoms.calc = calculator
-            try:
-                spread = np.asarray(
-                    calculator.get_property("forces_uncertainty", atoms)
-                )
-            except NUMERICAL_ERRORS:
-                continue
-            out[k] = float(reduce(spread)) if spread.size else np.nan
-        return out
+    def compute(frames, calculator, options) -> np.ndarray:
+        return _per_atom_spread(frames, calculator, lambda s, f: reduce(s))
 
     return compute
 
 
-def _force_magnitude(frames, calculator, per_atom) -> np.ndarray:
+def _force_sigma_relative(reduce) -> Callable:
+    # the relative model deviation of DeePMD-kit (model_devi ``relative``)
+    # and MACE's active-learning MD: σ_F,i / (|F̄_i| + l)
+    def compute(frames, calculator, options) -> np.ndarray:
+        floor = options.relative_floor_eV_A
+        return _per_atom_spread(
+            frames,
+            calculator,
+            lambda s, f: reduce(s / (np.linalg.norm(f, axis=1) + floor)),
+        )
+
+    return compute
+
+
+def _force_magnitude(frames, calculator, options) -> np.ndarray:
     return np.array([f.max_force for f in frames], dtype=float)
 
 
-def _energy_above(frames, calculator, per_atom) -> np.ndarray:
+def _energy_above(frames, calculator, options) -> np.ndarray:
     if not frames:
         return np.zeros(0)
     start = frames[0].energy
@@ -190,6 +228,28 @@ register_score(
         _force_sigma(np.mean),
         "the mean per-atom force disagreement (one more committee evaluation "
         "per frame)",
+    )
+)
+register_score(
+    Score(
+        "force_sigma_relative",
+        "",
+        True,
+        "forces_uncertainty",
+        _force_sigma_relative(np.max),
+        "the largest relative force deviation σ_F,i / (|F̄_i| + l), l = "
+        "selection.relative_floor_eV_A (DeePMD-kit's relative model "
+        "deviation): a spread that does not grow with the force itself",
+    )
+)
+register_score(
+    Score(
+        "force_sigma_relative_mean",
+        "",
+        True,
+        "forces_uncertainty",
+        _force_sigma_relative(np.mean),
+        "the mean relative force deviation over atoms",
     )
 )
 register_score(

@@ -23,7 +23,8 @@ from ase.optimize import FIRE
 
 from hyperal.diversity import motion_summary
 from hyperal.evolve.schemes import make_evolver
-from hyperal.evolve.select import frame_scores, select_frame, spread_out
+from hyperal.evolve.scores import RELATIVE_FLOOR_EV_A, frame_scores
+from hyperal.evolve.select import select_frame, spread_out
 from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoint
 from hyperal.models.progress import EpochFile, epoch_file, listening
 from hyperal.models.protocol import CommitteeModel, FitReport, Prediction
@@ -182,13 +183,16 @@ def evolve_and_select(
     calc = committee(checkpoint).calculator()
     result = make_evolver(scheme, calc, params, rng=seed).run(atoms, steps=steps)
     motion = motion_summary([f.to_atoms() for f in result.frames])
+    selection = dict(selection)
+    floor = selection.pop("relative_floor_eV_A", None) or RELATIVE_FLOOR_EV_A
     if selection.get("rule") == "random":  # ranks nothing: σ_U blocks NaNs
-        selection = {**selection, "score": "energy_sigma"}
+        selection["score"] = "energy_sigma"
     scores = frame_scores(
         result.frames,
         selection.get("score", "energy_sigma"),
         calculator=calc,
         per_atom=selection.get("per_atom", False),
+        relative_floor_eV_A=floor,
     )
     # the random rule draws from its own stream, not the evolution's
     chosen = select_frame(result, **selection, scores=scores, rng=seed + 1)
