@@ -338,6 +338,15 @@ class SelectionConfig(Settings):
     candidates: int = Field(
         4, ge=1, description="ranked frames per trajectory the filter may try"
     )
+    random_share: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="the share of each loop's trajectories that give a frame "
+        "drawn uniformly at random (stored as audit labels): an unbiased "
+        "estimate of the exploring committee's error each loop, printed by "
+        "`hyperal status` (null: none)",
+    )
     include_start: bool = Field(
         True,
         description="may the unevolved start of a trajectory be selected (false: "
@@ -398,6 +407,13 @@ class StopConfig(Settings):
     )
     share: float = Field(
         0.9, gt=0, le=1, description="the share of frames `force_sigma_eV_A` needs"
+    )
+    audit_force_rmse_meV_A: float | None = Field(
+        None,
+        gt=0,
+        description="stop when the upper end of the 95 % interval of the audit "
+        "estimate (the exploring committee's force RMSE on the loop's random "
+        "labels; needs selection.random_share) is below this",
     )
 
 

@@ -97,7 +97,12 @@ def selected_entry(
         )
     atoms.info = {}
     pairs.update(split=Split.TRAIN.value, uncertainty=float(sigma))
-    if cfg.selection.score != "energy_sigma" and math.isfinite(score):
+    # an audit frame was drawn at random: its score is σ_U, not the rule's
+    if (
+        cfg.selection.score != "energy_sigma"
+        and math.isfinite(score)
+        and not (extra.get("audit"))
+    ):
         pairs["selection_score"] = float(score)
     return atoms, pairs
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from hyperal.campaign.audit import audit_errors, audit_starts
 from hyperal.campaign.selected import (
     batch_entries,
     first_new,
@@ -253,6 +254,12 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         if row.start_index not in done
     ]
     by_index = {row.start_index: row for row in starts}
+    audited = audit_starts(
+        cfg.seed,
+        loop,
+        done | set(by_index),
+        cfg.selection.random_share or 0.0,
+    )
     kept = redundancy_filter(ctx, loop) if starts else None
     batch = cfg.selection.batch
     n_candidates = cfg.selection.candidates if (kept is not None or batch) else 1
@@ -266,7 +273,10 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                 "scheme": cfg.scheme.full_name,
                 "params": cfg.scheme.given_params,
                 "steps": cfg.scheme.steps,
-                "selection": cfg.selection.limits(),
+                "selection": {
+                    **cfg.selection.limits(),
+                    **({"rule": "random"} if row.start_index in audited else {}),
+                },
                 "atoms": row.toatoms(),
                 "seed": task_seed(cfg.seed, loop, row.start_index),
                 "candidates": n_candidates,
@@ -277,7 +287,8 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     )
     outcomes = {}
     for n, (j, outcome) in enumerate(ctx.flow.completed(ctx.executor, calls), 1):
-        if batch:  # chosen together once every evolution has ended
+        audit = {"audit": 1} if j in audited else {}
+        if batch and not audit:  # chosen together once every evolution ended
             outcomes[j] = outcome
             ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
             continue
@@ -300,6 +311,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             score=score,
             reason=reason,
             redundant=passed,
+            **audit,
         )
         (row_id,) = store.add([entry])
         if ctx.labeller is not None and atoms is not None:
@@ -370,6 +382,7 @@ def evaluate(
         tests=tests,
         pool_time=pools,
         wall_s=wall_s,
+        audit=audit_errors(ctx, loop),
     )
     store.add_metrics(metrics)
     ctx.report(loop, StageKind.EVALUATED, 1, 1)

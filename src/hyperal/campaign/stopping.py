@@ -18,6 +18,11 @@ last.
   factor of those sets; when every one is infinite the criterion never
   holds.
 
+- **The audit says it is good enough**: with ``selection.random_share``,
+  the exploring committee's force RMSE on the loop's randomly drawn labels
+  (:mod:`hyperal.campaign.audit`) has a 95 % bootstrap interval whose upper
+  end is below ``audit_force_rmse_meV_A``.
+
 The decision is recomputed from the store on a rerun, so a resumed campaign
 stops at the same loop; it is stored (setting ``stopped:<run>``) for the
 status and the report.
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hyperal.campaign.audit import audit_estimate
 from hyperal.committee.calibration import aggregate
 from hyperal.runs.context import StageContext
 from hyperal.runs.query import Where
@@ -135,10 +141,27 @@ def _nothing_uncertain(ctx: StageContext, loop: int) -> str:
     )
 
 
+def _audit_below(ctx: StageContext, loop: int) -> str:
+    target = ctx.config.stop.audit_force_rmse_meV_A
+    if target is None:
+        return ""
+    found = next((m.audit for m in ctx.store.metrics(ctx.run) if m.loop == loop), None)
+    if found is None:
+        return ""
+    rmse, low, high, n = audit_estimate(found)
+    if not high < target:
+        return ""
+    return (
+        f"the audit estimate of loop {loop} — the exploring committee's force "
+        f"RMSE on its {n} random labels, {rmse:.0f} meV/Å [{low:.0f}, "
+        f"{high:.0f}] — lies below stop.audit_force_rmse_meV_A {target:g}"
+    )
+
+
 def stop_reason(ctx: StageContext, loop: int) -> str:
     """Why the campaign stops after ``loop`` (empty: it goes on)."""
     uncertain = _nothing_uncertain(ctx, loop)  # records what is left, always
-    return _no_more_gain(ctx, loop) or uncertain
+    return _no_more_gain(ctx, loop) or uncertain or _audit_below(ctx, loop)
 
 
 def stopped(store, run: str) -> dict | None:

@@ -63,6 +63,11 @@ def semantic_problems(cfg: CampaignConfig) -> list[str]:
         executor=cfg.executor,
     )
     problems += _initial_problems(cfg)
+    if cfg.stop.audit_force_rmse_meV_A is not None and not cfg.selection.random_share:
+        problems.append(
+            "stop.audit_force_rmse_meV_A: needs audit labels; set "
+            "selection.random_share (e.g. 0.2)"
+        )
     return problems or _workload_problems(cfg)
 
 

@@ -145,6 +145,7 @@ def status(
     """A table per loop: oracle calls, training size, errors on both test
     sets; after the last loop, every loop's force errors on the final frozen
     sets, per structure type."""
+    from hyperal.campaign.audit import audit_lines
     from hyperal.report import (
         POOL_NOTE,
         SUMMARY_COLUMNS,
@@ -166,6 +167,8 @@ def status(
     out.print(stop_line(opened))
     if metrics:
         out.print(wall_line(metrics))
+        for line in audit_lines(metrics):
+            out.print(line)
     failures = opened.failure_reasons()
     if failures:
         print_table(

@@ -149,6 +149,11 @@ class LoopMetrics(_Model):
     #: of the run that finished it — to its evaluation (None in stores
     #: written before it was measured)
     wall_s: float | None = None
+    #: the exploring committee's (the previous loop's) errors on this loop's
+    #: audit labels — frames drawn uniformly at random, ``selection.
+    #: random_share`` of the loop's labels — an unbiased estimate of its
+    #: error on the distribution the loop explored (None without an audit)
+    audit: SplitErrors | None = None
 
     def errors(self, split: str) -> ErrorSummary | None:
         """Overall errors on ``split`` (None when not evaluated)."""
