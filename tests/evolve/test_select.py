@@ -381,3 +381,51 @@ def test_batch_selection_picks_the_uncertain_and_diverse_frames():
     ).chosen == (2,)
     with pytest.raises(ValueError, match="descriptor"):
         select_batch(pool, scores, 1)
+
+
+# --- trust window ----------------------------------------------------------------
+
+
+def test_the_trust_window_draws_uniformly_inside_it_at_equal_cost():
+    from hyperal.evolve.select import trust_window_draw
+
+    # trajectory 0: two frames inside [1, 2]; 1: only below and above it;
+    # 2: one inside, one above (failed: never drawn)
+    scores = [[0.5, 1.2, 1.8], [0.1, 2.5], [1.5, 9.0]]
+    chosen, below, above = trust_window_draw(scores, 1.0, 2.0, budget=3, rng=0)
+    assert below == [1, 1, 0] and above == [0, 1, 1]
+    # one each from 0 and 2 first, then the budget's third from what is
+    # left inside: trajectory 0's other frame -- 1 gives none, cost stays 3
+    assert sorted(chosen) == [(0, 1), (0, 2), (2, 0)]
+    assert chosen[-1][0] == 0
+    # nothing in the window anywhere: nothing drawn
+    assert trust_window_draw(scores, 3.0, 4.0, budget=3, rng=0)[0] == []
+    # the budget caps the draw; the first pass goes trajectory by trajectory
+    assert [t for t, _ in trust_window_draw(scores, 1.0, 2.0, 1, rng=0)[0]] == [0]
+    # uniform inside: each of trajectory 0's two window frames about half
+    firsts = [trust_window_draw(scores, 1.0, 2.0, 2, rng=s)[0][0] for s in range(400)]
+    share = sum(k == 1 for _, k in firsts) / len(firsts)
+    assert 0.42 < share < 0.58
+    # a refused frame (a near-copy) is replaced by the next draw
+    refused = trust_window_draw(
+        scores, 1.0, 2.0, budget=2, rng=0, accept=lambda t, k: (t, k) != (0, 1)
+    )[0]
+    assert (0, 1) not in refused and len(refused) == 2
+    with pytest.raises(ValueError, match="low <= high"):
+        trust_window_draw(scores, 2.0, 1.0, 1)
+
+
+def test_a_window_of_quantiles_reads_the_loops_scores():
+    from hyperal.campaign.config import SelectionConfig, WindowConfig
+
+    window = WindowConfig(low=0.25, high=0.75, quantiles=True)
+    assert window.bounds([1, 2, 3, 4, 5, np.nan]) == (2.0, 4.0)
+    assert WindowConfig(low=0.1, high=0.3).bounds([9.0]) == (0.1, 0.3)
+    with pytest.raises(ValueError, match="needs a `window`"):
+        SelectionConfig(rule="trust_window")
+    with pytest.raises(ValueError, match="needs rule: trust_window"):
+        SelectionConfig(window={"low": 0.1, "high": 0.2})
+    with pytest.raises(ValueError, match="must not exceed"):
+        WindowConfig(low=0.3, high=0.1)
+    with pytest.raises(ValueError, match="it needs rule: max_sigma"):
+        SelectionConfig(rule="trust_window", window=window, batch=True)

@@ -7,6 +7,7 @@ the value must be one of a set, the allowed values:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -294,16 +295,52 @@ class CountsConfig(Settings):
     random: int = Field(100, ge=0)
 
 
+class WindowConfig(Settings):
+    """The trust window of ``rule: trust_window``: the scores a frame may
+    have to be drawn (DP-GEN's ``trust_lo`` / ``trust_hi``)."""
+
+    low: float = Field(description="lower end: absolute, or a quantile")
+    high: float = Field(description="upper end: absolute, or a quantile")
+    quantiles: bool = Field(
+        False,
+        description="low and high are quantiles (0-1) of every qualified "
+        "frame's score in the loop, not score values",
+    )
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low <= self.high:
+            raise ValueError(f"low {self.low} must not exceed high {self.high}")
+        if self.quantiles and not (0 <= self.low and self.high <= 1):
+            raise ValueError("quantiles lie in [0, 1]")
+        return self
+
+    def bounds(self, scores) -> tuple[float, float]:
+        """The window in score units for a loop's ``scores``."""
+        if not self.quantiles:
+            return self.low, self.high
+        values = np.asarray(scores, dtype=float)
+        values = values[np.isfinite(values)]
+        if not values.size:
+            return math.inf, math.inf
+        low, high = np.quantile(values, [self.low, self.high])
+        return float(low), float(high)
+
+
 class SelectionConfig(Settings):
     """Which frame of each evolution is labelled (docs/method.md §3, §4)."""
 
     max_force_eV_A: float = Field(25.0, gt=0)
     min_distance_A: float = Field(1.0, ge=0)
     per_atom: bool = False
-    rule: Literal["max_sigma", "random"] = Field(
+    rule: Literal["max_sigma", "random", "trust_window"] = Field(
         "max_sigma",
         description="max_sigma: the most uncertain physical frame; random: a "
-        "physical frame drawn uniformly (the control)",
+        "physical frame drawn uniformly (the control); trust_window: a frame "
+        "drawn uniformly among those whose score lies in `window` (DP-GEN)",
+    )
+    window: WindowConfig | None = Field(
+        None, description="the trust window of rule: trust_window"
     )
     score: str = Field(
         "energy_sigma",
@@ -362,9 +399,15 @@ class SelectionConfig(Settings):
 
     @model_validator(mode="after")
     def _batch_ranks(self):
-        if self.batch and self.rule == "random":
+        if self.batch and self.rule != "max_sigma":
             raise ValueError(
-                "batch: chooses by uncertainty; it needs rule: max_sigma, not random"
+                "batch: chooses by uncertainty; it needs rule: max_sigma, not "
+                f"{self.rule}"
+            )
+        if (self.rule == "trust_window") != (self.window is not None):
+            raise ValueError(
+                "rule: trust_window needs a `window` ({low, high} or quantiles), "
+                "and a window needs rule: trust_window"
             )
         return self
 

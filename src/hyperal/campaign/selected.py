@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from hyperal.evolve.select import trust_window_draw
 from hyperal.runs.context import StageContext
 from hyperal.runs.query import Where
 from hyperal.runs.records import (
@@ -163,6 +166,84 @@ def batch_entries(ctx: StageContext, loop: int, by_index: dict, outcomes: dict, 
                     sigma=sigma,
                     score=score,
                     batch_rank=choice.chosen.index(k),
+                    **extra,
+                )
+            )
+    return entries
+
+
+#: A stream of its own for the trust window's draws.
+_WINDOW_STREAM = 0x7105
+
+
+def window_entries(
+    ctx: StageContext, loop: int, by_index: dict, outcomes: dict, kept
+) -> list[tuple]:
+    """The loop's frames drawn uniformly inside the trust window
+    (:func:`~hyperal.evolve.select.trust_window_draw`) from every
+    evolution's qualified frames — as many as the evolutions that have one —
+    and a skipped entry, with the reason, for each start that gave none."""
+    selection = ctx.config.selection
+    order = sorted(outcomes)
+    scores = [[c[2] for c in outcomes[j].candidates] for j in order]
+    low, high = selection.window.bounds([s for values in scores for s in values])
+    refused = dict.fromkeys(order, 0)
+
+    def accept(t: int, k: int) -> bool:
+        if kept is None or kept.add(outcomes[order[t]].candidates[k][0]):
+            return True
+        refused[order[t]] += 1
+        return False
+
+    chosen, below, above = trust_window_draw(
+        scores,
+        low,
+        high,
+        budget=sum(outcomes[j].atoms is not None for j in order),
+        rng=np.random.default_rng([ctx.config.seed, loop, _WINDOW_STREAM]),
+        accept=accept,
+    )
+    picks: dict[int, list[int]] = {}
+    for t, k in chosen:
+        picks.setdefault(order[t], []).append(k)
+    window = {"window_low": float(low), "window_high": float(high)}
+    entries = []
+    for t, j in enumerate(order):
+        row, outcome = by_index[j], outcomes[j]
+        name = selected_name(ctx.run, loop, j)
+        extra = {"redundant": refused[j], **window}
+        if j not in picks:
+            reason = outcome.reason
+            if outcome.atoms is not None:
+                reason = (
+                    f"no frame selected: {below[t]} of its {len(scores[t])} "
+                    f"qualified frames lie below the trust window [{low:.4g}, "
+                    f"{high:.4g}] of {selection.score} (nothing to learn) and "
+                    f"{above[t]} above it (discarded as failed, as DP-GEN does)"
+                )
+                if below[t] + above[t] < len(scores[t]):
+                    reason = (
+                        "no frame selected: the loop's labels were drawn from "
+                        "other trajectories' trust windows"
+                    )
+            entries.append(
+                selected_entry(
+                    ctx, loop, row, outcome, None, name=name, reason=reason, **extra
+                )
+            )
+            continue
+        for r, k in enumerate(picks[j]):
+            atoms, sigma, score = outcome.candidates[k]
+            entries.append(
+                selected_entry(
+                    ctx,
+                    loop,
+                    row,
+                    outcome,
+                    atoms.copy(),
+                    name=name if r == 0 else f"{name}-{r}",
+                    sigma=sigma,
+                    score=score,
                     **extra,
                 )
             )

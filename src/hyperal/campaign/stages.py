@@ -23,6 +23,7 @@ from hyperal.campaign.selected import (
     redundancy_filter,
     row_pairs,
     selected_entry,
+    window_entries,
 )
 from hyperal.campaign.starts import initial_starts, loop_starts
 from hyperal.models.checkpoint import damage, read_manifest
@@ -262,7 +263,10 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     )
     kept = redundancy_filter(ctx, loop) if starts else None
     batch = cfg.selection.batch
+    window = cfg.selection.rule == "trust_window"
     n_candidates = cfg.selection.candidates if (kept is not None or batch) else 1
+    if window:  # every qualified frame: the loop draws in the window
+        n_candidates = cfg.scheme.steps + 1
     streamed: list[Future] = []  # labels of selected frames, made meanwhile
     calls = (
         (
@@ -288,7 +292,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     outcomes = {}
     for n, (j, outcome) in enumerate(ctx.flow.completed(ctx.executor, calls), 1):
         audit = {"audit": 1} if j in audited else {}
-        if batch and not audit:  # chosen together once every evolution ended
+        if (batch or window) and not audit:  # chosen together at the end
             outcomes[j] = outcome
             ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
             continue
@@ -320,7 +324,8 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             )
         ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
     if outcomes:
-        entries = batch_entries(ctx, loop, by_index, outcomes, kept)
+        together = window_entries if window else batch_entries
+        entries = together(ctx, loop, by_index, outcomes, kept)
         ids = store.add(entries)
         if ctx.labeller is not None:
             streamed += [

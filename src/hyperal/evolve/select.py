@@ -20,9 +20,11 @@ from hyperal.evolve.frames import EvolveResult, Frame
 from hyperal.evolve.scores import frame_scores, get_score
 from hyperal.utils import as_rng
 
-#: Selection rules: the best-scoring qualified frame, or — the control that
-#: isolates what the score is worth — one drawn uniformly at random.
-RULES = ("max_sigma", "random")
+#: Selection rules: the best-scoring qualified frame; — the control that
+#: isolates what the score is worth — one drawn uniformly at random; or, with
+#: ``trust_window``, every qualified frame in trajectory order, for the loop
+#: to draw from those whose score lies in a window (:func:`trust_window_draw`).
+RULES = ("max_sigma", "random", "trust_window")
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,12 +95,13 @@ def select_frame(
     include_start : bool
         Whether the trajectory's first frame (the unevolved start) may be
         chosen.
-    rule : {"max_sigma", "random"}
+    rule : {"max_sigma", "random", "trust_window"}
         ``max_sigma`` ranks the qualified frames by their score (largest
         first; σ_U unless ``scores`` are given);
         ``random`` orders them by a uniform random permutation — the same
         physical limits, no use of the uncertainty: the control that shows
-        what selecting by σ is worth.
+        what selecting by σ is worth; ``trust_window`` keeps them in
+        trajectory order (the loop draws among them by their scores).
     scores : sequence of float, optional
         One uncertainty score per frame (start included), e.g. from
         :func:`frame_scores`; default σ_U (σ_U / N with ``per_atom``). A
@@ -126,6 +129,8 @@ def select_frame(
 
     if rule == "random":
         order = [qualified[i] for i in as_rng(rng).permutation(len(qualified))]
+    elif rule == "trust_window":
+        order = list(qualified)
     else:  # stable: the earliest of equally uncertain frames first
         order = sorted(qualified, key=lambda k: -values[k])
     best = order[0] if order else None
@@ -150,7 +155,7 @@ def select_frame(
     reason = (
         f"frame {best + offset} (step {frame.step}) with "
         f"{get_score(score).text(values[best], per_atom)}"
-        f"{' (drawn at random)' if rule == 'random' else ''}; {len(qualified)} of "
+        f"{_RULE_NOTE.get(rule, '')}; {len(qualified)} of "
         f"{len(candidates)} frames qualified"
     )
     return SelectResult(
@@ -160,6 +165,66 @@ def select_frame(
         ranked=tuple(k + offset for k in order),
         **counts,
     )
+
+
+_RULE_NOTE = {
+    "random": " (drawn at random)",
+    "trust_window": " (the first qualified; the loop draws in its window)",
+}
+
+
+def trust_window_draw(
+    scores: Sequence[Sequence[float]],
+    low: float,
+    high: float,
+    budget: int,
+    rng=None,
+    accept: Callable[[int, int], bool] | None = None,
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Draw a loop's labels uniformly inside a trust window of the score.
+
+    DP-GEN's rule (Zhang et al., Comput. Phys. Commun. 253, 107206 (2020)):
+    a frame whose model deviation lies between ``trust_lo`` and
+    ``trust_hi`` is a candidate, drawn uniformly; one below is "accurate"
+    (nothing to learn), one above "failed" (likely unphysical) and
+    discarded. ``scores[t]`` are trajectory t's qualified frames' scores.
+    First each trajectory with a frame in [``low``, ``high``] gives one
+    drawn uniformly among them; then, until ``budget`` frames are chosen,
+    one more is drawn uniformly among every trajectory's remaining window
+    frames — so a trajectory with no frame in the window costs no label and
+    a comparison stays at equal cost. ``accept(t, k)`` may refuse a frame
+    (a near-copy): the next draw replaces it.
+
+    Returns the chosen (trajectory, frame position) pairs in the order
+    drawn, and per trajectory the frames below and above the window.
+    """
+    if not low <= high:
+        raise ValueError(f"the window needs low <= high, got [{low}, {high}]")
+    rng = as_rng(rng)
+    inside = [
+        [k for k, s in enumerate(values) if low <= s <= high] for values in scores
+    ]
+    below = [sum(s < low for s in values) for values in scores]
+    above = [sum(s > high for s in values) for values in scores]
+    chosen: list[tuple[int, int]] = []
+
+    def take(t: int, k: int) -> bool:
+        inside[t].remove(k)
+        if accept is not None and not accept(t, k):
+            return False
+        chosen.append((t, k))
+        return True
+
+    for t in range(len(scores)):  # one per trajectory first
+        while inside[t] and len(chosen) < budget:
+            if take(t, inside[t][int(rng.integers(len(inside[t])))]):
+                break
+    while len(chosen) < budget:  # then the budget, from every window alike
+        left = [(t, k) for t in range(len(scores)) for k in inside[t]]
+        if not left:
+            break
+        take(*left[int(rng.integers(len(left)))])
+    return chosen, below, above
 
 
 def _check_rules(rule: str, score: str, max_force_eV_A, min_distance_A) -> None:

@@ -1,5 +1,6 @@
-"""The audit share: a share of each loop's labels drawn at random, and the
-exploring committee's error on them, recomputable from the store."""
+"""Selection rules in a campaign: the audit share (a share of each loop's
+labels drawn at random, and the exploring committee's error on them,
+recomputable from the store) and the trust window."""
 
 from __future__ import annotations
 
@@ -124,3 +125,28 @@ def test_audit_estimate_by_hand():
     # a quarter of the resamples hold the first structure twice (1 meV/Å),
     # a quarter the second twice (2): the 95 % interval runs from 1 to 2
     assert low == pytest.approx(1.0) and high == pytest.approx(2.0)
+
+
+def test_a_trust_window_campaign_labels_inside_the_window_at_equal_cost(tmp_path):
+    data = tiny(
+        tmp_path,
+        loops=1,
+        selection={
+            "rule": "trust_window",
+            "window": {"low": 0.3, "high": 0.7, "quantiles": True},
+            "redundancy_filter": False,
+        },
+    )
+    Campaign(parse_config(data)).run()
+    store = Store(data["store"])
+    rows = store.rows(Where(loop=1, stage=Stage.SELECTED, run="main"))
+    chosen = [row for row in rows if row.split == "train"]
+    skipped = [row for row in rows if row.split != "train"]
+    low, high = chosen[0].window_low, chosen[0].window_high
+    assert low < high
+    # every label inside the window (score: sigma_U), as many labels as
+    # evolutions (each gave qualified frames), some trajectories giving two
+    assert chosen and all(low <= row.uncertainty <= high for row in chosen)
+    assert len(chosen) == len({row.start_index for row in rows})
+    for row in skipped:
+        assert "trust window" in row.oracle_reason, row.oracle_reason
