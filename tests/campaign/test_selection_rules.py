@@ -150,3 +150,20 @@ def test_a_trust_window_campaign_labels_inside_the_window_at_equal_cost(tmp_path
     assert len(chosen) == len({row.start_index for row in rows})
     for row in skipped:
         assert "trust window" in row.oracle_reason, row.oracle_reason
+
+
+def test_a_density_aware_batch_campaign_keeps_the_cost(tmp_path):
+    data = tiny(
+        tmp_path,
+        loops=1,
+        selection={"batch": True, "batch_covers_training": True, "candidates": 3},
+    )
+    Campaign(parse_config(data)).run()
+    rows = Store(data["store"]).rows(Where(loop=1, stage=Stage.SELECTED, run="main"))
+    chosen = [row for row in rows if row.split == "train"]
+    evolved = {row.start_index for row in rows}
+    # as many labels as trajectories, chosen with the training set covered
+    assert 0 < len(chosen) <= len(evolved)
+    assert all(row.get("batch_rank") is not None for row in chosen)
+    with pytest.raises(ConfigError, match="batch_covers_training: needs batch"):
+        parse_config(tiny(tmp_path, selection={"batch_covers_training": True}))

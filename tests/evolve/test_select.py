@@ -383,6 +383,30 @@ def test_batch_selection_picks_the_uncertain_and_diverse_frames():
         select_batch(pool, scores, 1)
 
 
+def test_a_density_aware_batch_counts_the_training_set_as_chosen():
+    from hyperal.evolve import select_batch
+    from hyperal.models.descriptors import BPDescriptor
+
+    describe = BPDescriptor(elements=("Cu", "Ni"), cutoff=5.0).compute
+    a = rattled_cuni(seed=1, stdev=0.05)
+    trained = a.copy()  # the training set holds a near-copy of a
+    trained.positions += 0.01 * np.random.default_rng(1).standard_normal((32, 3))
+    b = rattled_cuni(seed=2, stdev=0.3)
+    c = rattled_cuni(seed=3, stdev=0.3)
+    pool, scores = [a, b, c], [1.0, 0.6, 0.5]
+    # by score and diversity among the pool alone, a goes first
+    assert select_batch(pool, scores, 1, descriptor=describe).chosen == (0,)
+    # counting the training set as chosen, a (next to it) keeps almost
+    # nothing of its score: b and c, far from anything known, go first
+    held = RedundancyFilter(["Cu", "Ni"], threshold=0.0, descriptor=describe)
+    held.keep(trained)
+    choice = select_batch(
+        pool, scores, 2, descriptor=describe, covered=held.described()
+    )
+    assert choice.chosen == (1, 2)
+    assert choice.values[0] < 0.6  # b's score, discounted by its distance
+
+
 # --- trust window ----------------------------------------------------------------
 
 

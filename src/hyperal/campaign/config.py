@@ -366,6 +366,14 @@ class SelectionConfig(Settings):
         "`candidates` (the best frame of each stretch of it): uncertain and "
         "unlike each other, as many as one per trajectory would give",
     )
+    batch_covers_training: bool | None = Field(
+        None,
+        description="with batch: count the training set as chosen already, so "
+        "a candidate near training data keeps little of its score "
+        "(density-aware batches: MaxDist/LCMD with the training set "
+        "selected, Holzmüller et al. 2023); null or false: only the loop's "
+        "own choices",
+    )
     redundancy_filter: bool = Field(
         True,
         description="pass over a frame that nearly repeats a training structure "
@@ -404,6 +412,8 @@ class SelectionConfig(Settings):
                 "batch: chooses by uncertainty; it needs rule: max_sigma, not "
                 f"{self.rule}"
             )
+        if self.batch_covers_training and not self.batch:
+            raise ValueError("batch_covers_training: needs batch: true")
         if (self.rule == "trust_window") != (self.window is not None):
             raise ValueError(
                 "rule: trust_window needs a `window` ({low, high} or quantiles), "

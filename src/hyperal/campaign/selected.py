@@ -123,11 +123,19 @@ def batch_entries(ctx: StageContext, loop: int, by_index: dict, outcomes: dict, 
         for atoms, sigma, score in outcomes[j].candidates
     ]
     budget = sum(outcome.atoms is not None for outcome in outcomes.values())
+    filter_ = kept if kept is not None else describer(ctx)
+    covered = []
+    if ctx.config.selection.batch_covers_training:
+        held = describer(ctx)
+        for atoms in training_set(ctx, loop - 1):
+            held.keep(atoms)
+        covered = held.described()
     choice = select_batch(
         [atoms for _, atoms, _, _ in pool],
         [score for *_, score in pool],
         budget,
-        kept=kept if kept is not None else describer(ctx),
+        kept=filter_,
+        covered=covered,
     )
     chosen: dict[int, list[int]] = {}
     for k in choice.chosen:

@@ -298,6 +298,7 @@ def select_batch(
     descriptor: Callable[[Atoms], np.ndarray] | None = None,
     kept: RedundancyFilter | None = None,
     length: float | None = None,
+    covered: Sequence[tuple[np.ndarray, np.ndarray]] = (),
 ) -> BatchChoice:
     """Choose ``n`` of a pool of candidate frames together: uncertain *and*
     unlike each other.
@@ -330,6 +331,13 @@ def select_batch(
         to it.
     length : float, optional
         ℓ; default the median finite pairwise distance of the pool.
+    covered : sequence of (descriptors, numbers), optional
+        Structures that count as chosen already (e.g. the training set,
+        :meth:`RedundancyFilter.described`): a candidate near one keeps
+        little of its score from the first choice on. Treating the training
+        data as selected is how batch methods for regression such as
+        MaxDist and LCMD pick where the pool is far from what is known
+        (Holzmüller et al., JMLR 24, 164 (2023)).
     """
     scores = np.asarray(scores, dtype=float)
     if len(scores) != len(structures):
@@ -358,6 +366,10 @@ def select_batch(
         raise ValueError(f"length must be a finite number > 0, got {length}")
     open_ = np.isfinite(scores) & (scores > 0)
     nearest = np.full(p, np.inf)  # distance to the nearest chosen candidate
+    for held in covered:
+        nearest = np.minimum(
+            nearest, [descriptor_distance(*d, *held) for d in described]
+        )
     chosen, values, passed = [], [], []
     while len(chosen) < n and open_.any():
         factor = np.where(np.isinf(nearest), 1.0, -np.expm1(-nearest / length))
@@ -476,6 +488,10 @@ class RedundancyFilter:
             (descriptor_distance(*described, *kept) for kept in self._kept),
             default=math.inf,
         )
+
+    def described(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every kept structure as :func:`descriptor_distance` compares it."""
+        return list(self._kept)
 
     def keep(self, atoms: Atoms) -> None:
         """Keep ``atoms`` without asking (a structure already in the data)."""
