@@ -167,3 +167,30 @@ def test_a_density_aware_batch_campaign_keeps_the_cost(tmp_path):
     assert all(row.get("batch_rank") is not None for row in chosen)
     with pytest.raises(ConfigError, match="batch_covers_training: needs batch"):
         parse_config(tiny(tmp_path, selection={"batch_covers_training": True}))
+
+
+def test_a_gamma_campaign_ranks_by_the_grade_saved_beside_the_checkpoint(tmp_path):
+    from hyperal.committee.grade import ExtrapolationGrade
+    from hyperal.runs.tasks import committee
+
+    data = tiny(tmp_path, loops=1, selection={"score": "gamma"})
+    Campaign(parse_config(data)).run()
+    store = Store(data["store"])
+    checkpoint = store.checkpoint_path(0)
+    assert (checkpoint / ExtrapolationGrade.FILE).exists()
+    model = committee(str(checkpoint))
+    saved = ExtrapolationGrade.load(checkpoint)
+    # the active set is the one of loop 0's training data
+    train = store.labelled(split="train", max_loop=0, runs=["main"])
+    again = ExtrapolationGrade.from_training(model, train)
+    rows = store.rows(Where(loop=1, stage=Stage.SELECTED, run="main"))
+    chosen = [row for row in rows if row.split == "train"]
+    assert chosen
+    for row in chosen:
+        atoms = row.toatoms()
+        assert row.selection_score == pytest.approx(
+            saved.structure(model, atoms), rel=1e-9
+        )
+        assert row.selection_score == pytest.approx(
+            again.structure(model, atoms), rel=1e-9
+        )

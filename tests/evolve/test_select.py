@@ -292,6 +292,20 @@ def test_sigma_free_controls_read_the_committee_mean_not_its_spread():
     assert np.array_equal(frame_scores(doubled, "force_magnitude"), magnitude)
 
 
+def test_the_gamma_score_reads_the_grade_it_is_given():
+    from hyperal.evolve import frame_scores
+
+    frames = [frame(k, 0.1) for k in range(3)]
+    for k, f in enumerate(frames):
+        f.positions[0, 0] = 0.5 * k
+    values = frame_scores(frames, "gamma", grade=lambda a: 1 + a.positions[0, 0])
+    assert values.tolist() == [1.0, 1.5, 2.0]
+    chosen = select_frame(frames, scores=values, score="gamma")
+    assert chosen.index == 2 and "γ = 2" in chosen.reason
+    with pytest.raises(ValueError, match="needs the grade"):
+        frame_scores(frames, "gamma")
+
+
 def test_every_registered_score_scores_a_real_trajectory(tmp_path):
     from hyperal.campaign.config import SelectionConfig
     from hyperal.evolve import SCORES, Score, frame_scores, register_score
@@ -303,10 +317,13 @@ def test_every_registered_score_scores_a_real_trajectory(tmp_path):
         .run(rattled_cuni(seed=2), steps=4)
         .frames
     )
+    grade = {"grade": lambda atoms: float(atoms.positions.std())}
     for name, entry in SCORES.items():
-        values = frame_scores(frames, name, calculator=calc)
+        values = frame_scores(frames, name, calculator=calc, **grade)
         assert values.shape == (len(frames),) and np.all(np.isfinite(values)), name
-        assert np.array_equal(values, frame_scores(frames, name, calculator=calc))
+        assert np.array_equal(
+            values, frame_scores(frames, name, calculator=calc, **grade)
+        )
         assert SelectionConfig(score=name).score == name
         assert entry.text(values[0]).endswith(entry.unit)
     # a new score is one entry: the file accepts it, selection ranks by it

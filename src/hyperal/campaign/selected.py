@@ -258,6 +258,30 @@ def window_entries(
     return entries
 
 
+def ensure_grade(ctx: StageContext, loop: int, checkpoint) -> None:
+    """Save the MaxVol active set of the committee of ``checkpoint`` over
+    its training data (loop − 1's) beside it, once: what the ``gamma``
+    score of loop ``loop``'s evolutions reads. Written to a temporary file
+    and renamed, so a kill never leaves half a grade."""
+    import os
+    from pathlib import Path
+
+    from hyperal.committee.grade import ExtrapolationGrade
+    from hyperal.runs.tasks import committee
+
+    folder = Path(checkpoint)
+    if (folder / ExtrapolationGrade.FILE).exists():
+        return
+    grade = ExtrapolationGrade.from_training(
+        committee(str(folder)), training_set(ctx, loop - 1)
+    )
+    scratch = folder / "grade.partial"
+    scratch.mkdir(exist_ok=True)
+    written = grade.save(scratch)
+    os.replace(written, folder / ExtrapolationGrade.FILE)
+    scratch.rmdir()
+
+
 def describer(ctx: StageContext):
     """A filter that refuses nothing (threshold 0), there only to describe
     structures for a batch selection with the redundancy filter off."""

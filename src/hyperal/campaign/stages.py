@@ -19,6 +19,7 @@ from pathlib import Path
 from hyperal.campaign.audit import audit_errors, audit_starts
 from hyperal.campaign.selected import (
     batch_entries,
+    ensure_grade,
     first_new,
     redundancy_filter,
     row_pairs,
@@ -255,6 +256,8 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         if row.start_index not in done
     ]
     by_index = {row.start_index: row for row in starts}
+    if starts and cfg.selection.score == "gamma":
+        ensure_grade(ctx, loop, checkpoint)
     audited = audit_starts(
         cfg.seed,
         loop,

@@ -36,6 +36,10 @@ class ScoreOptions:
 
     per_atom: bool = False
     relative_floor_eV_A: float = RELATIVE_FLOOR_EV_A
+    #: a structure's extrapolation grade γ (score ``gamma``): the committee's
+    #: :meth:`~hyperal.committee.ExtrapolationGrade.structure` against the
+    #: active set of its training data
+    grade: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -109,17 +113,23 @@ def frame_scores(
     calculator=None,
     per_atom: bool = False,
     relative_floor_eV_A: float = RELATIVE_FLOOR_EV_A,
+    grade: Callable | None = None,
 ) -> np.ndarray:
     """Each frame's score (:data:`SCORES`), NaN where it has none.
 
     A score that evaluates the frames (``needs``) takes ``calculator``, a
     committee calculator offering that property; the others read what every
     frame carries. ``per_atom`` divides σ_U by the atom count;
-    ``relative_floor_eV_A`` is l of the relative force deviation.
+    ``relative_floor_eV_A`` is l of the relative force deviation; ``grade``
+    (Atoms -> γ) scores ``gamma``.
     """
     if not relative_floor_eV_A > 0:
         raise ValueError(f"relative_floor_eV_A must be > 0, got {relative_floor_eV_A}")
-    options = ScoreOptions(per_atom, relative_floor_eV_A)
+    if score == "gamma" and grade is None:
+        raise ValueError(
+            "score 'gamma' needs the grade of the committee's training data"
+        )
+    options = ScoreOptions(per_atom, relative_floor_eV_A, grade)
     entry = get_score(score)
     if entry.needs and (
         calculator is None
@@ -176,6 +186,14 @@ def _force_sigma_relative(reduce) -> Callable:
         )
 
     return compute
+
+
+def _gamma(frames, calculator, options) -> np.ndarray:
+    out = np.full(len(frames), np.nan)
+    for k, frame in enumerate(frames):
+        if np.all(np.isfinite(frame.positions)):
+            out[k] = options.grade(frame.to_atoms())
+    return out
 
 
 def _force_magnitude(frames, calculator, options) -> np.ndarray:
@@ -250,6 +268,20 @@ register_score(
         "forces_uncertainty",
         _force_sigma_relative(np.mean),
         "the mean relative force deviation over atoms",
+    )
+)
+register_score(
+    Score(
+        "gamma",
+        "",
+        True,
+        "",
+        _gamma,
+        "the MaxVol extrapolation grade γ, largest over atoms (Podryabinkin & "
+        "Shapeev, Comput. Mater. Sci. 140, 171 (2017)): an atom's largest "
+        "coordinate in the active set of the training data's atomic features "
+        "(γ > 1 extrapolates); the active set is saved beside each checkpoint",
+        symbol="γ",
     )
 )
 register_score(

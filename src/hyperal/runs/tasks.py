@@ -21,6 +21,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.optimize import FIRE
 
+from hyperal.committee.grade import ExtrapolationGrade
 from hyperal.diversity import motion_summary
 from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.scores import RELATIVE_FLOOR_EV_A, frame_scores
@@ -187,12 +188,21 @@ def evolve_and_select(
     floor = selection.pop("relative_floor_eV_A", None) or RELATIVE_FLOOR_EV_A
     if selection.get("rule") == "random":  # ranks nothing: σ_U blocks NaNs
         selection["score"] = "energy_sigma"
+    score = selection.get("score", "energy_sigma")
+    grade = None
+    if score == "gamma":  # the active set the evolve stage saved beside it
+        model, active = committee(checkpoint), ExtrapolationGrade.load(checkpoint)
+
+        def grade(atoms):
+            return active.structure(model, atoms)
+
     scores = frame_scores(
         result.frames,
-        selection.get("score", "energy_sigma"),
+        score,
         calculator=calc,
         per_atom=selection.get("per_atom", False),
         relative_floor_eV_A=floor,
+        grade=grade,
     )
     # the random rule draws from its own stream, not the evolution's
     chosen = select_frame(result, **selection, scores=scores, rng=seed + 1)
