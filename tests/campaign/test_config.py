@@ -80,9 +80,10 @@ def _error(data) -> str:
             "committee.hidden: unknown key; allowed: backend, correlation,",
         ),
         (
-            lambda d: d.update(selection={"score": "gamma"}),
-            "selection.score: unknown score 'gamma'; allowed: energy_sigma, "
-            "force_sigma_max, force_sigma_mean, force_magnitude, energy_above",
+            lambda d: d.update(selection={"score": "entropy"}),
+            "selection.score: unknown score 'entropy'; allowed: energy_sigma, "
+            "force_sigma_max, force_sigma_mean, force_sigma_relative, "
+            "force_sigma_relative_mean, gamma, force_magnitude, energy_above",
         ),
         (
             lambda d: d.update(selection={"batch": True, "rule": "random"}),

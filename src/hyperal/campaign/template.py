@@ -61,9 +61,13 @@ selection:                          # one frame per evolved start is labelled
   max_force_eV_A: 25.0              # physical limits: a frame qualifies below F_max
   min_distance_A: 1.0               # ... and above this shortest distance
   per_atom: false                   # rank by σ_U / N
-  rule: max_sigma                   # max_sigma, or random (the control)
-  score: energy_sigma               # force_sigma_*, σ-free force_magnitude ...
+  rule: max_sigma                   # max_sigma, random (the control), trust_window
+  window: null                      # trust_window: {low: 0.2, high: 0.9, ...}
+  random_share: null                # e.g. 0.2: audit labels drawn at random each loop
+  score: energy_sigma               # force_sigma_*, gamma, σ-free force_magnitude ...
+  relative_floor_eV_A: null         # l of σ_F / (|F| + l); null: 1 eV/Å
   batch: false                      # choose the loop's labels together, diverse
+  batch_covers_training: null       # batch: the training set counts as chosen
   redundancy_filter: true           # skip near-copies of data, take the next frame
   redundancy_threshold: 0.01        # relative descriptor distance (0: identical)
   candidates: 4                     # frames per trajectory to try (batch: pool)
@@ -127,6 +131,7 @@ stop:                               # stop before `loops` when a criterion holds
   patience: 2                       # ... over this many loops (same structures)
   force_sigma_eV_A: null            # e.g. 0.1: calibrated force sigma of the explored,
   share: 0.9                        # selected frames below it for this share
+  audit_force_rmse_meV_A: null      # e.g. 50: the audit estimate's upper end below it
 """
 
 
