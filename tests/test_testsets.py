@@ -241,7 +241,11 @@ def _rounded_key(atoms) -> tuple:
 
 @pytest.mark.parametrize(
     "shipped_file, count",
-    [("emt-robust.extxyz", 105), ("emt-robust-confirm.extxyz", 92)],
+    [
+        ("emt-robust.extxyz", 105),
+        ("emt-robust-confirm.extxyz", 92),
+        ("emt-robust-screen.extxyz", 91),
+    ],
 )
 def test_the_shipped_robustness_sets_share_no_structure_with_the_benchmark_starts(
     tmp_path, shipped_file, count
