@@ -5,9 +5,12 @@ the loop's labels chosen together, and the rows they are written as."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 
+from hyperal.committee.grade import ExtrapolationGrade
 from hyperal.evolve.select import trust_window_draw
 from hyperal.runs.context import StageContext
 from hyperal.runs.query import Where
@@ -20,6 +23,7 @@ from hyperal.runs.records import (
 from hyperal.runs.stages import (
     training_set,
 )
+from hyperal.runs.tasks import committee
 
 
 def row_pairs(ctx: StageContext, loop: int, stage: Stage, **pairs) -> dict:
@@ -263,12 +267,6 @@ def ensure_grade(ctx: StageContext, loop: int, checkpoint) -> None:
     its training data (loop − 1's) beside it, once: what the ``gamma``
     score of loop ``loop``'s evolutions reads. Written to a temporary file
     and renamed, so a kill never leaves half a grade."""
-    import os
-    from pathlib import Path
-
-    from hyperal.committee.grade import ExtrapolationGrade
-    from hyperal.runs.tasks import committee
-
     folder = Path(checkpoint)
     if (folder / ExtrapolationGrade.FILE).exists():
         return

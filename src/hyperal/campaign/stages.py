@@ -58,6 +58,10 @@ from hyperal.runs.tasks import (
     oracle_relaxation,
 )
 
+#: ``candidates`` that asks an evolution for all its qualified frames.
+EVERY_FRAME = 10**9
+
+
 # --- labelling ---------------------------------------------------------------------
 
 
@@ -269,7 +273,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     window = cfg.selection.rule == "trust_window"
     n_candidates = cfg.selection.candidates if (kept is not None or batch) else 1
     if window:  # every qualified frame: the loop draws in the window
-        n_candidates = cfg.scheme.steps + 1
+        n_candidates = EVERY_FRAME
     streamed: list[Future] = []  # labels of selected frames, made meanwhile
     calls = (
         (
