@@ -226,7 +226,7 @@ def test_force_scores_are_the_members_force_disagreement():
     # energy σ needs no calculator and matches the recorded σ_U
     assert np.allclose(frame_scores(frames, "energy_sigma"), result.sigmas)
     with pytest.raises(ValueError, match="score must be one of"):
-        frame_scores(frames, "gamma")
+        frame_scores(frames, "entropy")
     with pytest.raises(ValueError, match="forces_uncertainty"):
         frame_scores(frames, "force_sigma_max", calculator=EMT())
 
@@ -428,7 +428,7 @@ def test_a_density_aware_batch_counts_the_training_set_as_chosen():
 
 
 def test_the_trust_window_draws_uniformly_inside_it_at_equal_cost():
-    from hyperal.evolve.select import trust_window_draw
+    from hyperal.evolve.window import trust_window_draw
 
     # trajectory 0: two frames inside [1, 2]; 1: only below and above it;
     # 2: one inside, one above (failed: never drawn)

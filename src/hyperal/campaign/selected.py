@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperal.committee.grade import ExtrapolationGrade
-from hyperal.evolve.select import trust_window_draw
+from hyperal.evolve.window import trust_window_draw
 from hyperal.runs.context import StageContext
 from hyperal.runs.query import Where
 from hyperal.runs.records import (
@@ -24,6 +24,15 @@ from hyperal.runs.stages import (
     training_set,
 )
 from hyperal.runs.tasks import committee
+
+#: ``candidates`` that asks an evolution for all its qualified frames.
+EVERY_FRAME = 10**9
+
+
+def task_selection(selection, audit: bool) -> dict:
+    """What an evolution task is told of the selection: the campaign's
+    limits, rule and score — an audit start's rule is random."""
+    return {**selection.limits(), **({"rule": "random"} if audit else {})}
 
 
 def row_pairs(ctx: StageContext, loop: int, stage: Stage, **pairs) -> dict:
@@ -61,6 +70,34 @@ def first_new(outcome, kept) -> tuple[object, float, float, int]:
         if kept.add(atoms):
             return atoms, sigma, score, passed
     return None, math.nan, math.nan, len(outcome.candidates)
+
+
+def own_entry(ctx: StageContext, loop: int, row, outcome, kept, **extra) -> tuple:
+    """The store entry of one evolution's own frame: its first candidate
+    that is not a near-copy (:func:`first_new`), or its start skipped with
+    the reason."""
+    atoms, sigma, score, passed = first_new(outcome, kept)
+    reason = outcome.reason
+    if atoms is None and outcome.atoms is not None:
+        reason = (
+            f"no frame selected: all {passed} candidates nearly repeat a "
+            "training structure or a frame selected this loop (relative "
+            "descriptor distance < "
+            f"{ctx.config.selection.redundancy_threshold:g})"
+        )
+    return selected_entry(
+        ctx,
+        loop,
+        row,
+        outcome,
+        atoms,
+        name=selected_name(ctx.run, loop, row.start_index),
+        sigma=sigma,
+        score=score,
+        reason=reason,
+        redundant=passed,
+        **extra,
+    )
 
 
 def selected_entry(
@@ -192,7 +229,7 @@ def window_entries(
     ctx: StageContext, loop: int, by_index: dict, outcomes: dict, kept
 ) -> list[tuple]:
     """The loop's frames drawn uniformly inside the trust window
-    (:func:`~hyperal.evolve.select.trust_window_draw`) from every
+    (:func:`~hyperal.evolve.window.trust_window_draw`) from every
     evolution's qualified frames — as many as the evolutions that have one —
     and a skipped entry, with the reason, for each start that gave none."""
     selection = ctx.config.selection

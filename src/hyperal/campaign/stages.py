@@ -18,12 +18,13 @@ from pathlib import Path
 
 from hyperal.campaign.audit import audit_errors, audit_starts
 from hyperal.campaign.selected import (
+    EVERY_FRAME,
     batch_entries,
     ensure_grade,
-    first_new,
+    own_entry,
     redundancy_filter,
     row_pairs,
-    selected_entry,
+    task_selection,
     window_entries,
 )
 from hyperal.campaign.starts import initial_starts, loop_starts
@@ -36,7 +37,6 @@ from hyperal.runs.records import (
     Split,
     Stage,
     initial_name,
-    selected_name,
     start_name,
 )
 from hyperal.runs.results import FinalErrors, LoopMetrics
@@ -57,10 +57,6 @@ from hyperal.runs.tasks import (
     evolve_and_select,
     oracle_relaxation,
 )
-
-#: ``candidates`` that asks an evolution for all its qualified frames.
-EVERY_FRAME = 10**9
-
 
 # --- labelling ---------------------------------------------------------------------
 
@@ -284,10 +280,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
                 "scheme": cfg.scheme.full_name,
                 "params": cfg.scheme.given_params,
                 "steps": cfg.scheme.steps,
-                "selection": {
-                    **cfg.selection.limits(),
-                    **({"rule": "random"} if row.start_index in audited else {}),
-                },
+                "selection": task_selection(cfg.selection, row.start_index in audited),
                 "atoms": row.toatoms(),
                 "seed": task_seed(cfg.seed, loop, row.start_index),
                 "candidates": n_candidates,
@@ -303,29 +296,9 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             outcomes[j] = outcome
             ctx.report(loop, StageKind.EVOLVE, n, len(starts), cfg.scheme.full_name)
             continue
-        atoms, sigma, score, passed = first_new(outcome, kept)
-        reason = outcome.reason
-        if atoms is None and outcome.atoms is not None:
-            reason = (
-                f"no frame selected: all {passed} candidates nearly repeat a "
-                "training structure or a frame selected this loop (relative "
-                f"descriptor distance < {cfg.selection.redundancy_threshold:g})"
-            )
-        entry = selected_entry(
-            ctx,
-            loop,
-            by_index[j],
-            outcome,
-            atoms,
-            name=selected_name(ctx.run, loop, j),
-            sigma=sigma,
-            score=score,
-            reason=reason,
-            redundant=passed,
-            **audit,
-        )
+        entry = own_entry(ctx, loop, by_index[j], outcome, kept, **audit)
         (row_id,) = store.add([entry])
-        if ctx.labeller is not None and atoms is not None:
+        if ctx.labeller is not None and entry[1]["split"] == Split.TRAIN.value:
             streamed.append(
                 label_in_background(ctx, loop, row_id, entry[0], Split.TRAIN)
             )
