@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperal.committee.grade import ExtrapolationGrade
+from hyperal.evolve.select import select_batch
 from hyperal.evolve.window import trust_window_draw
 from hyperal.runs.context import StageContext
 from hyperal.runs.query import Where
@@ -156,8 +157,6 @@ def batch_entries(ctx: StageContext, loop: int, by_index: dict, outcomes: dict, 
     (:func:`~hyperal.evolve.select.select_batch`) from every evolution's
     candidates — as many as the evolutions that have a qualified frame —
     and a skipped entry for each start none of whose frames was chosen."""
-    from hyperal.evolve.select import select_batch
-
     pool = [
         (j, atoms, sigma, score)
         for j in sorted(outcomes)
@@ -178,47 +177,25 @@ def batch_entries(ctx: StageContext, loop: int, by_index: dict, outcomes: dict, 
         kept=filter_,
         covered=covered,
     )
-    chosen: dict[int, list[int]] = {}
-    for k in choice.chosen:
-        chosen.setdefault(pool[k][0], []).append(k)
     passed: dict[int, int] = {}
     for k in choice.passed:
         passed[pool[k][0]] = passed.get(pool[k][0], 0) + 1
-    entries = []
-    for j in sorted(outcomes):
-        row, outcome = by_index[j], outcomes[j]
-        name = selected_name(ctx.run, loop, j)
-        extra = {"redundant": passed.get(j, 0)}
-        if j not in chosen:
-            reason = outcome.reason
-            if outcome.atoms is not None:
-                reason = (
-                    "no frame selected: the batch chose more uncertain or more "
-                    "diverse frames of other trajectories"
-                )
-            entries.append(
-                selected_entry(
-                    ctx, loop, row, outcome, None, name=name, reason=reason, **extra
-                )
-            )
-            continue
-        for r, k in enumerate(chosen[j]):
-            _, atoms, sigma, score = pool[k]
-            entries.append(
-                selected_entry(
-                    ctx,
-                    loop,
-                    row,
-                    outcome,
-                    atoms.copy(),
-                    name=name if r == 0 else f"{name}-{r}",
-                    sigma=sigma,
-                    score=score,
-                    batch_rank=choice.chosen.index(k),
-                    **extra,
-                )
-            )
-    return entries
+    chosen: dict[int, list] = {}
+    for rank, k in enumerate(choice.chosen):
+        j, atoms, sigma, score = pool[k]
+        chosen.setdefault(j, []).append((atoms, sigma, score, {"batch_rank": rank}))
+    return chosen_entries(
+        ctx,
+        loop,
+        by_index,
+        outcomes,
+        chosen,
+        extra={j: {"redundant": passed.get(j, 0)} for j in outcomes},
+        not_chosen=lambda j: (
+            "no frame selected: the batch chose more uncertain or more diverse "
+            "frames of other trajectories"
+        ),
+    )
 
 
 #: A stream of its own for the trust window's draws.
@@ -252,37 +229,64 @@ def window_entries(
         rng=np.random.default_rng([ctx.config.seed, loop, _WINDOW_STREAM]),
         accept=accept,
     )
-    picks: dict[int, list[int]] = {}
+    picks: dict[int, list] = {}
     for t, k in chosen:
-        picks.setdefault(order[t], []).append(k)
+        picks.setdefault(order[t], []).append((*outcomes[order[t]].candidates[k], {}))
     window = {"window_low": float(low), "window_high": float(high)}
+
+    def not_chosen(j: int) -> str:
+        t = order.index(j)
+        if below[t] + above[t] < len(scores[t]):
+            return (
+                "no frame selected: the loop's labels were drawn from other "
+                "trajectories' trust windows"
+            )
+        return (
+            f"no frame selected: {below[t]} of its {len(scores[t])} qualified "
+            f"frames lie below the trust window [{low:.4g}, {high:.4g}] of "
+            f"{selection.score} (nothing to learn) and {above[t]} above it "
+            "(discarded as failed, as DP-GEN does)"
+        )
+
+    return chosen_entries(
+        ctx,
+        loop,
+        by_index,
+        outcomes,
+        picks,
+        extra={j: {"redundant": refused[j], **window} for j in order},
+        not_chosen=not_chosen,
+    )
+
+
+def chosen_entries(
+    ctx: StageContext,
+    loop: int,
+    by_index: dict,
+    outcomes: dict,
+    chosen: dict[int, list],
+    *,
+    extra: dict[int, dict],
+    not_chosen,
+) -> list[tuple]:
+    """The store entries of frames a loop chose together: for each start
+    ``j`` its ``chosen[j]`` frames — (Atoms, σ_U, score, pairs) each, the
+    first named as the start's frame, the next with a suffix — or, when none
+    was chosen, its start skipped with ``not_chosen(j)`` as the reason (its
+    own reason when it had no qualified frame); ``extra[j]`` on each."""
     entries = []
-    for t, j in enumerate(order):
+    for j in sorted(outcomes):
         row, outcome = by_index[j], outcomes[j]
         name = selected_name(ctx.run, loop, j)
-        extra = {"redundant": refused[j], **window}
-        if j not in picks:
-            reason = outcome.reason
-            if outcome.atoms is not None:
-                reason = (
-                    f"no frame selected: {below[t]} of its {len(scores[t])} "
-                    f"qualified frames lie below the trust window [{low:.4g}, "
-                    f"{high:.4g}] of {selection.score} (nothing to learn) and "
-                    f"{above[t]} above it (discarded as failed, as DP-GEN does)"
-                )
-                if below[t] + above[t] < len(scores[t]):
-                    reason = (
-                        "no frame selected: the loop's labels were drawn from "
-                        "other trajectories' trust windows"
-                    )
+        if not chosen.get(j):
+            reason = not_chosen(j) if outcome.atoms is not None else outcome.reason
             entries.append(
                 selected_entry(
-                    ctx, loop, row, outcome, None, name=name, reason=reason, **extra
+                    ctx, loop, row, outcome, None, name=name, reason=reason, **extra[j]
                 )
             )
             continue
-        for r, k in enumerate(picks[j]):
-            atoms, sigma, score = outcome.candidates[k]
+        for r, (atoms, sigma, score, pairs) in enumerate(chosen[j]):
             entries.append(
                 selected_entry(
                     ctx,
@@ -293,7 +297,8 @@ def window_entries(
                     name=name if r == 0 else f"{name}-{r}",
                     sigma=sigma,
                     score=score,
-                    **extra,
+                    **extra[j],
+                    **pairs,
                 )
             )
     return entries
