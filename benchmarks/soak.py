@@ -179,8 +179,17 @@ def run_killed(
             try:
                 process.wait(timeout=delay)
             except subprocess.TimeoutExpired:
-                orphans = _children(process)
                 workers = _pool_workers(process)
+                if killed == worker_at and not workers_killed:
+                    # on a busy machine the pool may not have started yet:
+                    # wait for a worker to kill rather than skip the kill
+                    deadline = time.monotonic() + 120
+                    while not workers and process.poll() is None:
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.2)
+                        workers = _pool_workers(process)
+                orphans = _children(process)
                 if killed == worker_at and not workers_killed and workers:
                     workers[0].kill()  # one pool worker dies mid-task
                     workers_killed += 1
