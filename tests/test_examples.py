@@ -32,6 +32,7 @@ LOADERS = {
     "testset-emt-confirm.yaml": lambda path: load_with(path, parse_recipe),
     "testset-emt-screen.yaml": lambda path: load_with(path, parse_recipe),
     "benchmark-emt-screen.yaml": load_benchmark,
+    "benchmark-emt-confirm.yaml": load_benchmark,
 }
 #: Files whose oracle needs an optional package: without it, the one error
 #: must be the missing package (everything else in the file validates).
