@@ -344,14 +344,8 @@ class SelectionConfig(Settings):
     )
     score: str = Field(
         "energy_sigma",
-        description="what max_sigma ranks by: energy_sigma (the committee's "
-        "energy spread σ_U), force_sigma_max or force_sigma_mean (the per-atom "
-        "force disagreement of its members, largest or mean over atoms; one "
-        "more committee evaluation per frame), force_sigma_relative or "
-        "force_sigma_relative_mean (σ_F,i / (|F̄_i| + l), largest or mean), "
-        "or a σ-free control: "
-        "force_magnitude (the committee mean's largest atomic force) or "
-        "energy_above (its energy above the trajectory's start, per atom)",
+        description="what max_sigma ranks by (and trust_window draws in): "
+        + "; ".join(f"{s.name}: {s.summary}" for s in SCORES.values()),
     )
     relative_floor_eV_A: float | None = Field(
         None,

@@ -62,7 +62,8 @@ class Score:
         ``compute(frames, calculator, options) -> (n_frames,) array`` (options:
         :class:`ScoreOptions`), NaN where a frame has no score.
     summary : str
-        One line for the docs and ``--help``.
+        What it picks, in a line: the campaign file's ``selection.score``
+        description lists every entry's.
     """
 
     name: str
@@ -83,9 +84,9 @@ class Score:
 
 
 SCORES: dict[str, Score] = {}
-"""Every selection score, by name: ``energy_sigma``, ``force_sigma_max``,
-``force_sigma_mean`` (uncertainties) and ``force_magnitude``,
-``energy_above`` (σ-free controls); :func:`register_score` adds one."""
+"""Every selection score, by name (its :attr:`Score.summary` says what it
+picks; :attr:`Score.uncertainty` whether it reads the committee's spread or
+is a σ-free control); :func:`register_score` adds one."""
 
 
 def register_score(score: Score) -> Score:
@@ -125,10 +126,6 @@ def frame_scores(
     """
     if not relative_floor_eV_A > 0:
         raise ValueError(f"relative_floor_eV_A must be > 0, got {relative_floor_eV_A}")
-    if score == "gamma" and grade is None:
-        raise ValueError(
-            "score 'gamma' needs the grade of the committee's training data"
-        )
     options = ScoreOptions(per_atom, relative_floor_eV_A, grade)
     entry = get_score(score)
     if entry.needs and (
@@ -149,7 +146,7 @@ def _energy_sigma(frames, calculator, options) -> np.ndarray:
 
 
 def _per_atom_spread(frames, calculator, value) -> np.ndarray:
-    """``value(spread, mean_forces, atoms)`` of each frame evaluated on the
+    """``value(spread, mean_forces)`` of each frame evaluated on the
     committee: its per-atom force disagreement (N,) and mean forces (N, 3);
     NaN for a frame the committee cannot evaluate."""
     out = np.full(len(frames), np.nan)
@@ -189,6 +186,10 @@ def _force_sigma_relative(reduce) -> Callable:
 
 
 def _gamma(frames, calculator, options) -> np.ndarray:
+    if options.grade is None:
+        raise ValueError(
+            "score 'gamma' needs the grade of the committee's training data"
+        )
     out = np.full(len(frames), np.nan)
     for k, frame in enumerate(frames):
         if np.all(np.isfinite(frame.positions)):
