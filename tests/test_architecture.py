@@ -1,10 +1,11 @@
 """The shape of the package, checked: the run kernel stands below the three
-workflows, no package imports another's private names, and the run
-preamble (the store's lock) is written once."""
+workflows, no module imports another's private names, no two modules import
+each other, and the run preamble (the store's lock) is written once."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).parents[1] / "src" / "hyperal"
@@ -18,10 +19,6 @@ def _modules():
         yield path, name, ast.parse(path.read_text(encoding="utf-8"))
 
 
-def _package(module: str) -> str:
-    return ".".join(module.split(".")[:2])
-
-
 def _imports(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
@@ -31,14 +28,16 @@ def _imports(tree):
                 yield node.lineno, alias.name, []
 
 
-def test_no_package_imports_another_packages_private_names():
+def test_no_module_imports_another_modules_private_names():
+    """A name with a leading underscore is its module's own: what another
+    module needs is public, with a docstring."""
     found = [
         f"{path.relative_to(SRC)}:{line}: {module}.{name}"
         for path, me, tree in _modules()
         for line, module, names in _imports(tree)
         if module.startswith("hyperal")
         for name in names
-        if name.startswith("_") and _package(module) != _package(me)
+        if name.startswith("_") and module != me
     ]
     assert found == []
 
@@ -159,3 +158,68 @@ def test_no_module_reaches_into_the_store_by_private_name():
         and ast.unparse(node.value).endswith("store")
     ]
     assert found == []
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the hyperal modules it imports anywhere (at the top, inside
+    a function, under TYPE_CHECKING): a circle closed by a lazy import is
+    still a circle."""
+    modules = {name: tree for _, name, tree in _modules()}
+    graph: dict[str, set[str]] = {}
+    for name, tree in modules.items():
+        targets = set()
+        for _, module, names in _imports(tree):
+            targets |= {module} | {f"{module}.{n}" for n in names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def test_no_import_circles():
+    """Definitions live where they belong, not where a lazy import reaches
+    them: no two modules import each other, however indirectly."""
+    assert _circles(_import_graph()) == []
+
+
+def test_the_circle_check_sees_a_lazy_import(tmp_path, monkeypatch):
+    """The check above can fail: two modules importing each other, one of
+    them inside a function, make a circle; a third that only imports one of
+    them is outside it."""
+    package = tmp_path / "hyperal"
+    package.mkdir()
+    (package / "a.py").write_text("from hyperal.b import g\n")
+    (package / "b.py").write_text("def g():\n    from hyperal.a import x\n")
+    (package / "c.py").write_text("import hyperal.a\n")
+    monkeypatch.setattr(sys.modules[__name__], "SRC", package)
+    assert _circles(_import_graph()) == [["hyperal.a", "hyperal.b"]]

@@ -17,6 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = [
     "hyperal",
+    "hyperal.runs",
+    "hyperal.campaign",
+    "hyperal.committee",
+    "hyperal.oracle",
     "hyperal.models",
     "hyperal.evolve",
     "hyperal.barriers",
@@ -99,7 +103,9 @@ def test_site_renders_offline_in_a_browser(site):
     assert not errors, errors
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/getting-started.md"])
+@pytest.mark.parametrize(
+    "page", ["README.md", "docs/getting-started.md", "docs/extending.md"]
+)
 def test_python_examples_run(page, tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), re.S)
     assert blocks, f"{page} has no Python example"

@@ -102,8 +102,8 @@ def test_every_stratum_has_its_count_tagged_and_labelled(built):
 def test_divacancies_are_nearest_neighbours():
     from ase.build import bulk
 
+    from hyperal.recipe import VacancyStratum
     from hyperal.strata import _vacancies, stratum_rng
-    from hyperal.testsets import VacancyStratum
 
     crystal = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
     stratum = VacancyStratum(kind="vacancy", count=1, vacancies=2)

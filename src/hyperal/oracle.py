@@ -53,6 +53,20 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT
 
 from hyperal import universal
+from hyperal.registry import Registry
+
+__all__ = [
+    "FAILURE_FILE",
+    "KILL_GRACE_S",
+    "ORACLES",
+    "OUTPUT_CHECKS",
+    "Label",
+    "Oracle",
+    "OracleTimeout",
+    "label_structure",
+    "resolve",
+    "unconverged",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +81,15 @@ _recording = threading.Lock()
 #: EMT, the universal potentials CHGNet and SevenNet (stand-ins for DFT,
 #: optional extras) and GPAW (:mod:`hyperal.universal`); anything else goes
 #: by import path.
-ORACLES: dict[str, Callable[..., Calculator]] = {
-    "emt": EMT,
-    "chgnet": universal.chgnet,
-    "sevenn": universal.sevenn,
-    "gpaw": universal.gpaw,
-}
+ORACLES: Registry[Callable[..., Calculator]] = Registry(
+    "oracle",
+    {
+        "emt": EMT,
+        "chgnet": universal.chgnet,
+        "sevenn": universal.sevenn,
+        "gpaw": universal.gpaw,
+    },
+)
 
 
 class OracleTimeout(Exception):

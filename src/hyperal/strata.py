@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
 
 from hyperal.campaign.config import SystemConfig
+from hyperal.recipe import (
+    AdatomStratum,
+    MDStratum,
+    StrainStratum,
+    SurfaceStratum,
+    TestSetRecipe,
+    VacancyStratum,
+)
 from hyperal.runs.plan import Plan, PlanStage, Workers
-
-if TYPE_CHECKING:
-    from hyperal.testsets import (
-        AdatomStratum,
-        MDStratum,
-        StrainStratum,
-        SurfaceStratum,
-        TestSetRecipe,
-        VacancyStratum,
-    )
 
 
 def recipe_oracle(recipe: TestSetRecipe, path: str | Path | None = None):

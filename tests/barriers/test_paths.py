@@ -124,17 +124,19 @@ def test_sampling_is_uniform_over_orbits(cases):
     env = cases["bcc-octahedral"]
     rows = representatives(env, 2)
     group = env.groups["directed"]
-    from hyperal.barriers.counting import _codes, _images
+    from hyperal.barriers.counting import decoration_codes, image_codes
 
     sizes = {
-        int(_codes(r[None], 2)[0]): len(set(_images(r[None], group, 2)[0]))
+        int(decoration_codes(r[None], 2)[0]): len(
+            set(image_codes(r[None], group, 2)[0])
+        )
         for r in rows
     }
     rng = np.random.default_rng(3)
     hits = dict.fromkeys(sizes, 0)
     for _ in range(3000):
         (row,) = sample(env, 2, 1, rng=rng)
-        hits[int(_codes(row[None], 2)[0])] += 1
+        hits[int(decoration_codes(row[None], 2)[0])] += 1
     by_size = {
         s: np.mean([hits[c] for c, size in sizes.items() if size == s])
         for s in set(sizes.values())

@@ -269,7 +269,10 @@ def test_mistakes_in_the_benchmark_file_are_named_together(tmp_path):
     assert lines[1].startswith("reference: 'ce' is not a variant")
     assert lines[2].startswith("variants[2] (x).scheme: unknown scheme 'warp'")
     assert lines[3].startswith("variants[3] (y).params.alpah: unknown key; allowed:")
-    assert lines[4].startswith("variants[4] (z).selection.rule: must be one of")
+    assert lines[4] == (
+        "variants[4] (z).selection.rule: unknown selection rule 'best'; allowed: "
+        "max_sigma, random, trust_window"
+    )
     assert lines[5] == (
         "variants[5] (w).bias.gamma: unknown key; allowed: alpha, alpha_relative, "
         "alpha_smoothing"
@@ -404,9 +407,9 @@ def test_a_union_of_sets_ranks_with_its_exact_combined_error(finished):
     )
     assert union.rank_set == "test_file+robust"
     # the combined RMSE equals the RMSE over the concatenated structures
-    from hyperal.benchmark.run import test_file_structures
+    from hyperal.structures.io import read_labelled
 
-    images = test_file_structures(bench.test_file) + test_file_structures(
+    images = read_labelled(bench.test_file) + read_labelled(
         bench.test_sets["robust"], source="robust"
     )
     refs = [reference(a) for a in images]
@@ -427,7 +430,7 @@ def test_a_union_of_sets_ranks_with_its_exact_combined_error(finished):
 
 def test_the_primary_verdict_comes_first_recomputed_from_the_committees(finished):
     from hyperal.benchmark.primary import primary_result, structure_errors
-    from hyperal.benchmark.run import test_file_structures
+    from hyperal.structures.io import read_labelled
 
     bench, base, store, results, out, output = finished
     primary = results.primary
@@ -439,7 +442,7 @@ def test_the_primary_verdict_comes_first_recomputed_from_the_committees(finished
     # the measure recomputed from the final committees' own predictions:
     # per stratum the RMSE over its structures' force components, then the
     # plain mean over strata
-    images = test_file_structures(bench.test_sets["robust"], source="robust")
+    images = read_labelled(bench.test_sets["robust"], source="robust")
     strata = sorted({a.info["source"] for a in images})
     for c in primary.comparisons:
         for variant, values in ((c.variant, c.mine), (c.other, c.theirs)):

@@ -39,7 +39,8 @@ def _error(data) -> str:
         ),
         (
             lambda d: d["executor"].update(kind="pbs"),
-            "executor.kind: must be one of 'inprocess', 'process', 'dask' or 'slurm'",
+            "executor.kind: unknown executor kind 'pbs'; allowed: inprocess, "
+            "process, dask, slurm",
         ),
         (
             lambda d: d["executor"].update(kind="process", cores=8),
@@ -87,7 +88,8 @@ def _error(data) -> str:
         ),
         (
             lambda d: d.update(selection={"batch": True, "rule": "random"}),
-            "selection: batch: chooses by uncertainty; it needs rule: max_sigma",
+            "selection: batch: chooses by uncertainty; it needs a rule that "
+            "ranks by the score (max_sigma), not random",
         ),
     ],
 )
@@ -233,7 +235,7 @@ def test_a_typed_scheme_records_what_its_registry_name_recorded(tmp_path):
 
 
 def test_slurm_time_limits_are_read_as_slurm_reads_them(tmp_path):
-    from hyperal.runs.sections import walltime_seconds
+    from hyperal.runs.slurm import walltime_seconds
 
     from .conftest import tiny
 

@@ -59,6 +59,34 @@ def test_bpnn_passes_the_conformance_check():
     assert passed == CHECKS
 
 
+def test_bpnn_passes_the_conformance_check_on_its_defaults():
+    """What a user checking the documented entry point sees: the default
+    options (float32) pass, the tolerances following the precision."""
+    assert check_backend("bpnn") == CHECKS
+
+
+def test_the_float32_tolerances_still_catch_a_wrong_gradient(monkeypatch):
+    from hyperal.models.bpnn.calculator import BPNNCalculator
+
+    original = BPNNCalculator.calculate
+
+    def broken(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.results["energy_uncertainty_gradient"] = (
+            self.results["energy_uncertainty_gradient"] * 1.01
+        )
+
+    monkeypatch.setattr(BPNNCalculator, "calculate", broken)
+    with pytest.raises(AssertionError, match="gradients: ∇σ_U"):
+        check_backend("bpnn", only=["gradients"])
+
+
+@pytest.mark.slow
+def test_mace_passes_the_conformance_check_on_its_defaults():
+    pytest.importorskip("mace")
+    assert check_backend("mace") == CHECKS
+
+
 @pytest.mark.slow
 def test_mace_passes_the_conformance_check():
     pytest.importorskip("mace")

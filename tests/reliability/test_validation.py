@@ -267,7 +267,7 @@ def _load_recipe(path):
         (
             "testset-emt.yaml",
             f"{__name__}:_load_recipe",
-            "hyperal.testsets:TestSetRecipe",
+            "hyperal.recipe:TestSetRecipe",
         ),
     ],
 )

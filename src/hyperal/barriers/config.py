@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from hyperal.barriers.paths import MAX_ENUMERATED, load_case, path_environment
 from hyperal.models.options import BPNNOptions, CommitteeOptions
+from hyperal.runs.records import MAIN_RUN
 from hyperal.runs.sections import (
     CalibrationConfig,
     ExecutorConfig,
@@ -87,7 +89,7 @@ class CampaignSource(Settings):
     from (``warm_start``)."""
 
     store: str
-    run: str = "main"
+    run: str = MAIN_RUN
     loop: int | None = Field(None, ge=0)
     warm_start: bool = True
 
@@ -200,11 +202,20 @@ class BarrierConfig(Settings):
     executor: ExecutorConfig = ExecutorConfig()
     calibration: CalibrationConfig = CalibrationConfig()
 
+    def interstitial_species(self) -> set[str]:
+        """The species that hop between interstitial sites."""
+        cases = [load_case(h.case, a=h.a) for h in self.hops]
+        return {c.hopping for c in cases if c.kind == "interstitial"}
+
+    def lattice_species(self) -> list[str]:
+        """The species of the lattice sites: the elements less those that hop
+        between interstitial sites (O in NbTiZr+O: a metal-vacancy hop is then
+        drawn in the O-free alloy)."""
+        hopping = self.interstitial_species()
+        return [e for e in self.system.elements if e not in hopping]
+
 
 def _hop_problems(config: BarrierConfig) -> list[str]:
-    from hyperal.barriers.hops import lattice_species
-    from hyperal.barriers.paths import MAX_ENUMERATED, load_case, path_environment
-
     problems, environments = [], []
     for k, hop in enumerate(config.hops):
         try:
@@ -220,7 +231,7 @@ def _hop_problems(config: BarrierConfig) -> list[str]:
             )
     if problems:
         return problems
-    species = len(lattice_species(config))
+    species = len(config.lattice_species())
     if species == 0:
         return ["system.elements: no element is left for the lattice sites"]
     for k, (hop, env) in enumerate(zip(config.hops, environments, strict=True)):

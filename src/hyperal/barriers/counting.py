@@ -32,23 +32,25 @@ def burnside(group: np.ndarray, k: int) -> int:
     return count
 
 
-def _codes(digits: np.ndarray, k: int) -> np.ndarray:
+def decoration_codes(digits: np.ndarray, k: int) -> np.ndarray:
+    """Each decoration (a row of site digits in base ``k``) as one integer."""
     weights = k ** np.arange(digits.shape[1] - 1, -1, -1, dtype=np.int64)
     return digits.astype(np.int64) @ weights
 
 
-def _images(digits: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
+def image_codes(digits: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
     """Codes of every group image of each decoration, shape (m, g). Site
     ``perm[i]`` of the image holds what site ``i`` held."""
     out = np.empty((len(digits), len(group)), dtype=np.int64)
     for g, perm in enumerate(group):
         image = np.empty_like(digits)
         image[:, perm] = digits
-        out[:, g] = _codes(image, k)
+        out[:, g] = decoration_codes(image, k)
     return out
 
 
-def _digits(codes: np.ndarray, n: int, k: int) -> np.ndarray:
+def decoration_digits(codes: np.ndarray, n: int, k: int) -> np.ndarray:
+    """The ``n`` site digits (base ``k``) of each decoration code."""
     powers = k ** np.arange(n - 1, -1, -1, dtype=np.int64)
     return (codes[:, None] // powers[None, :]) % k
 
@@ -62,6 +64,6 @@ def orbit_count_brute_force(group: np.ndarray, n: int, k: int) -> int:
         if code in seen:
             continue
         orbits += 1
-        digits = _digits(np.array([code]), n, k)
-        seen.update(int(c) for c in _images(digits, group, k)[0])
+        digits = decoration_digits(np.array([code]), n, k)
+        seen.update(int(c) for c in image_codes(digits, group, k)[0])
     return orbits

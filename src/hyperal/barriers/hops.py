@@ -36,7 +36,7 @@ def iter_hops(cfg: BarrierConfig, loop: int, stream_id: int) -> Iterator[Atoms]:
 
     rng = stream(cfg.seed, loop, stream_id)
     environments = [path_environment(load_case(h.case, a=h.a)) for h in cfg.hops]
-    species_of = [lattice_species(cfg)] * len(environments)
+    species_of = [cfg.lattice_species()] * len(environments)
     if cfg.environments == "enumerated":
         listed = [
             _environments(h.case, h.a, tuple(s))
@@ -74,18 +74,6 @@ def iter_hops(cfg: BarrierConfig, loop: int, stream_id: int) -> Iterator[Atoms]:
             start.info.update(linear_strain=linear, von_mises_strain=von_mises)
         start.info["cell_size"] = "x".join(str(s) for s in size)
         yield start
-
-
-def lattice_species(cfg: BarrierConfig) -> list[str]:
-    """The species of the lattice sites: the elements less those that hop
-    between interstitial sites (O in NbTiZr+O: a metal-vacancy hop is then
-    drawn in the O-free alloy)."""
-    return [e for e in cfg.system.elements if e not in interstitial_species(cfg)]
-
-
-def interstitial_species(cfg: BarrierConfig) -> set[str]:
-    cases = [load_case(h.case, a=h.a) for h in cfg.hops]
-    return {c.hopping for c in cases if c.kind == "interstitial"}
 
 
 @functools.lru_cache(maxsize=8)

@@ -35,10 +35,10 @@ from ase import Atoms
 from ase.build import bulk
 
 from hyperal.barriers.counting import (
-    _codes,
-    _digits,
-    _images,
     burnside,
+    decoration_codes,
+    decoration_digits,
+    image_codes,
 )
 from hyperal.utils import RngLike, as_rng
 
@@ -384,9 +384,9 @@ def representatives(
     chunk = max(1, 2**20 // max(1, len(group)))
     for first in range(0, raw, chunk):
         codes = np.arange(first, min(raw, first + chunk), dtype=np.int64)
-        images = _images(_digits(codes, n, k), group, k)
+        images = image_codes(decoration_digits(codes, n, k), group, k)
         keep.append(codes[images.min(axis=1) == codes])
-    return _digits(np.concatenate(keep), n, k)
+    return decoration_digits(np.concatenate(keep), n, k)
 
 
 def canonical(
@@ -395,7 +395,9 @@ def canonical(
     """The representative (smallest code) of each decoration's orbit."""
     group = env.groups[_convention(convention)]
     decorations = np.atleast_2d(decorations)
-    return _digits(_images(decorations, group, k).min(axis=1), env.n_sites, k)
+    return decoration_digits(
+        image_codes(decorations, group, k).min(axis=1), env.n_sites, k
+    )
 
 
 def sample(
@@ -432,15 +434,15 @@ def sample(
             )
         digits = rng.integers(0, k, size=(batch, env.n_sites))
         draws += batch
-        codes = _codes(digits, k)
-        images = _images(digits, group, k)
+        codes = decoration_codes(digits, k)
+        images = image_codes(digits, group, k)
         stabiliser = (images == codes[:, None]).sum(axis=1)
         accepted = rng.random(batch) < stabiliser / len(group)
         for code in images.min(axis=1)[accepted]:
             if len(seen) == n:
                 break
             seen.setdefault(int(code), None)
-    return _digits(np.array(list(seen), dtype=np.int64), env.n_sites, k)
+    return decoration_digits(np.array(list(seen), dtype=np.int64), env.n_sites, k)
 
 
 __all__ = [

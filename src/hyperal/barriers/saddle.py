@@ -57,6 +57,9 @@ class SaddleResult:
     intermediates : tuple of Atoms
         The relaxed minima the hop passes through, start to end (empty for
         an elementary hop); ``saddle`` is then the highest of its saddles.
+    ends_relaxed : bool
+        Both ends converged within ``relax_steps`` (false: the calculator
+        may have no minimum there — an instability of a committee).
     """
 
     barrier_forward: float
@@ -71,6 +74,7 @@ class SaddleResult:
     calls: int = 0
     reason: str = ""
     intermediates: tuple[Atoms, ...] = ()
+    ends_relaxed: bool = True
 
     @property
     def ok(self) -> bool:
@@ -158,6 +162,7 @@ def find_saddle(
         intermediates=intermediates,
     )
     start_relaxed, end_relaxed, reasons = search.relax_ends(start, end)
+    ends_relaxed = not reasons  # its only reason: an end that did not converge
     legs, minima = search.walk(start_relaxed, end_relaxed)
     top = max(legs, key=lambda leg: leg.energy)
     e_start = float(start_relaxed.get_potential_energy())
@@ -176,4 +181,5 @@ def find_saddle(
         search.calc.calls,
         "; ".join(reasons),
         tuple(plain(m) for m in minima),
+        ends_relaxed,
     )

@@ -284,7 +284,7 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         ctx.flow.completed(ctx.executor, calls), 1
     ):
         start = hops[i]
-        unstable = result is None or "did not relax" in result.reason
+        unstable = result is None or not result.ends_relaxed
         if unstable:
             why = failure or result.reason
             pairs = _pairs(

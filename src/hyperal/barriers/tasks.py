@@ -74,7 +74,7 @@ def mlip_saddle(checkpoint: str, start: Atoms, options: dict, floor: float = 0.0
     except Exception as exc:  # an exploding committee: an instability
         why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         return None, np.inf, why, _collapse(start, calc, options, floor)
-    if "did not relax" in result.reason:
+    if not result.ends_relaxed:
         return result, np.inf, "", _collapse(start, calc, options, floor)
     probe = result.saddle.copy()
     probe.calc = calc

@@ -34,6 +34,7 @@ from hyperal.runs.settings import (
     in_file,
     read_file,
 )
+from hyperal.structures.io import read_labelled
 
 #: The frozen sets every benchmark has; ``difficult_capped`` is the
 #: difficult set less the structures beyond the selection's physical limits
@@ -474,14 +475,12 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
     bench = bench.model_copy(update={"test_sets": test_sets})
     # read now, not after the shared labels are paid: an unreadable file or
     # one without reference labels is named by its key
-    from hyperal.benchmark.run import test_file_structures
-
     files = {"test_file": bench.test_file} if bench.test_file else {}
     files.update({f"test_sets.{k}": v for k, v in test_sets.items()})
     for key, file in files.items():
         if Path(file).exists():
             try:
-                test_file_structures(file)
+                read_labelled(file)
             except ValueError as exc:
                 problems.append(f"{key}: {exc}")
     problems += rank_set_problems(bench, bench.rank_members, "rank_set")

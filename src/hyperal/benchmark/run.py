@@ -42,6 +42,7 @@ from hyperal.runs.fingerprint import fingerprint
 from hyperal.runs.progress import Progress
 from hyperal.runs.records import Split, Stage
 from hyperal.runs.runner import RunPlan, open_run
+from hyperal.structures.io import read_labelled
 
 
 def shared_run(replicate: int) -> str:
@@ -144,9 +145,9 @@ def user_test_sets(bench: BenchmarkConfig) -> dict[str, list]:
     """The benchmark file's ``test_file`` and ``test_sets``, read."""
     sets = {}
     if bench.test_file:
-        sets["test_file"] = test_file_structures(bench.test_file)
+        sets["test_file"] = read_labelled(bench.test_file)
     for name, path in bench.test_sets.items():
-        sets[name] = test_file_structures(path, source=name)
+        sets[name] = read_labelled(path, source=name)
     return sets
 
 
@@ -183,21 +184,3 @@ def benchmark_test_sets(
     sets[CAPPED] = within_limits(frozen.get("difficult", []), base.selection)
     sets.update(user)
     return sets
-
-
-def test_file_structures(path: str, source: str = "test_file") -> list:
-    """The user's test structures with their reference labels (``REF_``
-    keys or a calculator's results); ``info['source']`` names the structure
-    type (default ``source``)."""
-    from hyperal.labels import reference
-    from hyperal.structures.io import read_images
-
-    images = read_images(path)
-    for k, atoms in enumerate(images):
-        try:
-            reference(atoms, k)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
-        atoms.info.setdefault("source", source)
-        atoms.info.setdefault("name", f"test-{k}")
-    return images

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from ase import Atoms
 
-from hyperal.benchmark.run import Benchmark, test_file_structures
+from hyperal.benchmark.run import Benchmark
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.starts import Start, loop_starts
 from hyperal.diversity import motion_summary
@@ -58,6 +58,7 @@ from hyperal.runs.seeds import task_seed
 from hyperal.runs.stages import errors_of, fit_on, predictions_on
 from hyperal.runs.store import Store, structure_key
 from hyperal.runs.tasks import LabelFailed, RememberingLabeller
+from hyperal.structures.io import read_labelled
 
 #: The name of the test set that mixes every source's withheld trajectories.
 MIXED = "mixed"
@@ -225,7 +226,7 @@ class TrajectoryBenchmark(Benchmark):
         tests = {s: images for s, images in tests.items() if images}
         tests[MIXED] = [a for images in tests.values() for a in images]
         if self.bench.test_file:  # the user's frozen set, as in the benchmark
-            tests[TEST_FILE] = test_file_structures(self.bench.test_file)
+            tests[TEST_FILE] = read_labelled(self.bench.test_file)
         for source in t.sources:
             run_ctx = ctx.with_run(trajectory_run(r, source))
             fitted = self._fit(run_ctx, spaced(train[source], count))

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from hyperal.evolve.rules import RULES
 from hyperal.evolve.scores import RELATIVE_FLOOR_EV_A, SCORES
 from hyperal.evolve.settings import SchemeSettings, default_scheme
 from hyperal.models.options import BPNNOptions, CommitteeOptions
@@ -333,11 +334,10 @@ class SelectionConfig(Settings):
     max_force_eV_A: float = Field(25.0, gt=0)
     min_distance_A: float = Field(1.0, ge=0)
     per_atom: bool = False
-    rule: Literal["max_sigma", "random", "trust_window"] = Field(
+    rule: str = Field(
         "max_sigma",
-        description="max_sigma: the most uncertain physical frame; random: a "
-        "physical frame drawn uniformly (the control); trust_window: a frame "
-        "drawn uniformly among those whose score lies in `window` (DP-GEN)",
+        description="how each trajectory's physical frames are ranked: "
+        + "; ".join(f"{r.name}: {r.summary}" for r in RULES.values()),
     )
     window: WindowConfig | None = Field(
         None, description="the trust window of rule: trust_window"
@@ -395,23 +395,31 @@ class SelectionConfig(Settings):
     @field_validator("score")
     @classmethod
     def _score(cls, value: str) -> str:
-        if value not in SCORES:
-            raise ValueError(f"unknown score {value!r}; allowed: {', '.join(SCORES)}")
+        SCORES[value]  # an unknown name is an error listing the registered ones
+        return value
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        RULES[value]
         return value
 
     @model_validator(mode="after")
     def _batch_ranks(self):
-        if self.batch and self.rule != "max_sigma":
+        rule = RULES[self.rule]
+        if self.batch and not rule.ranks_by_score:
+            ranking = ", ".join(r.name for r in RULES.values() if r.ranks_by_score)
             raise ValueError(
-                "batch: chooses by uncertainty; it needs rule: max_sigma, not "
-                f"{self.rule}"
+                f"batch: chooses by uncertainty; it needs a rule that ranks by "
+                f"the score ({ranking}), not {self.rule}"
             )
         if self.batch_covers_training and not self.batch:
             raise ValueError("batch_covers_training: needs batch: true")
-        if (self.rule == "trust_window") != (self.window is not None):
+        if rule.loop_draw != (self.window is not None):
+            drawing = ", ".join(r.name for r in RULES.values() if r.loop_draw)
             raise ValueError(
-                "rule: trust_window needs a `window` ({low, high} or quantiles), "
-                "and a window needs rule: trust_window"
+                f"rule: {drawing} needs a `window` ({{low, high}} or quantiles), "
+                f"and a window needs rule: {drawing}"
             )
         return self
 

@@ -28,6 +28,7 @@ from hyperal.campaign.selected import (
     window_entries,
 )
 from hyperal.campaign.starts import initial_starts, loop_starts
+from hyperal.evolve.rules import RULES
 from hyperal.models.checkpoint import damage, read_manifest
 from hyperal.runs.context import StageContext
 from hyperal.runs.progress import StageKind
@@ -164,13 +165,15 @@ def label_test_starts_in_background(ctx: StageContext) -> list[Future]:
     def landed(future: Future) -> None:
         entries = future.result()
         count_labels(ctx, 0, [label for *_, label in entries])
-        counter[0] += 1
-        ctx.report(0, StageKind.INITIAL, counter[0], counter[1], "test sets")
+        counter.handled += 1
+        ctx.report(
+            0, StageKind.INITIAL, counter.handled, counter.submitted, "test sets"
+        )
 
     futures = []
     for i in todo:
         future = ctx.labeller.submit(_relax_and_store, ctx, i, starts[i])
-        counter[1] += 1
+        counter.submitted += 1
         futures.append(ctx.flow.watch(future, landed))
     return futures
 
@@ -266,7 +269,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     )
     kept = redundancy_filter(ctx, loop) if starts else None
     batch = cfg.selection.batch
-    window = cfg.selection.rule == "trust_window"
+    window = RULES[cfg.selection.rule].loop_draw
     n_candidates = cfg.selection.candidates if (kept is not None or batch) else 1
     if window:  # every qualified frame: the loop draws in the window
         n_candidates = EVERY_FRAME

@@ -19,7 +19,7 @@ from hyperal.cli.common import (
     table_console,
 )
 from hyperal.runs.query import Where
-from hyperal.runs.records import OracleStatus
+from hyperal.runs.records import MAIN_RUN, OracleStatus
 from hyperal.runs.settings import ConfigError
 
 ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
@@ -216,7 +216,7 @@ def export(
     split: Annotated[str, typer.Option(help="train, gentle or difficult.")] = "train",
     run: Annotated[
         str, typer.Option(help="The run whose structures to write (main: hyperal run).")
-    ] = "main",
+    ] = MAIN_RUN,
     store: Annotated[
         Path | None, typer.Option(help="Store path (default: the config's).")
     ] = None,
@@ -235,7 +235,7 @@ def export(
     if not images:
         runs = sorted(
             {
-                row.get("run", "main")
+                row.get("run", MAIN_RUN)
                 for row in opened.rows(Where(status=OracleStatus.OK))
             }
         )

@@ -23,7 +23,7 @@ Output = Annotated[
 ]
 
 
-def _read_all(inputs) -> list:
+def read_all(inputs) -> list:
     """Every structure of the input files; one that cannot be read is an
     ``error:`` line naming it."""
     try:
@@ -43,7 +43,7 @@ Append = Annotated[
 ]
 
 
-def _floats(text: str, name: str, count: int | None = None) -> list[float]:
+def parse_floats(text: str, name: str, count: int | None = None) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -53,21 +53,21 @@ def _floats(text: str, name: str, count: int | None = None) -> list[float]:
     return values
 
 
-def _ints(text: str, name: str, count: int | None = None) -> list[int]:
-    values = _floats(text, name, count)
+def parse_ints(text: str, name: str, count: int | None = None) -> list[int]:
+    values = parse_floats(text, name, count)
     if any(not math.isfinite(v) or v != int(v) or v < 1 for v in values):
         fail(f"{name}: expected whole numbers >= 1, got {text!r}")
     return [int(v) for v in values]
 
 
-def _positive(value: float | None, name: str, *, zero: bool = False) -> None:
+def check_positive(value: float | None, name: str, *, zero: bool = False) -> None:
     if value is not None and not (
         math.isfinite(value) and (value >= 0 if zero else value > 0)
     ):
         fail(f"{name}: expected a number {'>=' if zero else '>'} 0, got {value}")
 
 
-def _pairs(items: list[str], name: str) -> dict[str, str]:
+def parse_pairs(items: list[str], name: str) -> dict[str, str]:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -77,7 +77,7 @@ def _pairs(items: list[str], name: str) -> dict[str, str]:
     return out
 
 
-def _species(text: str) -> list[str] | dict[str, float]:
+def parse_species(text: str) -> list[str] | dict[str, float]:
     """ "Nb,Ti,Zr" -> list; "Nb:0.5,Ti:0.5" -> fractions."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if any(":" in p for p in parts):
@@ -89,12 +89,12 @@ def _species(text: str) -> list[str] | dict[str, float]:
     return parts
 
 
-def _check_inputs(paths: list[Path]) -> None:
+def check_inputs(paths: list[Path]) -> None:
     for path in paths:
         if not str(path).startswith("postgres") and not path.is_file():
             fail(f"{path}: no such file")
 
 
-def _write(structures, output: Path, append: bool) -> None:
+def write_output(structures, output: Path, append: bool) -> None:
     count = write_structures(structures, output, append=append)
     console.print(f"wrote {count} structures to {output}")

@@ -15,14 +15,14 @@ from hyperal.cli.structure_args import (
     Append,
     Output,
     Seed,
-    _check_inputs,
-    _floats,
-    _ints,
-    _pairs,
-    _positive,
-    _read_all,
-    _species,
-    _write,
+    check_inputs,
+    check_positive,
+    parse_floats,
+    parse_ints,
+    parse_pairs,
+    parse_species,
+    read_all,
+    write_output,
 )
 from hyperal.structures import (
     OPERATING_POINTS,
@@ -97,14 +97,14 @@ def known(
     for item in species:
         key, sep, value = item.partition("=")
         if sep:
-            spec[key.strip()] = _species(value)
+            spec[key.strip()] = parse_species(value)
         else:
-            spec = _species(item)
+            spec = parse_species(item)
     _check_output(output)
     params = {}
-    for key, value in _pairs(lattice, "--lattice").items():
-        (params[key],) = _floats(value, f"--lattice {key}", 1)
-    reps = None if repeat is None else _ints(repeat, "--repeat", 3)
+    for key, value in parse_pairs(lattice, "--lattice").items():
+        (params[key],) = parse_floats(value, f"--lattice {key}", 1)
+    reps = None if repeat is None else parse_ints(repeat, "--repeat", 3)
     try:
         structures = known_structures(
             prototype,
@@ -118,7 +118,7 @@ def known(
         )
     except ValueError as exc:
         fail(str(exc))
-    _write(structures, output, append)
+    write_output(structures, output, append)
 
 
 @app.command("enumerate")
@@ -164,7 +164,7 @@ def enumerate_(
     """Symmetry-distinct decorations of a parent lattice (icet), with optional
     interstitial sites holding a species or a vacancy."""
     hosts = [s.strip() for s in host.split(",") if s.strip()]
-    _positive(a, "--a")
+    check_positive(a, "--a")
     _check_output(output)
     try:
         if interstitial:
@@ -194,7 +194,7 @@ def enumerate_(
         )
     except ValueError as exc:
         fail(str(exc))
-    _write(structures, output, append)
+    write_output(structures, output, append)
 
 
 @app.command()
@@ -249,29 +249,29 @@ def derive(
         overrides["displacement_std_A"] = displacement_std
     if volumetric_strain is not None:
         overrides["volumetric_strain"] = tuple(
-            _floats(volumetric_strain, "--volumetric-strain", 2)
+            parse_floats(volumetric_strain, "--volumetric-strain", 2)
         )
     if von_mises_strain is not None:
         overrides["von_mises_strain"] = tuple(
-            _floats(von_mises_strain, "--von-mises-strain", 2)
+            parse_floats(von_mises_strain, "--von-mises-strain", 2)
         )
     if deletion_probability is not None:
         overrides["deletion_probability"] = deletion_probability
     if substitution_probability is not None:
         overrides["substitution_probability"] = substitution_probability
-    pools = {k: _species(v) for k, v in _pairs(species, "--species").items()}
+    pools = {k: parse_species(v) for k, v in parse_pairs(species, "--species").items()}
     if kind not in DEFAULTS:
         fail(f"--kind must be one of {', '.join(DEFAULTS)}, got {kind!r}")
-    _check_inputs(inputs)
+    check_inputs(inputs)
     _check_output(output)
-    parents = _read_all(inputs)
+    parents = read_all(inputs)
     try:
         structures = derive_structures(
             parents, n, kind=kind, species=pools or None, rng=seed, **overrides
         )
     except ValueError as exc:
         fail(str(exc))
-    _write(structures, output, append)
+    write_output(structures, output, append)
     if figure is not None:
         from hyperal.structures.plot import plot_derived
 
@@ -335,19 +335,19 @@ def random(
         check_structures(n, "--n")
     except ValueError as exc:
         fail(str(exc))
-    _positive(cutoff, "--cutoff")
-    _positive(min_distance_factor, "--min-distance-factor", zero=True)
+    check_positive(cutoff, "--cutoff")
+    check_positive(min_distance_factor, "--min-distance-factor", zero=True)
     _check_output(output)
     if composition is not None:
         fractions = {
             k: float(v)
-            for k, v in _pairs(composition.split(","), "--composition").items()
+            for k, v in parse_pairs(composition.split(","), "--composition").items()
         }
         compositions = [fractions] * n
     else:
         ranges = {
-            k: tuple(_floats(v, "--interstitial", 2))
-            for k, v in _pairs(interstitial, "--interstitial").items()
+            k: tuple(parse_floats(v, "--interstitial", 2))
+            for k, v in parse_pairs(interstitial, "--interstitial").items()
         }
         compositions = sample_compositions(
             [e.strip() for e in elements.split(",") if e.strip()],
@@ -357,9 +357,9 @@ def random(
         )
     kwargs = {}
     if density is not None:
-        kwargs["density_g_cm3"] = tuple(_floats(density, "--density", 2))
+        kwargs["density_g_cm3"] = tuple(parse_floats(density, "--density", 2))
     if n_atoms is not None:
-        values = _ints(n_atoms, "--n-atoms")
+        values = parse_ints(n_atoms, "--n-atoms")
         kwargs["n_atoms"] = values[0] if len(values) == 1 else tuple(values)
     import numpy as np
 
@@ -378,7 +378,7 @@ def random(
             )
     except (ValueError, PlacementError) as exc:
         fail(str(exc))
-    _write(structures, output, append)
+    write_output(structures, output, append)
 
 
 def _unique_runs(compositions):
@@ -403,7 +403,7 @@ def soi(
 ):
     """Sphere-of-influence ratios of a cubic cell at the named operating points."""
     points = dict(OPERATING_POINTS)
-    _positive(cutoff, "--cutoff")
+    check_positive(cutoff, "--cutoff")
     if x is not None:
         if not (math.isfinite(x) and x > 0):
             fail(f"--x must be > 0, got {x}")
@@ -445,9 +445,9 @@ def plot(
     derived set."""
     from hyperal.structures.plot import plot_derived
 
-    _check_inputs(inputs)
+    check_inputs(inputs)
     _check_output(output)
-    structures = _read_all(inputs)
+    structures = read_all(inputs)
     try:
         plot_derived(structures, output)
     except ValueError as exc:

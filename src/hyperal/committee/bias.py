@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from hyperal.committee.committee import UNCERTAINTY_KEYS
+from hyperal.committee.statistics import UNCERTAINTY_KEYS
 
 _REQUIRED = ("energy", "forces", "energy_uncertainty", "energy_uncertainty_gradient")
 _STRESS_REQUIRED = ("stress", "energy_uncertainty_stress")

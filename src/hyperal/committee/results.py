@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperal.committee.committee import (
+from hyperal.committee.statistics import (
     SIGMA_EPS_EV,
     committee_statistics,
     forces_disagreement,

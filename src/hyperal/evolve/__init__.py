@@ -8,6 +8,7 @@ from hyperal.evolve.dimer import DimerEvolver
 from hyperal.evolve.frames import EvolveResult, Frame, shortest_distance
 from hyperal.evolve.md import MDEvolver
 from hyperal.evolve.relax import RelaxEvolver
+from hyperal.evolve.rules import RULES, Rule, register_rule
 from hyperal.evolve.schemes import SCHEMES, Scheme, make_evolver
 from hyperal.evolve.scores import SCORES, Score, frame_scores, register_score
 from hyperal.evolve.select import (
@@ -20,6 +21,7 @@ from hyperal.evolve.select import (
 from hyperal.evolve.settings import AlphaBias, GammaBias, scheme_settings
 
 __all__ = [
+    "RULES",
     "SCHEMES",
     "SCORES",
     "AlphaBias",
@@ -33,12 +35,14 @@ __all__ = [
     "MDEvolver",
     "RedundancyFilter",
     "RelaxEvolver",
+    "Rule",
     "Scheme",
     "Score",
     "SelectResult",
     "SteeredContourExploration",
     "frame_scores",
     "make_evolver",
+    "register_rule",
     "register_score",
     "scheme_settings",
     "select_batch",

@@ -33,11 +33,23 @@ from hyperal.utils import as_rng
 NUMERICAL_ERRORS = (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError)
 
 
-def _positive(name: str, value: float, *, strict: bool = True) -> None:
+class ParameterError(ValueError):
+    """An evolver parameter the evolver refuses: ``key`` names it, ``detail``
+    says why (the message is ``"<where><key> <detail>"``), so a settings
+    check can name the key where the file gives it without reading the
+    message."""
+
+    def __init__(self, key: str, detail: str, *, where: str = ""):
+        super().__init__(f"{where}{key} {detail}")
+        self.key = key
+        self.detail = detail
+
+
+def check_positive(name: str, value: float, *, strict: bool = True) -> None:
     ok = math.isfinite(value) and (value > 0 if strict else value >= 0)
     if not ok:
-        raise ValueError(
-            f"{name} must be a finite number {'>' if strict else '>='} 0, got {value}"
+        raise ParameterError(
+            name, f"must be a finite number {'>' if strict else '>='} 0, got {value}"
         )
 
 
@@ -136,22 +148,23 @@ class Evolver:
             )
         if self.alpha != "auto":
             if isinstance(self.alpha, str):
-                raise ValueError(
-                    f"alpha must be a finite number >= 0 or 'auto', got {self.alpha!r}"
+                raise ParameterError(
+                    "alpha",
+                    f"must be a finite number >= 0 or 'auto', got {self.alpha!r}",
                 )
-            _positive("alpha", self.alpha, strict=False)
-        _positive("alpha_relative", self.alpha_relative)
+            check_positive("alpha", self.alpha, strict=False)
+        check_positive("alpha_relative", self.alpha_relative)
         if not 0 <= self.alpha_smoothing < 1:
-            raise ValueError(
-                f"alpha_smoothing must be in [0, 1), got {self.alpha_smoothing}"
+            raise ParameterError(
+                "alpha_smoothing", f"must be in [0, 1), got {self.alpha_smoothing}"
             )
         if self.max_sigma_eV_atom is not None:
-            _positive("max_sigma_eV_atom", self.max_sigma_eV_atom)
-        _positive("blowup_force_eV_A", self.blowup_force_eV_A)
-        _positive("blowup_distance_A", self.blowup_distance_A, strict=False)
+            check_positive("max_sigma_eV_atom", self.max_sigma_eV_atom)
+        check_positive("blowup_force_eV_A", self.blowup_force_eV_A)
+        check_positive("blowup_distance_A", self.blowup_distance_A, strict=False)
         if int(self.record_every) != self.record_every or self.record_every < 1:
-            raise ValueError(
-                f"record_every must be an integer >= 1, got {self.record_every}"
+            raise ParameterError(
+                "record_every", f"must be an integer >= 1, got {self.record_every}"
             )
 
     # --- to implement -------------------------------------------------------------

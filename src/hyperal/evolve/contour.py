@@ -29,12 +29,12 @@ from ase.md.contour_exploration import (
 )
 from ase.optimize import FIRE
 
-from hyperal.evolve.base import Evolver, Session, _positive
+from hyperal.evolve.base import Evolver, ParameterError, Session, check_positive
 
 
 def _check_gamma(gamma: float) -> None:
     if not (math.isfinite(gamma) and 0.0 <= gamma <= 1.0):
-        raise ValueError(f"gamma must be a number in [0, 1], got {gamma}")
+        raise ParameterError("gamma", f"must be a number in [0, 1], got {gamma}")
 
 
 class SteeredContourExploration(ContourExploration):
@@ -58,9 +58,10 @@ class SteeredContourExploration(ContourExploration):
     def __init__(self, atoms: Atoms, *, gamma: float = 0.0, **kwargs):
         _check_gamma(gamma)
         if gamma > 0 and kwargs.get("use_tangent_curvature", False):
-            raise ValueError(
-                "use_tangent_curvature must be False when gamma > 0: the curvature "
-                "must come from the force normals, not the steered tangent"
+            raise ParameterError(
+                "use_tangent_curvature",
+                "must be False when gamma > 0: the curvature "
+                "must come from the force normals, not the steered tangent",
             )
         super().__init__(atoms, **kwargs)
         self.gamma = gamma
@@ -145,33 +146,35 @@ class ContourEvolver(Evolver):
     def __post_init__(self):
         super().__post_init__()
         if self.alpha != 0:
-            raise ValueError(
-                "alpha must be 0 for contour exploration: CE is biased by steering "
-                "its tangent (gamma), not by the energy"
+            raise ParameterError(
+                "alpha",
+                "must be 0 for contour exploration: CE is biased by steering "
+                "its tangent (gamma), not by the energy",
             )
         _check_gamma(self.gamma)
         if self.reference not in ("relaxed", "start"):
-            raise ValueError(
-                f"reference must be 'relaxed' or 'start', got {self.reference!r}"
+            raise ParameterError(
+                "reference", f"must be 'relaxed' or 'start', got {self.reference!r}"
             )
         if not math.isfinite(self.energy_above_meV_atom):
-            raise ValueError("energy_above_meV_atom must be finite")
-        _positive("maxstep_per_atom_A", self.maxstep_per_atom_A)
-        _positive("start_rattle_A", self.start_rattle_A, strict=False)
-        _positive("reference_fmax_eV_A", self.reference_fmax_eV_A)
+            raise ParameterError("energy_above_meV_atom", "must be finite")
+        check_positive("maxstep_per_atom_A", self.maxstep_per_atom_A)
+        check_positive("start_rattle_A", self.start_rattle_A, strict=False)
+        check_positive("reference_fmax_eV_A", self.reference_fmax_eV_A)
         if not 0 <= self.parallel_drift < 1:
-            raise ValueError(
-                f"parallel_drift must be in [0, 1), got {self.parallel_drift}"
+            raise ParameterError(
+                "parallel_drift", f"must be in [0, 1), got {self.parallel_drift}"
             )
 
     def _check(self, atoms: Atoms) -> None:
         if self.gamma > 0 and "energy_uncertainty_gradient" not in getattr(
             self.calculator, "implemented_properties", ()
         ):
-            raise ValueError(
-                f"gamma > 0 steers toward ∇σ_U: the calculator "
+            raise ParameterError(
+                "gamma",
+                f"> 0 steers toward ∇σ_U: the calculator "
                 f"({type(self.calculator).__name__}) offers no "
-                "energy_uncertainty_gradient; use a committee"
+                "energy_uncertainty_gradient; use a committee",
             )
 
     def reference_energy(self, atoms: Atoms) -> float:

@@ -20,7 +20,13 @@ import numpy as np
 from ase import Atoms
 from ase.mep.dimer import DimerControl, MinModeAtoms, MinModeTranslate
 
-from hyperal.evolve.base import Evolver, Session, _positive, current_results
+from hyperal.evolve.base import (
+    Evolver,
+    ParameterError,
+    Session,
+    check_positive,
+    current_results,
+)
 
 
 class IsolatedDimerControl(DimerControl):
@@ -110,11 +116,11 @@ class DimerEvolver(Evolver):
 
     def __post_init__(self):
         super().__post_init__()
-        _positive("fmax_eV_A", self.fmax_eV_A)
-        _positive("displacement_std_A", self.displacement_std_A)
-        _positive("dimer_separation_A", self.dimer_separation_A)
-        _positive("trial_trans_step_A", self.trial_trans_step_A)
-        _positive("maximum_translation_A", self.maximum_translation_A)
+        check_positive("fmax_eV_A", self.fmax_eV_A)
+        check_positive("displacement_std_A", self.displacement_std_A)
+        check_positive("dimer_separation_A", self.dimer_separation_A)
+        check_positive("trial_trans_step_A", self.trial_trans_step_A)
+        check_positive("maximum_translation_A", self.maximum_translation_A)
         centre = self.displacement_center
         if centre is not None:
             # ASE accepts only a Python int or a tuple of three Python floats
@@ -123,17 +129,17 @@ class DimerEvolver(Evolver):
             elif np.shape(centre) == (3,):
                 centre = tuple(float(x) for x in centre)
             else:
-                raise ValueError(
-                    "displacement_center must be an atom index or a position "
-                    f"(3 numbers), got {centre!r}"
+                raise ParameterError(
+                    "displacement_center",
+                    f"must be an atom index or a position (3 numbers), got {centre!r}",
                 )
             object.__setattr__(self, "displacement_center", centre)
             if self.displacement_radius_A is None and (
                 self.number_of_displacement_atoms is None
             ):
-                raise ValueError(
-                    "displacement_center needs displacement_radius_A or "
-                    "number_of_displacement_atoms"
+                raise ParameterError(
+                    "displacement_center",
+                    "needs displacement_radius_A or number_of_displacement_atoms",
                 )
         if self.mode is not None:
             mode = np.asarray(self.mode, dtype=float)

@@ -11,7 +11,7 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
-from hyperal.evolve.base import Evolver, Session, _positive
+from hyperal.evolve.base import Evolver, ParameterError, Session, check_positive
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -50,14 +50,18 @@ class MDEvolver(Evolver):
     def __post_init__(self):
         super().__post_init__()
         if self.ensemble not in ("nvt", "nve"):
-            raise ValueError(f"ensemble must be 'nvt' or 'nve', got {self.ensemble!r}")
-        _positive("temperature_K", self.temperature_K, strict=False)
-        _positive("timestep_fs", self.timestep_fs)
-        _positive(
+            raise ParameterError(
+                "ensemble", f"must be 'nvt' or 'nve', got {self.ensemble!r}"
+            )
+        check_positive("temperature_K", self.temperature_K, strict=False)
+        check_positive("timestep_fs", self.timestep_fs)
+        check_positive(
             "friction_per_fs", self.friction_per_fs, strict=self.ensemble == "nvt"
         )
         if self.initial_temperature_K is not None:
-            _positive("initial_temperature_K", self.initial_temperature_K, strict=False)
+            check_positive(
+                "initial_temperature_K", self.initial_temperature_K, strict=False
+            )
 
     def _start(
         self, atoms: Atoms, steps: int, rng: np.random.Generator, info: dict

@@ -11,7 +11,7 @@ from ase import Atoms
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE
 
-from hyperal.evolve.base import Evolver, Session, _positive
+from hyperal.evolve.base import Evolver, ParameterError, Session, check_positive
 
 OPTIMIZERS = {"fire": FIRE, "bfgs": BFGS}
 
@@ -52,16 +52,16 @@ class RelaxEvolver(Evolver):
     def __post_init__(self):
         super().__post_init__()
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
-                f"got {self.optimizer!r}"
+            raise ParameterError(
+                "optimizer",
+                f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
             )
-        _positive("fmax_eV_A", self.fmax_eV_A)
-        _positive("maxstep_A", self.maxstep_A)
+        check_positive("fmax_eV_A", self.fmax_eV_A)
+        check_positive("maxstep_A", self.maxstep_A)
 
     def _check(self, atoms: Atoms) -> None:
         if self.relax_cell and not np.all(atoms.pbc):
-            raise ValueError("relax_cell needs a periodic cell (pbc all True)")
+            raise ParameterError("relax_cell", "needs a periodic cell (pbc all True)")
 
     def _start(
         self, atoms: Atoms, steps: int, rng: np.random.Generator, info: dict

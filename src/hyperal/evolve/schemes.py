@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from ase.calculators.calculator import Calculator
 
-from hyperal.evolve.base import Evolver
+from hyperal.evolve.base import Evolver, ParameterError
 from hyperal.evolve.contour import ContourEvolver
 from hyperal.evolve.dimer import DimerEvolver
 from hyperal.evolve.md import MDEvolver
@@ -117,22 +117,29 @@ def make_evolver(
     bias = kwargs.get(key, 0.0)
     if bias == "auto" and spec.biased:  # adaptive α (MD, relaxation, dimer)
         return spec.evolver(calculator=calculator, rng=rng, **kwargs)
+    where = f"scheme {scheme!r}: "
     if isinstance(bias, str):
-        raise ValueError(
-            f"scheme {scheme!r}: {key} must be a number"
+        raise ParameterError(
+            key,
+            "must be a number"
             + (" or 'auto'" if key == "alpha" and spec.biased else "")
-            + f", got {bias!r}"
+            + f", got {bias!r}",
+            where=where,
         )
     bias = float(bias)
     if spec.biased and not bias > 0:
-        raise ValueError(
-            f"scheme {scheme!r}: {key} must be > 0 (got {bias}); "
-            f"use {scheme.removeprefix('advb_')!r} for the unbiased scheme"
+        raise ParameterError(
+            key,
+            f"must be > 0 (got {bias}); "
+            f"use {scheme.removeprefix('advb_')!r} for the unbiased scheme",
+            where=where,
         )
     if not spec.biased and bias != 0:
-        raise ValueError(
-            f"scheme {scheme!r}: {key} must be 0 (got {bias}); "
-            f"use 'advb_{scheme}' for the adversarially biased scheme"
+        raise ParameterError(
+            key,
+            f"must be 0 (got {bias}); "
+            f"use 'advb_{scheme}' for the adversarially biased scheme",
+            where=where,
         )
     if kwargs.get("mode") is not None:
         kwargs["mode"] = np.asarray(kwargs["mode"], dtype=float)

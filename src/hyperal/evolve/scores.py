@@ -24,6 +24,7 @@ import numpy as np
 
 from hyperal.evolve.base import NUMERICAL_ERRORS
 from hyperal.evolve.frames import Frame
+from hyperal.registry import Registry
 
 #: DeePMD-kit's documented level of the relative force deviation (its LAMMPS
 #: ``pair_style deepmd ... relative 1.0`` example), in eV/Å.
@@ -83,7 +84,7 @@ class Score:
         return f"{self.symbol or self.name} = {value:.4g}{' ' if unit else ''}{unit}"
 
 
-SCORES: dict[str, Score] = {}
+SCORES: Registry[Score] = Registry("score")
 """Every selection score, by name (its :attr:`Score.summary` says what it
 picks; :attr:`Score.uncertainty` whether it reads the committee's spread or
 is a σ-free control); :func:`register_score` adds one."""
@@ -91,20 +92,12 @@ is a σ-free control); :func:`register_score` adds one."""
 
 def register_score(score: Score) -> Score:
     """Add ``score`` to :data:`SCORES` (a name registered twice is an error)."""
-    if score.name in SCORES:
-        raise ValueError(f"selection score {score.name!r} is registered already")
-    SCORES[score.name] = score
-    return score
+    return SCORES.register(score.name, score)
 
 
 def get_score(name: str) -> Score:
     """The registered score ``name``; a ValueError listing the others."""
-    try:
-        return SCORES[name]
-    except KeyError:
-        raise ValueError(
-            f"score must be one of {', '.join(SCORES)}, got {name!r}"
-        ) from None
+    return SCORES[name]
 
 
 def frame_scores(

@@ -17,15 +17,9 @@ import numpy as np
 from ase import Atoms
 
 from hyperal.evolve.frames import EvolveResult, Frame
+from hyperal.evolve.rules import get_rule
 from hyperal.evolve.scores import frame_scores, get_score
 from hyperal.utils import as_rng
-
-#: Selection rules: the best-scoring qualified frame; — the control that
-#: isolates what the score is worth — one drawn uniformly at random; or, with
-#: ``trust_window``, every qualified frame in trajectory order, for the loop
-#: to draw from those whose score lies in a window
-#: (:func:`hyperal.evolve.window.trust_window_draw`).
-RULES = ("max_sigma", "random", "trust_window")
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,13 +90,14 @@ def select_frame(
     include_start : bool
         Whether the trajectory's first frame (the unevolved start) may be
         chosen.
-    rule : {"max_sigma", "random", "trust_window"}
-        ``max_sigma`` ranks the qualified frames by their score (largest
-        first; σ_U unless ``scores`` are given);
-        ``random`` orders them by a uniform random permutation — the same
-        physical limits, no use of the uncertainty: the control that shows
-        what selecting by σ is worth; ``trust_window`` keeps them in
-        trajectory order (the loop draws among them by their scores).
+    rule : str
+        A rule of :data:`hyperal.evolve.rules.RULES`: how the qualified
+        frames are ordered. ``max_sigma`` ranks them by their score (largest
+        first; σ_U unless ``scores`` are given); ``random`` orders them by a
+        uniform random permutation — the same physical limits, no use of the
+        uncertainty: the control that shows what selecting by σ is worth;
+        ``trust_window`` keeps them in trajectory order (the loop draws among
+        them by their scores).
     scores : sequence of float, optional
         One uncertainty score per frame (start included), e.g. from
         :func:`frame_scores`; default σ_U (σ_U / N with ``per_atom``). A
@@ -128,12 +123,7 @@ def select_frame(
     blocked = [f or d or u for f, d, u in zip(force, distance, uncertain, strict=True)]
     qualified = [k for k, b in enumerate(blocked) if not b]
 
-    if rule == "random":
-        order = [qualified[i] for i in as_rng(rng).permutation(len(qualified))]
-    elif rule == "trust_window":
-        order = list(qualified)
-    else:  # stable: the earliest of equally uncertain frames first
-        order = sorted(qualified, key=lambda k: -values[k])
+    order = get_rule(rule).order(qualified, values, as_rng(rng))
     best = order[0] if order else None
     counts = dict(
         n_frames=len(candidates),
@@ -156,7 +146,7 @@ def select_frame(
     reason = (
         f"frame {best + offset} (step {frame.step}) with "
         f"{get_score(score).text(values[best], per_atom)}"
-        f"{_RULE_NOTE.get(rule, '')}; {len(qualified)} of "
+        f"{get_rule(rule).note}; {len(qualified)} of "
         f"{len(candidates)} frames qualified"
     )
     return SelectResult(
@@ -168,15 +158,8 @@ def select_frame(
     )
 
 
-_RULE_NOTE = {
-    "random": " (drawn at random)",
-    "trust_window": " (the first qualified; the loop draws in its window)",
-}
-
-
 def _check_rules(rule: str, score: str, max_force_eV_A, min_distance_A) -> None:
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+    get_rule(rule)
     if not (max_force_eV_A > 0):
         raise ValueError(f"max_force_eV_A must be > 0, got {max_force_eV_A}")
     if not (min_distance_A >= 0):

@@ -36,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from hyperal.evolve.base import Evolver
+from hyperal.evolve.base import Evolver, ParameterError
 from hyperal.evolve.contour import ContourEvolver
 from hyperal.evolve.dimer import DimerEvolver
 from hyperal.evolve.md import MDEvolver
@@ -331,16 +331,15 @@ def scheme_problem(scheme: SchemeBase, where: str = "scheme") -> str | None:
 
     try:
         make_evolver(scheme.full_name, EMT(), scheme.given_params)
+    except ParameterError as exc:
+        for section in ("params", "bias"):
+            model = getattr(scheme, section)
+            if model is not None and exc.key in type(model).model_fields:
+                return f"{where}.{section}.{exc.key}: {exc.detail}"
+        return f"{where}: {exc}"
     except (ValueError, TypeError) as exc:
-        message = str(exc)
-    else:
-        return None
-    key, _, rest = message.removeprefix(f"scheme {scheme.full_name!r}: ").partition(" ")
-    for section in ("params", "bias"):
-        model = getattr(scheme, section)
-        if model is not None and key in type(model).model_fields:
-            return f"{where}.{section}.{key}: {rest}"
-    return f"{where}: {message}"
+        return f"{where}: {exc}"
+    return None
 
 
 def default_scheme() -> SchemeBase:

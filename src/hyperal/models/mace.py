@@ -37,8 +37,8 @@ from ase.io import write
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from hyperal import metrics
-from hyperal.committee.committee import UNCERTAINTY_KEYS
 from hyperal.committee.results import member_results
+from hyperal.committee.statistics import UNCERTAINTY_KEYS
 from hyperal.labels import reference, with_ref_keys
 from hyperal.models.options import MACEFitOptions, MACEOptions
 from hyperal.models.protocol import CommitteeModel, FitReport, predict

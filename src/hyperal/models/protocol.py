@@ -152,6 +152,16 @@ class Backend:
     name: str
     options: type[BaseModel]
     target: str  # "package.module:Class"
+    #: the options field that holds the committee's floating-point precision
+    #: ("float32" or "float64"; a backend without one computes in float64)
+    dtype_field: str = "dtype"
+
+    def dtype(self, options: BaseModel | dict[str, Any] | None) -> np.dtype:
+        """The floating-point type the committee computes in under
+        ``options`` — what its conformance tolerances follow."""
+        return np.dtype(
+            getattr(self.parse_options(options), self.dtype_field, "float64")
+        )
 
     def model_class(self) -> type:
         module, _, attribute = self.target.partition(":")

@@ -41,7 +41,7 @@ from hyperal.report.status import (
     wall_line,
 )
 from hyperal.runs.query import Where
-from hyperal.runs.records import Stage
+from hyperal.runs.records import MAIN_RUN, Stage
 
 
 def _setup(store, metrics) -> str:
@@ -71,8 +71,8 @@ def _setup(store, metrics) -> str:
             ],
             ["seed", cfg.get("seed")],
         ]
-    oracle_s = store.oracle_seconds("main")
-    untimed = store.untimed_labels("main")
+    oracle_s = store.oracle_seconds(MAIN_RUN)
+    untimed = store.untimed_labels(MAIN_RUN)
     fit_s = sum(m.fit.wall_s for m in metrics if m.fit is not None)
     rows += [
         ["hyperal", hyperal.__version__],
@@ -117,7 +117,7 @@ def _diversity(store, page, metrics) -> list[str]:
     from hyperal.report.diversity import diversity_parts, motion_of
 
     groups: dict[str, list] = {}
-    for atoms in store.labelled(split="train", runs=["main"]):
+    for atoms in store.labelled(split="train", runs=[MAIN_RUN]):
         stage = atoms.info.get("stage")
         name = (
             "initial relaxations"
@@ -125,12 +125,12 @@ def _diversity(store, page, metrics) -> list[str]:
             else f"selected · {atoms.info.get('source', '?')}"
         )
         groups.setdefault(name, []).append(atoms)
-    groups["difficult test set"] = store.labelled(split="difficult", runs=["main"])
+    groups["difficult test set"] = store.labelled(split="difficult", runs=[MAIN_RUN])
     checkpoint = store.checkpoint_path(metrics[-1].loop)
     if damage(checkpoint):
         checkpoint = None
     motion = motion_of(
-        store.rows(Where(stage=Stage.SELECTED, run="main")),
+        store.rows(Where(stage=Stage.SELECTED, run=MAIN_RUN)),
         lambda row: f"{row.get('scheme', '?')} · {row.get('source', '?')}",
     )
     parts = diversity_parts(

@@ -20,7 +20,7 @@ from hyperal.report.page import (
     type_colour,
 )
 from hyperal.runs.query import Where
-from hyperal.runs.records import OracleStatus, Stage
+from hyperal.runs.records import MAIN_RUN, OracleStatus, Stage
 
 SPLITS = ("gentle", "difficult")
 
@@ -205,7 +205,7 @@ def composition_figure(store, page):
     import matplotlib.pyplot as plt
 
     counts = Counter()
-    for row in store.rows(Where(status=OracleStatus.OK, run="main")):
+    for row in store.rows(Where(status=OracleStatus.OK, run=MAIN_RUN)):
         counts[(row.get("loop", 0), row.get("source", "?"), row.split)] += 1
     rows = [
         [loop, source, split, n] for (loop, source, split), n in sorted(counts.items())
@@ -214,7 +214,7 @@ def composition_figure(store, page):
         "<p>Labelled structures per loop, structure type and split.</p>",
         table(["loop", "structure type", "split", "structures"], rows, left=3),
     ]
-    sets = {s: store.labelled(split=s, runs=["main"]) for s in ("train", *SPLITS)}
+    sets = {s: store.labelled(split=s, runs=[MAIN_RUN]) for s in ("train", *SPLITS)}
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     for split, images in sets.items():
         if not images:
@@ -270,7 +270,7 @@ def evolution_table(store, metrics) -> str:
             Where(
                 stage=Stage.SELECTED,
                 loop=m.loop,
-                run="main",
+                run=MAIN_RUN,
                 status=OracleStatus.SKIPPED,
             )
         ):

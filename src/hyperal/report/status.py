@@ -10,7 +10,7 @@ import html
 from hyperal.report.figures import SPLITS, summaries_of
 from hyperal.report.page import table
 from hyperal.runs.query import Where
-from hyperal.runs.records import OracleStatus
+from hyperal.runs.records import MAIN_RUN, OracleStatus
 from hyperal.utils import duration
 
 #: Columns of the per-loop summary (report table and ``hyperal status``).
@@ -159,7 +159,7 @@ def wall_line(metrics) -> str:
     )
 
 
-def stop_line(store, run: str = "main") -> str:
+def stop_line(store, run: str = MAIN_RUN) -> str:
     """Why the campaign ended: its early stop, or its ``loops``; with a
     force-σ target, how many of the last loop's selected frames were
     predicted above it."""

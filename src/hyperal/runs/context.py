@@ -53,6 +53,16 @@ def ignore_progress(report: Progress) -> None:
     """A progress callback that shows nothing."""
 
 
+@dataclass
+class Tally:
+    """The oracle calls this process made in one loop of one run: how many,
+    how many gave a label, and the first failure's reason."""
+
+    calls: int = 0
+    ok: int = 0
+    first_failure: str = ""
+
+
 @dataclass(frozen=True)
 class StageContext:
     """What every stage works with. ``run`` names this run's rows and
@@ -77,9 +87,9 @@ class StageContext:
     #: The run that holds this run's initial data, loop-0 committee and
     #: difficult test sets (a benchmark's schemes share one); None: its own.
     shared: str | None = None
-    #: Oracle calls made by this process per (run, loop): [calls, ok, first
-    #: failure reason] (:func:`hyperal.runs.stages.stop_if_all_failed`).
-    tally: dict = field(default_factory=dict)
+    #: Oracle calls made by this process per (run, loop)
+    #: (:func:`hyperal.runs.stages.stop_if_all_failed`).
+    tally: dict[tuple[str, int], Tally] = field(default_factory=dict)
     #: The tasks in flight of the whole run (shared by its contexts).
     flow: Flow = field(default_factory=Flow)
 

@@ -1,10 +1,13 @@
 """Engines: every campaign task goes through a ``concurrent.futures.Executor``
-(docs/method.md §9). In-process by default, a local process pool, or Dask distributed
+(docs/method.md §9), of a kind registered in :data:`EXECUTORS`: in-process by
+default, a local process pool, or Dask distributed
 (``dask.distributed.Client.get_executor()`` on a LocalCluster or a scheduler
-address); Slurm worker jobs that hyperal submits itself are
-:mod:`hyperal.runs.slurm`. :class:`TimedExecutor` keeps when each task ran and
-where. Tasks are module-level functions of picklable arguments; nothing
-outside this module and :mod:`hyperal.runs.slurm` imports Dask."""
+address); Slurm worker jobs that hyperal submits itself
+(:mod:`hyperal.runs.slurm`). A new kind is one :class:`ExecutorType` and one
+``EXECUTORS.register`` call; the runner reads no kind names.
+:class:`TimedExecutor` keeps when each task ran and where. Tasks are
+module-level functions of picklable arguments; nothing outside this module
+and :mod:`hyperal.runs.slurm` imports Dask."""
 
 from __future__ import annotations
 
@@ -13,13 +16,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
-ExecutorKind = Literal["inprocess", "process", "dask"]
+from hyperal.registry import Registry
+from hyperal.runs.slurm import SLURM_KEYS, slurm_pools, slurm_problem
 
 
 class InProcessExecutor(Executor):
@@ -164,14 +168,221 @@ def _terminate_workers(pool: ProcessPoolExecutor) -> None:
 
 
 @contextmanager
+def _in_process(workers: int, address: str | None, threads: int | None):
+    yield InProcessExecutor()
+
+
+@contextmanager
+def _process_pool(workers: int, address: str | None, threads: int | None):
+    # spawn, not fork: a forked child of a process whose torch/OpenMP
+    # threads already ran can deadlock (seen here with the BPNN committee)
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=None if threads is None else limit_threads,
+        initargs=() if threads is None else (threads,),
+    )
+    try:
+        yield pool
+    except BaseException:  # SIGTERM, Ctrl-C, an error: leave no worker behind
+        _terminate_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _dask(workers: int, address: str | None, threads: int | None):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ValueError(
+            "executor: kind 'dask' needs dask.distributed "
+            "(pip install 'dask[distributed]')"
+        ) from exc
+    if address:
+        client = Client(address)
+        cluster = None
+    else:
+        # each worker process starts with OpenMP (torch's threads)
+        # limited to its share of the cores, as limit_threads does
+        env = {} if threads is None else {"OMP_NUM_THREADS": str(threads)}
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env=env,
+        )
+        client = Client(cluster)
+    try:
+        yield client.get_executor()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+#: ``open(workers, address, threads)``: a context manager yielding one
+#: executor (``threads``: each local worker's torch threads, or None)
+Opener = Callable[[int, "str | None", "int | None"], AbstractContextManager[Executor]]
+
+
+@dataclass(frozen=True)
+class ExecutorType:
+    """A kind of executor (``executor.kind`` in a run file).
+
+    Attributes
+    ----------
+    name, summary : str
+        The kind's name and what it runs tasks on, one line.
+    open : callable, optional
+        ``open(workers, address, threads)``: one executor for every task
+        (:func:`make_executor`); None for a kind that opens its pools from
+        its whole section (``pools``).
+    pools : callable, optional
+        ``pools(section) -> context manager of (tasks, labels)`` — the
+        executors of the model tasks and of the labels, from the executor
+        section (default: one executor of ``open`` for both).
+    in_process : bool
+        Tasks run in this process (not timed; labels stream on a thread).
+    sized : bool
+        ``workers`` is the number of workers (without an ``address``);
+        else they are counted as seen.
+    keys : tuple of str
+        The section's keys this kind reads, beyond ``kind`` and
+        ``background_labels``; another key set away from its default is an
+        error naming it.
+    refuses : dict
+        A key this kind does not read -> what to say instead (when the
+        right key has another name).
+    problem : callable
+        Why this machine cannot run the kind (one line), or None — asked
+        before a run opens its store.
+    label_workers : callable
+        ``label_workers(section) -> (calls, cores, words)``: how many oracle
+        calls run at once, the cores each holds, and that in words (what
+        ``hyperal plan`` prices).
+    """
+
+    name: str
+    summary: str
+    open: Opener | None = None
+    pools: Callable[[Any], AbstractContextManager[tuple[Executor, Executor]]] | None = (
+        None
+    )
+    in_process: bool = False
+    sized: bool = False
+    keys: tuple[str, ...] = ()
+    refuses: Mapping[str, str] = field(default_factory=dict)
+    problem: Callable[[], str | None] = lambda: None
+    label_workers: Callable[[Any], tuple[int, int, str]] = lambda section: (
+        1,
+        1,
+        "in process, one call at a time",
+    )
+
+    @contextmanager
+    def open_pools(self, section) -> Iterator[tuple[Executor, Executor]]:
+        """``(tasks, labels)`` of the executor ``section`` (its ``workers``
+        and ``address`` when this kind reads them)."""
+        if self.pools is not None:
+            with self.pools(section) as pair:
+                yield pair
+            return
+        with make_executor(
+            self.name,
+            workers=getattr(section, "workers", 1),
+            address=getattr(section, "address", None),
+        ) as executor:
+            yield executor, executor
+
+    def size(self, section) -> int | None:
+        """The configured number of workers, or None (count those seen)."""
+        if self.sized and not getattr(section, "address", None):
+            return section.workers
+        return None
+
+
+def _slurm_pools(section):
+    return slurm_pools(section.label_jobs(), section.fit)
+
+
+def _local_workers(section) -> tuple[int, int, str]:
+    if section.address:  # a scheduler started elsewhere: its size unknown
+        return (
+            section.workers,
+            1,
+            f"the Dask scheduler at {section.address} (its workers are not "
+            f"known here; counted as `workers`: {section.workers})",
+        )
+    return section.workers, 1, f"{section.workers} {section.kind} workers"
+
+
+def _slurm_workers(section) -> tuple[int, int, str]:
+    return (
+        section.max_jobs,
+        section.cores,
+        f"{section.max_jobs} Slurm label jobs of {section.cores} cores",
+    )
+
+
+EXECUTORS: Registry[ExecutorType] = Registry(
+    "executor kind",
+    {
+        "inprocess": ExecutorType(
+            "inprocess",
+            "each task at once in this process (the simplest to debug)",
+            open=_in_process,
+            in_process=True,
+        ),
+        "process": ExecutorType(
+            "process",
+            "a local process pool of `workers`",
+            open=_process_pool,
+            sized=True,
+            keys=("workers",),
+            label_workers=_local_workers,
+        ),
+        "dask": ExecutorType(
+            "dask",
+            "a Dask LocalCluster of `workers`, or the scheduler at `address`",
+            open=_dask,
+            sized=True,
+            keys=("workers", "address"),
+            label_workers=_local_workers,
+        ),
+        "slurm": ExecutorType(
+            "slurm",
+            "Slurm worker jobs hyperal submits itself (the Slurm keys shape "
+            "them; `fit` gives model tasks jobs of their own)",
+            pools=_slurm_pools,
+            keys=(*SLURM_KEYS, "fit"),
+            refuses={
+                "workers": "workers: for kind slurm, say max_jobs",
+                "address": "address: kind slurm starts its own scheduler; to "
+                "use one started by hand, say kind: dask with its address",
+            },
+            problem=slurm_problem,
+            label_workers=_slurm_workers,
+        ),
+    },
+)
+"""Every executor kind, by name: how it opens its pools, which keys of the
+executor section it reads, and what it needs of the machine."""
+
+
+@contextmanager
 def make_executor(
-    kind: ExecutorKind = "inprocess",
+    kind: str = "inprocess",
     *,
     workers: int = 1,
     address: str | None = None,
     share_cores: bool = True,
 ):
-    """A context manager yielding the Executor of ``kind``.
+    """A context manager yielding the Executor of ``kind`` (a name of
+    :data:`EXECUTORS` that opens one executor for every task).
 
     ``workers`` sizes the process pool or the Dask LocalCluster; ``address``
     connects Dask to a running scheduler instead (e.g. ``tcp://host:8786``).
@@ -181,56 +392,12 @@ def make_executor(
     """
     if int(workers) != workers or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers}")
-    threads = threads_per_worker(int(workers)) if share_cores else None
-    if kind == "inprocess":
-        yield InProcessExecutor()
-    elif kind == "process":
-        # spawn, not fork: a forked child of a process whose torch/OpenMP
-        # threads already ran can deadlock (seen here with the BPNN committee)
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(
-            max_workers=int(workers),
-            mp_context=context,
-            initializer=None if threads is None else limit_threads,
-            initargs=() if threads is None else (threads,),
-        )
-        try:
-            yield pool
-        except BaseException:  # SIGTERM, Ctrl-C, an error: leave no worker behind
-            _terminate_workers(pool)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    elif kind == "dask":
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ValueError(
-                "executor: kind 'dask' needs dask.distributed "
-                "(pip install 'dask[distributed]')"
-            ) from exc
-        if address:
-            client = Client(address)
-            cluster = None
-        else:
-            # each worker process starts with OpenMP (torch's threads)
-            # limited to its share of the cores, as limit_threads does
-            env = {} if threads is None else {"OMP_NUM_THREADS": str(threads)}
-            cluster = LocalCluster(
-                n_workers=int(workers),
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                env=env,
-            )
-            client = Client(cluster)
-        try:
-            yield client.get_executor()
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    else:
+    entry = EXECUTORS[kind]
+    if entry.open is None:
         raise ValueError(
-            f"executor: unknown kind {kind!r}; known: inprocess, process, dask"
+            f"executor: kind {kind!r} opens its pools from its whole section "
+            "(EXECUTORS[kind].open_pools), not from a worker count"
         )
+    threads = threads_per_worker(int(workers)) if share_cores else None
+    with entry.open(int(workers), address, threads) as executor:
+        yield executor

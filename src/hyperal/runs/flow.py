@@ -18,9 +18,19 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass
 from typing import Any
 
 from hyperal.runs.executors import InProcessExecutor, call
+
+
+@dataclass
+class Counter:
+    """Progress of a group of watched tasks (the labels of one split of one
+    loop): how many were submitted and how many have been handled."""
+
+    handled: int = 0
+    submitted: int = 0
 
 
 class Flow:
@@ -29,7 +39,7 @@ class Flow:
 
     def __init__(self) -> None:
         self._handlers: dict[Future, Callable[[Future], None]] = {}
-        self._counters: dict[Hashable, list[int]] = {}
+        self._counters: dict[Hashable, Counter] = {}
         #: Label futures not landed yet, by store row id: a row is never
         #: submitted twice.
         self.labels_in_flight: dict[int, Future] = {}
@@ -38,10 +48,10 @@ class Flow:
         #: (:func:`hyperal.runs.stages.pool_time`).
         self.since = time.time()
 
-    def counter(self, key: Hashable) -> list[int]:
-        """``[handled, submitted]`` of a group of watched tasks (the labels of
-        one split of one loop), for progress reports."""
-        return self._counters.setdefault(key, [0, 0])
+    def counter(self, key: Hashable) -> Counter:
+        """The :class:`Counter` of a group of watched tasks (the labels of one
+        split of one loop), for progress reports."""
+        return self._counters.setdefault(key, Counter())
 
     def watch(self, future: Future, handler: Callable[[Future], None]) -> Future:
         """Handle ``future`` with ``handler(future)`` in the coordinator's

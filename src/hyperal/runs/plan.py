@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hyperal.runs.executors import EXECUTORS
 from hyperal.runs.records import MAIN_RUN
 from hyperal.runs.sections import ExecutorConfig
 
@@ -103,20 +104,8 @@ class Workers:
 
     @classmethod
     def of(cls, executor: ExecutorConfig, cores_per_call: int | None = None):
-        if executor.kind == "slurm":
-            cores = cores_per_call or executor.cores
-            where = f"{executor.max_jobs} Slurm label jobs of {executor.cores} cores"
-            return cls(executor.max_jobs, cores, where)
-        if executor.kind == "inprocess":
-            where = "in process, one call at a time"
-            return cls(1, cores_per_call or 1, where)
-        where = f"{executor.workers} {executor.kind} workers"
-        if executor.address:  # a scheduler started elsewhere: its size unknown
-            where = (
-                f"the Dask scheduler at {executor.address} (its workers are not "
-                f"known here; counted as `workers`: {executor.workers})"
-            )
-        return cls(executor.workers, cores_per_call or 1, where)
+        at_once, cores, where = EXECUTORS[executor.kind].label_workers(executor)
+        return cls(at_once, cores_per_call or cores, where)
 
 
 @dataclass

@@ -9,7 +9,7 @@ describe themselves as a :class:`RunPlan` and run their stages inside
 :func:`open_run`::
 
     with open_run(plan, progress) as opened:
-        ctx = opened.context(config, run="main")
+        ctx = opened.context(config, run=MAIN_RUN)
         ...  # the workflow's stages
 """
 
@@ -24,14 +24,13 @@ from typing import Any
 
 from hyperal.oracle import Oracle
 from hyperal.runs.context import RunError, RunSettings, StageContext, ignore_progress
-from hyperal.runs.executors import Span, TimedExecutor, make_executor
+from hyperal.runs.executors import EXECUTORS, Span, TimedExecutor
 from hyperal.runs.fingerprint import check, fingerprint, refusal
 from hyperal.runs.flow import Flow
 from hyperal.runs.progress import Progress
 from hyperal.runs.query import Where
 from hyperal.runs.records import MAIN_RUN, OracleStatus
 from hyperal.runs.sections import ExecutorConfig, OracleConfig
-from hyperal.runs.slurm import slurm_pools, slurm_problem
 from hyperal.runs.store import Store
 
 
@@ -156,28 +155,20 @@ def executors(
     pool of their own (Slurm label jobs beside model jobs; else None). Pools
     are timed (:class:`~hyperal.runs.executors.TimedExecutor`). All closed
     on exit."""
+    kind = EXECUTORS[executor.kind]
     with ExitStack() as stack:
-        if executor.kind == "slurm":
-            tasks, labels = stack.enter_context(slurm_pools(executor))
-        else:
-            tasks = labels = stack.enter_context(
-                make_executor(
-                    executor.kind, workers=executor.workers, address=executor.address
-                )
-            )
+        tasks, labels = stack.enter_context(kind.open_pools(executor))
         thread = stack.enter_context(ThreadPoolExecutor(max_workers=1))
-        if executor.kind != "inprocess":  # when each task ran, and where
+        if not kind.in_process:  # when each task ran, and where
             timed_tasks = TimedExecutor(tasks)
             tasks, labels = (
                 timed_tasks,
                 timed_tasks if labels is tasks else TimedExecutor(labels),
             )
-        if not background_labels:
+        if not (background_labels and executor.background_labels):
             labeller = None
-        elif executor.kind == "inprocess":
-            labeller = thread if executor.background_labels else None
-        else:
-            labeller = labels if executor.background_labels else None
+        else:  # in process: one coordinator thread; else the label workers
+            labeller = thread if kind.in_process else labels
         yield tasks, labeller, (None if labels is tasks else labels)
 
 
@@ -241,10 +232,10 @@ def open_run(
     """Lock ``plan``'s store, claim it (:func:`claim`), write ``plan.records``,
     build the oracle (its calls' folders beside the store by default) and
     open the executors; everything is released on exit, also on an error."""
-    if plan.executor.kind == "slurm":  # before the store exists: a run that
-        problem = slurm_problem()  # cannot start leaves no store, no lock
-        if problem:
-            raise RunError(problem)
+    # before the store exists: a run that cannot start leaves no store, no lock
+    problem = EXECUTORS[plan.executor.kind].problem()
+    if problem:
+        raise RunError(problem)
     store = Store(plan.store)
     with store.lock():  # one writer per store, or StoreLocked
         claim(store, plan)

@@ -12,7 +12,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from hyperal.oracle import ORACLES
+from hyperal.runs.executors import EXECUTORS
 from hyperal.runs.settings import Settings, can_create_in
+from hyperal.runs.slurm import SLURM_KEYS, SlurmJobs, walltime_seconds
 
 
 class OracleConfig(Settings):
@@ -77,78 +79,20 @@ class OracleConfig(Settings):
         )
 
 
-class SlurmJobs(Settings):
-    """One kind of Slurm worker job, started by hyperal through dask-jobqueue:
-    each job is one Dask worker that runs one task at a time with ``cores``
-    CPUs (and ``gpus`` GPUs) for it."""
-
-    queue: str | None = Field(None, description="partition (sbatch -p)")
-    account: str | None = Field(None, description="account to charge (sbatch -A)")
-    cores: int = Field(1, ge=1, description="CPUs per job (--cpus-per-task)")
-    memory: str = Field("4GB", description="memory per job (--mem), e.g. 16GB")
-    walltime: str = Field("01:00:00", description="time limit per job (-t)")
-    max_jobs: int = Field(1, ge=1, description="worker jobs kept running")
-    gpus: int = Field(0, ge=0, description="GPUs per job (--gres=gpu:N)")
-    job_extra: list[str] = Field(
-        default_factory=list,
-        description="more #SBATCH options, e.g. ['--qos=normal']",
-    )
-    prologue: list[str] = Field(
-        default_factory=list,
-        description="shell lines run before the worker starts, e.g. "
-        "['module load vasp', 'export OMP_NUM_THREADS=4']",
-    )
-    log_directory: str | None = Field(
-        None, description="folder of the worker jobs' Slurm logs"
-    )
-    interface: str | None = Field(
-        None,
-        description="network interface the workers reach this process on "
-        "(e.g. ib0); default: the hostname's address",
-    )
-
-    @field_validator("walltime")
-    @classmethod
-    def _slurm_time(cls, value: str) -> str:
-        walltime_seconds(value)
-        return value
-
-
-def walltime_seconds(value: str) -> int:
-    """Seconds of a Slurm time limit: ``M``, ``M:S``, ``H:M:S``, ``D-H``,
-    ``D-H:M`` or ``D-H:M:S``; a ValueError otherwise."""
-    text = str(value).strip()
-    try:
-        days, dash, rest = text.rpartition("-")
-        if dash and not days:
-            raise ValueError
-        parts = [int(p) for p in rest.split(":")]
-        day = int(days) if days else 0
-        if any(p < 0 for p in parts) or day < 0 or not 1 <= len(parts) <= 3:
-            raise ValueError
-        if days:  # D-H, D-H:M, D-H:M:S
-            h, m, s = (parts + [0, 0])[:3]
-        else:  # M, M:S, H:M:S
-            h, m, s = [(0, *parts, 0)[:3], (0, *parts), parts][len(parts) - 1]
-        return ((day * 24 + h) * 60 + m) * 60 + s
-    except ValueError:
-        raise ValueError(
-            f"expected a Slurm time limit such as 24:00:00 or 2-00:00:00, got {value!r}"
-        ) from None
-
-
-#: The keys that say how Slurm jobs look: only for ``kind: slurm``.
-SLURM_KEYS = tuple(SlurmJobs.model_fields)
-
-
 class ExecutorConfig(SlurmJobs):
-    """Where tasks run: ``inprocess``, a local ``process`` pool of
-    ``workers``, ``dask`` (a LocalCluster of ``workers``, or the scheduler at
-    ``address``) or ``slurm`` (worker jobs hyperal submits itself; the keys
-    of :class:`SlurmJobs` shape them, ``fit`` gives fits, evolutions and
-    predictions jobs of their own — a GPU queue — while labels keep these)."""
+    """Where tasks run: a kind of :data:`hyperal.runs.executors.EXECUTORS` —
+    ``inprocess``, a local ``process`` pool of ``workers``, ``dask`` (a
+    LocalCluster of ``workers``, or the scheduler at ``address``) or
+    ``slurm`` (worker jobs hyperal submits itself; the keys of
+    :class:`~hyperal.runs.slurm.SlurmJobs` shape them, ``fit`` gives fits,
+    evolutions and predictions jobs of their own — a GPU queue — while labels
+    keep these). Each kind reads only its own keys."""
 
-    kind: Literal["inprocess", "process", "dask", "slurm"] = "inprocess"
+    kind: str = Field(
+        "inprocess",
+        description="where tasks run: "
+        + "; ".join(f"{e.name}: {e.summary}" for e in EXECUTORS.values()),
+    )
     workers: int = Field(1, ge=1)
     address: str | None = None
     background_labels: bool = Field(
@@ -166,28 +110,31 @@ class ExecutorConfig(SlurmJobs):
         "predictions (e.g. a GPU partition with gpus: 1); default: the label jobs",
     )
 
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        EXECUTORS[value]  # an unknown kind is an error listing the registered ones
+        return value
+
     @model_validator(mode="after")
     def _keys_of_the_kind(self):
         # a key of another kind left at its default is harmless (the
         # template lists them all); one set to something else would be
         # believed to act
-        def changed(key: str) -> bool:
-            return getattr(self, key) != type(self).model_fields[key].get_default(
-                call_default_factory=True
+        entry = EXECUTORS[self.kind]
+        for key in type(self).model_fields:
+            if key in ("kind", "background_labels") or key in entry.keys:
+                continue
+            default = (
+                type(self).model_fields[key].get_default(call_default_factory=True)
             )
-
-        if self.kind != "slurm":
-            for key in (*SLURM_KEYS, "fit"):
-                if changed(key):
-                    raise ValueError(
-                        f"{key}: only for kind slurm (kind is {self.kind})"
-                    )
-        elif changed("workers"):
-            raise ValueError("workers: for kind slurm, say max_jobs")
-        elif changed("address"):
+            if getattr(self, key) == default:
+                continue
+            if key in entry.refuses:
+                raise ValueError(entry.refuses[key])
+            readers = [e.name for e in EXECUTORS.values() if key in e.keys]
             raise ValueError(
-                "address: kind slurm starts its own scheduler; to use one "
-                "started by hand, say kind: dask with its address"
+                f"{key}: only for kind {' or '.join(readers)} (kind is {self.kind})"
             )
         return self
 
@@ -306,21 +253,18 @@ def committee_problems(committee: Any, elements: list[str]) -> list[str]:
 
 
 def executor_problems(executor: ExecutorConfig, oracle: OracleConfig) -> list[str]:
-    """An oracle time limit a Slurm job would not outlive."""
-    problems = []
-    if executor.kind != "slurm" or oracle.timeout_s is None:
-        return problems
-    for jobs, where in ((executor, "executor"), (executor.fit, "executor.fit")):
-        if jobs is None:
-            continue
-        seconds = walltime_seconds(jobs.walltime)
-        if where == "executor" and oracle.timeout_s >= seconds:
-            problems.append(
-                f"oracle.timeout_s: {oracle.timeout_s:g} s is not below "
-                f"{where}.walltime {jobs.walltime} ({seconds} s): a label "
-                "would outlive its job"
-            )
-    return problems
+    """An oracle time limit the label workers' jobs would not outlive (kinds
+    whose jobs have a ``walltime``)."""
+    if "walltime" not in EXECUTORS[executor.kind].keys or oracle.timeout_s is None:
+        return []
+    seconds = walltime_seconds(executor.walltime)
+    if oracle.timeout_s < seconds:
+        return []
+    return [
+        f"oracle.timeout_s: {oracle.timeout_s:g} s is not below "
+        f"executor.walltime {executor.walltime} ({seconds} s): a label "
+        "would outlive its job"
+    ]
 
 
 def section_problems(

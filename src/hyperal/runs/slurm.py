@@ -28,8 +28,73 @@ from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import ExitStack, contextmanager
 
-from hyperal.runs.context import RunError
-from hyperal.runs.sections import ExecutorConfig, SlurmJobs
+from pydantic import Field, field_validator
+
+from hyperal.runs.settings import Settings
+
+
+class SlurmJobs(Settings):
+    """One kind of Slurm worker job, started by hyperal through dask-jobqueue:
+    each job is one Dask worker that runs one task at a time with ``cores``
+    CPUs (and ``gpus`` GPUs) for it."""
+
+    queue: str | None = Field(None, description="partition (sbatch -p)")
+    account: str | None = Field(None, description="account to charge (sbatch -A)")
+    cores: int = Field(1, ge=1, description="CPUs per job (--cpus-per-task)")
+    memory: str = Field("4GB", description="memory per job (--mem), e.g. 16GB")
+    walltime: str = Field("01:00:00", description="time limit per job (-t)")
+    max_jobs: int = Field(1, ge=1, description="worker jobs kept running")
+    gpus: int = Field(0, ge=0, description="GPUs per job (--gres=gpu:N)")
+    job_extra: list[str] = Field(
+        default_factory=list,
+        description="more #SBATCH options, e.g. ['--qos=normal']",
+    )
+    prologue: list[str] = Field(
+        default_factory=list,
+        description="shell lines run before the worker starts, e.g. "
+        "['module load vasp', 'export OMP_NUM_THREADS=4']",
+    )
+    log_directory: str | None = Field(
+        None, description="folder of the worker jobs' Slurm logs"
+    )
+    interface: str | None = Field(
+        None,
+        description="network interface the workers reach this process on "
+        "(e.g. ib0); default: the hostname's address",
+    )
+
+    @field_validator("walltime")
+    @classmethod
+    def _slurm_time(cls, value: str) -> str:
+        walltime_seconds(value)
+        return value
+
+
+def walltime_seconds(value: str) -> int:
+    """Seconds of a Slurm time limit: ``M``, ``M:S``, ``H:M:S``, ``D-H``,
+    ``D-H:M`` or ``D-H:M:S``; a ValueError otherwise."""
+    text = str(value).strip()
+    try:
+        days, dash, rest = text.rpartition("-")
+        if dash and not days:
+            raise ValueError
+        parts = [int(p) for p in rest.split(":")]
+        day = int(days) if days else 0
+        if any(p < 0 for p in parts) or day < 0 or not 1 <= len(parts) <= 3:
+            raise ValueError
+        if days:  # D-H, D-H:M, D-H:M:S
+            h, m, s = (parts + [0, 0])[:3]
+        else:  # M, M:S, H:M:S
+            h, m, s = [(0, *parts, 0)[:3], (0, *parts), parts][len(parts) - 1]
+        return ((day * 24 + h) * 60 + m) * 60 + s
+    except ValueError:
+        raise ValueError(
+            f"expected a Slurm time limit such as 24:00:00 or 2-00:00:00, got {value!r}"
+        ) from None
+
+
+#: The keys that say how Slurm jobs look: only for ``kind: slurm``.
+SLURM_KEYS = tuple(SlurmJobs.model_fields)
 
 
 def cluster_options(jobs: SlurmJobs, name: str) -> dict:
@@ -106,13 +171,12 @@ def slurm_problem() -> str | None:
 
 
 @contextmanager
-def slurm_pools(config: ExecutorConfig) -> Iterator[tuple[Executor, Executor]]:
-    """``(tasks, labels)``: the executors of the model jobs and of the label
-    jobs (the same one without ``config.fit``). Every job is cancelled on
-    exit, also on an error."""
-    problem = slurm_problem()
-    if problem:
-        raise RunError(problem)
+def slurm_pools(
+    labels: SlurmJobs, fit: SlurmJobs | None = None
+) -> Iterator[tuple[Executor, Executor]]:
+    """``(tasks, labels)``: the executors of the model jobs (``fit``) and of
+    the label jobs (``labels``; the same pool without ``fit``). Every job is
+    cancelled on exit, also on an error. Ask :func:`slurm_problem` first."""
     import dask
     from dask.distributed import Client
     from dask_jobqueue import SLURMCluster
@@ -129,6 +193,6 @@ def slurm_pools(config: ExecutorConfig) -> Iterator[tuple[Executor, Executor]]:
             stack.enter_context(keep_jobs(cluster, jobs.max_jobs))
             return client.get_executor()
 
-        labels = pool(config.label_jobs(), "hyperal-label")
-        tasks = labels if config.fit is None else pool(config.fit, "hyperal-fit")
-        yield tasks, labels
+        label_pool = pool(labels, "hyperal-label")
+        tasks = label_pool if fit is None else pool(fit, "hyperal-fit")
+        yield tasks, label_pool

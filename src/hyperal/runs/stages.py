@@ -19,9 +19,9 @@ from hyperal.labels import reference
 from hyperal.models.checkpoint import MANIFEST, damage, read_manifest
 from hyperal.models.progress import EpochProgress, epoch_file, listening, read_epoch
 from hyperal.oracle import label_structure
-from hyperal.runs.context import RunError, StageContext
+from hyperal.runs.context import RunError, StageContext, Tally
 from hyperal.runs.evaluate import Labelled, summarise
-from hyperal.runs.executors import TimedExecutor, busy_seconds
+from hyperal.runs.executors import EXECUTORS, TimedExecutor, busy_seconds
 from hyperal.runs.fingerprint import differences
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
@@ -35,13 +35,14 @@ EVALUATION_CHUNK = 32
 
 
 def count_labels(ctx: StageContext, loop: int, labels) -> None:
-    calls = ctx.tally.setdefault((ctx.run, loop), [0, 0, ""])
+    """Count ``labels`` in this process's :class:`Tally` of ``loop``."""
+    tally = ctx.tally.setdefault((ctx.run, loop), Tally())
     for label in labels:
-        calls[0] += 1
+        tally.calls += 1
         if label.ok:
-            calls[1] += 1
-        elif not calls[2]:
-            calls[2] = label.reason
+            tally.ok += 1
+        elif not tally.first_failure:
+            tally.first_failure = label.reason
 
 
 def stop_if_all_failed(ctx: StageContext, loop: int) -> None:
@@ -49,11 +50,11 @@ def stop_if_all_failed(ctx: StageContext, loop: int) -> None:
     ``loop`` failed: an oracle that fails every call (a wrong command, an
     expired licence) would otherwise be paid for loop after loop. The
     failures stay in the store; a rerun goes on from them."""
-    calls, ok, reason = ctx.tally.get((ctx.run, loop), (0, 0, ""))
-    if calls and not ok:
+    tally = ctx.tally.get((ctx.run, loop), Tally())
+    if tally.calls and not tally.ok:
         raise RunError(
-            f"loop {loop}: all {calls} oracle calls failed; first reason: "
-            f"{' '.join(reason.split())[:300]}"
+            f"loop {loop}: all {tally.calls} oracle calls failed; first reason: "
+            f"{' '.join(tally.first_failure.split())[:300]}"
         )
 
 
@@ -119,7 +120,7 @@ def label_in_background(
     else:
         future = ctx.labeller.submit(label_structure, ctx.oracle, atoms)
     counter = ctx.flow.counter((ctx.run, loop, split))
-    counter[1] += 1
+    counter.submitted += 1
 
     def landed(future: Future) -> None:
         in_flight.pop(row_id, None)
@@ -127,8 +128,10 @@ def label_in_background(
         if not writes_itself:
             ctx.store.record_label(row_id, label)
         count_labels(ctx, loop, [label])
-        counter[0] += 1
-        ctx.report(loop, StageKind.LABEL, counter[0], counter[1], split.value)
+        counter.handled += 1
+        ctx.report(
+            loop, StageKind.LABEL, counter.handled, counter.submitted, split.value
+        )
 
     in_flight[row_id] = future
     return ctx.flow.watch(future, landed)
@@ -162,8 +165,9 @@ def pool_time(ctx: StageContext, start: float, end: float) -> PoolTime | None:
     busy = busy_seconds(spans, start, end)
     workers = {span.worker for span in spans if span.end > start and span.start < end}
     executor = getattr(ctx.config, "executor", None)
-    if executor and executor.kind in ("process", "dask") and not executor.address:
-        count, counted = executor.workers, "configured"
+    size = EXECUTORS[executor.kind].size(executor) if executor else None
+    if size is not None:
+        count, counted = size, "configured"
     else:
         count, counted = len(workers), "seen"
     return PoolTime(

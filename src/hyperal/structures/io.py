@@ -19,6 +19,8 @@ import numpy as np
 from ase import Atoms
 from ase.db.core import reserved_keys
 
+from hyperal.labels import reference
+
 _WORD = re.compile("[_a-zA-Z][_0-9a-zA-Z]*$")
 _STANDARD_ARRAYS = {
     "numbers",
@@ -126,3 +128,18 @@ def read_images(path: str | Path, format: str | None = None) -> list[Atoms]:
         raise ValueError(
             f"{path}: cannot be read as structures ({type(exc).__name__}: {text})"
         ) from None
+
+
+def read_labelled(path: str, source: str = "test_file") -> list:
+    """The user's test structures with their reference labels (``REF_``
+    keys or a calculator's results); ``info['source']`` names the structure
+    type (default ``source``)."""
+    images = read_images(path)
+    for k, atoms in enumerate(images):
+        try:
+            reference(atoms, k)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        atoms.info.setdefault("source", source)
+        atoms.info.setdefault("name", f"test-{k}")
+    return images

@@ -16,27 +16,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT
 
-
-def central_difference(function, atoms: Atoms, h: float = 1e-4) -> np.ndarray:
-    """d function(atoms) / d positions by central differences, per coordinate
-    (error O(h²)); ``function`` maps Atoms to a float."""
-    probe = atoms.copy()
-    p0 = atoms.get_positions()
-    gradient = np.zeros_like(p0)
-    for index in np.ndindex(*p0.shape):
-        p = p0.copy()
-        p[index] += h
-        probe.set_positions(p)
-        f_plus = function(probe)
-        p[index] -= 2 * h
-        probe.set_positions(p)
-        f_minus = function(probe)
-        gradient[index] = (f_plus - f_minus) / (2 * h)
-    return gradient
+from hyperal.testing.backends import CHECKS, check_backend
+from hyperal.testing.executors import EXECUTOR_CHECKS, check_executor
+from hyperal.testing.numerical import central_difference
+from hyperal.testing.subject import BackendUnderTest, backend_under_test, emt_cells
 
 
 def _fingerprint(atoms) -> int:
@@ -238,17 +224,9 @@ class SoakEMT(EMT):
         self._write(key, "returned")
 
 
-# at the end: backends.py uses central_difference from this module
-from hyperal.testing.backends import (  # noqa: E402
-    CHECKS,
-    BackendUnderTest,
-    backend_under_test,
-    check_backend,
-    emt_cells,
-)
-
 __all__ = [
     "CHECKS",
+    "EXECUTOR_CHECKS",
     "BackendUnderTest",
     "CallLogEMT",
     "CountingEMT",
@@ -260,6 +238,7 @@ __all__ = [
     "call_log",
     "central_difference",
     "check_backend",
+    "check_executor",
     "emt_cells",
 ]
 

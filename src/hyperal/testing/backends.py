@@ -40,137 +40,27 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from functools import cached_property
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase import Atoms
 from ase.build import bulk
-from ase.calculators.emt import EMT
 from ase.calculators.fd import calculate_numerical_stress
-from ase.calculators.singlepoint import SinglePointCalculator
 
 from hyperal.labels import reference
-from hyperal.models.checkpoint import load_checkpoint, write_checkpoint
-from hyperal.models.protocol import Backend, CommitteeModel, predict
-from hyperal.models.registry import get_backend
-from hyperal.testing import central_difference
-
-
-def emt_cells(n: int = 12, *, seed: int = 0, rattle_A: float = 0.12) -> list[Atoms]:
-    """``n`` 8-atom fcc Cu–Ni cells, rattled, labelled by EMT (a
-    SinglePointCalculator with energy, forces and stress)."""
-    rng = np.random.default_rng(seed)
-    cells = []
-    for _ in range(n):
-        atoms = bulk("Cu", "fcc", a=3.6 * rng.uniform(0.98, 1.03), cubic=True)
-        atoms = atoms.repeat((2, 1, 1))
-        atoms.numbers[rng.random(len(atoms)) < 0.5] = 28
-        atoms.rattle(rattle_A, seed=int(rng.integers(2**31)))
-        atoms.calc = EMT()
-        results = {
-            "energy": atoms.get_potential_energy(),
-            "forces": atoms.get_forces(),
-            "stress": atoms.get_stress(),
-        }
-        atoms.calc = SinglePointCalculator(atoms, **results)
-        cells.append(atoms)
-    return cells
-
-
-def _predict(model: CommitteeModel, frames: list[Atoms]) -> np.ndarray:
-    """Energies and force components of every frame, one flat array."""
-    return np.concatenate(
-        [np.r_[p.energy, p.forces.ravel()] for p in predict(model, frames)]
-    )
+from hyperal.models.protocol import Backend
+from hyperal.testing.numerical import central_difference
+from hyperal.testing.subject import (
+    BackendUnderTest,
+    backend_under_test,
+    predictions,
+)
 
 
 def _check(condition: bool, name: str, detail: str) -> None:
     if not condition:
         raise AssertionError(f"check_backend: {name}: {detail}")
-
-
-class BackendUnderTest:
-    """A backend fitted on EMT Cu–Ni cells, and what its checks share: the
-    committee, its fit report, its predictions of the training frames, one
-    frame with its calculator's results, a checkpoint folder ``root``."""
-
-    def __init__(
-        self,
-        backend: Backend,
-        options: Any,
-        frames: list[Atoms],
-        root: Path,
-        *,
-        warm_options: dict[str, Any] | None = None,
-        gradient_rtol: float = 1e-4,
-        h: float = 1e-4,
-    ):
-        self.backend = backend
-        self.options = options
-        self.frames = frames
-        self.root = root
-        self.warm_options = warm_options
-        self.gradient_rtol = gradient_rtol
-        self.h = h
-        self.model = backend.build(("Cu", "Ni"), options, seed=1)
-        self.report = self.model.fit(frames, options.fit, seed=1)
-        self.pred = _predict(self.model, frames)
-        atoms = frames[0].copy()
-        atoms.calc = None
-        #: the first frame as given, and the one a calculator is attached to
-        self.before = atoms.copy()
-        self.atoms = atoms
-        self.calc = self.model.calculator()
-        atoms.calc = self.calc
-        self.energy = atoms.get_potential_energy()
-        self.calc.get_property("member_forces", atoms)
-        self.results = self.calc.results
-
-    @cached_property
-    def loaded(self) -> CommitteeModel:
-        """The committee saved as a checkpoint under ``root`` and loaded."""
-        path = write_checkpoint(
-            self.model,
-            self.root / "ckpt",
-            options=self.options,
-            seed=1,
-            report=self.report,
-        )
-        return load_checkpoint(path)
-
-
-@contextmanager
-def backend_under_test(
-    backend: str | Backend,
-    options: dict[str, Any] | None = None,
-    *,
-    warm_options: dict[str, Any] | None = None,
-    n_frames: int = 12,
-    workdir: str | Path | None = None,
-    gradient_rtol: float = 1e-4,
-    h: float = 1e-4,
-) -> Iterator[BackendUnderTest]:
-    """``backend`` (a name of :data:`hyperal.models.BACKENDS` or a
-    :class:`Backend`) fitted on ``n_frames`` EMT cells, for the checks of
-    :data:`CHECKS`; its checkpoint goes under ``workdir`` (default: a
-    temporary folder, removed on exit). Parameters as :func:`check_backend`."""
-    backend = get_backend(backend) if isinstance(backend, str) else backend
-    opts = backend.parse_options(options)
-    with tempfile.TemporaryDirectory(prefix="hyperal-check-") as scratch:
-        yield BackendUnderTest(
-            backend,
-            opts,
-            emt_cells(n_frames),
-            Path(workdir or scratch),
-            warm_options=warm_options,
-            gradient_rtol=gradient_rtol,
-            h=h,
-        )
 
 
 def check_fit(b: BackendUnderTest) -> None:
@@ -237,19 +127,25 @@ def check_keys(b: BackendUnderTest) -> None:
     me, mf = r["member_energies"], r["member_forces"]
     wanted = b.options.n_members
     _check(m == wanted, "keys", f"{m} members, configured {wanted}")
+    # the means may be summed in another order than here: agreement to
+    # b.rounding (32 ulp of the committee's precision), not to the bit
     _check(
-        math.isclose(b.energy, me.mean(), rel_tol=1e-9, abs_tol=1e-9),
+        abs(b.energy - me.mean()) <= b.rounding(abs(b.energy)),
         "keys",
         "energy is not the member mean",
     )
+    f_scale = float(np.abs(mf).max())
+    error = float(np.abs(r["forces"] - mf.mean(0)).max())
     _check(
-        np.allclose(r["forces"], mf.mean(0), atol=1e-9),
+        error <= b.rounding(f_scale),
         "keys",
-        "forces are not the member mean",
+        f"forces are not the member mean (off by {error:.3g} eV/Å)",
     )
     sigma = float(np.sqrt(np.mean((me - me.mean()) ** 2)))
     _check(
-        math.isclose(r["energy_uncertainty"], sigma, rel_tol=1e-6, abs_tol=1e-12),
+        math.isclose(
+            r["energy_uncertainty"], sigma, rel_tol=max(1e-6, 32 * b.eps), abs_tol=1e-12
+        ),
         "keys",
         "energy_uncertainty is not the population std",
     )
@@ -257,14 +153,18 @@ def check_keys(b: BackendUnderTest) -> None:
         np.allclose(
             r["forces_uncertainty"],
             np.sqrt(np.mean(np.sum((mf - mf.mean(0)) ** 2, 2), 0)),
-            atol=1e-9,
+            rtol=0,
+            atol=b.rounding(f_scale),
         ),
         "keys",
         "forces_uncertainty is not the per-atom member disagreement",
     )
     _check(
         math.isclose(
-            r["energy_uncertainty_per_atom"], sigma / n, rel_tol=1e-6, abs_tol=1e-12
+            r["energy_uncertainty_per_atom"],
+            sigma / n,
+            rel_tol=max(1e-6, 32 * b.eps),
+            abs_tol=1e-12,
         ),
         "keys",
         "energy_uncertainty_per_atom is not σ_U / N",
@@ -273,8 +173,11 @@ def check_keys(b: BackendUnderTest) -> None:
 
 def check_gradients(b: BackendUnderTest) -> None:
     """Forces = −∂E/∂r and ∇σ_U by central differences; the stress by finite
-    strains when the calculator offers it."""
+    strains when the calculator offers it. Tolerance: ``gradient_rtol`` of the
+    largest force component, plus the rounding of a central difference in the
+    committee's precision (4·eps·(|E| + 1)/h, negligible in float64)."""
     atoms, r, h, rtol = b.atoms, b.results, b.h, b.gradient_rtol
+    rounding = 4 * b.eps * (abs(b.energy) + 1.0) / h
 
     def committee(key):
         probe_calc = b.model.calculator()
@@ -290,7 +193,7 @@ def check_gradients(b: BackendUnderTest) -> None:
     fd_forces = -central_difference(committee("energy"), atoms, h)
     error = np.abs(fd_forces - r["forces"]).max()
     _check(
-        error < rtol * scale + 1e-6,
+        error < rtol * scale + 1e-6 + rounding,
         "gradients",
         f"forces differ from −∂E/∂r by {error:.3g} eV/Å",
     )
@@ -298,16 +201,21 @@ def check_gradients(b: BackendUnderTest) -> None:
     g_scale = max(float(np.abs(r["energy_uncertainty_gradient"]).max()), 1e-3)
     error = np.abs(fd_sigma - r["energy_uncertainty_gradient"]).max()
     _check(
-        error < rtol * max(g_scale, scale) + 1e-6,
+        error < rtol * max(g_scale, scale) + 1e-6 + rounding,
         "gradients",
         f"∇σ_U differs from finite differences by {error:.3g} eV/Å",
     )
     if "stress" in b.calc.implemented_properties:
         stress = atoms.get_stress()
-        numerical = calculate_numerical_stress(atoms, eps=1e-5)
+        # a strain step of h / 10 (1e-5 in float64)
+        strain = h / 10.0
+        numerical = calculate_numerical_stress(atoms, eps=strain)
         error = np.abs(stress - numerical).max()
+        stress_rounding = (
+            4 * b.eps * (abs(b.energy) + 1.0) / (strain * atoms.get_volume())
+        )
         _check(
-            error < rtol * max(np.abs(stress).max(), 1e-3) + 1e-6,
+            error < rtol * max(np.abs(stress).max(), 1e-3) + 1e-6 + stress_rounding,
             "gradients",
             f"stress differs from finite strains by {error:.3g} eV/Å³",
         )
@@ -324,14 +232,18 @@ def check_invariance(b: BackendUnderTest) -> None:
     for other, what in ((moved, "translation"), (shuffled, "permutation")):
         other.calc = b.model.calculator()
         _check(
-            math.isclose(
-                other.get_potential_energy(), b.energy, rel_tol=1e-6, abs_tol=1e-6
-            ),
+            abs(other.get_potential_energy() - b.energy)
+            <= max(1e-6 * max(1.0, abs(b.energy)), b.rounding(abs(b.energy))),
             "invariance",
             f"energy changed under a {what}",
         )
     _check(
-        np.allclose(shuffled.get_forces(), b.results["forces"][perm], atol=1e-5),
+        np.allclose(
+            shuffled.get_forces(),
+            b.results["forces"][perm],
+            rtol=0,
+            atol=max(1e-5, b.rounding(float(np.abs(b.results["forces"]).max()))),
+        ),
         "invariance",
         "forces not permuted with the atoms",
     )
@@ -353,7 +265,7 @@ def check_features(b: BackendUnderTest) -> None:
 def check_checkpoint(b: BackendUnderTest) -> None:
     """Save -> load through a checkpoint folder gives identical predictions."""
     _check(
-        np.array_equal(_predict(b.loaded, b.frames), b.pred),
+        np.array_equal(predictions(b.loaded, b.frames), b.pred),
         "checkpoint",
         "save -> load changed the predictions",
     )
@@ -364,7 +276,7 @@ def check_seed(b: BackendUnderTest) -> None:
     again = b.backend.build(("Cu", "Ni"), b.options, seed=1)
     again.fit(b.frames, b.options.fit, seed=1)
     _check(
-        np.allclose(_predict(again, b.frames), b.pred, rtol=0, atol=1e-8),
+        np.allclose(predictions(again, b.frames), b.pred, rtol=0, atol=1e-8),
         "seed",
         "two fits with one seed differ",
     )
@@ -379,8 +291,8 @@ def check_warm_start(b: BackendUnderTest) -> None:
     warm_report = warm.fit(b.frames, short, init=b.loaded, seed=2)
     cold = b.backend.build(("Cu", "Ni"), b.options, seed=2)
     cold.fit(b.frames, short, seed=2)
-    d_warm = np.sqrt(np.mean((_predict(warm, b.frames) - b.pred) ** 2))
-    d_cold = np.sqrt(np.mean((_predict(cold, b.frames) - b.pred) ** 2))
+    d_warm = np.sqrt(np.mean((predictions(warm, b.frames) - b.pred) ** 2))
+    d_cold = np.sqrt(np.mean((predictions(cold, b.frames) - b.pred) ** 2))
     _check(
         warm_report.warm_started and d_warm < d_cold,
         "warm start",
@@ -439,7 +351,7 @@ def check_backend(
     n_frames: int = 12,
     workdir: str | Path | None = None,
     gradient_rtol: float = 1e-4,
-    h: float = 1e-4,
+    h: float | None = None,
     only: Sequence[str] | None = None,
 ) -> list[str]:
     """Run the conformance checks of :data:`CHECKS` on ``backend`` (a name
@@ -449,13 +361,20 @@ def check_backend(
     Parameters
     ----------
     options : dict, optional
-        The backend's options (small settings keep the check fast; use float64
-        so the finite-difference checks are meaningful).
+        The backend's options (default: the backend's defaults; small
+        settings keep the check fast). The tolerances that are a matter of
+        rounding follow the committee's precision (``Backend.dtype``): 32
+        ulp for quantities summed in another order, and the finite-difference
+        step and its rounding bound for the gradients — so a float32
+        committee passes the same checks as a float64 one.
     warm_options : dict, optional
         Fit options of the short fits of the warm-start check (default: the
         options' ``fit`` section).
     gradient_rtol : float
         Finite-difference tolerance relative to the largest force component.
+    h : float, optional
+        Finite-difference step in Å (default: the cube root of the
+        precision's machine epsilon, at least 1e-4 Å).
     only : sequence of str, optional
         Names of :data:`CHECKS` to run (default: all).
     """

@@ -80,7 +80,6 @@ class BPNNCommittee:
         init: CommitteeModel | None = None,
         seed: int = 0,
     ) -> FitReport:
-        kwargs = options.model_dump(exclude={"warm_epochs", "warm_learning_rate"})
         if init is not None:
             if not isinstance(init, BPNNCommittee):
                 raise TypeError(
@@ -94,16 +93,19 @@ class BPNNCommittee:
                     f"({theirs} vs {mine})"
                 )
             self.model.load_state(init.model.state())
-            kwargs["epochs"] = options.warm_epochs or max(1, options.epochs // 3)
-            kwargs["learning_rate"] = (
-                options.warm_learning_rate or options.learning_rate / 5
-            )
-            kwargs["final_learning_rate"] = min(
-                kwargs["final_learning_rate"], kwargs["learning_rate"]
+            learning_rate = options.warm_learning_rate or options.learning_rate / 5
+            options = options.model_copy(
+                update={
+                    "epochs": options.warm_epochs or max(1, options.epochs // 3),
+                    "learning_rate": learning_rate,
+                    "final_learning_rate": min(
+                        options.final_learning_rate, learning_rate
+                    ),
+                }
             )
         result = self.model.fit(
             frames,
-            **kwargs,
+            options,
             seed=seed,
             progress=False,
             preserve_function=init is not None,

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from hyperal.committee.committee import UNCERTAINTY_KEYS
 from hyperal.committee.results import committee_results
+from hyperal.committee.statistics import UNCERTAINTY_KEYS
+from hyperal.models.bpnn.graph import Graph
 
-if TYPE_CHECKING:
-    from hyperal.models.bpnn.model import BPNN
+
+class Evaluates(Protocol):
+    """What the calculator asks of a BPNN committee
+    (:class:`~hyperal.models.bpnn.model.BPNN`): its member count, the graph
+    of a structure and the committee's evaluation of it."""
+
+    @property
+    def n_members(self) -> int: ...
+
+    def graph(self, atoms: Atoms) -> Graph: ...
+
+    def evaluate(self, graph: Graph, *, members: bool) -> dict: ...
+
 
 _MEMBER_KEYS = ("member_forces", "forces_uncertainty", "member_stresses")
 
@@ -33,7 +45,9 @@ class BPNNCalculator(Calculator):
     always with ``always_member_forces=True``.
     """
 
-    def __init__(self, model: BPNN, *, always_member_forces: bool = False, **kwargs):
+    def __init__(
+        self, model: Evaluates, *, always_member_forces: bool = False, **kwargs
+    ):
         super().__init__(**kwargs)
         self.model = model
         self.always_member_forces = always_member_forces

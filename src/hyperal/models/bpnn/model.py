@@ -20,13 +20,14 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import all_changes
 
-from hyperal.committee.committee import SIGMA_EPS_EV
+from hyperal.committee.statistics import SIGMA_EPS_EV
 from hyperal.models.bpnn.calculator import BPNNCalculator
 from hyperal.models.bpnn.graph import Graph
 from hyperal.models.bpnn.network import ACTIVATIONS, EnsembleMLP
 from hyperal.models.bpnn.train import FitResult
 from hyperal.models.bpnn.train import fit as _fit
 from hyperal.models.descriptors import BPDescriptor
+from hyperal.models.options import BPNNFitOptions
 
 FORMAT = "hyperal.bpnn"
 FORMAT_VERSION = 1
@@ -281,10 +282,32 @@ class BPNN:
 
     # --- training ------------------------------------------------------------------
 
-    def fit(self, images: Sequence[Atoms], **options) -> FitResult:
-        """Fit every member to reference energies and forces; see
-        :func:`hyperal.models.bpnn.train.fit` for the options."""
-        return _fit(self, images, **options)
+    def fit(
+        self,
+        images: Sequence[Atoms],
+        options: BPNNFitOptions | None = None,
+        *,
+        seed: int | None = None,
+        progress: bool | None = None,
+        preserve_function: bool = False,
+        **changes,
+    ) -> FitResult:
+        """Fit every member to reference energies and forces
+        (:func:`hyperal.models.bpnn.train.fit`) with ``options`` — a
+        :class:`~hyperal.models.options.BPNNFitOptions`, default its
+        defaults — and ``changes`` to them by keyword (``epochs=60``),
+        validated by the options model (a ValueError naming the key)."""
+        base = BPNNFitOptions() if options is None else options
+        if changes:
+            base = BPNNFitOptions.model_validate({**base.model_dump(), **changes})
+        return _fit(
+            self,
+            images,
+            base,
+            seed=seed,
+            progress=progress,
+            preserve_function=preserve_function,
+        )
 
     # --- persistence -------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,8 +21,10 @@ from hyperal.models.progress import EpochProgress, report_epoch
 #: of its element's features.
 STD_FLOOR = 0.1
 
-if TYPE_CHECKING:
-    from hyperal.models.bpnn.model import BPNN
+#: the committee a fit trains: a :class:`~hyperal.models.bpnn.model.BPNN`
+#: (its networks, standardisation and offsets are what the fit sets; the
+#: model imports this module, so it is named here, not imported)
+BPNN = Any
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,31 +57,18 @@ class FitResult:
     validation_force_rmse_meV_A: float
 
 
-#: The defaults of every fit option: the campaign file's (one set).
-_DEFAULTS = BPNNFitOptions()
-_OPTIONS = set(BPNNFitOptions.model_fields)
-
-
 def fit(
     model: BPNN,
     images: Sequence[Atoms],
+    options: BPNNFitOptions | None = None,
     *,
-    epochs: int = _DEFAULTS.epochs,
-    energy_weight: float = _DEFAULTS.energy_weight,
-    force_weight: float = _DEFAULTS.force_weight,
-    relative_force_weighting: bool = _DEFAULTS.relative_force_weighting,
-    relative_force_eps: float = _DEFAULTS.relative_force_eps,
-    bootstrap: bool = _DEFAULTS.bootstrap,
-    validation_fraction: float = _DEFAULTS.validation_fraction,
-    batch_size: int = _DEFAULTS.batch_size,
-    learning_rate: float = _DEFAULTS.learning_rate,
-    final_learning_rate: float = _DEFAULTS.final_learning_rate,
-    patience: int = _DEFAULTS.patience,
     seed: int | None = None,
     progress: bool | None = None,
     preserve_function: bool = False,
 ) -> FitResult:
-    """Fit every member to reference energies and forces.
+    """Fit every member to reference energies and forces, as ``options``
+    say (:class:`~hyperal.models.options.BPNNFitOptions`, the campaign
+    file's ``committee.fit``; default: its defaults).
 
     The loss of member m is energy_weight · mean_s ((E_s − E_ref,s)/N_s)²
     (eV²/atom²) + force_weight · mean over force components of
@@ -97,6 +86,8 @@ def fit(
     ``learning_rate`` to ``final_learning_rate`` over ``epochs``. Fitting
     again starts from the current weights (offsets and standardisation
     are refitted), which is how a committee is retrained loop after loop.
+    (``warm_epochs`` and ``warm_learning_rate`` are the committee's to
+    apply: :class:`~hyperal.models.bpnn.backend.BPNNCommittee`.)
 
     Parameters
     ----------
@@ -114,38 +105,29 @@ def fit(
         Show a progress bar (default: when standard error is a terminal).
     """
     tic = time.perf_counter()
-    # the rules (and defaults) of the options a campaign file gives: one set;
-    # a ValidationError is a ValueError naming the key (the arguments, here
-    # at the top, are the only locals)
-    BPNNFitOptions(**{k: v for k, v in locals().items() if k in _OPTIONS})
+    o = BPNNFitOptions() if options is None else options
     if len(images) < 1:
         raise ValueError("images is empty")
     rng = np.random.default_rng(model.config["seed"] if seed is None else seed)
     labels = _labels(images)
     data = [model.neighbour_data(atoms) for atoms in images]
-    val_idx, train_idx = _split(rng, len(images), validation_fraction)
-    counts = _resampling(rng, model.n_members, len(train_idx), bootstrap)
+    val_idx, train_idx = _split(rng, len(images), o.validation_fraction)
+    counts = _resampling(rng, model.n_members, len(train_idx), o.bootstrap)
     train, validation = _batch_sets(
         model,
         rng,
         (images, data, labels),
         (train_idx, val_idx),
         counts,
-        batch_size,
+        o.batch_size,
     )
     _set_statistics(model, train[0], preserve_function=preserve_function)
-    weights = (energy_weight, force_weight)
-    weights += (relative_force_weighting, relative_force_eps)
     epoch, best_epoch, history = _epochs(
         model,
         rng,
         train,
         validation,
-        weights,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        final_learning_rate=final_learning_rate,
-        patience=patience,
+        o,
         show=sys.stderr.isatty() if progress is None else progress,
     )
     e_rmse, f_rmse = _validation_errors(model, images, data, labels, val_idx)
@@ -250,18 +232,20 @@ def _epochs(
     rng,
     train: tuple,
     validation: tuple,
-    weights: tuple,
+    options: BPNNFitOptions,
     *,
-    epochs: int,
-    learning_rate: float,
-    final_learning_rate: float,
-    patience: int,
     show: bool,
 ) -> tuple[int, list[int], list[dict]]:
-    """Adam over ``epochs`` with an exponentially decaying learning rate;
-    each member keeps (and ends with) the parameters of its best validation
-    epoch; stops when no member improved for ``patience`` epochs. Returns
-    the last epoch, each member's best epoch and the loss history."""
+    """Adam over ``options.epochs`` with an exponentially decaying learning
+    rate; each member keeps (and ends with) the parameters of its best
+    validation epoch; stops when no member improved for ``options.patience``
+    epochs. Returns the last epoch, each member's best epoch and the loss
+    history."""
+    epochs, patience = options.epochs, options.patience
+    learning_rate, final_learning_rate = (
+        options.learning_rate,
+        options.final_learning_rate,
+    )
     train_batches, totals = train
     val_batches, val_totals = validation
     m = model.n_members
@@ -279,7 +263,7 @@ def _epochs(
         for epoch in range(1, epochs + 1):
             train_loss = np.zeros(m)
             for k in rng.permutation(len(train_batches)):
-                loss = _loss(model, train_batches[k], totals, weights)
+                loss = _loss(model, train_batches[k], totals, options)
                 optimizer.zero_grad(set_to_none=True)
                 loss.sum().backward()
                 optimizer.step()
@@ -287,7 +271,7 @@ def _epochs(
             scheduler.step()
             with torch.no_grad():
                 val_loss = sum(
-                    _loss(model, b, val_totals, weights).cpu().numpy()
+                    _loss(model, b, val_totals, options).cpu().numpy()
                     for b in val_batches
                 )
             improved = val_loss < best_loss
@@ -428,9 +412,8 @@ def _batch(model: BPNN, data, labels, counts) -> dict:
     }
 
 
-def _loss(model: BPNN, batch, totals, weights) -> torch.Tensor:
+def _loss(model: BPNN, batch, totals, options: BPNNFitOptions) -> torch.Tensor:
     """Per-member share of the epoch loss from one batch, (M,)."""
-    energy_weight, force_weight, relative, eps = weights
     graph = batch["graph"]
     atomic, feature_grads, _ = model.atomic(graph)
     energies = atomic.new_zeros(model.n_members, graph.n_structures).index_add(
@@ -440,11 +423,14 @@ def _loss(model: BPNN, batch, totals, weights) -> torch.Tensor:
     d_e = (energies - batch["energy"]) / batch["n_atoms"]
     loss_e = (batch["counts"] * d_e**2).sum(1)
     d_f = (-grad - batch["forces"]).pow(2).sum(-1)  # (M, N)
-    if relative:
-        d_f = d_f / (batch["forces"].pow(2).sum(-1) + eps)
+    if options.relative_force_weighting:
+        d_f = d_f / (batch["forces"].pow(2).sum(-1) + options.relative_force_eps)
     loss_f = (batch["atom_counts"] * d_f).sum(1)
     e_total, f_total = totals
-    return energy_weight * loss_e / e_total + force_weight * loss_f / f_total
+    return (
+        options.energy_weight * loss_e / e_total
+        + options.force_weight * loss_f / f_total
+    )
 
 
 def _totals(model: BPNN, counts: np.ndarray, n_atoms: np.ndarray):
