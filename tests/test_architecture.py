@@ -223,3 +223,38 @@ def test_the_circle_check_sees_a_lazy_import(tmp_path, monkeypatch):
     (package / "c.py").write_text("import hyperal.a\n")
     monkeypatch.setattr(sys.modules[__name__], "SRC", package)
     assert _circles(_import_graph()) == [["hyperal.a", "hyperal.b"]]
+
+
+def test_imports_inside_functions_only_keep_a_load_lazy_and_say_why():
+    """Every import stands at the top of its module, except one that keeps
+    an optional dependency optional or a slow one out of ``import hyperal``
+    — and that one says so in the comment above it (or sits in a ``try``
+    that handles its absence). No hyperal module is imported lazily: the
+    import graph has no circle that would need it."""
+    found = []
+    for path, _, tree in _modules():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        guarded = {
+            id(node)
+            for t in ast.walk(tree)
+            if isinstance(t, ast.Try)
+            for b in [*t.body, *t.handlers]
+            for node in ast.walk(b)
+        }
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    continue
+                where = f"{path.relative_to(SRC)}:{node.lineno}"
+                module = getattr(node, "module", None) or node.names[0].name
+                if module.startswith("hyperal"):
+                    found.append(f"{where}: {module} imported inside a function")
+                    continue
+                k = node.lineno - 2  # the line above, past the block's imports
+                while k >= 0 and lines[k].strip().startswith(("import ", "from ")):
+                    k -= 1
+                if id(node) not in guarded and not lines[k].strip().startswith("#"):
+                    found.append(f"{where}: {module} imported lazily without a reason")
+    assert found == []

@@ -188,6 +188,7 @@ def uncertainty_rank_correlation(sigma: ArrayLike, errors: ArrayLike) -> float:
     """Spearman rank correlation between predicted uncertainties and absolute
     true errors (1: σ orders the errors perfectly, 0: no relation); NaN for
     fewer than 3 values or a constant input."""
+    # lazy: scipy.stats takes seconds to load; only this needs it
     from scipy.stats import spearmanr
 
     s = np.asarray(sigma, dtype=float).ravel()

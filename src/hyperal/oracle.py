@@ -39,6 +39,7 @@ import logging
 import math
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT
@@ -440,7 +442,6 @@ def _record_programs() -> None:
     """Have :class:`subprocess.Popen` note each program's pid in the
     starting thread's list while an oracle call with a time limit runs there
     (installed once; other threads and other code are unaffected)."""
-    import subprocess
 
     with _recording:
         if getattr(subprocess.Popen, "_hyperal_records", False):
@@ -460,7 +461,6 @@ def _record_programs() -> None:
 def _terminate(pids: list[int]) -> None:
     """SIGTERM the programs ``pids`` and their children, then SIGKILL what
     is left after :data:`KILL_GRACE_S`."""
-    import psutil
 
     processes = []
     for pid in pids:

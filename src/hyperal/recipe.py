@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
@@ -36,7 +37,7 @@ class _Stratum(Settings):
     @field_validator("name")
     @classmethod
     def _name(cls, value):
-        import re
+        pass
 
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_\-]+", value):
             raise ValueError(f"{value!r}: letters, digits, '_' and '-' only")

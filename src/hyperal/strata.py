@@ -8,7 +8,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
+from ase import Atoms, units
+from ase.build import surface
+from ase.md.bussi import Bussi
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import thermalize_momenta
+from ase.md.verlet import VelocityVerlet
 
 from hyperal.campaign.config import SystemConfig
 from hyperal.recipe import (
@@ -20,6 +25,8 @@ from hyperal.recipe import (
     VacancyStratum,
 )
 from hyperal.runs.plan import Plan, PlanStage, Workers
+from hyperal.structures import derive_structures
+from hyperal.structures.strain import deform, deformation, deviatoric_strain
 
 
 def recipe_oracle(recipe: TestSetRecipe, path: str | Path | None = None):
@@ -70,7 +77,7 @@ def _vacancies(atoms: Atoms, stratum: VacancyStratum, rng) -> Atoms:
 
 
 def _surface(atoms: Atoms, stratum: SurfaceStratum, rng) -> Atoms | None:
-    from ase.build import surface
+    pass
 
     miller = stratum.miller[int(rng.integers(len(stratum.miller)))]
     slab = surface(atoms, miller, stratum.layers, vacuum=stratum.vacuum_A)
@@ -95,7 +102,7 @@ def _adatoms(slab: Atoms, stratum: AdatomStratum, rng) -> Atoms:
 
 
 def _strain(atoms: Atoms, stratum: StrainStratum, rng) -> Atoms:
-    from hyperal.structures.strain import deform, deformation, deviatoric_strain
+    pass
 
     value = float(rng.uniform(*stratum.strain))
     if stratum.mode == "hydrostatic":
@@ -119,13 +126,6 @@ def per_temperature(stratum: MDStratum) -> list[int]:
 
 def _md(stratum: MDStratum, system, driver, rng) -> list[Atoms]:
     """The MD stratum's snapshots, driven by the calculator ``driver``."""
-    from ase import units
-    from ase.md.bussi import Bussi
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import thermalize_momenta
-    from ase.md.verlet import VelocityVerlet
-
-    from hyperal.structures.strain import deform, deformation
 
     out = []
     for temperature, n in zip(
@@ -181,7 +181,7 @@ def candidates(recipe: TestSetRecipe, stratum, driver=None) -> list[Atoms]:
     elif stratum.kind == "random":
         structures = [_clean(a) for a in system.random_structures(stratum.count, rng)]
     elif stratum.kind == "oxide":
-        from hyperal.structures import derive_structures
+        pass
 
         parents = [a for p in system.oxide_phases for a in p.build(rng)]
         structures = [

@@ -28,8 +28,11 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.io import read, write
 
+from hyperal.evolve.select import beyond_limits
 from hyperal.recipe import TestSetRecipe, parse_recipe
+from hyperal.runs.store import structure_key
 from hyperal.strata import candidates, recipe_oracle
 
 __all__ = ["StratumReport", "TestSetRecipe", "build_test_set", "parse_recipe"]
@@ -74,7 +77,6 @@ class StratumReport:
 def _read_done(path: Path, fingerprint: str) -> tuple[list[Atoms], dict]:
     """Structures already written and candidates already left out (by
     (stratum, index)); another recipe's file is refused."""
-    from ase.io import read
 
     done: list[Atoms] = []
     if path.exists() and path.stat().st_size:
@@ -115,10 +117,6 @@ def build_test_set(
     structures beyond ``recipe.limits`` are counted, not written. Resumes a
     file of the same recipe: written and left-out candidates are not
     labelled again."""
-    from ase.io import write
-
-    from hyperal.evolve.select import beyond_limits
-    from hyperal.runs.store import structure_key
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

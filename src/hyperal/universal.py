@@ -52,6 +52,7 @@ def chgnet(model: str = "0.3.0", device: str = "cpu") -> Calculator:
     forces and stress (eV/Å³, ASE's sign). ``model`` is a CHGNet release
     whose weights ship with the package (0.3.0 covers Nb, Ti, Zr and O)."""
     try:
+        # optional dependency (hyperal[chgnet])
         from chgnet.model import CHGNet
         from chgnet.model.dynamics import CHGNetCalculator
     except ImportError:
@@ -79,6 +80,7 @@ def sevenn(model: str = "7net-0", device: str = "cpu") -> Calculator:
     """SevenNet (Park et al., J. Chem. Theory Comput. 20, 4857 (2024)):
     ``7net-0`` ships with the package; energy, forces and stress."""
     try:
+        # optional dependency (hyperal[sevenn])
         from sevenn.calculator import SevenNetCalculator
     except ImportError:
         raise _extra("sevenn", "sevenn") from None
@@ -103,6 +105,7 @@ def gpaw(
     mode gives the stress. Other keyword arguments go to GPAW as they are. A
     fresh calculator per call (a DFT calculation holds its wave functions)."""
     try:
+        # optional dependency (hyperal[gpaw])
         from gpaw import GPAW, PW, FermiDirac
     except ImportError:
         raise _extra("gpaw", "gpaw") from None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import types
+import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 #: What every function that draws random numbers accepts.
 RngLike = np.random.Generator | int | None
@@ -24,9 +27,6 @@ def type_problems(cls: type, params: dict[str, Any]) -> list[str]:
     """One line for each of ``params`` whose value does not fit the type
     that the dataclass ``cls`` declares for it (an array field takes a
     nested list of numbers); names ``cls`` does not declare are skipped."""
-    import typing
-
-    from pydantic import TypeAdapter, ValidationError
 
     hints = typing.get_type_hints(cls)
     problems = []
@@ -49,7 +49,6 @@ def type_problems(cls: type, params: dict[str, Any]) -> list[str]:
 
 def _type_name(hint) -> str:
     """A type as a user reads it: ``float``, ``float or 'auto'``, ``list``."""
-    import typing
 
     if hint is np.ndarray:
         return "list"
@@ -69,7 +68,6 @@ def write_csv(path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Pat
     """Write one CSV file: ``header``, then ``rows`` (values as Python prints
     them, None empty) — the one way every table of hyperal is written.
     Returns the path."""
-    import csv
 
     path = Path(path)
     with path.open("w", newline="") as handle:

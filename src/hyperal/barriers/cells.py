@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
+from ase.geometry import find_mic
 
 from hyperal.barriers.paths import CONVENTIONS, PathEnvironment
+from hyperal.structures.strain import deform
 from hyperal.utils import RngLike, as_rng
 
 
 def _site_index(supercell: Atoms, position) -> tuple[int, float]:
     """The supercell site nearest ``position`` (periodic) and its distance."""
-    from ase.geometry import find_mic
 
     delta, distances = find_mic(supercell.positions - position, supercell.cell, True)
     index = int(np.argmin(distances))
@@ -100,7 +101,6 @@ def hop_end(start: Atoms) -> Atoms:
     atom = int(start.info["hop_atom"])
     path_start = np.array(start.info["hop_start"])
     path_end = np.array(start.info["hop_end"])
-    from ase.geometry import find_mic
 
     # a vacancy hop's atom sits at the path's end and moves to its start;
     # an interstitial's the other way round
@@ -119,7 +119,6 @@ def strained(start: Atoms, f: np.ndarray) -> Atoms:
     """A copy of the hop ``start`` (from :func:`decorated_cell`) with its
     cell, atoms and path end points mapped by the deformation gradient ``f``
     (rows: ``new = old @ f.T``), so :func:`hop_end` still finds the path."""
-    from hyperal.structures.strain import deform
 
     f = np.asarray(f, dtype=float)
     out = deform(start, f)

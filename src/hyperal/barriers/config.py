@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from hyperal.barriers.paths import MAX_ENUMERATED, load_case, path_environment
+from hyperal.barriers.source import open_source
 from hyperal.models.options import BPNNOptions, CommitteeOptions
 from hyperal.runs.records import MAIN_RUN
 from hyperal.runs.sections import (
@@ -33,6 +34,7 @@ from hyperal.runs.settings import (
     format_errors,
     load_with,
 )
+from hyperal.structures.limits import check_structures
 
 
 class BarrierSystem(Settings):
@@ -247,7 +249,6 @@ def _hop_problems(config: BarrierConfig) -> list[str]:
 
 def _limit_problems(config: BarrierConfig) -> list[str]:
     """Counts and a committee within the resource limits (one line each)."""
-    from hyperal.structures.limits import check_structures
 
     problems = []
     for key, n in (
@@ -264,7 +265,7 @@ def _limit_problems(config: BarrierConfig) -> list[str]:
 
 
 def _initial_problems(config: BarrierConfig) -> list[str]:
-    from hyperal.barriers.source import open_source
+    pass
 
     if config.initial.from_campaign is None:
         if config.initial.train == 0:

@@ -17,6 +17,8 @@ from hyperal.barriers.cells import decorated_cell, strained
 from hyperal.barriers.config import BarrierConfig
 from hyperal.barriers.paths import load_case, path_environment, representatives, sample
 from hyperal.runs.seeds import stream
+from hyperal.structures.composition import sample_compositions
+from hyperal.structures.strain import deformation, deviatoric_strain
 
 
 def draw_hops(cfg: BarrierConfig, loop: int, n: int, stream_id: int) -> list[Atoms]:
@@ -31,8 +33,6 @@ def iter_hops(cfg: BarrierConfig, loop: int, stream_id: int) -> Iterator[Atoms]:
     sites outside the hop's neighbourhood follow a composition drawn mostly
     near equimolar (docs/method.md §1.5); with ``cells.strain`` the cell is
     strained at random (§1.6)."""
-    from hyperal.structures.composition import sample_compositions
-    from hyperal.structures.strain import deformation, deviatoric_strain
 
     rng = stream(cfg.seed, loop, stream_id)
     environments = [path_environment(load_case(h.case, a=h.a)) for h in cfg.hops]

@@ -48,6 +48,7 @@ from hyperal.barriers.stages import (
     sort_saddles,
 )
 from hyperal.barriers.tasks import RUN
+from hyperal.models.checkpoint import damage
 from hyperal.runs.context import StageContext
 from hyperal.runs.records import (
     Split,
@@ -69,7 +70,7 @@ def _finished(ctx: StageContext, loop: int) -> Path | None:
 
 
 def finished_checkpoint(ctx: StageContext, loop: int) -> Path | None:
-    from hyperal.models.checkpoint import damage
+    pass
 
     path = ctx.checkpoint(loop)
     return path if not damage(path) else None

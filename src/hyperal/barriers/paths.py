@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import spglib
 from ase import Atoms
 from ase.build import bulk
+from ase.io import read
 
 from hyperal.barriers.counting import (
     burnside,
@@ -40,6 +42,7 @@ from hyperal.barriers.counting import (
     decoration_digits,
     image_codes,
 )
+from hyperal.runs.settings import read_yaml
 from hyperal.utils import RngLike, as_rng
 
 Convention = Literal["directed", "undirected"]
@@ -165,7 +168,6 @@ def load_case(name: str, *, a: float | None = None) -> HopCase:
                 f"unknown hop {name!r}; named: {', '.join(cases)} (or a YAML file)"
             )
         return cases[name]
-    from hyperal.runs.settings import read_yaml
 
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
@@ -194,7 +196,7 @@ def load_case(name: str, *, a: float | None = None) -> HopCase:
         raise ValueError(f"{path}: missing key(s) {', '.join(missing)}")
     lattice = data["lattice"]
     if isinstance(lattice, dict) and "file" in lattice:
-        from ase.io import read
+        pass
 
         cell = read(path.parent / lattice["file"])
     elif isinstance(lattice, dict) and "prototype" in lattice:
@@ -290,7 +292,6 @@ def _shell_sites(frac_sites, cell, centre, shells) -> np.ndarray:
 def path_environment(case: HopCase) -> PathEnvironment:
     """The neighbourhood of ``case`` and its path symmetry group in both
     conventions."""
-    import spglib
 
     lattice = case.lattice
     cell = np.asarray(lattice.cell[:], dtype=float)

@@ -17,7 +17,10 @@ from pathlib import Path
 
 from ase import Atoms
 
-from hyperal.runs.records import Split
+from hyperal.models.checkpoint import damage, read_manifest
+from hyperal.runs.fingerprint import differences
+from hyperal.runs.records import Split, validate_run
+from hyperal.runs.store import Store
 
 KEY = "initial.from_campaign"
 
@@ -42,10 +45,6 @@ def open_source(config, loop: int | None = None) -> Source:
     """The ``initial.from_campaign`` source of a barrier campaign file
     ``config`` (at ``loop`` when given, else the file's, else the source's
     last finished loop); ValueError with every problem, one line each."""
-    from hyperal.models.checkpoint import damage, read_manifest
-    from hyperal.runs.fingerprint import differences
-    from hyperal.runs.records import validate_run
-    from hyperal.runs.store import Store
 
     spec = config.initial.from_campaign
     if not _is_url(spec.store) and not Path(spec.store).is_file():

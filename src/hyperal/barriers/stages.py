@@ -13,6 +13,7 @@ from ase import Atoms
 
 from hyperal.barriers.config import BarrierConfig
 from hyperal.barriers.hops import draw_hops, iter_hops
+from hyperal.barriers.source import open_source, source_training
 from hyperal.barriers.tasks import (
     POINTS,
     closest_pair,
@@ -21,6 +22,8 @@ from hyperal.barriers.tasks import (
     saddle_options,
     untrusted_reason,
 )
+from hyperal.committee.grade import ExtrapolationGrade, select_tail
+from hyperal.models.protocol import predict
 from hyperal.oracle import Label
 from hyperal.runs.context import StageContext
 from hyperal.runs.progress import StageKind
@@ -37,6 +40,7 @@ from hyperal.runs.stages import (
     label_in_background,
     training_set,
 )
+from hyperal.runs.store import display_url
 from hyperal.runs.tasks import committee
 
 
@@ -88,8 +92,6 @@ def import_campaign(ctx: StageContext):
     """Loop 0 with ``initial.from_campaign``: the labels the source committee
     was fitted on, copied into this store as training rows in one write (no
     oracle call; done once); returns the source (None without one)."""
-    from hyperal.barriers.source import open_source, source_training
-    from hyperal.runs.store import display_url
 
     if ctx.config.initial.from_campaign is None:
         return None
@@ -209,8 +211,6 @@ def choose_hops(ctx: StageContext, loop: int, checkpoint: Path) -> list[Atoms]:
     drawn hops' start states — the committee's σ_U per atom or the grade γ
     — with ``selection.test_fraction`` of the tail set aside (their starts
     labelled into the tail test set, never trained on): docs/method.md §7."""
-    from hyperal.committee.grade import ExtrapolationGrade, select_tail
-    from hyperal.models.protocol import predict
 
     cfg: BarrierConfig = ctx.config
     chosen = cfg.selection

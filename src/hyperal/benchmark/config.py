@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+from ase.calculators.emt import EMT
 from pydantic import Field, ValidationError, field_validator
 
 from hyperal.campaign.config import CampaignConfig, SelectionConfig
@@ -351,7 +352,6 @@ def variant_campaign(
 
 def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
     """Every problem of the variants, one line each naming the key."""
-    from ase.calculators.emt import EMT
 
     problems = []
     names = [v.name for v in bench.variants]

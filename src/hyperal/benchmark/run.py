@@ -38,6 +38,8 @@ from hyperal.campaign.stages import (
     label_pending,
     write_starts,
 )
+from hyperal.evolve.select import beyond_limits
+from hyperal.labels import reference
 from hyperal.runs.fingerprint import fingerprint
 from hyperal.runs.progress import Progress
 from hyperal.runs.records import Split, Stage
@@ -154,8 +156,6 @@ def user_test_sets(bench: BenchmarkConfig) -> dict[str, list]:
 def within_limits(images, selection) -> list:
     """The labelled ``images`` a training frame could be: within the
     physical limits of ``selection`` (:func:`hyperal.evolve.select.beyond_limits`)."""
-    from hyperal.evolve.select import beyond_limits
-    from hyperal.labels import reference
 
     return [
         atoms

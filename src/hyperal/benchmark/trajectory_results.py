@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +20,9 @@ from hyperal.runs.records import (
     Split,
     Stage,
 )
+from hyperal.runs.results import ErrorSummary
 from hyperal.runs.store import Store
+from hyperal.utils import write_csv
 
 #: The figures of the error tables: (ErrorSummary field, title, unit).
 FIGURES = (
@@ -156,10 +159,6 @@ class TrajectoryResults:
     def write_csv(self, folder) -> list:
         """``trajectories.csv``: one row per replicate, train source, test
         set and structure type, every error figure."""
-        from pathlib import Path
-
-        from hyperal.runs.results import ErrorSummary
-        from hyperal.utils import write_csv
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ the value must be one of a set, the allowed values:
 from __future__ import annotations
 
 import math
+from dataclasses import fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -31,8 +32,17 @@ from hyperal.runs.settings import (
     ConfigError,
     Settings,
 )
-from hyperal.structures.known import PROTOTYPES
+from hyperal.structures import known_structures, random_structures, sample_compositions
+from hyperal.structures.derive import DEFAULTS, DerivationParameters
+from hyperal.structures.enumerate import (
+    VACANCY,
+    enumerate_decorations,
+    interstitial_parent,
+)
+from hyperal.structures.known import LATTICE_PARAMETERS, PROTOTYPES
+from hyperal.structures.limits import limit
 from hyperal.structures.soi import OPERATING_POINTS
+from hyperal.utils import type_problems
 
 __all__ = [
     "CalibrationConfig",
@@ -54,7 +64,6 @@ class PhaseConfig(Settings):
 
     def build(self, rng=0) -> list:
         """The phase's structures (:func:`hyperal.structures.known_structures`)."""
-        from hyperal.structures import known_structures
 
         return known_structures(
             self.prototype,
@@ -129,7 +138,6 @@ class SystemConfig(Settings):
         """``n`` random structures of ``random``'s settings, one per
         composition drawn near equimolar over the elements (interstitials
         within their ranges)."""
-        from hyperal.structures import random_structures, sample_compositions
 
         r = self.random
         compositions = sample_compositions(
@@ -154,10 +162,7 @@ class SystemConfig(Settings):
     @field_validator("derive_metal", "derive_oxide")
     @classmethod
     def _derive(cls, value: dict) -> dict:
-        from dataclasses import fields, replace
-
-        from hyperal.structures.derive import DEFAULTS, DerivationParameters
-        from hyperal.utils import type_problems
+        pass
 
         allowed = [f.name for f in fields(DerivationParameters)]
         unknown = sorted(set(value) - set(allowed))
@@ -210,7 +215,7 @@ class EnumeratedInitial(Settings):
         return value
 
     def lattice_parameter(self) -> float:
-        from hyperal.structures.known import LATTICE_PARAMETERS
+        pass
 
         if self.a is not None:
             return self.a
@@ -225,14 +230,13 @@ class EnumeratedInitial(Settings):
 
     def parent(self) -> Atoms:
         """The primitive parent cell and the allowed species per site."""
-        from hyperal.structures.enumerate import interstitial_parent
 
         return interstitial_parent(
             self.lattice, self.lattice_parameter(), sites=self.sites
         )
 
     def site_species(self, parent: Atoms) -> list[list[str]]:
-        from hyperal.structures.enumerate import VACANCY
+        pass
 
         return [
             list(self.species) if k == 0 else [*self.interstitials, VACANCY]
@@ -242,8 +246,6 @@ class EnumeratedInitial(Settings):
     def structures(self, n: int, rng) -> list[Atoms]:
         """``n`` enumerated structures (a seeded subset when there are more;
         all when fewer)."""
-        from hyperal.structures.enumerate import enumerate_decorations
-        from hyperal.structures.limits import limit
 
         parent = self.parent()
         if not self.interstitials:

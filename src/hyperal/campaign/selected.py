@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperal.committee.grade import ExtrapolationGrade
-from hyperal.evolve.select import select_batch
+from hyperal.evolve.select import RedundancyFilter, select_batch
 from hyperal.evolve.window import trust_window_draw
 from hyperal.runs.context import StageContext
 from hyperal.runs.query import Where
@@ -47,7 +47,6 @@ def redundancy_filter(ctx: StageContext, loop: int):
     selection = ctx.config.selection
     if not selection.redundancy_filter:
         return None
-    from hyperal.evolve.select import RedundancyFilter
 
     kept = RedundancyFilter(
         ctx.config.system.elements, threshold=selection.redundancy_threshold
@@ -325,6 +324,5 @@ def ensure_grade(ctx: StageContext, loop: int, checkpoint) -> None:
 def describer(ctx: StageContext):
     """A filter that refuses nothing (threshold 0), there only to describe
     structures for a batch selection with the redundancy filter off."""
-    from hyperal.evolve.select import RedundancyFilter
 
     return RedundancyFilter(ctx.config.system.elements, threshold=0.0)

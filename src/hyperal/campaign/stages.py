@@ -54,6 +54,7 @@ from hyperal.runs.stages import (
     wait_for_labels,
     warm_start,
 )
+from hyperal.runs.store import Store
 from hyperal.runs.tasks import (
     evolve_and_select,
     oracle_relaxation,
@@ -135,7 +136,6 @@ def _relax_and_store(ctx: StageContext, i: int, start) -> list:
     written at once through a store connection of the thread's own (so a
     trajectory finished while the coordinator fits is never lost to a
     kill)."""
-    from hyperal.runs.store import Store
 
     entries = _initial_entries(
         ctx, i, start, *oracle_relaxation(*_relaxation_args(ctx, start))

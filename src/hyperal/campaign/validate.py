@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase.data import atomic_masses, atomic_numbers
 from pydantic import (
     ValidationError,
 )
@@ -30,6 +31,10 @@ from hyperal.runs.settings import (
     format_errors,
     load_with,
 )
+from hyperal.structures import random_structures
+from hyperal.structures.limits import check_frames, check_structures
+from hyperal.structures.random import G_CM3_PER_AMU_A3
+from hyperal.structures.soi import cell_edge
 
 
 def _species(species) -> list[str]:
@@ -115,11 +120,6 @@ def _initial_problems(cfg: CampaignConfig) -> list[str]:
 def _workload_problems(cfg: CampaignConfig) -> list[str]:
     """Starts per loop, and one evolution's recorded frames × atoms (what a
     worker holds in memory), within the limits."""
-    from ase.data import atomic_masses, atomic_numbers
-
-    from hyperal.structures.limits import check_frames, check_structures
-    from hyperal.structures.random import G_CM3_PER_AMU_A3
-    from hyperal.structures.soi import cell_edge
 
     problems = []
     system = cfg.system
@@ -208,7 +208,6 @@ def _structure_problems(system: SystemConfig) -> list[str]:
     """Each phase built once (small, seeded), the random structures' size
     checked: a supercell or a cell too large to hold is refused here, with
     an estimate of its size, before anything is built in earnest."""
-    from hyperal.structures import random_structures
 
     problems = []
     for where in ("metal_phases", "oxide_phases"):

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from hyperal.barriers.config import TEMPLATE, load_barrier_config
+from hyperal.barriers.learn import BarrierCampaign, barrier_metrics
 from hyperal.cli.common import (
     check_output,
     console,
@@ -16,6 +18,11 @@ from hyperal.cli.common import (
     progress_bar,
     table_console,
 )
+from hyperal.report.barriers import COLUMNS, hop_table, loop_rows, write_barrier_report
+from hyperal.runs.context import RunError
+from hyperal.runs.lock import StoreLocked
+from hyperal.runs.settings import ConfigError
+from hyperal.runs.store import Store, StoreError
 
 app = typer.Typer(
     help=(
@@ -32,8 +39,7 @@ ConfigPath = Annotated[Path, typer.Argument(help="The barrier campaign YAML file
 
 
 def _config(path: Path):
-    from hyperal.barriers.config import load_barrier_config
-    from hyperal.runs.settings import ConfigError
+    pass
 
     try:
         return load_barrier_config(path)
@@ -49,7 +55,6 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ):
     """Write a commented barrier campaign template."""
-    from hyperal.barriers.config import TEMPLATE
 
     if path.exists() and not force:
         fail(f"{path} exists (use --force to overwrite)")
@@ -83,10 +88,6 @@ def run(
     """Run the barrier campaign, or resume it from its store. The store
     records the settings that decide its data; a file that differs from them
     is refused, naming the keys (more loops and the executor may change)."""
-    from hyperal.barriers.learn import BarrierCampaign, barrier_metrics
-    from hyperal.runs.context import RunError
-    from hyperal.runs.lock import StoreLocked
-    from hyperal.runs.store import StoreError
 
     config = _config(config_path)
 
@@ -111,7 +112,7 @@ def run(
 
 
 def _open(config):
-    from hyperal.runs.store import Store, StoreError
+    pass
 
     if not config.store.startswith("postgres") and not Path(config.store).exists():
         fail(f"{config.store}: no barrier store yet (run `hyperal barriers run` first)")
@@ -125,8 +126,6 @@ def _open(config):
 def status(config_path: ConfigPath):
     """A table per loop: oracle calls, training size, the triage counts, the
     errors on the proximal saddles and the random set, the barrier RMSE."""
-    from hyperal.barriers.learn import barrier_metrics
-    from hyperal.report.barriers import COLUMNS, hop_table, loop_rows
 
     store = _open(_config(config_path))
     metrics = barrier_metrics(store)
@@ -155,7 +154,6 @@ def report(
     """A self-contained HTML report (loop table, barrier error against oracle
     calls, committee against oracle barriers and their distributions), with
     `metrics.csv` and `barriers.csv` beside it."""
-    from hyperal.report.barriers import write_barrier_report
 
     config = _config(config_path)
     check_output(output)

@@ -7,12 +7,22 @@ from typing import Annotated
 
 import typer
 
+from hyperal.benchmark import Benchmark, collect, load_benchmark
+from hyperal.benchmark.config import rank_set_problems
+from hyperal.benchmark.trajectories import TrajectoryBenchmark
+from hyperal.benchmark.trajectory_results import collect_trajectories
 from hyperal.cli.common import (
     console,
     fail,
     interrupted_says_what_was_kept,
     progress_bar,
 )
+from hyperal.report.benchmark import write_benchmark_report
+from hyperal.report.trajectories import write_trajectory_report
+from hyperal.runs.context import RunError
+from hyperal.runs.lock import StoreLocked
+from hyperal.runs.settings import ConfigError
+from hyperal.runs.store import Store, StoreError
 
 
 def benchmark(
@@ -69,11 +79,6 @@ def benchmark(
     oracle, and a (train source × test source) error table shows which
     sampling transfers best.
     """
-    from hyperal.benchmark import Benchmark, collect, load_benchmark
-    from hyperal.benchmark.config import rank_set_problems
-    from hyperal.report.benchmark import write_benchmark_report
-    from hyperal.runs.settings import ConfigError
-    from hyperal.runs.store import Store
 
     try:
         bench, base = load_benchmark(config_path)
@@ -113,9 +118,6 @@ def _run(kind, bench, base, run: bool) -> None:
     """Run (or resume) the benchmark ``kind(bench, base, progress)`` with a
     progress bar, or with ``run`` false check that its store exists; a
     failure is one line."""
-    from hyperal.runs.context import RunError
-    from hyperal.runs.lock import StoreLocked
-    from hyperal.runs.store import StoreError
 
     if run:
         with (
@@ -133,10 +135,6 @@ def _run(kind, bench, base, run: bool) -> None:
 
 def _trajectories(bench, base, folder: Path, run: bool) -> None:
     """``hyperal benchmark --trajectories``: run or resume, then summarise."""
-    from hyperal.benchmark.trajectories import TrajectoryBenchmark
-    from hyperal.benchmark.trajectory_results import collect_trajectories
-    from hyperal.report.trajectories import write_trajectory_report
-    from hyperal.runs.store import Store
 
     _run(TrajectoryBenchmark, bench, base, run)
     store = Store(bench.store)

@@ -6,7 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from ase.io import write
 
+from hyperal.campaign.audit import audit_lines
+from hyperal.campaign.loop import Campaign
 from hyperal.campaign.template import TEMPLATE
 from hyperal.campaign.validate import load_config
 from hyperal.cli.common import (
@@ -18,9 +21,23 @@ from hyperal.cli.common import (
     progress_bar,
     table_console,
 )
+from hyperal.labels import with_ref_keys
+from hyperal.report import (
+    POOL_NOTE,
+    SUMMARY_COLUMNS,
+    final_rows,
+    pool_rows,
+    stop_line,
+    summary_rows,
+    wall_line,
+    write_report,
+)
+from hyperal.runs.context import RunError
+from hyperal.runs.lock import StoreLocked
 from hyperal.runs.query import Where
 from hyperal.runs.records import MAIN_RUN, OracleStatus
 from hyperal.runs.settings import ConfigError
+from hyperal.runs.store import Store, StoreError
 
 ConfigPath = Annotated[Path, typer.Argument(help="The campaign YAML file.")]
 
@@ -33,7 +50,7 @@ def _config(path: Path):
 
 
 def _store(config_path: Path, store: Path | None):
-    from hyperal.runs.store import Store, StoreError
+    pass
 
     path = store or Path(_config(config_path).store)
     if not str(path).startswith("postgres") and not Path(path).exists():
@@ -88,10 +105,6 @@ def run(
     The store records the settings that decide its data; a file that differs
     from them is refused, naming the keys. More loops, the executor and the
     oracle's time limits may always change."""
-    from hyperal.campaign.loop import Campaign
-    from hyperal.runs.context import RunError
-    from hyperal.runs.lock import StoreLocked
-    from hyperal.runs.store import StoreError
 
     config = _config(config_path)
 
@@ -145,16 +158,6 @@ def status(
     """A table per loop: oracle calls, training size, errors on both test
     sets; after the last loop, every loop's force errors on the final frozen
     sets, per structure type."""
-    from hyperal.campaign.audit import audit_lines
-    from hyperal.report import (
-        POOL_NOTE,
-        SUMMARY_COLUMNS,
-        final_rows,
-        pool_rows,
-        stop_line,
-        summary_rows,
-        wall_line,
-    )
 
     opened = _store(config_path, store)
     metrics = opened.metrics()
@@ -198,7 +201,6 @@ def report(
     ] = None,
 ):
     """A self-contained HTML report: learning curves, parity plots, θ_F and σ_U."""
-    from hyperal.report import write_report
 
     check_output(output)
     try:
@@ -223,9 +225,6 @@ def export(
 ):
     """The labelled structures of a split as extxyz with REF_energy / REF_forces
     (REF_stress) for other fitting codes (pacemaker, MACE, NequIP)."""
-    from ase.io import write
-
-    from hyperal.labels import with_ref_keys
 
     if split not in ("train", "gentle", "difficult"):
         fail(f"--split must be train, gentle or difficult, got {split!r}")

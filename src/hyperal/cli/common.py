@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,10 +12,21 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
 from rich.text import Text
 
+from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Where
 from hyperal.runs.records import OracleStatus
+from hyperal.runs.store import Store
 from hyperal.utils import duration
 
 # Markup off: every text these consoles print is the user's or the
@@ -69,7 +81,7 @@ def interrupted_says_what_was_kept(store: str | Path, command: str) -> Iterator[
     except KeyboardInterrupt:
         kept = ""
         try:
-            from hyperal.runs.store import Store
+            pass
 
             opened = Store(store)
             kept = (
@@ -96,18 +108,6 @@ def progress_bar(
         plain = PlainProgress(on_evaluated, show_run=show_run)
         yield plain
         return
-    import time
-
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    from hyperal.runs.progress import StageKind
 
     started = time.monotonic()
 
@@ -174,7 +174,7 @@ class PlainProgress:
         clock: Callable[[], float] | None = None,
         fit_every_s: float = 30.0,
     ):
-        import time
+        pass
 
         self.out = out or Console(soft_wrap=True, highlight=False)
         self.clock = clock or time.monotonic
@@ -188,7 +188,7 @@ class PlainProgress:
         self.fit_shown = -float("inf")
 
     def __call__(self, p) -> None:
-        from hyperal.runs.progress import StageKind
+        pass
 
         now = self.clock()
         loop_key = (p.run, p.loop)
@@ -249,7 +249,6 @@ def print_table(
     each beginning with the first column (the loop, the hop) — so an
     80-column terminal shows every number in full. The first ``left``
     columns are left-aligned, the others right-aligned."""
-    from rich.table import Table
 
     header = list(header)
     keep = 1  # the column every part repeats

@@ -6,8 +6,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from ase.data import chemical_symbols
+from ase.io import write
 
+from hyperal.barriers import (
+    CONVENTIONS,
+    decorated_cell,
+    load_case,
+    path_environment,
+    representatives,
+    sample,
+)
 from hyperal.cli.common import check_output, console, fail
+from hyperal.structures.limits import check_structures
 
 app = typer.Typer(
     help=(
@@ -41,7 +52,7 @@ Seed = Annotated[
 
 
 def _environment(case: str, a: float | None):
-    from hyperal.barriers import load_case, path_environment
+    pass
 
     if a is not None and not a > 0:
         fail(f"--a: expected a number > 0, got {a}")
@@ -52,7 +63,7 @@ def _environment(case: str, a: float | None):
 
 
 def _species(text: str, *, names: bool) -> list[str]:
-    from ase.data import chemical_symbols
+    pass
 
     text = text.strip()
     if text.isdigit() and not names:
@@ -70,7 +81,7 @@ def _species(text: str, *, names: bool) -> list[str]:
 
 
 def _conventions(convention: str) -> list[str]:
-    from hyperal.barriers import CONVENTIONS
+    pass
 
     if convention == "both":
         return list(CONVENTIONS)
@@ -110,9 +121,7 @@ def count(
 
 
 def _write(env, rows, symbols, output, seed, convention):
-    from ase.io import write
-
-    from hyperal.barriers import decorated_cell
+    pass
 
     hopping = symbols if env.case.kind == "vacancy" else [None]
     structures = []
@@ -141,13 +150,11 @@ def list_(
     """Every distinct environment (its smallest decoration) as a decorated
     supercell; the sites outside the neighbourhood drawn at random (seeded).
     A vacancy hop gets one structure per species of the hopping atom."""
-    from hyperal.barriers import representatives
 
     (convention,) = _conventions(convention)
     check_output(output)
     env = _environment(case, a)
     symbols = _species(species, names=True)
-    from hyperal.structures.limits import check_structures
 
     try:
         total = env.total(len(symbols), convention)
@@ -172,14 +179,13 @@ def sample_(
 ):
     """`n` distinct environments drawn uniformly over the symmetry-distinct
     ones, as decorated supercells."""
-    from hyperal.barriers import sample
 
     (convention,) = _conventions(convention)
     check_output(output)
     env = _environment(case, a)
     symbols = _species(species, names=True)
     try:
-        from hyperal.structures.limits import check_structures
+        pass
 
         check_structures(n, "--n")
         rows = sample(env, len(symbols), n, convention, rng=seed)

@@ -7,9 +7,19 @@ from typing import Annotated
 
 import typer
 
+from hyperal.barriers.config import load_barrier_config
+from hyperal.barriers.plan import barrier_plan
+from hyperal.benchmark.config import load_benchmark
+from hyperal.benchmark.plan import benchmark_plan
+from hyperal.campaign.plan import campaign_plan
+from hyperal.campaign.validate import load_config
 from hyperal.cli.common import console, fail, print_table, table_console
 from hyperal.runs.plan import CostModel, Plan
+from hyperal.runs.query import Where
 from hyperal.runs.settings import ConfigError, load_with, read_file
+from hyperal.runs.store import Store, StoreError
+from hyperal.strata import testset_plan
+from hyperal.testsets import parse_recipe
 from hyperal.utils import duration
 
 
@@ -21,24 +31,17 @@ def _plan_of(path: Path, cores: int | None) -> tuple[Plan, str | None]:
         data = read_file(path)
         keys = set(data) if isinstance(data, dict) else set()
         if "campaign" in keys:  # a benchmark file
-            from hyperal.benchmark.config import load_benchmark
-            from hyperal.benchmark.plan import benchmark_plan
-
             bench, base = load_benchmark(path)
             return benchmark_plan(bench, base, cores), bench.store
         if "hops" in keys:
-            from hyperal.barriers.config import load_barrier_config
-            from hyperal.barriers.plan import barrier_plan
+            pass
 
             cfg = load_barrier_config(path)
             return barrier_plan(cfg, cores), cfg.store
         if "strata" in keys:
-            from hyperal.strata import testset_plan
-            from hyperal.testsets import parse_recipe
+            pass
 
             return testset_plan(load_with(path, parse_recipe), cores), None
-        from hyperal.campaign.plan import campaign_plan
-        from hyperal.campaign.validate import load_config
 
         cfg = load_config(path)
         return campaign_plan(cfg, cores), cfg.store
@@ -146,8 +149,6 @@ def plan(
 def _paid(found: Plan, store: str) -> None:
     """What the existing store has already paid, per loop, and what remains
     of the plan (a loop's remainder is never below 0)."""
-    from hyperal.runs.query import Where
-    from hyperal.runs.store import Store, StoreError
 
     if not store.startswith("postgres") and not Path(store).exists():
         say(f"store {store}: not there yet — nothing paid")

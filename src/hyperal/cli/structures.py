@@ -7,7 +7,9 @@ import math
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
+from ase.build import bulk
 
 from hyperal.cli.common import check_output as _check_output
 from hyperal.cli.common import console, fail, print_table, table_console
@@ -40,6 +42,7 @@ from hyperal.structures import (
 )
 from hyperal.structures.derive import DEFAULTS
 from hyperal.structures.limits import check_structures
+from hyperal.structures.plot import plot_derived
 
 app = typer.Typer(
     help=(
@@ -171,8 +174,6 @@ def enumerate_(
             parent = interstitial_parent(lattice, a, sites=sites)
             species = [hosts] + [[interstitial, "X"]] * (len(parent) - 1)
         else:
-            from ase.build import bulk
-
             parent = bulk("Cu", lattice, a=a)
             species = [hosts]
         estimate = estimate_count(parent, species, sizes)
@@ -273,7 +274,7 @@ def derive(
         fail(str(exc))
     write_output(structures, output, append)
     if figure is not None:
-        from hyperal.structures.plot import plot_derived
+        pass
 
         plot_derived(structures, figure)
         console.print(f"figure: {figure}")
@@ -361,7 +362,6 @@ def random(
     if n_atoms is not None:
         values = parse_ints(n_atoms, "--n-atoms")
         kwargs["n_atoms"] = values[0] if len(values) == 1 else tuple(values)
-    import numpy as np
 
     rng = np.random.default_rng(seed)
     structures = []
@@ -443,7 +443,6 @@ def plot(
 ):
     """Plot the volumetric / von Mises strain and displacement distributions of a
     derived set."""
-    from hyperal.structures.plot import plot_derived
 
     check_inputs(inputs)
     _check_output(output)

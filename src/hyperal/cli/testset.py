@@ -14,6 +14,8 @@ from hyperal.cli.common import (
     print_table,
     table_console,
 )
+from hyperal.runs.settings import ConfigError, load_with
+from hyperal.testsets import build_test_set, parse_recipe
 
 
 def testset(
@@ -41,8 +43,6 @@ def testset(
     not pay for them again. Use the file in a benchmark's `test_sets` to rank
     schemes on structures none of them explored.
     """
-    from hyperal.runs.settings import ConfigError, load_with
-    from hyperal.testsets import build_test_set, parse_recipe
 
     try:
         recipe = load_with(recipe_path, parse_recipe)

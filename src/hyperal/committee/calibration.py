@@ -37,6 +37,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import stats
 
+from hyperal.metrics import uncertainty_rank_correlation
+
 #: A miscalibration area above this flags σ (a normal σ off by a factor of
 #: 2 either way gives about 0.2; a calibrated one on 100 structures < 0.05).
 AREA_LIMIT = 0.15
@@ -86,7 +88,6 @@ def rank_correlation(sigma: Sequence[float], error: Sequence[float]) -> float | 
     """Spearman's ρ of σ and |error| (:func:`hyperal.metrics.
     uncertainty_rank_correlation`); None when either is constant (or fewer
     than 3 structures): no ranking to compare."""
-    from hyperal.metrics import uncertainty_rank_correlation
 
     rho = uncertainty_rank_correlation(*_pair(sigma, error))
     return None if math.isnan(rho) else rho

@@ -32,6 +32,8 @@ import numpy as np
 import scipy.linalg
 from ase import Atoms
 
+from hyperal.utils import as_rng
+
 
 def maxvol(matrix: np.ndarray, *, tol: float = 1.01, max_iter: int = 200) -> np.ndarray:
     """Indices of ``F`` rows of an (n, F) matrix (n >= F) whose square
@@ -195,7 +197,6 @@ def select_tail(
     at random. When ``max_drawn`` candidates do not give ``n`` in the tail
     (a score whose ln is far from Gaussian), ``short_tail="raise"`` raises
     and ``"top"`` takes the ``n`` highest scores (``complete=False``)."""
-    from hyperal.utils import as_rng
 
     if int(n) != n or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n}")

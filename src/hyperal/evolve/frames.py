@@ -55,6 +55,7 @@ class DistanceTracker:
         return bool(moved.max() > (0.5 * self.skin) ** 2)
 
     def __call__(self, atoms: Atoms) -> float:
+        # lazy: vesin loads torch (`import hyperal` does not)
         from vesin import NeighborList
 
         positions = atoms.positions

@@ -10,6 +10,7 @@ import numpy as np
 from ase import Atoms
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE
+from ase.units import GPa
 
 from hyperal.evolve.base import Evolver, ParameterError, Session, check_positive
 
@@ -66,7 +67,7 @@ class RelaxEvolver(Evolver):
     def _start(
         self, atoms: Atoms, steps: int, rng: np.random.Generator, info: dict
     ) -> Session:
-        from ase.units import GPa
+        pass
 
         target = atoms
         if self.relax_cell:

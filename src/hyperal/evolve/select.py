@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
-from hyperal.evolve.frames import EvolveResult, Frame
+from hyperal.evolve.frames import EvolveResult, Frame, shortest_distance
 from hyperal.evolve.rules import get_rule
 from hyperal.evolve.scores import frame_scores, get_score
+from hyperal.models.descriptors import BPDescriptor
 from hyperal.utils import as_rng
 
 
@@ -323,7 +324,6 @@ def beyond_limits(
     not below ``max_force_eV_A`` (None: no cap), or its shortest interatomic
     distance (:func:`~hyperal.evolve.base.shortest_distance`, as for frames)
     not above ``min_distance_A``."""
-    from hyperal.evolve.frames import shortest_distance
 
     fmax = float(np.linalg.norm(forces, axis=1).max())
     if max_force_eV_A is not None and not fmax < max_force_eV_A:
@@ -396,7 +396,7 @@ class RedundancyFilter:
         if not self.elements:
             raise ValueError("elements must name at least one element")
         if self.descriptor is None:
-            from hyperal.models.descriptors import BPDescriptor
+            pass
 
             self.descriptor = BPDescriptor(
                 elements=tuple(self.elements), cutoff=5.0

@@ -24,6 +24,7 @@ import typing
 from typing import Annotated, Any, Literal
 
 import numpy as np
+from ase.calculators.emt import EMT
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -327,7 +328,6 @@ def scheme_problem(scheme: SchemeBase, where: str = "scheme") -> str | None:
     not say: ``timestep_fs must be > 0, got -1``), built once on EMT, as one
     line naming the key where the file gives it (``scheme.params.timestep_fs:
     must be > 0, got -1``); None when the evolver takes them."""
-    from ase.calculators.emt import EMT
 
     try:
         make_evolver(scheme.full_name, EMT(), scheme.given_params)

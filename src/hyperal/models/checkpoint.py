@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from ase.build import bulk
 from pydantic import BaseModel
 
-from hyperal.models.protocol import CommitteeModel, FitReport
+from hyperal.models.protocol import CommitteeModel, FitReport, predict
 from hyperal.models.registry import get_backend
 
 MANIFEST = "manifest.json"
@@ -189,10 +191,6 @@ def poisoned(model: CommitteeModel) -> str:
     """'' for a committee that predicts finite energies, forces and σ_U on a
     small probe structure of its elements; else what is wrong — the check
     that catches non-finite weights or normalisation in any backend."""
-    import numpy as np
-    from ase.build import bulk
-
-    from hyperal.models.protocol import predict
 
     probe = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
     elements = list(model.elements)

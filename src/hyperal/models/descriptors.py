@@ -213,6 +213,7 @@ class BPDescriptor:
         """Half neighbour list within the cutoff (vesin): each unordered pair
         once, as i, j and the vector r_j − r_i (periodic shifts included),
         float64."""
+        # lazy: vesin loads torch (`import hyperal` does not)
         from vesin import NeighborList
 
         i, j, vectors = NeighborList(cutoff=self.cutoff, full_list=False).compute(

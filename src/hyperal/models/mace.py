@@ -19,6 +19,7 @@ stored in it, so load a MACE checkpoint only from a folder you trust.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -48,6 +49,7 @@ from hyperal.models.protocol import CommitteeModel, FitReport, predict
 def _isolated():
     """Restore torch's default dtype and the environment after mace code ran
     (``import mace`` sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD for the process)."""
+    # lazy: `import hyperal` does not load torch
     import torch
 
     dtype, environ = torch.get_default_dtype(), dict(os.environ)
@@ -96,9 +98,11 @@ class MACECommitteeCalculator(Calculator):
     ) -> MACECommitteeCalculator:
         """Load the members' ``.model`` files (full pickles: trusted files
         only) into one MACECalculator."""
+        # lazy: `import hyperal` does not load torch
         import torch
 
         with _isolated():
+            # optional dependency (hyperal[mace])
             from mace.calculators import MACECalculator
 
             models = [
@@ -181,7 +185,7 @@ class MACECommittee:
     def load(
         cls, directory: Path, options: MACEOptions, *, device: str | None = None
     ) -> MACECommittee:
-        import json
+        pass
 
         meta = json.loads((Path(directory) / "mace.json").read_text())
         paths = [Path(directory) / _member_file(k) for k in range(options.n_members)]
@@ -193,7 +197,7 @@ class MACECommittee:
         )
 
     def save(self, directory: Path) -> None:
-        import json
+        pass
 
         if self.paths is None:
             raise ValueError("a MACE committee is saved after it has been fitted")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperal.barriers.learn import RUN, barrier_metrics
 from hyperal.barriers.statistics import interval_text
 from hyperal.report.page import Page, colour, integer_ticks, marker, table
 from hyperal.runs.query import Where
@@ -110,7 +111,6 @@ def _figure(value, fmt: str) -> str:
 def random_hops(store) -> list[tuple[str, str, str]]:
     """(hop type, hopping species, cell size) of each hop of the random set,
     in its order."""
-    from hyperal.barriers.learn import RUN
 
     random = store.rows(Where(run=RUN, loop=0, point="saddle", split=Split.RANDOM))
     return [
@@ -214,6 +214,7 @@ def _loop_section(loops, metrics, rows) -> None:
 
 def _curve_figure(page: Page, loops, metrics) -> None:
     """The random-set barrier RMSE against oracle calls and oracle atoms."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     fig, (by_calls, by_atoms) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
@@ -323,6 +324,7 @@ def _random_section(shown, metrics) -> None:
 def _random_figures(page: Page, shown, last, hops) -> None:
     """Committee against oracle barriers of the random hops, and their
     distributions per hop group."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     oracle = np.array(last.barrier_oracle)
@@ -390,7 +392,6 @@ def _random_figures(page: Page, shown, last, hops) -> None:
 def write_barrier_report(store, config, path: str | Path) -> Path:
     """Write ``path`` (HTML), and beside it ``metrics.csv``, ``barriers.csv``
     and the barrier figure as ``barriers.svg``."""
-    from hyperal.barriers.learn import barrier_metrics
 
     metrics = barrier_metrics(store)
     if not metrics:

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperal.benchmark.run import variant_run
+from hyperal.models.checkpoint import damage
 from hyperal.report.benchmark_tables import (
     fmt,
     per_set_tables,
     variant_curves,
     verdicts,
 )
+from hyperal.report.diversity import diversity_parts, motion_of
 from hyperal.report.page import (
     Page,
     colour,
@@ -26,6 +29,7 @@ from hyperal.report.page import (
 )
 from hyperal.runs.query import Where
 from hyperal.runs.records import Stage
+from hyperal.runs.store import Store
 
 #: Up to this many variants, each curve gets the band of its replicates.
 BANDS = 3
@@ -51,6 +55,7 @@ def _panels(rank_set: str):
 
 
 def _curves(page, results, panels, caption, name):
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     rows = (len(panels) + 1) // 2
@@ -94,6 +99,7 @@ def _curves(page, results, panels, caption, name):
 
 
 def _ratios(page, results):
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     ranked = results.ranking()
@@ -140,6 +146,7 @@ def _ratios(page, results):
 
 
 def _sigma(page, results):
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.4), constrained_layout=True)
@@ -165,10 +172,6 @@ def _diversity(page, bench, base) -> list[str]:
     """Per variant, the frames it selected (every replicate) through the
     reference variant's last committee of replicate 0, and its
     trajectories' motion."""
-    from hyperal.benchmark.run import variant_run
-    from hyperal.models.checkpoint import damage
-    from hyperal.report.diversity import diversity_parts, motion_of
-    from hyperal.runs.store import Store
 
     store = Store(bench.store)
     names = [v.name for v in bench.variants]

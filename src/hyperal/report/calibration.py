@@ -15,6 +15,7 @@ from hyperal.report.page import SPLIT_MARKERS, split_colour
 
 def calibration_figure(page, final):
     """σ_U per atom against the true energy error per structure."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -125,6 +126,7 @@ def calibration_rows(finals) -> tuple[list[str], list[list[str]], str]:
 def calibration_curves_figure(page, final):
     """Binned RMS σ against the RMSE observed in each bin, energy and force,
     per test set, for one loop's committee."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     found = {

@@ -19,12 +19,15 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import hyperal
+from hyperal.models.checkpoint import damage
 from hyperal.report.calibration import (
     calibration_alpha,
     calibration_curves_figure,
     calibration_figure,
     calibration_rows,
 )
+from hyperal.report.diversity import diversity_parts, motion_of
 from hyperal.report.figures import (
     composition_figure,
     curves_figure,
@@ -45,7 +48,7 @@ from hyperal.runs.records import MAIN_RUN, Stage
 
 
 def _setup(store, metrics) -> str:
-    import hyperal
+    pass
 
     cfg = store.setting("campaign") or {}
     rows = []
@@ -113,8 +116,6 @@ def _diversity(store, page, metrics) -> list[str]:
     """The training data by where it came from — the initial relaxations and
     the selected frames per start type — and the difficult test set, through
     the last committee's features; the trajectories' motion per start type."""
-    from hyperal.models.checkpoint import damage
-    from hyperal.report.diversity import diversity_parts, motion_of
 
     groups: dict[str, list] = {}
     for atoms in store.labelled(split="train", runs=[MAIN_RUN]):
@@ -141,6 +142,7 @@ def _diversity(store, page, metrics) -> list[str]:
 
 def write_report(store, path: str | Path) -> Path:
     """Write the HTML report of the campaign in ``store`` to ``path``."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg", force=False)

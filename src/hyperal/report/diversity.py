@@ -19,6 +19,7 @@ from hyperal.diversity import (
     feature_spread,
     pca,
 )
+from hyperal.models.checkpoint import load_checkpoint
 from hyperal.report.page import colour, marker
 
 #: At most this many structures per group enter the PCA and the bond figures
@@ -39,9 +40,8 @@ def _sample(images: list[Atoms], seed: int = 0) -> list[Atoms]:
 
 
 def _pca_figure(page, groups, checkpoint, what, colour_of):
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
-
-    from hyperal.models.checkpoint import load_checkpoint
 
     model = load_checkpoint(checkpoint)
     features = {
@@ -83,6 +83,7 @@ def _pca_figure(page, groups, checkpoint, what, colour_of):
 
 
 def _bonds_figure(page, groups, what, colour_of):
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     # every structure's distances, once: the histograms and the angle shell
@@ -123,6 +124,7 @@ def _bonds_figure(page, groups, what, colour_of):
 
 
 def _motion_figure(page, motion, what, colour_of):
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     motion = {k: v for k, v in motion.items() if v.get("rmsd_A")}

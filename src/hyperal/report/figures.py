@@ -40,6 +40,7 @@ def summaries_of(entry, split):
 
 
 def curves_figure(page, entries, xs, x_label, caption, name):
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -86,6 +87,7 @@ def parity_figure(page, finals):
     of energies per test set (each on its own axes, so a narrow gentle set
     is not squeezed into the corner of a wide difficult one), then the force
     components as a density; every axis holds every point."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
@@ -202,6 +204,7 @@ def _energy_parity(ax, errors, split: str) -> None:
 
 def composition_figure(store, page):
     """Counts per loop, source and split; distributions train vs test."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     counts = Counter()
@@ -314,6 +317,7 @@ def energy_factors(metrics) -> dict[int, float]:
 
 
 def sigma_figure(page, metrics):
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     factors = energy_factors(metrics)

@@ -8,9 +8,14 @@ from __future__ import annotations
 import html
 import io
 import re
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+import numpy as np
+
+import hyperal
 
 #: Okabe–Ito colours, black last; with MARKERS, lines stay apart in grey too.
 PALETTE = (
@@ -69,7 +74,6 @@ def split_colour(split: str) -> str:
 
 def type_colour(source: str) -> str:
     """The colour of a structure type in every figure."""
-    import zlib
 
     if source in TYPE_COLOURS:
         return TYPE_COLOURS[source]
@@ -79,6 +83,7 @@ def type_colour(source: str) -> str:
 def loop_colour(loop: int, last: int) -> str:
     """The colour of a loop: a sequential scale (viridis) from loop 0 to
     ``last``, so later loops read as later (no categorical colour)."""
+    # lazy: matplotlib loads only when a figure is drawn
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
@@ -96,6 +101,7 @@ def linestyle(k: int) -> str:
 
 def svg(fig) -> str:
     """A matplotlib figure as inline SVG (text kept as text: crisp, searchable)."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     buffer = io.StringIO()
@@ -112,6 +118,7 @@ def svg(fig) -> str:
 def integer_ticks(ax, axis: str = "x") -> None:
     """Ticks at whole numbers only on ``axis`` (loops and call counts are
     counted, never fractional)."""
+    # lazy: matplotlib loads only when a figure is drawn
     from matplotlib.ticker import MaxNLocator
 
     getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
@@ -120,7 +127,6 @@ def integer_ticks(ax, axis: str = "x") -> None:
 def log_if_positive(ax) -> None:
     """Log y where every plotted value is positive and finite; linear else
     (a zero error would leave a log panel empty)."""
-    import numpy as np
 
     values = [y for line in ax.get_lines() for y in np.ravel(line.get_ydata())]
     values = [v for v in values if np.isfinite(v)]
@@ -154,9 +160,8 @@ class Page:
     def about(cls, title: str, store) -> Page:
         """A page whose subtitle says which hyperal wrote it, when, from which
         store (and matplotlib drawing without a display)."""
+        # lazy: matplotlib loads only when a figure is drawn
         import matplotlib
-
-        import hyperal
 
         matplotlib.use("Agg", force=False)
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

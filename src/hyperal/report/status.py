@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 
+from hyperal.campaign.stopping import predicted, stopped
 from hyperal.report.figures import SPLITS, summaries_of
 from hyperal.report.page import table
 from hyperal.runs.query import Where
@@ -163,7 +164,6 @@ def stop_line(store, run: str = MAIN_RUN) -> str:
     """Why the campaign ended: its early stop, or its ``loops``; with a
     force-σ target, how many of the last loop's selected frames were
     predicted above it."""
-    from hyperal.campaign.stopping import predicted, stopped
 
     left = predicted(store, run)
     worth = ""

@@ -9,16 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperal.benchmark.trajectories import TrajectoryBenchmark, trajectory_run
+from hyperal.benchmark.trajectory_results import FIGURES
+from hyperal.models.checkpoint import damage
 from hyperal.report.benchmark import setting_rows
+from hyperal.report.diversity import diversity_parts, motion_of
 from hyperal.report.page import Page, table
 from hyperal.runs.query import Where
+from hyperal.runs.records import Split, Stage
 
 
 def _matrix_figure(page, results):
     """Heat maps of the (train × test) mean errors, one panel per figure."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
-
-    from hyperal.benchmark.trajectory_results import FIGURES
 
     fig, axes = plt.subplots(1, len(FIGURES), figsize=(3.2 * len(FIGURES), 3.1))
     for ax, (key, title, unit) in zip(axes, FIGURES, strict=True):
@@ -62,10 +66,7 @@ def _matrix_figure(page, results):
 
 
 def _diversity(page, results, bench, store) -> list[str]:
-    from hyperal.benchmark.trajectories import TrajectoryBenchmark, trajectory_run
-    from hyperal.models.checkpoint import damage
-    from hyperal.report.diversity import diversity_parts, motion_of
-    from hyperal.runs.records import Split, Stage
+    pass
 
     groups, motion = {}, {}
     for source in results.sources:
@@ -184,7 +185,6 @@ def _source_section(page: Page, results) -> None:
 def _error_section(page: Page, results) -> None:
     """The (training source × test source) error tables, raw and paired."""
     errors = page.section("Errors per training source and test source")
-    from hyperal.benchmark.trajectory_results import FIGURES
 
     for key, title, unit in FIGURES:
         errors.append(

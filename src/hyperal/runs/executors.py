@@ -131,6 +131,7 @@ def limit_threads(threads: int) -> None:
     cores against 0.7 s alone (``benchmarks/worker_threads.py`` measures
     committee evaluations with and without this limit). Dask's workers
     start with ``OMP_NUM_THREADS=1`` unless told otherwise."""
+    # lazy: `import hyperal` does not load torch
     import torch
 
     torch.set_num_threads(threads)
@@ -143,6 +144,7 @@ def all_cores():
     evolutions wait for its committee, so the cores the other workers would
     use for them are free (on a Slurm job: the job's cores, where Dask's
     workers start with one thread)."""
+    # lazy: `import hyperal` does not load torch
     import torch
 
     before = torch.get_num_threads()
@@ -195,6 +197,7 @@ def _process_pool(workers: int, address: str | None, threads: int | None):
 @contextmanager
 def _dask(workers: int, address: str | None, threads: int | None):
     try:
+        # optional dependency (hyperal[dask] / hyperal[slurm])
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ValueError(

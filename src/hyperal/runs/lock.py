@@ -99,6 +99,7 @@ class PostgresLock:
         self._connection = None
 
     def __enter__(self) -> PostgresLock:
+        # optional dependency (hyperal[postgres])
         import psycopg2
 
         name = f"hyperal: {_holder()}"[:63]  # application_name is at most 63 bytes

@@ -11,6 +11,7 @@ makes a row unique (a resumed run skips a name it finds) and is never parsed.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 #: The run of ``hyperal run``; its row names carry no prefix (as before runs).
@@ -93,7 +94,6 @@ def final_name(run: str, loop: int) -> str:
 
 def validate_run(run: str) -> str:
     """A run name: letters, digits, ``_``, ``-`` and ``.``."""
-    import re
 
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", run):
         raise ValueError(

@@ -6,15 +6,19 @@ exist, a committee too large to fit), each one line naming the key.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Literal
 
+from ase.calculators.calculator import BaseCalculator, Calculator, FileIOCalculator
 from pydantic import Field, field_validator, model_validator
 
-from hyperal.oracle import ORACLES
+from hyperal.models.descriptors import BPDescriptor
+from hyperal.oracle import ORACLES, Oracle, directory_given, resolve
 from hyperal.runs.executors import EXECUTORS
 from hyperal.runs.settings import Settings, can_create_in
 from hyperal.runs.slurm import SLURM_KEYS, SlurmJobs, walltime_seconds
+from hyperal.structures.limits import check_parameters, limit
 
 
 class OracleConfig(Settings):
@@ -50,7 +54,7 @@ class OracleConfig(Settings):
     @field_validator("kwargs")
     @classmethod
     def _kwargs(cls, value: dict) -> dict:
-        from hyperal.oracle import directory_given
+        pass
 
         if directory_given(value):  # a campaign's oracle always has a workdir
             raise ValueError(directory_given(value))
@@ -60,7 +64,6 @@ class OracleConfig(Settings):
         """The :class:`hyperal.oracle.Oracle` of this section; its calls'
         folders go under ``workdir``, or ``<beside>.calls`` next to the file
         ``beside`` (a store, a test set), else ``hyperal.calls`` here."""
-        from hyperal.oracle import Oracle
 
         workdir = self.workdir
         if workdir is None:
@@ -163,9 +166,6 @@ class CalibrationConfig(Settings):
 
 def oracle_problems(oracle: OracleConfig) -> list[str]:
     """Whether the oracle can be built with its kwargs (no calculation)."""
-    import inspect
-
-    from hyperal.oracle import resolve
 
     try:
         factory = resolve(oracle.name)
@@ -174,7 +174,6 @@ def oracle_problems(oracle: OracleConfig) -> list[str]:
     # an in-memory ASE calculator lists its parameters (default_parameters):
     # refuse a typo that its **kwargs would swallow silently. File-based codes
     # (VASP, Quantum ESPRESSO ...) take more than they list: their own check.
-    from ase.calculators.calculator import Calculator, FileIOCalculator
 
     if (
         isinstance(factory, type)
@@ -207,7 +206,6 @@ def oracle_problems(oracle: OracleConfig) -> list[str]:
     except Exception as exc:  # the factory's own complaint, in one line
         text = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         return [f"oracle.kwargs: {oracle.name} cannot be built: {text}"]
-    from ase.calculators.calculator import BaseCalculator
 
     # an ASE calculator, or anything that answers get_property as one does
     if not (
@@ -224,11 +222,9 @@ def oracle_problems(oracle: OracleConfig) -> list[str]:
 def committee_problems(committee: Any, elements: list[str]) -> list[str]:
     """A BPNN committee too large to fit (its weights counted from the
     descriptor length and the hidden widths)."""
-    from hyperal.structures.limits import check_parameters, limit
 
     if getattr(committee, "backend", None) != "bpnn":
         return []
-    from hyperal.models.descriptors import BPDescriptor
 
     features = BPDescriptor(
         elements=tuple(elements),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
+from ase.data import chemical_symbols
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 
@@ -249,7 +251,6 @@ def load_with(path: str | Path, parse: Callable[[Any], Any]) -> Any:
 def can_create_in(folder: Path) -> bool:
     """Whether a file can be created in ``folder`` — tried, not inferred from
     permission bits (root passes those everywhere, /proc refuses anyway)."""
-    import tempfile
 
     if not os.access(folder, os.W_OK):
         return False
@@ -262,7 +263,6 @@ def can_create_in(folder: Path) -> bool:
 
 def element_problems(elements: list[str]) -> list[str]:
     """``system.elements`` entries that are no element or given twice."""
-    from ase.data import chemical_symbols
 
     problems = []
     for k, symbol in enumerate(elements):

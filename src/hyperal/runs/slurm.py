@@ -154,8 +154,11 @@ def slurm_problem() -> str | None:
     ``executor.kind``, with the install that mends it), or None. Asked before
     a run opens its store, so a run that cannot start leaves nothing."""
     try:
+        # optional dependency (hyperal[dask] / hyperal[slurm])
         import dask  # noqa: F401
         import dask.distributed  # noqa: F401
+
+        # optional dependency (hyperal[slurm])
         import dask_jobqueue  # noqa: F401
     except ImportError:
         return (
@@ -177,8 +180,11 @@ def slurm_pools(
     """``(tasks, labels)``: the executors of the model jobs (``fit``) and of
     the label jobs (``labels``; the same pool without ``fit``). Every job is
     cancelled on exit, also on an error. Ask :func:`slurm_problem` first."""
+    # optional dependency (hyperal[dask] / hyperal[slurm])
     import dask
     from dask.distributed import Client
+
+    # optional dependency (hyperal[slurm])
     from dask_jobqueue import SLURMCluster
 
     with ExitStack() as stack:

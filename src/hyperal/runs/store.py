@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 from ase import Atoms
@@ -35,6 +38,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 
 from hyperal.oracle import Label
+from hyperal.runs.lock import PostgresLock, StoreLock
 from hyperal.runs.query import Where
 from hyperal.runs.records import (
     MAIN_RUN,
@@ -57,8 +61,6 @@ class StoreError(ValueError):
 def _check_sqlite(path: Path) -> None:
     """Refuse a file that is not an ase.db (another SQLite database, or not
     a database at all) before ASE writes its tables into it."""
-    import sqlite3
-
     if not path.exists() or path.stat().st_size == 0:
         return
     if path.is_dir():
@@ -276,7 +278,6 @@ class Store:
 
     def failure_reasons(self, run: str | None = None) -> list[tuple[str, int]]:
         """Failed labels counted by reason (most frequent first)."""
-        from collections import Counter
 
         selection = {} if run is None else {"run": run}
         reasons = Counter(
@@ -405,10 +406,9 @@ class Store:
     def lock(self):
         """The store's one-writer lock (:class:`~hyperal.runs.lock.StoreLock`),
         to hold for the whole of a run."""
-        from hyperal.runs.lock import StoreLock
 
         if self.path.startswith("postgres"):
-            from hyperal.runs.lock import PostgresLock
+            pass
 
             return PostgresLock(self.path)
         return StoreLock(f"{self.path}.lock")
@@ -430,7 +430,6 @@ def checkpoint_folder(path: str) -> Path:
     in the working directory (absolute, for workers elsewhere)."""
     if not path.startswith("postgres"):
         return Path(f"{path}.checkpoints")
-    from urllib.parse import urlparse
 
     url = urlparse(path)
     database = url.path.lstrip("/") or url.username or "postgres"

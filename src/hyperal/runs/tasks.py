@@ -33,7 +33,7 @@ from hyperal.models.protocol import predict as predictions
 from hyperal.models.registry import get_backend
 from hyperal.oracle import Label, Oracle
 from hyperal.runs.executors import all_cores
-from hyperal.runs.store import structure_key
+from hyperal.runs.store import Store, structure_key
 
 
 @functools.lru_cache(maxsize=2)
@@ -263,7 +263,6 @@ def label_and_record(store: str, row_id: int, oracle: Oracle, atoms: Atoms) -> L
     through a store connection of its own: the task of the coordinator's
     labelling thread (never of a remote worker), so a label finished while the
     main thread fits a committee is never lost to a kill."""
-    from hyperal.runs.store import Store
 
     label = oracle.label(atoms)
     Store(store).record_label(row_id, label)

@@ -121,6 +121,7 @@ def estimate_count(
     """
     # icet's own (underscore) helpers: the symmetry operations with basis
     # shifts and the reduced HNFs are exactly what its enumeration walks.
+    # lazy: icet takes seconds to load; only enumeration needs it
     from icet.tools.structure_enumeration import (
         _get_symmetry_operations,
         yield_reduced_hnfs,
@@ -139,6 +140,7 @@ def estimate_count(
 
 
 def _generator(parent, per_site, sizes, concentration_restrictions, symprec):
+    # lazy: icet takes seconds to load; only enumeration needs it
     from icet.tools import enumerate_structures
 
     return enumerate_structures(

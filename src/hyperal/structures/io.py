@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.db import connect
 from ase.db.core import reserved_keys
+from ase.io import read, write
 
 from hyperal.labels import reference
 
@@ -57,7 +59,7 @@ def write_structures(
     structures = list(structures)
     path_text = str(path)
     if is_db(path_text):
-        from ase.db import connect
+        pass
 
         if not append and not path_text.startswith("postgres") and Path(path).exists():
             Path(path).unlink()
@@ -87,7 +89,6 @@ def write_structures(
                 row.info = {}
                 db.write(row, key_value_pairs=pairs, data=data)
         return len(structures)
-    from ase.io import write
 
     fmt = "extxyz" if Path(path_text).suffix in (".xyz", ".extxyz") else None
     write(path_text, structures, format=fmt, append=append)
@@ -98,7 +99,7 @@ def read_structures(path: str | Path) -> list[Atoms]:
     """Read every structure of ``path`` (as :func:`write_structures` wrote it)."""
     path_text = str(path)
     if is_db(path_text):
-        from ase.db import connect
+        pass
 
         out = []
         for row in connect(path_text, use_lock_file=False).select():
@@ -117,7 +118,6 @@ def read_structures(path: str | Path) -> list[Atoms]:
 def read_images(path: str | Path, format: str | None = None) -> list[Atoms]:
     """Every structure of a file ase.io reads; a file it cannot read (missing,
     binary garbage, an unknown format) is a ValueError naming the file."""
-    from ase.io import read
 
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such file")

@@ -15,9 +15,11 @@ def plot_derived(structures: Sequence[Atoms], path: str | Path | None = None):
     and of the displacement components (``arrays["displacement"]``) of derived
     structures, with the requested Gaussian overlaid; saved to ``path`` when
     given (format from the suffix). Returns the matplotlib Figure."""
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # lazy: matplotlib loads only when a figure is drawn
     import matplotlib.pyplot as plt
 
     derived = [a for a in structures if a.info.get("source") == "derived"]

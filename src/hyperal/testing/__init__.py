@@ -10,15 +10,22 @@ so subprocesses and workers find them. None of them is a physical model beyond E
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
+import shutil
+import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT
+from ase.db import connect
+from ase.io import read, write
 
+from hyperal.runs.store import structure_key
 from hyperal.testing.backends import CHECKS, check_backend
 from hyperal.testing.executors import EXECUTOR_CHECKS, check_executor
 from hyperal.testing.numerical import central_difference
@@ -78,8 +85,7 @@ class CallLogEMT(EMT):
         self.seconds = seconds
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=()):
-        import json
-        import uuid
+        pass
 
         call = Path(self.log) / uuid.uuid4().hex
         record = {
@@ -96,7 +102,6 @@ def call_log(log: str) -> list[dict]:
     """The calls a :class:`CallLogEMT` recorded in the folder ``log``: each
     ``{"structure", "job", "finished", "started"}`` (``started``: when the
     call began, seconds since the epoch), in the order they began."""
-    import json
 
     calls = []
     for start in Path(log).glob("*.start"):
@@ -136,9 +141,7 @@ class FileEMT(EMT):
         self.converged = None
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=()):
-        from pathlib import Path
-
-        from ase.io import read, write
+        pass
 
         Calculator.calculate(self, atoms, properties, system_changes)
         folder = Path(self.directory)
@@ -195,7 +198,7 @@ class SoakEMT(EMT):
             os.fsync(handle.fileno())
 
     def _stored(self, key: str) -> bool:
-        from ase.db import connect
+        pass
 
         if not os.path.exists(self.store):
             return False
@@ -207,7 +210,7 @@ class SoakEMT(EMT):
         )
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=()):
-        from hyperal.runs.store import structure_key
+        pass
 
         key = structure_key(atoms if atoms is not None else self.atoms)
         self._write(key, "called-again" if self._stored(key) else "called")
@@ -245,7 +248,6 @@ __all__ = [
 
 def browser() -> str | None:
     """The path of a Chromium or Chrome executable, or None."""
-    import shutil
 
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         found = shutil.which(name)
@@ -258,8 +260,6 @@ def render_in_browser(path, timeout_s: float = 120.0) -> tuple[str, list[str]]:
     """Open the HTML file ``path`` in headless Chromium: the rendered DOM and
     the page's console messages (errors included). Raises RuntimeError when
     no browser is installed (``apt install chromium`` on Debian)."""
-    import subprocess
-    from pathlib import Path
 
     executable = browser()
     if executable is None:

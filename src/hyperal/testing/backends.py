@@ -48,6 +48,7 @@ import numpy as np
 from ase.build import bulk
 from ase.calculators.fd import calculate_numerical_stress
 
+from hyperal.evolve.schemes import make_evolver
 from hyperal.labels import reference
 from hyperal.models.protocol import Backend
 from hyperal.testing.numerical import central_difference
@@ -315,7 +316,6 @@ def check_elements(b: BackendUnderTest) -> None:
 
 def check_bias(b: BackendUnderTest) -> None:
     """Three steps of adversarially biased MD run on the calculator."""
-    from hyperal.evolve.schemes import make_evolver
 
     evolver = make_evolver("advb_md", b.model.calculator(), {"alpha": 1.0}, rng=0)
     result = evolver.run(b.atoms.copy(), steps=3)
@@ -378,6 +378,7 @@ def check_backend(
     only : sequence of str, optional
         Names of :data:`CHECKS` to run (default: all).
     """
+    # lazy: `import hyperal` does not load torch
     import torch
 
     names = list(CHECKS) if only is None else list(only)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from ase import Atoms
+from rich.progress import Progress
 
 from hyperal.labels import reference_labels
 from hyperal.models.options import BPNNFitOptions
@@ -449,7 +450,7 @@ class EpochBar:
     def __init__(self, total: int, show: bool):
         self.bar = None
         if show:
-            from rich.progress import Progress
+            pass
 
             self.bar = Progress(transient=False)
             self.bar.start()
