@@ -19,6 +19,7 @@ from hyperal.benchmark.results import (
     paired_comparisons,
 )
 from hyperal.benchmark.run import shared_run, variant_run
+from hyperal.evolve.rules import RULES
 from hyperal.metrics import uncertainty_rank_correlation
 from hyperal.runs.query import Where
 from hyperal.runs.records import OracleStatus, Split, Stage
@@ -85,11 +86,12 @@ def _training_labels(store: Store, replicate: int, run: str, loops: int) -> list
 
 
 def selection_label(selection: dict) -> str:
-    """A variant's selection in a few words (from its overrides): ``random``,
-    or the score max_sigma ranks by (``max_sigma`` for σ_U), ``+ batch``
-    when chosen together."""
-    if selection.get("rule") == "random":
-        return "random"
+    """A variant's selection in a few words (from its overrides): the rule
+    when it reads no score (``random``), else the score it selects by
+    (``max_sigma`` for σ_U), ``+ batch`` when chosen together."""
+    rule = selection.get("rule", "max_sigma")
+    if not RULES[rule].uses_score:
+        return rule
     score = selection.get("score", "energy_sigma")
     label = "max_sigma" if score == "energy_sigma" else score
     return label + (" + batch" if selection.get("batch") else "")

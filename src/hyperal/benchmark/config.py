@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from hyperal.campaign.config import CampaignConfig, SelectionConfig
 from hyperal.campaign.validate import parse_config
+from hyperal.evolve.rules import RULES
 from hyperal.evolve.schemes import SCHEMES, make_evolver
 from hyperal.evolve.settings import (
     BIASED,
@@ -260,11 +261,12 @@ class BenchmarkConfig(Settings):
         return names + list(self.test_sets)
 
     def control_variant(self) -> str | None:
-        """``control``, else the first variant selecting at random."""
+        """``control``, else the first variant whose rule reads no score
+        (selecting at random)."""
         if self.control is not None:
             return self.control
         for v in self.variants:
-            if v.selection.get("rule") == "random":
+            if not RULES[v.selection.get("rule", "max_sigma")].uses_score:
                 return v.name
         return None
 

@@ -29,6 +29,7 @@ from hyperal.campaign.selected import (
 )
 from hyperal.campaign.starts import initial_starts, loop_starts
 from hyperal.evolve.rules import RULES
+from hyperal.evolve.scores import SCORES
 from hyperal.models.checkpoint import damage, read_manifest
 from hyperal.runs.context import StageContext
 from hyperal.runs.progress import StageKind
@@ -259,7 +260,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
         if row.start_index not in done
     ]
     by_index = {row.start_index: row for row in starts}
-    if starts and cfg.selection.score == "gamma":
+    if starts and SCORES[cfg.selection.score].needs_active_set:
         ensure_grade(ctx, loop, checkpoint)
     audited = audit_starts(
         cfg.seed,

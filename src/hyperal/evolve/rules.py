@@ -46,6 +46,9 @@ class Rule:
         goes back to the loop, which draws its labels among every
         trajectory's frames in ``selection.window``
         (:func:`hyperal.evolve.window.trust_window_draw`).
+    uses_score : bool
+        Whether the order reads the score at all (false: the selection
+        scores frames by σ_U only to block those without a finite one).
     """
 
     name: str
@@ -54,6 +57,7 @@ class Rule:
     note: str = ""
     ranks_by_score: bool = False
     loop_draw: bool = False
+    uses_score: bool = True
 
 
 def _by_score(qualified, scores, rng) -> list[int]:
@@ -98,6 +102,7 @@ register_rule(
         "that shows what selecting by the score is worth)",
         _shuffled,
         note=" (drawn at random)",
+        uses_score=False,
     )
 )
 register_rule(

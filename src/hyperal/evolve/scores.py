@@ -77,6 +77,10 @@ class Score:
     symbol: str = ""
     #: the unit with ``per_atom`` (None: ``per_atom`` does not change it)
     per_atom_unit: str | None = None
+    #: the score grades frames against the training set's active set
+    #: (:class:`~hyperal.committee.grade.ExtrapolationGrade`), which the
+    #: evolve stage saves beside the checkpoint and ``options.grade`` reads
+    needs_active_set: bool = False
 
     def text(self, value: float, per_atom: bool = False) -> str:
         """``σ_U = 0.12 eV``: a value as a reason states it."""
@@ -276,6 +280,7 @@ register_score(
         "coordinate in the active set of the training data's atomic features "
         "(γ > 1 extrapolates); the active set is saved beside each checkpoint",
         symbol="γ",
+        needs_active_set=True,
     )
 )
 register_score(

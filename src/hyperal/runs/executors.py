@@ -287,6 +287,25 @@ class ExecutorType:
     )
 
     @contextmanager
+    def executor(
+        self, workers: int = 1, address: str | None = None, share_cores: bool = True
+    ) -> Iterator[Executor]:
+        """One executor for every task (``open``): ``workers`` sizes a local
+        pool, ``address`` names a scheduler; with ``share_cores`` each local
+        worker's torch uses its share of the cores (:func:`threads_per_worker`,
+        :func:`limit_threads`)."""
+        if self.open is None:
+            raise ValueError(
+                f"executor: kind {self.name!r} opens its pools from its whole "
+                "section (open_pools), not from a worker count"
+            )
+        if int(workers) != workers or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers}")
+        threads = threads_per_worker(int(workers)) if share_cores else None
+        with self.open(int(workers), address, threads) as executor:
+            yield executor
+
+    @contextmanager
     def open_pools(self, section) -> Iterator[tuple[Executor, Executor]]:
         """``(tasks, labels)`` of the executor ``section`` (its ``workers``
         and ``address`` when this kind reads them)."""
@@ -294,10 +313,8 @@ class ExecutorType:
             with self.pools(section) as pair:
                 yield pair
             return
-        with make_executor(
-            self.name,
-            workers=getattr(section, "workers", 1),
-            address=getattr(section, "address", None),
+        with self.executor(
+            getattr(section, "workers", 1), getattr(section, "address", None)
         ) as executor:
             yield executor, executor
 
@@ -376,16 +393,16 @@ EXECUTORS: Registry[ExecutorType] = Registry(
 executor section it reads, and what it needs of the machine."""
 
 
-@contextmanager
 def make_executor(
     kind: str = "inprocess",
     *,
     workers: int = 1,
     address: str | None = None,
     share_cores: bool = True,
-):
+) -> AbstractContextManager[Executor]:
     """A context manager yielding the Executor of ``kind`` (a name of
-    :data:`EXECUTORS` that opens one executor for every task).
+    :data:`EXECUTORS` that opens one executor for every task;
+    :meth:`ExecutorType.executor`).
 
     ``workers`` sizes the process pool or the Dask LocalCluster; ``address``
     connects Dask to a running scheduler instead (e.g. ``tcp://host:8786``).
@@ -393,14 +410,4 @@ def make_executor(
     worker's torch uses :func:`threads_per_worker` threads
     (:func:`limit_threads`); a scheduler at ``address`` is left as it is.
     """
-    if int(workers) != workers or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers}")
-    entry = EXECUTORS[kind]
-    if entry.open is None:
-        raise ValueError(
-            f"executor: kind {kind!r} opens its pools from its whole section "
-            "(EXECUTORS[kind].open_pools), not from a worker count"
-        )
-    threads = threads_per_worker(int(workers)) if share_cores else None
-    with entry.open(int(workers), address, threads) as executor:
-        yield executor
+    return EXECUTORS[kind].executor(workers, address, share_cores)

@@ -23,8 +23,9 @@ from ase.optimize import FIRE
 
 from hyperal.committee.grade import ExtrapolationGrade
 from hyperal.diversity import motion_summary
+from hyperal.evolve.rules import get_rule
 from hyperal.evolve.schemes import make_evolver
-from hyperal.evolve.scores import RELATIVE_FLOOR_EV_A, frame_scores
+from hyperal.evolve.scores import RELATIVE_FLOOR_EV_A, frame_scores, get_score
 from hyperal.evolve.select import select_frame, spread_out
 from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoint
 from hyperal.models.progress import EpochFile, epoch_file, listening
@@ -186,11 +187,11 @@ def evolve_and_select(
     motion = motion_summary([f.to_atoms() for f in result.frames])
     selection = dict(selection)
     floor = selection.pop("relative_floor_eV_A", None) or RELATIVE_FLOOR_EV_A
-    if selection.get("rule") == "random":  # ranks nothing: σ_U blocks NaNs
-        selection["score"] = "energy_sigma"
+    if not get_rule(selection.get("rule", "max_sigma")).uses_score:
+        selection["score"] = "energy_sigma"  # only to block frames without σ_U
     score = selection.get("score", "energy_sigma")
     grade = None
-    if score == "gamma":  # the active set the evolve stage saved beside it
+    if get_score(score).needs_active_set:  # saved beside it by the evolve stage
         model, active = committee(checkpoint), ExtrapolationGrade.load(checkpoint)
 
         def grade(atoms):
