@@ -55,6 +55,7 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT
 
 from hyperal import universal
+from hyperal.convergence import OUTPUT_CHECKS, nonfinite, unconverged
 from hyperal.registry import Registry
 
 __all__ = [
@@ -72,17 +73,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Seconds a timed-out call's programs get between SIGTERM and SIGKILL.
 KILL_GRACE_S = 5.0
+"""Seconds a timed-out call's programs get between SIGTERM and SIGKILL."""
 
 # the pids of the programs started by the oracle call running in this thread
 _programs = threading.local()
 _recording = threading.Lock()
 
-#: Registered oracle names -> calculator factories (keyword arguments in):
-#: EMT, the universal potentials CHGNet and SevenNet (stand-ins for DFT,
-#: optional extras) and GPAW (:mod:`hyperal.universal`); anything else goes
-#: by import path.
 ORACLES: Registry[Callable[..., Calculator]] = Registry(
     "oracle",
     {
@@ -92,6 +89,10 @@ ORACLES: Registry[Callable[..., Calculator]] = Registry(
         "gpaw": universal.gpaw,
     },
 )
+"""Registered oracle names -> calculator factories (keyword arguments in):
+EMT, the universal potentials CHGNet and SevenNet (stand-ins for DFT,
+optional extras) and GPAW (:mod:`hyperal.universal`); anything else goes by
+import path. ``ORACLES.register(name, factory)`` adds a short name."""
 
 
 class OracleTimeout(Exception):
@@ -139,6 +140,9 @@ class Label:
 
 
 def resolve(name: str) -> Callable[..., Calculator]:
+    """The calculator factory ``name`` names: a key of :data:`ORACLES`, or an
+    import path (``package.module:attribute`` or ``package.module.Class``);
+    a ValueError saying which it is neither."""
     if name in ORACLES:
         return ORACLES[name]
     module_name, sep, attribute = name.partition(":")
@@ -373,8 +377,8 @@ class Oracle:
 
 #: What to keep of each attempt's working folder.
 KEEP = ("failed", "all", "none")
-#: The file a failed attempt's folder holds its reason in.
 FAILURE_FILE = "hyperal-failure.txt"
+"""The file a failed attempt's folder holds its reason in."""
 
 
 def directory_given(kwargs: Mapping[str, Any]) -> str:
@@ -396,46 +400,6 @@ def _takes_directory(factory: Callable) -> bool:
     except (TypeError, ValueError):  # a builtin without a signature
         return False
     return "directory" in parameters
-
-
-def _false(value) -> bool:
-    return isinstance(value, (bool, np.bool_)) and not bool(value)
-
-
-def _espresso_unconverged(calc) -> bool:
-    # pw.x prints this when the SCF stops at electron_maxstep; with
-    # scf_must_converge = .false. it still prints forces, which ASE reads
-    template = getattr(calc, "template", None)
-    output = Path(str(calc.directory)) / getattr(template, "outputname", "espresso.pwo")
-    try:
-        return "convergence NOT achieved" in output.read_text(errors="replace")
-    except OSError:
-        return False
-
-
-#: Calculator class name -> a check of its own output for an unconverged
-#: SCF that ASE reads without complaint.
-OUTPUT_CHECKS: dict[str, Callable[[Calculator], bool]] = {
-    "Espresso": _espresso_unconverged,
-}
-
-
-def unconverged(calc) -> str:
-    """Why ``calc``'s last calculation did not converge ('' when it did, or
-    when the calculator does not say). Read in order: ``results["converged"]``
-    (any calculator may set it), a boolean ``converged`` attribute (ASE's
-    VASP calculator sets it from OUTCAR), the calculator's own output
-    (:data:`OUTPUT_CHECKS`: Quantum ESPRESSO). GPAW and FHI-aims raise on an
-    unconverged SCF; such a call fails by its exception."""
-    results = getattr(calc, "results", None) or {}
-    if _false(results.get("converged")):
-        return "the calculator reports no convergence"
-    if _false(getattr(calc, "converged", None)):
-        return f"{type(calc).__name__} reports no convergence (converged = False)"
-    check = OUTPUT_CHECKS.get(type(calc).__name__)
-    if check is not None and check(calc):
-        return f"{type(calc).__name__}'s output says the SCF did not converge"
-    return ""
 
 
 def _record_programs() -> None:
@@ -482,17 +446,6 @@ def _terminate(pids: list[int]) -> None:
             pass
     if processes:
         log.info("terminated %d program(s) of a timed-out oracle call", len(processes))
-
-
-def nonfinite(energy, forces, stress) -> str:
-    """'' when every value given is finite, else the failure reason
-    ('non-finite forces', ...)."""
-    bad = [
-        key
-        for key, value in (("energy", energy), ("forces", forces), ("stress", stress))
-        if value is not None and not np.all(np.isfinite(value))
-    ]
-    return f"non-finite {', '.join(bad)}" if bad else ""
 
 
 def label_structure(oracle: Oracle, atoms: Atoms) -> Label:

@@ -317,8 +317,13 @@ def test_report_and_csv_show_every_loop(finished, tmp_path):
         )
         assert f"<td class=l>{group}</td><td>{len(mine)}</td>" in text
         assert f"<td>{interval_text(errors)}</td>" in text
-    for name in ("barriers.svg", "barrier-distributions.svg"):
-        assert (tmp_path / name).read_text().startswith("<svg")
+    for name, figure in (
+        ("barriers.svg", "barrier-parity"),
+        ("barrier-distributions.svg", "barrier-distributions"),
+    ):  # each file the very figure the page shows
+        drawn = (tmp_path / name).read_text()
+        assert drawn.startswith("<svg") and drawn.endswith("</svg>")
+        assert f"<figure id='fig-{figure}'>{drawn}" in text
     with open(tmp_path / "metrics.csv") as handle:
         rows = list(csv.reader(handle))
     assert [r[0] for r in rows[1:]] == ["0", "1", "2"]

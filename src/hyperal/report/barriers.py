@@ -10,7 +10,6 @@ oracle (parity), and their distributions per hop type and hopping species.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -420,7 +419,6 @@ def write_barrier_report(store, config, path: str | Path) -> Path:
         ("barriers.svg", "barrier-parity"),
         ("barrier-distributions.svg", "barrier-distributions"),
     ):
-        found = re.search(rf"<figure id='fig-{figure}'>(<svg.*?</svg>)", document, re.S)
-        if found:
-            path.with_name(name).write_text(found[1])
+        if figure in page.svgs:
+            path.with_name(name).write_text(page.svgs[figure].rstrip("\n"))
     return path

@@ -155,6 +155,8 @@ class Page:
     subtitle: str = ""
     _sections: list[tuple[str, str, list[str]]] = field(default_factory=list)
     _figures: int = 0
+    #: every figure's SVG by its name, as the page holds it
+    svgs: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def about(cls, title: str, store) -> Page:
@@ -179,8 +181,9 @@ class Page:
     def figure(self, fig, caption: str, name: str) -> str:
         """A numbered figure with its caption (``name`` becomes its id)."""
         self._figures += 1
+        drawn = self.svgs[name] = svg(fig)
         return (
-            f"<figure id='fig-{html.escape(name)}'>{svg(fig)}<figcaption><b>Figure "
+            f"<figure id='fig-{html.escape(name)}'>{drawn}<figcaption><b>Figure "
             f"{self._figures}.</b> {html.escape(caption)}</figcaption></figure>"
         )
 

@@ -9,6 +9,9 @@ from hyperal.runs.records import MAIN_RUN
 
 
 class StageKind(StrEnum):
+    """What a progress report is about: the stage of the loop that is
+    running (its value is what the progress line prints)."""
+
     INITIAL = "initial data"
     LABEL = "labelling"
     EVOLVE = "evolving"
