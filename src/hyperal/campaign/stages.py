@@ -281,9 +281,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             evolve_and_select,
             {
                 "checkpoint": str(checkpoint),
-                "scheme": cfg.scheme.full_name,
-                "params": cfg.scheme.given_params,
-                "steps": cfg.scheme.steps,
+                "scheme": cfg.scheme,
                 "selection": task_selection(cfg.selection, row.start_index in audited),
                 "atoms": row.toatoms(),
                 "seed": task_seed(cfg.seed, loop, row.start_index),

@@ -137,8 +137,10 @@ def params_model(evolver: type[Evolver], family: str) -> type[BaseModel]:
         for f in dataclasses.fields(evolver)
         if f.init and f.name not in skip
     }
+    # the name the module binds it to, so that it pickles by reference (the
+    # tasks receive a scheme as its settings model)
     return create_model(
-        f"{family.capitalize()}Params",
+        f"{family.upper() if len(family) <= 2 else family.capitalize()}Params",
         __base__=_Strict,
         __doc__=f"The parameters of {evolver.__name__} (scheme ``{family}``).",
         **fields,
@@ -219,6 +221,11 @@ class SchemeBase(_Strict):
         """The registry name (:data:`hyperal.evolve.SCHEMES`): the family,
         ``advb_`` before it when biased — as rows and reports name it."""
         return f"{BIASED}{self.name}" if self.biased else self.name
+
+    def evolver(self, calculator, rng=None) -> Evolver:
+        """The evolver these settings configure, on ``calculator`` (the
+        committee, biased or not), its random stream seeded by ``rng``."""
+        return make_evolver(self.full_name, calculator, self.given_params, rng=rng)
 
     @property
     def given_params(self) -> dict[str, Any]:
@@ -330,7 +337,7 @@ def scheme_problem(scheme: SchemeBase, where: str = "scheme") -> str | None:
     must be > 0, got -1``); None when the evolver takes them."""
 
     try:
-        make_evolver(scheme.full_name, EMT(), scheme.given_params)
+        scheme.evolver(EMT())
     except ParameterError as exc:
         for section in ("params", "bias"):
             model = getattr(scheme, section)

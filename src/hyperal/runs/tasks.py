@@ -24,9 +24,9 @@ from ase.optimize import FIRE
 from hyperal.committee.grade import ExtrapolationGrade
 from hyperal.diversity import motion_summary
 from hyperal.evolve.rules import get_rule
-from hyperal.evolve.schemes import make_evolver
 from hyperal.evolve.scores import RELATIVE_FLOOR_EV_A, frame_scores, get_score
 from hyperal.evolve.select import select_frame, spread_out
+from hyperal.evolve.settings import SchemeBase
 from hyperal.models.checkpoint import MANIFEST, load_checkpoint, write_checkpoint
 from hyperal.models.progress import EpochFile, epoch_file, listening
 from hyperal.models.protocol import CommitteeModel, FitReport, Prediction
@@ -167,23 +167,22 @@ class Selected:
 def evolve_and_select(
     *,
     checkpoint: str,
-    scheme: str,
-    params: dict,
-    steps: int,
+    scheme: SchemeBase,
     selection: dict,
     atoms: Atoms,
     seed: int,
     candidates: int = 1,
     spread: bool = False,
 ) -> Selected:
-    """Evolve ``atoms`` with ``scheme`` on the committee of ``checkpoint``
-    and select one frame (``selection``: :func:`select_frame`'s limits, rule
+    """Evolve ``atoms`` with ``scheme`` (its settings model, which builds the
+    evolver; ``scheme.steps`` steps) on the committee of ``checkpoint`` and
+    select one frame (``selection``: :func:`select_frame`'s limits, rule
     and score); ``candidates`` frames in the rule's order come back, the
     selected one first — with ``spread``, the best of each of ``candidates``
     stretches of the trajectory (:func:`~hyperal.evolve.select.spread_out`),
     the pool of a batch selection."""
     calc = committee(checkpoint).calculator()
-    result = make_evolver(scheme, calc, params, rng=seed).run(atoms, steps=steps)
+    result = scheme.evolver(calc, rng=seed).run(atoms, steps=scheme.steps)
     motion = motion_summary([f.to_atoms() for f in result.frames])
     selection = dict(selection)
     floor = selection.pop("relative_floor_eV_A", None) or RELATIVE_FLOOR_EV_A
