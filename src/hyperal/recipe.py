@@ -37,8 +37,6 @@ class _Stratum(Settings):
     @field_validator("name")
     @classmethod
     def _name(cls, value):
-        pass
-
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_\-]+", value):
             raise ValueError(f"{value!r}: letters, digits, '_' and '-' only")
         return value

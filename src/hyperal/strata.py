@@ -77,8 +77,6 @@ def _vacancies(atoms: Atoms, stratum: VacancyStratum, rng) -> Atoms:
 
 
 def _surface(atoms: Atoms, stratum: SurfaceStratum, rng) -> Atoms | None:
-    pass
-
     miller = stratum.miller[int(rng.integers(len(stratum.miller)))]
     slab = surface(atoms, miller, stratum.layers, vacuum=stratum.vacuum_A)
     if len(slab) > stratum.max_atoms:
@@ -102,8 +100,6 @@ def _adatoms(slab: Atoms, stratum: AdatomStratum, rng) -> Atoms:
 
 
 def _strain(atoms: Atoms, stratum: StrainStratum, rng) -> Atoms:
-    pass
-
     value = float(rng.uniform(*stratum.strain))
     if stratum.mode == "hydrostatic":
         f = deformation(linear=value)
@@ -181,8 +177,6 @@ def candidates(recipe: TestSetRecipe, stratum, driver=None) -> list[Atoms]:
     elif stratum.kind == "random":
         structures = [_clean(a) for a in system.random_structures(stratum.count, rng)]
     elif stratum.kind == "oxide":
-        pass
-
         parents = [a for p in system.oxide_phases for a in p.build(rng)]
         structures = [
             _clean(a)

@@ -265,8 +265,6 @@ def _limit_problems(config: BarrierConfig) -> list[str]:
 
 
 def _initial_problems(config: BarrierConfig) -> list[str]:
-    pass
-
     if config.initial.from_campaign is None:
         if config.initial.train == 0:
             return [

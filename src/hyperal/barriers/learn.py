@@ -70,8 +70,6 @@ def _finished(ctx: StageContext, loop: int) -> Path | None:
 
 
 def finished_checkpoint(ctx: StageContext, loop: int) -> Path | None:
-    pass
-
     path = ctx.checkpoint(loop)
     return path if not damage(path) else None
 

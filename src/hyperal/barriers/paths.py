@@ -196,8 +196,6 @@ def load_case(name: str, *, a: float | None = None) -> HopCase:
         raise ValueError(f"{path}: missing key(s) {', '.join(missing)}")
     lattice = data["lattice"]
     if isinstance(lattice, dict) and "file" in lattice:
-        pass
-
         cell = read(path.parent / lattice["file"])
     elif isinstance(lattice, dict) and "prototype" in lattice:
         cell = bulk(

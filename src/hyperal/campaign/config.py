@@ -162,8 +162,6 @@ class SystemConfig(Settings):
     @field_validator("derive_metal", "derive_oxide")
     @classmethod
     def _derive(cls, value: dict) -> dict:
-        pass
-
         allowed = [f.name for f in fields(DerivationParameters)]
         unknown = sorted(set(value) - set(allowed))
         if unknown:
@@ -215,8 +213,6 @@ class EnumeratedInitial(Settings):
         return value
 
     def lattice_parameter(self) -> float:
-        pass
-
         if self.a is not None:
             return self.a
         table = LATTICE_PARAMETERS.get(self.lattice, {})
@@ -236,8 +232,6 @@ class EnumeratedInitial(Settings):
         )
 
     def site_species(self, parent: Atoms) -> list[list[str]]:
-        pass
-
         return [
             list(self.species) if k == 0 else [*self.interstitials, VACANCY]
             for k in range(len(parent))

@@ -39,8 +39,6 @@ ConfigPath = Annotated[Path, typer.Argument(help="The barrier campaign YAML file
 
 
 def _config(path: Path):
-    pass
-
     try:
         return load_barrier_config(path)
     except ConfigError as exc:
@@ -112,8 +110,6 @@ def run(
 
 
 def _open(config):
-    pass
-
     if not config.store.startswith("postgres") and not Path(config.store).exists():
         fail(f"{config.store}: no barrier store yet (run `hyperal barriers run` first)")
     try:

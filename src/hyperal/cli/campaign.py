@@ -50,8 +50,6 @@ def _config(path: Path):
 
 
 def _store(config_path: Path, store: Path | None):
-    pass
-
     path = store or Path(_config(config_path).store)
     if not str(path).startswith("postgres") and not Path(path).exists():
         fail(f"{path}: no campaign store yet (run `hyperal run` first)")

@@ -81,8 +81,6 @@ def interrupted_says_what_was_kept(store: str | Path, command: str) -> Iterator[
     except KeyboardInterrupt:
         kept = ""
         try:
-            pass
-
             opened = Store(store)
             kept = (
                 f": {opened.count(Where(status=OracleStatus.OK))} labels and "
@@ -174,8 +172,6 @@ class PlainProgress:
         clock: Callable[[], float] | None = None,
         fit_every_s: float = 30.0,
     ):
-        pass
-
         self.out = out or Console(soft_wrap=True, highlight=False)
         self.clock = clock or time.monotonic
         self.on_evaluated = on_evaluated
@@ -188,8 +184,6 @@ class PlainProgress:
         self.fit_shown = -float("inf")
 
     def __call__(self, p) -> None:
-        pass
-
         now = self.clock()
         loop_key = (p.run, p.loop)
         self.loop_started.setdefault(loop_key, now)

@@ -52,8 +52,6 @@ Seed = Annotated[
 
 
 def _environment(case: str, a: float | None):
-    pass
-
     if a is not None and not a > 0:
         fail(f"--a: expected a number > 0, got {a}")
     try:
@@ -63,8 +61,6 @@ def _environment(case: str, a: float | None):
 
 
 def _species(text: str, *, names: bool) -> list[str]:
-    pass
-
     text = text.strip()
     if text.isdigit() and not names:
         if int(text) < 1:
@@ -81,8 +77,6 @@ def _species(text: str, *, names: bool) -> list[str]:
 
 
 def _conventions(convention: str) -> list[str]:
-    pass
-
     if convention == "both":
         return list(CONVENTIONS)
     if convention not in CONVENTIONS:
@@ -121,8 +115,6 @@ def count(
 
 
 def _write(env, rows, symbols, output, seed, convention):
-    pass
-
     hopping = symbols if env.case.kind == "vacancy" else [None]
     structures = []
     for k, decoration in enumerate(rows):
@@ -185,8 +177,6 @@ def sample_(
     env = _environment(case, a)
     symbols = _species(species, names=True)
     try:
-        pass
-
         check_structures(n, "--n")
         rows = sample(env, len(symbols), n, convention, rng=seed)
     except (ValueError, RuntimeError) as exc:

@@ -34,13 +34,9 @@ def _plan_of(path: Path, cores: int | None) -> tuple[Plan, str | None]:
             bench, base = load_benchmark(path)
             return benchmark_plan(bench, base, cores), bench.store
         if "hops" in keys:
-            pass
-
             cfg = load_barrier_config(path)
             return barrier_plan(cfg, cores), cfg.store
         if "strata" in keys:
-            pass
-
             return testset_plan(load_with(path, parse_recipe), cores), None
 
         cfg = load_config(path)

@@ -274,8 +274,6 @@ def derive(
         fail(str(exc))
     write_output(structures, output, append)
     if figure is not None:
-        pass
-
         plot_derived(structures, figure)
         console.print(f"figure: {figure}")
 

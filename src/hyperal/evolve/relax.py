@@ -67,8 +67,6 @@ class RelaxEvolver(Evolver):
     def _start(
         self, atoms: Atoms, steps: int, rng: np.random.Generator, info: dict
     ) -> Session:
-        pass
-
         target = atoms
         if self.relax_cell:
             target = FrechetCellFilter(

@@ -396,8 +396,6 @@ class RedundancyFilter:
         if not self.elements:
             raise ValueError("elements must name at least one element")
         if self.descriptor is None:
-            pass
-
             self.descriptor = BPDescriptor(
                 elements=tuple(self.elements), cutoff=5.0
             ).compute

@@ -185,8 +185,6 @@ class MACECommittee:
     def load(
         cls, directory: Path, options: MACEOptions, *, device: str | None = None
     ) -> MACECommittee:
-        pass
-
         meta = json.loads((Path(directory) / "mace.json").read_text())
         paths = [Path(directory) / _member_file(k) for k in range(options.n_members)]
         missing = [p.name for p in paths if not p.is_file()]
@@ -197,8 +195,6 @@ class MACECommittee:
         )
 
     def save(self, directory: Path) -> None:
-        pass
-
         if self.paths is None:
             raise ValueError("a MACE committee is saved after it has been fitted")
         for k, path in enumerate(self.paths):

@@ -48,8 +48,6 @@ from hyperal.runs.records import MAIN_RUN, Stage
 
 
 def _setup(store, metrics) -> str:
-    pass
-
     cfg = store.setting("campaign") or {}
     rows = []
     if cfg:

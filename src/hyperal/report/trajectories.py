@@ -66,8 +66,6 @@ def _matrix_figure(page, results):
 
 
 def _diversity(page, results, bench, store) -> list[str]:
-    pass
-
     groups, motion = {}, {}
     for source in results.sources:
         groups[source] = [

@@ -54,8 +54,6 @@ class OracleConfig(Settings):
     @field_validator("kwargs")
     @classmethod
     def _kwargs(cls, value: dict) -> dict:
-        pass
-
         if directory_given(value):  # a campaign's oracle always has a workdir
             raise ValueError(directory_given(value))
         return value

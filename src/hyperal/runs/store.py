@@ -408,8 +408,6 @@ class Store:
         to hold for the whole of a run."""
 
         if self.path.startswith("postgres"):
-            pass
-
             return PostgresLock(self.path)
         return StoreLock(f"{self.path}.lock")
 

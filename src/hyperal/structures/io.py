@@ -59,8 +59,6 @@ def write_structures(
     structures = list(structures)
     path_text = str(path)
     if is_db(path_text):
-        pass
-
         if not append and not path_text.startswith("postgres") and Path(path).exists():
             Path(path).unlink()
         db = connect(path_text, use_lock_file=False)  # a stale lock blocks forever
@@ -99,8 +97,6 @@ def read_structures(path: str | Path) -> list[Atoms]:
     """Read every structure of ``path`` (as :func:`write_structures` wrote it)."""
     path_text = str(path)
     if is_db(path_text):
-        pass
-
         out = []
         for row in connect(path_text, use_lock_file=False).select():
             atoms = row.toatoms()

@@ -85,8 +85,6 @@ class CallLogEMT(EMT):
         self.seconds = seconds
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=()):
-        pass
-
         call = Path(self.log) / uuid.uuid4().hex
         record = {
             "structure": _fingerprint(atoms if atoms is not None else self.atoms),
@@ -141,8 +139,6 @@ class FileEMT(EMT):
         self.converged = None
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=()):
-        pass
-
         Calculator.calculate(self, atoms, properties, system_changes)
         folder = Path(self.directory)
         folder.mkdir(parents=True, exist_ok=True)
@@ -198,8 +194,6 @@ class SoakEMT(EMT):
             os.fsync(handle.fileno())
 
     def _stored(self, key: str) -> bool:
-        pass
-
         if not os.path.exists(self.store):
             return False
         db = connect(self.store, use_lock_file=False)
@@ -210,8 +204,6 @@ class SoakEMT(EMT):
         )
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=()):
-        pass
-
         key = structure_key(atoms if atoms is not None else self.atoms)
         self._write(key, "called-again" if self._stored(key) else "called")
         coarse = (atoms if atoms is not None else self.atoms).positions.round(3)

@@ -450,8 +450,6 @@ class EpochBar:
     def __init__(self, total: int, show: bool):
         self.bar = None
         if show:
-            pass
-
             self.bar = Progress(transient=False)
             self.bar.start()
             self.task = self.bar.add_task("fitting committee", total=total)
