@@ -81,7 +81,6 @@ def _register_threads(monkeypatch, pool=ThreadPoolExecutor) -> None:
         "threads",
         "a thread pool of `workers` in this process (a test's toy)",
         open=lambda workers, address, threads: pool(max_workers=workers),
-        sized=True,
         keys=("workers",),
         label_workers=lambda s: (s.workers, 1, f"{s.workers} threads"),
     )

@@ -17,7 +17,7 @@ import numpy as np
 from ase import Atoms
 
 from hyperal.evolve.frames import EvolveResult, Frame, shortest_distance
-from hyperal.evolve.rules import get_rule
+from hyperal.evolve.rules import Rule, get_rule
 from hyperal.evolve.scores import frame_scores, get_score
 from hyperal.models.descriptors import BPDescriptor
 from hyperal.utils import as_rng
@@ -109,7 +109,7 @@ def select_frame(
     rng : int or numpy Generator, optional
         Seeds the ``random`` rule.
     """
-    _check_rules(rule, score, max_force_eV_A, min_distance_A)
+    chosen_rule = _check_rules(rule, score, max_force_eV_A, min_distance_A)
     frames = list(frames.frames if isinstance(frames, EvolveResult) else frames)
     scores = _scores_of(frames, scores, per_atom)
     candidates = frames if include_start else frames[1:]
@@ -124,7 +124,7 @@ def select_frame(
     blocked = [f or d or u for f, d, u in zip(force, distance, uncertain, strict=True)]
     qualified = [k for k, b in enumerate(blocked) if not b]
 
-    order = get_rule(rule).order(qualified, values, as_rng(rng))
+    order = chosen_rule.order(qualified, values, as_rng(rng))
     best = order[0] if order else None
     counts = dict(
         n_frames=len(candidates),
@@ -147,7 +147,7 @@ def select_frame(
     reason = (
         f"frame {best + offset} (step {frame.step}) with "
         f"{get_score(score).text(values[best], per_atom)}"
-        f"{get_rule(rule).note}; {len(qualified)} of "
+        f"{chosen_rule.note}; {len(qualified)} of "
         f"{len(candidates)} frames qualified"
     )
     return SelectResult(
@@ -159,13 +159,15 @@ def select_frame(
     )
 
 
-def _check_rules(rule: str, score: str, max_force_eV_A, min_distance_A) -> None:
-    get_rule(rule)
+def _check_rules(rule: str, score: str, max_force_eV_A, min_distance_A) -> Rule:
+    """The registered rule ``rule``, once the limits and the score check."""
+    entry = get_rule(rule)
     if not (max_force_eV_A > 0):
         raise ValueError(f"max_force_eV_A must be > 0, got {max_force_eV_A}")
     if not (min_distance_A >= 0):
         raise ValueError(f"min_distance_A must be >= 0, got {min_distance_A}")
     get_score(score)
+    return entry
 
 
 def _scores_of(frames: list, scores, per_atom: bool) -> np.ndarray:

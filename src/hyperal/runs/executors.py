@@ -250,12 +250,11 @@ class ExecutorType:
         section (default: one executor of ``open`` for both).
     in_process : bool
         Tasks run in this process (not timed; labels stream on a thread).
-    sized : bool
-        ``workers`` is the number of workers (without an ``address``);
-        else they are counted as seen.
     keys : tuple of str
         The section's keys this kind reads, beyond ``kind`` and
-        ``background_labels``; another key set away from its default is an
+        ``background_labels`` (a kind that reads ``workers`` has that many
+        workers, without an ``address``; else they are counted as seen);
+        another key set away from its default is an
         error naming it.
     refuses : dict
         A key this kind does not read -> what to say instead (when the
@@ -276,7 +275,6 @@ class ExecutorType:
         None
     )
     in_process: bool = False
-    sized: bool = False
     keys: tuple[str, ...] = ()
     refuses: Mapping[str, str] = field(default_factory=dict)
     problem: Callable[[], str | None] = lambda: None
@@ -313,14 +311,12 @@ class ExecutorType:
             with self.pools(section) as pair:
                 yield pair
             return
-        with self.executor(
-            getattr(section, "workers", 1), getattr(section, "address", None)
-        ) as executor:
+        with self.executor(section.workers, section.address) as executor:
             yield executor, executor
 
     def size(self, section) -> int | None:
         """The configured number of workers, or None (count those seen)."""
-        if self.sized and not getattr(section, "address", None):
+        if "workers" in self.keys and not section.address:
             return section.workers
         return None
 
@@ -361,7 +357,6 @@ EXECUTORS: Registry[ExecutorType] = Registry(
             "process",
             "a local process pool of `workers`",
             open=_process_pool,
-            sized=True,
             keys=("workers",),
             label_workers=_local_workers,
         ),
@@ -369,7 +364,6 @@ EXECUTORS: Registry[ExecutorType] = Registry(
             "dask",
             "a Dask LocalCluster of `workers`, or the scheduler at `address`",
             open=_dask,
-            sized=True,
             keys=("workers", "address"),
             label_workers=_local_workers,
         ),
