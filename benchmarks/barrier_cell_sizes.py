@@ -49,7 +49,7 @@ import yaml
 from hyperal.barriers.config import parse_barrier_config
 from hyperal.barriers.learn import RUN, BarrierCampaign
 from hyperal.barriers.statistics import barrier_errors, interval_text, paired_text
-from hyperal.barriers.tasks import mlip_barrier, saddle_options
+from hyperal.barriers.tasks import mlip_barrier
 from hyperal.runs.query import Where
 from hyperal.runs.records import Split, Stage
 from hyperal.runs.store import Store
@@ -125,7 +125,7 @@ def searched(data: dict, hops) -> list[float | None]:
     config = parse_barrier_config(data)
     checkpoint = str(Store(config.store).checkpoint_path(config.loops, RUN))
     return [
-        mlip_barrier(checkpoint, start, end, saddle_options(config))[0]
+        mlip_barrier(checkpoint, start, end, config.saddle)[0]
         for start, end, _ in hops
     ]
 

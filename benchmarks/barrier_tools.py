@@ -94,7 +94,7 @@ def saddle_and_grade() -> None:
     model.fit(train, options.fit, seed=0)
     fit_s = time.perf_counter() - begin
     begin = time.perf_counter()
-    result = find_saddle(start, end, model.calculator())
+    result = find_saddle(start, end, model.calculator(), fmax_eV_A=0.03)
     print(
         f"saddle, BPNN committee M=4, {len(start)} atoms: "
         f"{time.perf_counter() - begin:.1f} s, method {result.method}, "
@@ -102,7 +102,7 @@ def saddle_and_grade() -> None:
         f"steps {result.steps}, calls {result.calls}, barrier "
         f"{result.barrier_forward:.3f} eV (fit {fit_s:.0f} s)"
     )
-    reference = find_saddle(start, end, EMT())
+    reference = find_saddle(start, end, EMT(), fmax_eV_A=0.03)
     print(f"saddle, EMT itself: barrier {reference.barrier_forward:.3f} eV")
     grade = ExtrapolationGrade.from_training(model, train)
     big = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((5, 5, 1))  # 100 atoms

@@ -40,7 +40,7 @@ def main() -> None:
     end = start.copy()
     end.positions[hopper] = vacancy
     for method in ("auto", "neb"):
-        result = find_saddle(start, end, EMT(), method=method)
+        result = find_saddle(start, end, EMT(), method=method, fmax_eV_A=0.03)
         print(
             f"{method:>4}: {result.method} barrier {result.barrier_forward:.3f} eV, "
             f"converged {result.converged}, connects {result.connects}, "

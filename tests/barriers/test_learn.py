@@ -665,8 +665,8 @@ def test_a_random_hop_without_a_trusted_oracle_barrier_is_left_out(
     first_random = hops.draw_hops(config, 0, 1, 2)[0].info["decoration"]
     real = tasks.find_saddle
 
-    def spoiled(start, end, calc, **options):
-        result = real(start, end, calc, **options)
+    def spoiled(start, end, calc, options):
+        result = real(start, end, calc, options)
         if start.info.get("decoration") == first_random:
             return dataclasses.replace(result, connects=False)
         return result

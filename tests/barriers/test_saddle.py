@@ -11,7 +11,11 @@ from ase.calculators.emt import EMT
 from ase.mep import NEB
 from ase.optimize import FIRE
 
+from hyperal.barriers.options import SaddleOptions
 from hyperal.barriers.saddle import find_saddle
+
+#: Tight enough to agree with ASE's CI-NEB at fmax 0.03 within 5 meV.
+TIGHT = SaddleOptions(fmax_eV_A=0.03, relax_steps=500, dimer_steps=500, neb_steps=500)
 
 
 def _hop():
@@ -48,9 +52,9 @@ def _ase_ci_neb(start, end, fmax=0.03):
 
 def test_dimer_neb_and_ase_ci_neb_agree_on_the_cu_vacancy_hop():
     start, end, hopper = _hop()
-    dimer = find_saddle(start, end, EMT())
+    dimer = find_saddle(start, end, EMT(), TIGHT)
     assert dimer.method == "dimer" and dimer.ok and dimer.reason == ""
-    neb = find_saddle(start, end, EMT(), method="neb")
+    neb = find_saddle(start, end, EMT(), TIGHT, method="neb")
     assert neb.method == "neb" and neb.ok
     reference = _ase_ci_neb(start, end)
     assert 0.5 < reference < 1.0  # EMT Cu vacancy migration, ~0.78 eV here
@@ -84,7 +88,7 @@ def test_a_saddle_that_does_not_connect_the_ends_is_reported():
     """With no intermediate minimum allowed, a saddle of one of the two hops
     cannot connect the ends."""
     start, end, _, _ = _two_hops()
-    result = find_saddle(start, end, EMT(), method="dimer", intermediates=0)
+    result = find_saddle(start, end, EMT(), TIGHT, method="dimer", intermediates=0)
     assert result.converged and not result.connects and not result.ok
     assert "relaxing from the saddle reached" in result.reason
     assert result.intermediates == ()
@@ -95,9 +99,9 @@ def test_a_hop_through_an_intermediate_minimum_is_searched_leg_by_leg():
     intermediate is the state after the first hop, each leg a vacancy hop of
     the same barrier, so the hop's barrier equals the one-hop barrier."""
     start, end, hopper, second = _two_hops()
-    one_hop = find_saddle(*_hop()[:2], EMT())
+    one_hop = find_saddle(*_hop()[:2], EMT(), TIGHT)
     for method in ("dimer", "auto"):
-        result = find_saddle(start, end, EMT(), method=method)
+        result = find_saddle(start, end, EMT(), TIGHT, method=method)
         assert result.ok and result.reason == "", method
         (middle,) = result.intermediates
         vacancy = _hop()[1].positions[hopper]  # the first hop's end site
@@ -118,12 +122,16 @@ def test_bad_input_is_refused():
         find_saddle(start, end[:-1], EMT())
     with pytest.raises(ValueError, match="relax to the same minimum"):
         find_saddle(start, start.copy(), EMT())
-    with pytest.raises(ValueError, match="method must be"):
+    # the options are the barrier file's saddle section: the same checks,
+    # the key named
+    with pytest.raises(ValueError, match="method\n.*'auto', 'dimer' or 'neb'"):
         find_saddle(start, end, EMT(), method="string")
-    with pytest.raises(ValueError, match="intermediates must be >= 0"):
+    with pytest.raises(ValueError, match="intermediates\n.*greater than or equal to 0"):
         find_saddle(start, end, EMT(), intermediates=-1)
-    with pytest.raises(ValueError, match="relax_fmax must be > 0"):
-        find_saddle(start, end, EMT(), relax_fmax=0.0)
+    with pytest.raises(ValueError, match="relax_fmax_eV_A\n.*greater than 0"):
+        find_saddle(start, end, EMT(), relax_fmax_eV_A=0.0)
+    with pytest.raises(ValueError, match="fmax\n.*[Ee]xtra"):
+        find_saddle(start, end, EMT(), fmax=0.03)  # the old name: refused
 
 
 def test_the_committee_and_its_biased_form_are_calculators_too():
@@ -180,13 +188,13 @@ def test_each_leg_of_the_search_runs_on_its_own():
     from hyperal.barriers import SaddleSearch
 
     start, end, hopper = _hop()
-    search = SaddleSearch(EMT())
+    search = SaddleSearch(EMT(), TIGHT)
     a, b, reasons = search.relax_ends(start, end)
     assert reasons == [] and set(search.steps) == {"relax_start", "relax_end"}
     for ends in (a, b):
         assert np.max(np.linalg.norm(ends.get_forces(), axis=1)) < 0.03
     images = search.path(a, b)
-    assert len(images) == search.neb_images + 2
+    assert len(images) == search.options.neb_images + 2
     dimer = search.dimer_leg(a, b, search.path(a, b))
     assert dimer.method == "dimer" and dimer.converged and dimer.linked
     assert sorted(dimer.reached) == ["end", "start"] and dimer.why == ""
@@ -208,7 +216,7 @@ def test_the_connection_check_names_what_each_side_reached():
     from hyperal.barriers import SaddleSearch
 
     start, end, _ = _hop()
-    search = SaddleSearch(EMT())
+    search = SaddleSearch(EMT(), TIGHT)
     a, b, _ = search.relax_ends(start, end)
     dimer = search.dimer_leg(a, b, search.path(a, b))
     assert dimer.linked
@@ -220,5 +228,5 @@ def test_the_connection_check_names_what_each_side_reached():
     assert probe.why == "relaxing from the saddle reached start and start"
     with pytest.raises(ValueError, match="same minimum"):
         search.relax_ends(start, start)
-    with pytest.raises(ValueError, match="method must be auto, dimer or neb"):
+    with pytest.raises(ValueError, match="'auto', 'dimer' or 'neb'"):
         SaddleSearch(EMT(), method="string")

@@ -5,6 +5,7 @@
 from hyperal.barriers.cells import decorated_cell, describe
 from hyperal.barriers.counting import burnside
 from hyperal.barriers.legs import SaddleSearch
+from hyperal.barriers.options import SaddleOptions
 from hyperal.barriers.paths import (
     CONVENTIONS,
     HopCase,
@@ -22,6 +23,7 @@ __all__ = [
     "CONVENTIONS",
     "HopCase",
     "PathEnvironment",
+    "SaddleOptions",
     "SaddleResult",
     "SaddleSearch",
     "burnside",

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from hyperal.barriers.options import SaddleOptions
 from hyperal.barriers.paths import MAX_ENUMERATED, load_case, path_environment
 from hyperal.barriers.source import open_source
 from hyperal.models.options import BPNNOptions, CommitteeOptions
@@ -112,30 +113,6 @@ class InitialBarriers(Settings):
         "path_stride-th of a training hop's trains (with its start, saddle, end)",
     )
     from_campaign: CampaignSource | None = None
-
-
-class SaddleOptions(Settings):
-    """:func:`hyperal.barriers.find_saddle`'s options."""
-
-    fmax_eV_A: float = Field(0.05, gt=0)
-    method: Literal["auto", "dimer", "neb"] = "auto"
-    relax_steps: int = Field(200, ge=1)
-    dimer_steps: int = Field(200, ge=1)
-    neb_images: int = Field(5, ge=1)
-    neb_steps: int = Field(200, ge=1)
-    relax_fmax_eV_A: float | None = Field(
-        None,
-        gt=0,
-        description="force convergence of the end and connection relaxations "
-        "(default fmax_eV_A); tighter on a soft landscape, where a loose "
-        "relaxation stops on a saddle's shoulder",
-    )
-    intermediates: int = Field(
-        1,
-        ge=0,
-        description="intermediate minima a hop may pass through (an atom "
-        "resting between two sites); its barrier is then the highest saddle",
-    )
 
 
 class TriageConfig(Settings):

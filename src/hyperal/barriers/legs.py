@@ -20,6 +20,7 @@ from ase.geometry import find_mic
 from ase.mep import NEB
 from ase.optimize import FIRE
 
+from hyperal.barriers.options import SaddleOptions, saddle_options
 from hyperal.evolve.dimer import DimerEvolver
 
 
@@ -106,45 +107,26 @@ class SaddleSearch:
     composed by :meth:`elementary` (the dimer, NEB when it fails) and
     :meth:`walk` (through intermediate minima). Every calculation goes
     through one counting calculator (``calc.calls``); optimiser steps are
-    summed per stage in ``steps``. :func:`find_saddle` checks its arguments
-    and runs one; the parameters are its own."""
+    summed per stage in ``steps``. Its settings are one
+    :class:`~hyperal.barriers.options.SaddleOptions` (``options``, with any
+    of its keys changed by keyword: ``SaddleSearch(calc, method="neb")``);
+    ``neb_calculator`` makes one calculator per NEB image (a light view of
+    one model; default: every image shares ``calculator``)."""
 
     def __init__(
         self,
         calculator: Calculator,
+        options: SaddleOptions | None = None,
         *,
-        fmax: float = 0.03,
-        method: Literal["auto", "dimer", "neb"] = "auto",
-        relax_steps: int = 500,
-        dimer_steps: int = 500,
-        neb_images: int = 5,
-        neb_steps: int = 500,
         neb_calculator: Callable[[], Calculator] | None = None,
-        connect_displacement_A: float = 0.1,
-        connect_tolerance_A: float = 0.2,
-        relax_fmax: float | None = None,
-        intermediates: int = 1,
+        **changes,
     ):
-        if method not in ("auto", "dimer", "neb"):
-            raise ValueError(f"method must be auto, dimer or neb, got {method!r}")
-        if int(intermediates) < 0:
-            raise ValueError(f"intermediates must be >= 0, got {intermediates}")
-        relax_fmax = fmax if relax_fmax is None else float(relax_fmax)
-        if not relax_fmax > 0:
-            raise ValueError(f"relax_fmax must be > 0, got {relax_fmax}")
+        options = saddle_options(options, changes)
+        self.options = options
         self.calc = _Counting(calculator)
-        self.fmax = fmax
-        self.method = method
-        self.relax_steps = relax_steps
-        self.dimer_steps = dimer_steps
-        self.neb_images = int(neb_images)
-        self.neb_steps = neb_steps
         self.neb_calculator = neb_calculator
-        self.connect_displacement_A = connect_displacement_A
-        self.connect_tolerance_A = connect_tolerance_A
-        self.relax_fmax = relax_fmax
         #: intermediate minima the walk may still pass through
-        self.budget = int(intermediates)
+        self.budget = options.intermediates
         self.steps: dict[str, int] = {}
 
     def count(self, stage: str, n: int) -> None:
@@ -153,7 +135,9 @@ class SaddleSearch:
     def relax(self, atoms: Atoms) -> tuple[Atoms, bool, int]:
         """``atoms`` relaxed at fixed cell (carrying its energy and forces),
         whether it converged, and the optimiser's steps."""
-        work, converged, n = _relax(atoms, self.calc, self.relax_fmax, self.relax_steps)
+        work, converged, n = _relax(
+            atoms, self.calc, self.options.relax_fmax, self.options.relax_steps
+        )
         return _frozen(work), converged, n
 
     def relax_ends(self, start: Atoms, end: Atoms) -> tuple[Atoms, Atoms, list[str]]:
@@ -165,7 +149,7 @@ class SaddleSearch:
             raise ValueError("start and end must have the same cell")
         start_relaxed, ok_start, self.steps["relax_start"] = self.relax(start)
         end_relaxed, ok_end, self.steps["relax_end"] = self.relax(end)
-        if _max_distance(start_relaxed, end_relaxed) < self.connect_tolerance_A:
+        if _max_distance(start_relaxed, end_relaxed) < self.options.tolerance:
             raise ValueError(
                 "start and end relax to the same minimum: no hop to search"
             )
@@ -185,14 +169,14 @@ class SaddleSearch:
         found, new = [], []
         for sign in (1.0, -1.0):
             pushed = plain(leg.saddle)
-            pushed.positions += sign * self.connect_displacement_A * mode
+            pushed.positions += sign * self.options.displacement * mode
             relaxed, converged, n = self.relax(pushed)
             self.count("connect", n)
             where = (
                 "start"
-                if _max_distance(relaxed, a) < self.connect_tolerance_A
+                if _max_distance(relaxed, a) < self.options.tolerance
                 else "end"
-                if _max_distance(relaxed, b) < self.connect_tolerance_A
+                if _max_distance(relaxed, b) < self.options.tolerance
                 else "elsewhere"
             )
             found.append(where)
@@ -223,7 +207,7 @@ class SaddleSearch:
 
     def path(self, a: Atoms, b: Atoms) -> list[Atoms]:
         """The IDPP-interpolated path from ``a`` to ``b``, ends included."""
-        images = [plain(a)] + [plain(a) for _ in range(self.neb_images)]
+        images = [plain(a)] + [plain(a) for _ in range(self.options.neb_images)]
         images += [plain(b)]
         NEB(images, method="improvedtangent").interpolate(method="idpp", mic=True)
         return images
@@ -240,9 +224,9 @@ class SaddleSearch:
             middle.pbc,
         )
         dimer = DimerEvolver(
-            calculator=self.calc, mode=tangent, fmax_eV_A=self.fmax, rng=0
+            calculator=self.calc, mode=tangent, fmax_eV_A=self.options.fmax_eV_A, rng=0
         )
-        outcome = dimer.run(middle, steps=self.dimer_steps)
+        outcome = dimer.run(middle, steps=self.options.dimer_steps)
         self.count("dimer", outcome.steps)
         saddle = outcome.frames[-1].to_atoms()
         leg = _Leg(saddle, 0.0, "dimer", outcome.status == "converged")
@@ -276,7 +260,9 @@ class SaddleSearch:
                 image.calc = _Counting(self.neb_calculator())
             neb = NEB(images, climb=True, method="improvedtangent")
         optimizer = FIRE(neb, logfile=None)
-        converged = bool(optimizer.run(fmax=self.fmax, steps=self.neb_steps))
+        converged = bool(
+            optimizer.run(fmax=self.options.fmax_eV_A, steps=self.options.neb_steps)
+        )
         self.count("neb", optimizer.nsteps)
         if self.neb_calculator is not None:
             self.calc.calls += sum(image.calc.calls for image in images[1:-1])
@@ -292,7 +278,10 @@ class SaddleSearch:
         if not converged:
             leg.why = "; ".join(
                 w
-                for w in (f"NEB did not converge in {self.neb_steps} steps", leg.why)
+                for w in (
+                    f"NEB did not converge in {self.options.neb_steps} steps",
+                    leg.why,
+                )
                 if w
             )
         return leg
@@ -304,11 +293,11 @@ class SaddleSearch:
         between them is accepted."""
         images = self.path(a, b)
         failed = []
-        if self.method in ("auto", "dimer"):
+        if self.options.method in ("auto", "dimer"):
             leg = self.dimer_leg(a, b, images)
             self.keep_pause(leg, a, b, may_pause)
             if (leg.converged and (leg.linked or leg.elsewhere is not None)) or (
-                self.method == "dimer"
+                self.options.method == "dimer"
             ):
                 leg.energy = self.saddle_energy(leg.saddle)
                 return leg

@@ -16,7 +16,7 @@ from hyperal.barriers.statistics import (
     barrier_errors_by,
     interval_text,
 )
-from hyperal.barriers.tasks import RUN, mlip_barrier, saddle_options
+from hyperal.barriers.tasks import RUN, mlip_barrier
 from hyperal.runs.context import StageContext
 from hyperal.runs.flow import completed
 from hyperal.runs.progress import StageKind
@@ -119,7 +119,7 @@ def _committee_barriers(ctx: StageContext, checkpoint: Path, saddles: list) -> d
             Where(run=run, loop=0, stage=Stage.HOP, split=Split.RANDOM)
         )
     }
-    options = saddle_options(ctx.config)
+    options = ctx.config.saddle
     calls = (
         (
             row.start_index,

@@ -26,6 +26,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from hyperal.barriers.legs import SaddleSearch, plain
+from hyperal.barriers.options import SaddleOptions
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class SaddleResult:
         The search reached ``fmax``.
     connects : bool
         Relaxing from the saddle both ways along its mode reaches the two
-        ends (within ``connect_tolerance_A``).
+        ends (within the options' ``connect_tolerance_A``).
     steps : dict
         Optimiser steps per stage (``relax_start``, ``relax_end``, ``dimer``,
         ``connect``, ``neb``).
@@ -92,18 +93,10 @@ def find_saddle(
     start: Atoms,
     end: Atoms,
     calculator: Calculator,
+    options: SaddleOptions | None = None,
     *,
-    fmax: float = 0.03,
-    method: Literal["auto", "dimer", "neb"] = "auto",
-    relax_steps: int = 500,
-    dimer_steps: int = 500,
-    neb_images: int = 5,
-    neb_steps: int = 500,
     neb_calculator: Callable[[], Calculator] | None = None,
-    connect_displacement_A: float = 0.1,
-    connect_tolerance_A: float = 0.2,
-    relax_fmax: float | None = None,
-    intermediates: int = 1,
+    **changes,
 ) -> SaddleResult:
     """The saddle between the minima near ``start`` and ``end``.
 
@@ -111,8 +104,8 @@ def find_saddle(
     in a shallow minimum beside its site, a metal atom halfway between two
     lattice sites — a split vacancy): when relaxing from a saddle reaches one
     end and a new minimum lying between the ends, the search goes on from
-    that minimum to the other end, up to ``intermediates`` times. The hop's
-    barrier is then its highest saddle, measured from each end.
+    that minimum to the other end, up to ``options.intermediates`` times.
+    The hop's barrier is then its highest saddle, measured from each end.
 
     Parameters
     ----------
@@ -121,46 +114,19 @@ def find_saddle(
         atom moved), the same cell.
     calculator : Calculator
         Any ASE calculator; used for every stage.
-    fmax : float
-        Force convergence of the saddle searches (eV/Å).
-    method : {"auto", "dimer", "neb"}
-        ``auto``: the dimer, NEB when it fails; ``dimer`` or ``neb`` alone.
-    relax_steps, dimer_steps, neb_steps : int
-        Step limits.
-    neb_images : int
-        Interior NEB images.
+    options : SaddleOptions, optional
+        How the saddle is searched (a barrier file's ``saddle`` section);
+        default: :class:`~hyperal.barriers.options.SaddleOptions`'s
+        defaults.
     neb_calculator : callable, optional
         Makes one calculator per NEB image (e.g. a light view of one model);
         default: every image shares ``calculator`` (ASE then recomputes more).
-    connect_displacement_A : float
-        How far the saddle is pushed along its mode (largest atom move, Å)
-        before relaxing each way.
-    connect_tolerance_A : float
-        A relaxed structure "is" an end when no atom is further than this
-        from its position there (Å).
-    relax_fmax : float, optional
-        Force convergence of the relaxations — the ends and the connection
-        check (eV/Å); default ``fmax``. On a soft landscape a loose
-        relaxation stops on the shoulder of a saddle, far from any minimum,
-        and the check then fails for a saddle that does connect the ends.
-    intermediates : int
-        How many intermediate minima a hop may pass through (0: the saddle
-        must connect the ends directly).
+    **changes
+        Keys of :class:`~hyperal.barriers.options.SaddleOptions` to change,
+        e.g. ``method="neb"``, ``fmax_eV_A=0.03``, ``intermediates=0``; a
+        wrong key or value raises pydantic's ValidationError (a ValueError).
     """
-    search = SaddleSearch(
-        calculator,
-        fmax=fmax,
-        method=method,
-        relax_steps=relax_steps,
-        dimer_steps=dimer_steps,
-        neb_images=neb_images,
-        neb_steps=neb_steps,
-        neb_calculator=neb_calculator,
-        connect_displacement_A=connect_displacement_A,
-        connect_tolerance_A=connect_tolerance_A,
-        relax_fmax=relax_fmax,
-        intermediates=intermediates,
-    )
+    search = SaddleSearch(calculator, options, neb_calculator=neb_calculator, **changes)
     start_relaxed, end_relaxed, reasons = search.relax_ends(start, end)
     ends_relaxed = not reasons  # its only reason: an end that did not converge
     legs, minima = search.walk(start_relaxed, end_relaxed)

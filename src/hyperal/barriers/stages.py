@@ -19,7 +19,6 @@ from hyperal.barriers.tasks import (
     closest_pair,
     mlip_saddle,
     oracle_saddle,
-    saddle_options,
     untrusted_reason,
 )
 from hyperal.committee.grade import ExtrapolationGrade, select_tail
@@ -136,7 +135,7 @@ def initial_barriers(ctx: StageContext) -> int:
     hops += [(h, Split.RANDOM) for h in draw_hops(cfg, 0, cfg.initial.random_set, 2)]
     have = _have(ctx, 0)
     todo = [i for i in range(len(hops)) if i not in have]
-    options = saddle_options(cfg)
+    options = cfg.saddle
     calls = ((i, oracle_saddle, (ctx.oracle, hops[i][0], options)) for i in todo)
     for n, (i, (result, labels, path, paid, failure)) in enumerate(
         ctx.flow.completed(ctx.executor, calls), 1
@@ -274,7 +273,7 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
             _add_and_stream(ctx, loop, [(hops[i], pairs)])
     have = _have(ctx, loop)
     todo = [i for i in range(len(hops)) if i not in have and i not in tests]
-    options = saddle_options(cfg)
+    options = cfg.saddle
     triage = cfg.triage
     calls = (
         (i, mlip_saddle, (str(checkpoint), hops[i], options, triage.min_distance_A))

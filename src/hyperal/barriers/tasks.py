@@ -12,7 +12,7 @@ from ase.geometry import get_distances
 from ase.optimize import FIRE
 
 from hyperal.barriers.cells import hop_end
-from hyperal.barriers.config import BarrierConfig
+from hyperal.barriers.options import SaddleOptions
 from hyperal.barriers.saddle import find_saddle
 from hyperal.oracle import Oracle
 from hyperal.runs.store import structure_key
@@ -31,27 +31,13 @@ def closest_pair(atoms: Atoms) -> float:
     return float(np.min(d[np.triu_indices(len(atoms), 1)]))
 
 
-def saddle_options(cfg: BarrierConfig) -> dict:
-    s = cfg.saddle
-    return {
-        "fmax": s.fmax_eV_A,
-        "method": s.method,
-        "relax_steps": s.relax_steps,
-        "dimer_steps": s.dimer_steps,
-        "neb_images": s.neb_images,
-        "neb_steps": s.neb_steps,
-        "relax_fmax": s.relax_fmax_eV_A,
-        "intermediates": s.intermediates,
-    }
-
-
-def oracle_saddle(oracle: Oracle, start: Atoms, options: dict):
+def oracle_saddle(oracle: Oracle, start: Atoms, options: SaddleOptions):
     """The oracle's own saddle search of the hop ``start``: (result or None,
     labels of start / saddle / end, every other labelled structure of the
     search as (atoms, label) in call order, oracle calls, failure reason)."""
     calc = RememberingLabeller(oracle)
     try:
-        result = find_saddle(start, hop_end(start), calc, **options)
+        result = find_saddle(start, hop_end(start), calc, options)
     except (LabelFailed, ValueError) as exc:
         why = f"oracle: {exc}" if isinstance(exc, LabelFailed) else str(exc)
         return None, {}, list(calc.frames.values()), calc.calls, why
@@ -61,7 +47,9 @@ def oracle_saddle(oracle: Oracle, start: Atoms, options: dict):
     return result, labels, path, calc.calls, ""
 
 
-def mlip_saddle(checkpoint: str, start: Atoms, options: dict, floor: float = 0.0):
+def mlip_saddle(
+    checkpoint: str, start: Atoms, options: SaddleOptions, floor: float = 0.0
+):
     """The committee's saddle search of the hop ``start``: (result or None,
     the committee's largest force at the saddle, failure reason, the
     collapse frame or None). When an end does not relax (an instability),
@@ -70,7 +58,7 @@ def mlip_saddle(checkpoint: str, start: Atoms, options: dict, floor: float = 0.0
     (:func:`last_physical`)."""
     calc = committee(checkpoint).calculator()
     try:
-        result = find_saddle(start, hop_end(start), calc, **options)
+        result = find_saddle(start, hop_end(start), calc, options)
     except Exception as exc:  # an exploding committee: an instability
         why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         return None, np.inf, why, _collapse(start, calc, options, floor)
@@ -82,12 +70,13 @@ def mlip_saddle(checkpoint: str, start: Atoms, options: dict, floor: float = 0.0
     return result, force, "", None
 
 
-def _collapse(start: Atoms, calc, options: dict, floor: float) -> Atoms | None:
+def _collapse(start: Atoms, calc, options: SaddleOptions, floor: float) -> Atoms | None:
     """The collapse frame of whichever end of the hop the committee cannot
     relax (start first), or None when both relax."""
-    fmax = options.get("relax_fmax") or options["fmax"]
     for end in (start, hop_end(start)):
-        frame, relaxed = last_physical(end, calc, fmax, options["relax_steps"], floor)
+        frame, relaxed = last_physical(
+            end, calc, options.relax_fmax, options.relax_steps, floor
+        )
         if not relaxed:
             return frame
     return None
@@ -124,13 +113,13 @@ def last_physical(
     return last, False
 
 
-def mlip_barrier(checkpoint: str, start: Atoms, end: Atoms, options: dict):
+def mlip_barrier(checkpoint: str, start: Atoms, end: Atoms, options: SaddleOptions):
     """The committee's forward barrier between two given states: (barrier in
     eV, "") or, when its search fails or finds no barrier to trust
     (:attr:`SaddleResult.ok`), (None, why)."""
     calc = committee(checkpoint).calculator()
     try:
-        result = find_saddle(start, end, calc, **options)
+        result = find_saddle(start, end, calc, options)
     except Exception as exc:
         return None, f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
     if result.ok:
