@@ -125,8 +125,7 @@ def searched(data: dict, hops) -> list[float | None]:
     config = parse_barrier_config(data)
     checkpoint = str(Store(config.store).checkpoint_path(config.loops, RUN))
     return [
-        mlip_barrier(checkpoint, start, end, config.saddle)[0]
-        for start, end, _ in hops
+        mlip_barrier(checkpoint, start, end, config.saddle)[0] for start, end, _ in hops
     ]
 
 

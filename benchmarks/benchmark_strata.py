@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     bench, base = load_benchmark(args.benchmark)
     store = Store(bench.store)
-    res = collect(store, bench, base.loops)
+    res = collect(store, bench, base)
     by = {}
     for c in res.curves:
         by.setdefault(c.variant, []).append(c)

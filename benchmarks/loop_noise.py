@@ -55,7 +55,7 @@ def main() -> None:
             start = time.perf_counter()
             Benchmark(b, c).run()
             wall = time.perf_counter() - start
-            results = collect(Store(b.store), b, c.loops)
+            results = collect(Store(b.store), b, c)
             mode = "warm" if warm else "cold"
             for variant in args.variants:
                 curves = [x for x in results.curves if x.variant == variant]

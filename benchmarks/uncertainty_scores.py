@@ -143,16 +143,16 @@ def main() -> None:
     for v, values in removed.items():
         print(f"  {v:<18} {np.mean(values):.1%} (replicates {len(values)})")
     if args.loop is None:
-        labels_to_control(store, bench, base.loops)
+        labels_to_control(store, bench, base)
 
 
-def labels_to_control(store, bench, loops) -> None:
+def labels_to_control(store, bench, base) -> None:
     """Labels to reach the control's final ranking-set error, as a fraction
     of the control's labels, per variant."""
-    control = bench.control_variant()
+    control = bench.control_variant(base)
     if control is None:
         return
-    results = collect(store, bench, loops)
+    results = collect(store, bench, base)
     curves = {(c.variant, c.replicate): c for c in results.curves}
     rank = results.rank_set
     print(

@@ -97,7 +97,7 @@ def finished(tmp_path_factory):
     assert result.exit_code == 0, result.output
     bench, base = load_benchmark(path)
     store = Store(bench.store)
-    return bench, base, store, collect(store, bench, LOOPS), out, result.output
+    return bench, base, store, collect(store, bench, base), out, result.output
 
 
 def test_shared_labels_are_paid_once(finished):
@@ -301,7 +301,7 @@ def test_a_user_test_file_is_a_frozen_set_and_can_rank(finished):
         for c in results.curves
         for f in c.final
     )
-    by_file = collect(store, bench.model_copy(update={"rank_set": "test_file"}), LOOPS)
+    by_file = collect(store, bench.model_copy(update={"rank_set": "test_file"}), base)
     assert (
         by_file.rank_set == "test_file"
         and "on the frozen test_file set" in by_file.text()
@@ -360,7 +360,7 @@ def test_an_interrupted_benchmark_resumes_to_the_same_store(finished, tmp_path):
 
     assert labels(resumed) == labels(store)  # the same labels, none twice
     assert resumed.oracle_calls() == store.oracle_calls()
-    assert collect(resumed, again, LOOPS).text() == results.text()
+    assert collect(resumed, again, base).text() == results.text()
 
 
 def test_robustness_sets_are_evaluated_per_stratum_and_force_bin(finished):
@@ -403,7 +403,7 @@ def test_the_capped_difficult_set_holds_the_structures_within_the_limits(finishe
 def test_a_union_of_sets_ranks_with_its_exact_combined_error(finished):
     bench, base, store, results, *_ = finished
     union = collect(
-        store, bench.model_copy(update={"rank_set": ["test_file", "robust"]}), LOOPS
+        store, bench.model_copy(update={"rank_set": ["test_file", "robust"]}), base
     )
     assert union.rank_set == "test_file+robust"
     # the combined RMSE equals the RMSE over the concatenated structures
@@ -582,8 +582,6 @@ def test_a_variant_gives_its_bias_typed_or_by_registry_name(tmp_path):
     """``{scheme: md, bias: {alpha: 2}}`` runs what ``{scheme: advb_md,
     params: {alpha: 2}}`` runs; a family's adaptive-α keys in
     ``scheme_params`` reach its biased twin, not the plain scheme."""
-    from hyperal.benchmark.config import variant_campaign
-
     data = {
         **BENCH,
         "store": str(tmp_path / "bench.db"),
@@ -598,9 +596,7 @@ def test_a_variant_gives_its_bias_typed_or_by_registry_name(tmp_path):
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(data))
     bench, base = load_benchmark(path)
-    typed, alias, plain = (
-        variant_campaign(base, bench, v, 0).scheme for v in bench.variants
-    )
+    typed, alias, plain = (v.scheme for v in bench.variants_of(base))
     assert typed.full_name == alias.full_name == "advb_md"
     assert (
         typed.given_params

@@ -272,11 +272,12 @@ def test_a_biased_variant_is_also_compared_with_its_twin():
 
 def test_a_variants_selection_is_named_by_rule_score_and_batch():
     from hyperal.benchmark.collect import selection_label
+    from hyperal.campaign.config import SelectionConfig
 
-    assert selection_label({}) == "max_sigma"
-    assert selection_label({"rule": "random", "score": "force_sigma_max"}) == "random"
-    assert selection_label({"score": "force_sigma_mean"}) == "force_sigma_mean"
-    assert (
-        selection_label({"score": "force_sigma_max", "batch": True})
-        == "force_sigma_max + batch"
-    )
+    def label(**keys):
+        return selection_label(SelectionConfig(**keys))
+
+    assert label() == "max_sigma"
+    assert label(rule="random", score="force_sigma_max") == "random"
+    assert label(score="force_sigma_mean") == "force_sigma_mean"
+    assert label(score="force_sigma_max", batch=True) == "force_sigma_max + batch"

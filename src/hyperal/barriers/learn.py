@@ -64,17 +64,17 @@ from hyperal.runs.stages import (
 from hyperal.runs.store import Store
 
 
-def _finished(ctx: StageContext, loop: int) -> Path | None:
+def _finished(ctx: StageContext[BarrierConfig], loop: int) -> Path | None:
     done = any(m.loop == loop for m in barrier_metrics(ctx.store, ctx.run))
     return finished_checkpoint(ctx, loop) if done else None
 
 
-def finished_checkpoint(ctx: StageContext, loop: int) -> Path | None:
+def finished_checkpoint(ctx: StageContext[BarrierConfig], loop: int) -> Path | None:
     path = ctx.checkpoint(loop)
     return path if not damage(path) else None
 
 
-def initial_barrier_loop(ctx: StageContext) -> Path:
+def initial_barrier_loop(ctx: StageContext[BarrierConfig]) -> Path:
     source = import_campaign(ctx)
     initial_barriers(ctx)
     stop_if_all_failed(ctx, 0)
@@ -84,7 +84,7 @@ def initial_barrier_loop(ctx: StageContext) -> Path:
     return checkpoint
 
 
-def barrier_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
+def barrier_loop(ctx: StageContext[BarrierConfig], loop: int, checkpoint: Path) -> Path:
     # labels stream while the searches run (given a labeller); each
     # label_pending labels what is left and waits for its split's in flight
     search_saddles(ctx, loop, checkpoint)

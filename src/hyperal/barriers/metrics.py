@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from hyperal.barriers.config import BarrierConfig
 from hyperal.barriers.statistics import (
     BarrierErrors,
     barrier_errors,
@@ -108,7 +109,9 @@ def _cost_by_cell_size(store, run: str, loop: int) -> dict[str, dict]:
     return dict(sorted(cost.items()))
 
 
-def _committee_barriers(ctx: StageContext, checkpoint: Path, saddles: list) -> dict:
+def _committee_barriers(
+    ctx: StageContext[BarrierConfig], checkpoint: Path, saddles: list
+) -> dict:
     """The committee's barrier of each random hop (searched between the
     oracle-relaxed ends), and why it gave none: ``{start_index: (barrier,
     reason)}``."""
@@ -155,7 +158,9 @@ def _triage_counts(store, run: str, loop: int) -> dict[str, int]:
     return counts
 
 
-def evaluate_barriers(ctx: StageContext, loop: int, checkpoint: Path) -> BarrierMetrics:
+def evaluate_barriers(
+    ctx: StageContext[BarrierConfig], loop: int, checkpoint: Path
+) -> BarrierMetrics:
     """Loop ``loop``'s figures: errors on the proximal saddles (all loops so
     far) and on the random set, the random hops' barriers searched on the
     committee against the oracle's, the triage counts, the oracle calls."""

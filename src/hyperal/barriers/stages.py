@@ -66,7 +66,7 @@ def _pairs(ctx, loop, index, point, atoms, **extra) -> dict:
     }
 
 
-def _add_and_stream(ctx: StageContext, loop: int, entries: list) -> None:
+def _add_and_stream(ctx: StageContext[BarrierConfig], loop: int, entries: list) -> None:
     """Store ``entries`` in one transaction; with a labeller, submit at once
     the label of each that awaits one, so the oracle works while the next
     search runs (each label is stored as it lands; the loop's labelling
@@ -87,7 +87,7 @@ def _have(ctx, loop) -> set[int]:
     }
 
 
-def import_campaign(ctx: StageContext):
+def import_campaign(ctx: StageContext[BarrierConfig]):
     """Loop 0 with ``initial.from_campaign``: the labels the source committee
     was fitted on, copied into this store as training rows in one write (no
     oracle call; done once); returns the source (None without one)."""
@@ -127,10 +127,10 @@ def import_campaign(ctx: StageContext):
     return source
 
 
-def initial_barriers(ctx: StageContext) -> int:
+def initial_barriers(ctx: StageContext[BarrierConfig]) -> int:
     """Loop 0: the oracle's saddle searches of the training and the random
     hops; each hop's three labelled points stored together."""
-    cfg: BarrierConfig = ctx.config
+    cfg = ctx.config
     hops = [(h, Split.TRAIN) for h in draw_hops(cfg, 0, cfg.initial.train, 1)]
     hops += [(h, Split.RANDOM) for h in draw_hops(cfg, 0, cfg.initial.random_set, 2)]
     have = _have(ctx, 0)
@@ -204,14 +204,16 @@ def initial_barriers(ctx: StageContext) -> int:
     return len(todo)
 
 
-def choose_hops(ctx: StageContext, loop: int, checkpoint: Path) -> list[Atoms]:
+def choose_hops(
+    ctx: StageContext[BarrierConfig], loop: int, checkpoint: Path
+) -> list[Atoms]:
     """Loop ``loop``'s hops to search on the committee: the first ``starts``
     drawn (``selection.score: none``), or the tail of the scores of the
     drawn hops' start states — the committee's σ_U per atom or the grade γ
     — with ``selection.test_fraction`` of the tail set aside (their starts
     labelled into the tail test set, never trained on): docs/method.md §7."""
 
-    cfg: BarrierConfig = ctx.config
+    cfg = ctx.config
     chosen = cfg.selection
     if chosen.score == "none":
         return draw_hops(cfg, loop, cfg.starts, 0)
@@ -254,7 +256,9 @@ def choose_hops(ctx: StageContext, loop: int, checkpoint: Path) -> list[Atoms]:
     return [*picked.train, *picked.test]
 
 
-def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
+def search_saddles(
+    ctx: StageContext[BarrierConfig], loop: int, checkpoint: Path
+) -> int:
     """Loop ``loop``: the committee's saddle searches of the chosen hops
     (:func:`choose_hops`), each outcome stored as it arrives: an instability
     (the unrelaxed start, to be labelled into training), a blocked saddle, or
@@ -262,7 +266,7 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     the tail test set instead of being searched. With a labeller, every row
     that awaits a label is labelled in the background the moment it is
     stored; the loop's labelling stage waits for those in flight."""
-    cfg: BarrierConfig = ctx.config
+    cfg = ctx.config
     have = _have(ctx, loop)
     # the same hops on a rerun: the same draws, scores and checkpoint
     hops = choose_hops(ctx, loop, checkpoint)
@@ -353,7 +357,7 @@ def search_saddles(ctx: StageContext, loop: int, checkpoint: Path) -> int:
     return len(todo)
 
 
-def sort_saddles(ctx: StageContext, loop: int) -> None:
+def sort_saddles(ctx: StageContext[BarrierConfig], loop: int) -> None:
     """Labelled MLIP saddles of ``loop``, by two rules (docs/method.md §7).
     Force rule: oracle max force above ``triage.artifact_force_eV_A`` makes
     the saddle *artifactual* (it trains). Energy rule (with

@@ -19,6 +19,8 @@ from hyperal.benchmark.results import (
     paired_comparisons,
 )
 from hyperal.benchmark.run import shared_run, variant_run
+from hyperal.benchmark.variants import Variant
+from hyperal.campaign.config import CampaignConfig, SelectionConfig
 from hyperal.evolve.rules import RULES
 from hyperal.metrics import uncertainty_rank_correlation
 from hyperal.runs.query import Where
@@ -85,16 +87,15 @@ def _training_labels(store: Store, replicate: int, run: str, loops: int) -> list
     return out
 
 
-def selection_label(selection: dict) -> str:
-    """A variant's selection in a few words (from its overrides): the rule
-    when it reads no score (``random``), else the score it selects by
-    (``max_sigma`` for σ_U), ``+ batch`` when chosen together."""
-    rule = selection.get("rule", "max_sigma")
-    if not RULES[rule].uses_score:
-        return rule
-    score = selection.get("score", "energy_sigma")
+def selection_label(selection: SelectionConfig) -> str:
+    """A variant's selection in a few words: the rule when it reads no score
+    (``random``), else the score it selects by (``max_sigma`` for σ_U),
+    ``+ batch`` when chosen together."""
+    if not RULES[selection.rule].uses_score:
+        return selection.rule
+    score = selection.score
     label = "max_sigma" if score == "energy_sigma" else score
-    return label + (" + batch" if selection.get("batch") else "")
+    return label + (" + batch" if selection.batch else "")
 
 
 def _curves(store: Store, bench: BenchmarkConfig, loops: int) -> dict:
@@ -129,7 +130,7 @@ def _selected_sigma(metrics: list, loops: int) -> list[float]:
 def _summary(
     store: Store,
     bench: BenchmarkConfig,
-    v,
+    v: Variant,
     mine: list[Curve],
     targets: list[float],
     reference_calls: list,
@@ -147,7 +148,7 @@ def _summary(
     force_rms, n_starts = _selected_frames(store, runs)
     return VariantSummary(
         variant=v.name,
-        scheme=bench.scheme_of(v).full_name,
+        scheme=v.scheme.full_name,
         rule=selection_label(v.selection),
         replicates=bench.replicates,
         final_force_rmse=[c.figure(rank_set)[-1] for c in mine],
@@ -181,9 +182,12 @@ def _summary(
     )
 
 
-def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResults:
+def collect(
+    store: Store, bench: BenchmarkConfig, base: CampaignConfig
+) -> BenchmarkResults:
     """The benchmark's results from its store (after :meth:`Benchmark.run`),
     ranked and targeted on the frozen set ``bench.rank_set``."""
+    loops = base.loops
     rank_set = bench.rank_name
     curves = _curves(store, bench, loops)
     replicates = range(bench.replicates)
@@ -200,20 +204,20 @@ def collect(store: Store, bench: BenchmarkConfig, loops: int) -> BenchmarkResult
     ]
     summaries = []
     own_labels = 0
-    for v in bench.variants:
+    for v in bench.variants_of(base):
         mine = [curves[r, v.name] for r in replicates]
         own_labels += sum(c.labels[-1] - c.labels[0] for c in mine)
         summaries.append(
             _summary(store, bench, v, mine, targets, reference_calls, loops)
         )
     shared = sum(store.oracle_calls(Where(run=shared_run(r))) for r in replicates)
-    control = bench.control_variant()
+    control = bench.control_variant(base)
     primary = None
     if bench.primary is not None:
         declared = bench.primary
         primary = primary_result(
             structure_errors(curves.values(), declared.test_set),
-            declared.pairs(bench),
+            declared.pairs(bench, base),
             measure=declared.measure,
             test_set=declared.test_set,
             alpha=declared.alpha,

@@ -15,9 +15,9 @@ from typing import Any, Literal
 from ase.calculators.emt import EMT
 from pydantic import Field, ValidationError, field_validator
 
+from hyperal.benchmark.variants import Variant, VariantConfig, default_variants
 from hyperal.campaign.config import CampaignConfig, SelectionConfig
 from hyperal.campaign.validate import parse_config
-from hyperal.evolve.rules import RULES
 from hyperal.evolve.schemes import SCHEMES, make_evolver
 from hyperal.evolve.settings import (
     BIASED,
@@ -44,48 +44,6 @@ from hyperal.structures.io import read_labelled
 #: ``selection.min_distance_A``), which no training frame may be.
 CAPPED = "difficult_capped"
 BUILT_IN = ("difficult", CAPPED, "gentle", "test_file")
-
-
-class VariantConfig(Settings):
-    """One way of exploring: a scheme, its parameters and selection."""
-
-    name: str
-    scheme: str | None = Field(
-        None,
-        description="a family (md, relax, ce, dimer) or a registry name "
-        "(advb_md, ...); default: the variant's name",
-    )
-    bias: dict[str, Any] | None = Field(
-        None,
-        description="the adversarial bias, as a campaign's scheme.bias: "
-        "{alpha: 2.0}, {alpha: auto}, {gamma: 0.5}",
-    )
-    params: dict[str, Any] = {}
-    steps: int | None = Field(None, ge=1, description="default: the campaign's")
-    selection: dict[str, Any] = Field(
-        {}, description="overrides of the campaign's selection keys"
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_\-]+", value) or value == "shared":
-            raise ValueError(
-                f"variant name {value!r}: letters, digits, '_' and '-' only "
-                "(and not 'shared')"
-            )
-        return value
-
-    @property
-    def scheme_name(self) -> str:
-        return self.scheme or self.name
-
-
-def default_variants() -> list[VariantConfig]:
-    """All eight schemes, and plain MD with random selection (the control)."""
-    return [VariantConfig(name=name) for name in SCHEMES] + [
-        VariantConfig(name="md-random", scheme="md", selection={"rule": "random"})
-    ]
 
 
 #: The schemes a trajectory-only benchmark may run on the oracle: the plain
@@ -169,11 +127,13 @@ class PrimaryConfig(Settings):
     alpha: float = Field(0.05, gt=0, lt=0.5, description="family-wise level")
     draws: int = Field(2000, ge=200, description="two-way bootstrap draws (seeded)")
 
-    def pairs(self, bench: BenchmarkConfig) -> list[tuple[str, str]]:
+    def pairs(
+        self, bench: BenchmarkConfig, base: CampaignConfig
+    ) -> list[tuple[str, str]]:
         """The (variant, other) pairs compared."""
         if self.comparisons:
             return [tuple(c.split(" vs ")) for c in self.comparisons]  # type: ignore[misc]
-        control = bench.control_variant()
+        control = bench.control_variant(base)
         return [(v.name, control) for v in bench.variants if v.name != control]
 
     @field_validator("comparisons")
@@ -260,15 +220,30 @@ class BenchmarkConfig(Settings):
             names.append("test_file")
         return names + list(self.test_sets)
 
-    def control_variant(self) -> str | None:
+    def control_variant(self, base: CampaignConfig) -> str | None:
         """``control``, else the first variant whose rule reads no score
         (selecting at random)."""
         if self.control is not None:
             return self.control
-        for v in self.variants:
-            if not RULES[v.selection.get("rule", "max_sigma")].uses_score:
+        for v in self.variants_of(base):
+            if not v.rule.uses_score:
                 return v.name
         return None
+
+    def variants_of(self, base: CampaignConfig) -> list[Variant]:
+        """Every variant resolved against the base campaign (raises
+        pydantic's ValidationError for a wrong scheme or selection key;
+        :func:`load_benchmark` has named each before)."""
+        return [self.variant_of(v, base) for v in self.variants]
+
+    def variant_of(self, variant: VariantConfig, base: CampaignConfig) -> Variant:
+        """``variant`` resolved against the base campaign."""
+        selection = {**base.selection.model_dump(), **variant.selection}
+        return Variant(
+            variant,
+            self.scheme_of(variant, base.scheme.steps),
+            SelectionConfig.model_validate(selection),
+        )
 
     def scheme_data(
         self, variant: VariantConfig, steps: int | None = None
@@ -337,21 +312,6 @@ class BenchmarkConfig(Settings):
         return value
 
 
-def variant_campaign(
-    base: CampaignConfig, bench: BenchmarkConfig, variant: VariantConfig, seed: int
-) -> CampaignConfig:
-    """The campaign a variant runs in the replicate seeded ``seed``."""
-    selection = {**base.selection.model_dump(), **variant.selection}
-    return base.model_copy(
-        update={
-            "seed": seed,
-            "store": bench.store,
-            "scheme": bench.scheme_of(variant, base.scheme.steps),
-            "selection": SelectionConfig.model_validate(selection),
-        }
-    )
-
-
 def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
     """Every problem of the variants, one line each naming the key."""
 
@@ -417,19 +377,19 @@ def rank_set_problems(bench: BenchmarkConfig, members, where: str) -> list[str]:
     ]
 
 
-def primary_problems(bench: BenchmarkConfig) -> list[str]:
+def primary_problems(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
     """A line for each mistake of the ``primary`` section."""
     primary = bench.primary
     if primary is None:
         return []
     problems = rank_set_problems(bench, [primary.test_set], "primary.test_set")
     names = [v.name for v in bench.variants]
-    if not primary.comparisons and bench.control_variant() is None:
+    if not primary.comparisons and bench.control_variant(base) is None:
         problems.append(
             "primary.comparisons: none given and no control (a variant with "
             "rule: random, or `control`) to compare every variant with"
         )
-    for k, pair in enumerate(primary.pairs(bench) if primary.comparisons else []):
+    for k, pair in enumerate(primary.pairs(bench, base) if primary.comparisons else []):
         for name in pair:
             if name not in names:
                 problems.append(
@@ -486,7 +446,8 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
             except ValueError as exc:
                 problems.append(f"{key}: {exc}")
     problems += rank_set_problems(bench, bench.rank_members, "rank_set")
-    problems += primary_problems(bench)
+    if not any(line.startswith("variants[") for line in problems):
+        problems += primary_problems(bench, base)  # it reads the variants' rules
     if problems:
         raise in_file(path, problems)
     return bench, base

@@ -25,7 +25,7 @@ def benchmark_plan(
             found = difficult_stage(cfg, loop, shared_run(r))
             stages += [found] if found else []
         for r in shared:
-            for v in bench.variants:
+            for v in runner.variants:
                 cfg = runner.variant_config(r, v)
                 found = selected_stage(cfg, loop, variant_run(r, v.name))
                 stages += [found] if found else []

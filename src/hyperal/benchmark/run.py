@@ -21,13 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
-from hyperal.benchmark.config import (
-    CAPPED,
-    BenchmarkConfig,
-    VariantConfig,
-    variant_campaign,
-)
+from hyperal.benchmark.config import CAPPED, BenchmarkConfig
+from hyperal.benchmark.variants import Variant
 from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.stages import (
     active_loop,
@@ -71,13 +68,19 @@ class Benchmark:
             update={"seed": self.seed(replicate), "store": self.bench.store}
         )
 
-    def variant_config(self, replicate: int, variant: VariantConfig) -> CampaignConfig:
-        return variant_campaign(self.base, self.bench, variant, self.seed(replicate))
+    @cached_property
+    def variants(self) -> list[Variant]:
+        """The variants, typed: each resolved against the base campaign."""
+        return self.bench.variants_of(self.base)
+
+    def variant_config(self, replicate: int, variant: Variant) -> CampaignConfig:
+        return variant.campaign(self.base, self.seed(replicate), self.bench.store)
 
     def fingerprint(self) -> dict:
         """What decides the benchmark's data: the base campaign (less what
         never counts, see :mod:`hyperal.runs.fingerprint`), the scheme
-        parameters and each variant. Replicates and variants may be added."""
+        parameters and each variant as the file declares it. Replicates and
+        variants may be added."""
         return {
             "campaign": fingerprint(self.base.model_dump(mode="json")),
             "scheme_params": self.bench.scheme_params,
@@ -118,12 +121,12 @@ class Benchmark:
                     self.variant_config(r, v), variant_run(r, v.name), shared_run(r)
                 )
                 for r in replicates
-                for v in bench.variants
+                for v in self.variants
             }
             checkpoints = {}
             for r in replicates:
                 first = finished(shared[r], 0) or initial_loop(shared[r])
-                for v in bench.variants:
+                for v in self.variants:
                     checkpoints[r, v.name] = first
             for loop in range(1, base.loops + 1):
                 for r in replicates:  # the shared difficult set, labelled once
@@ -139,7 +142,7 @@ class Benchmark:
             for r in replicates:
                 frozen = frozen_test_sets(shared[r])
                 sets = benchmark_test_sets(bench, base, frozen, user)
-                for v in bench.variants:
+                for v in self.variants:
                     final_evaluation(variants[r, v.name], base.loops, sets)
 
 

@@ -204,7 +204,7 @@ class TrajectoryBenchmark(Benchmark):
             for r in range(self.bench.replicates):
                 self._replicate(opened.context(self.shared_config(r)), r)
 
-    def _replicate(self, ctx: StageContext, r: int) -> None:
+    def _replicate(self, ctx: StageContext[CampaignConfig], r: int) -> None:
         t = self.bench.trajectories
         starts = trajectory_starts(ctx.config, t.starts)
         withheld = withheld_starts(ctx.config.seed, len(starts), t.withheld)
@@ -232,7 +232,9 @@ class TrajectoryBenchmark(Benchmark):
             fitted = self._fit(run_ctx, spaced(train[source], count))
             self._evaluate(run_ctx, tests, refit=fitted)
 
-    def _trajectories(self, ctx: StageContext, source: str, starts, withheld) -> None:
+    def _trajectories(
+        self, ctx: StageContext[CampaignConfig], source: str, starts, withheld
+    ) -> None:
         store = ctx.store
         done = {
             row.start_index
@@ -300,7 +302,7 @@ class TrajectoryBenchmark(Benchmark):
         order."""
         return store.labelled(split=split.value, runs=[trajectory_run(r, source)])
 
-    def _fit(self, ctx: StageContext, frames: list[Atoms]) -> bool:
+    def _fit(self, ctx: StageContext[CampaignConfig], frames: list[Atoms]) -> bool:
         """Fit the run's committee on ``frames`` unless a sound checkpoint
         of exactly these frames exists; True when it fitted."""
         path = ctx.checkpoint(0)
@@ -312,7 +314,9 @@ class TrajectoryBenchmark(Benchmark):
         return True
 
     @staticmethod
-    def _evaluate(ctx: StageContext, tests: dict[str, list], refit: bool) -> None:
+    def _evaluate(
+        ctx: StageContext[CampaignConfig], tests: dict[str, list], refit: bool
+    ) -> None:
         sizes = {name: len(images) for name, images in tests.items()}
         stored = ctx.store.final(ctx.run)
         if stored and stored[0].sizes == sizes and not refit:

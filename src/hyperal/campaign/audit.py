@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hyperal.campaign.config import CampaignConfig
 from hyperal.runs.context import StageContext
 from hyperal.runs.records import Split
 from hyperal.runs.results import SplitErrors
@@ -42,7 +43,7 @@ def audit_starts(seed: int, loop: int, starts: Sequence[int], share: float) -> s
     return {starts[i] for i in rng.choice(len(starts), size=k, replace=False)}
 
 
-def audit_errors(ctx: StageContext, loop: int) -> SplitErrors | None:
+def audit_errors(ctx: StageContext[CampaignConfig], loop: int) -> SplitErrors | None:
     """The errors of the committee that explored loop ``loop`` (loop − 1's)
     on the loop's labelled audit frames; None without any."""
     images = [

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperal.campaign.config import CampaignConfig
 from hyperal.committee.grade import ExtrapolationGrade
 from hyperal.evolve.select import RedundancyFilter, select_batch
 from hyperal.evolve.window import trust_window_draw
@@ -36,11 +37,13 @@ def task_selection(selection, audit: bool) -> dict:
     return {**selection.limits(), **({"rule": "random"} if audit else {})}
 
 
-def row_pairs(ctx: StageContext, loop: int, stage: Stage, **pairs) -> dict:
+def row_pairs(
+    ctx: StageContext[CampaignConfig], loop: int, stage: Stage, **pairs
+) -> dict:
     return {"run": ctx.run, "loop": loop, "stage": stage.value, **pairs}
 
 
-def redundancy_filter(ctx: StageContext, loop: int):
+def redundancy_filter(ctx: StageContext[CampaignConfig], loop: int):
     """A :class:`~hyperal.evolve.select.RedundancyFilter` that already keeps
     the training structures before ``loop`` and the frames selected in
     ``loop`` so far (None when the campaign switches the filter off)."""
@@ -72,7 +75,9 @@ def first_new(outcome, kept) -> tuple[object, float, float, int]:
     return None, math.nan, math.nan, len(outcome.candidates)
 
 
-def own_entry(ctx: StageContext, loop: int, row, outcome, kept, **extra) -> tuple:
+def own_entry(
+    ctx: StageContext[CampaignConfig], loop: int, row, outcome, kept, **extra
+) -> tuple:
     """The store entry of one evolution's own frame: its first candidate
     that is not a near-copy (:func:`first_new`), or its start skipped with
     the reason."""
@@ -101,7 +106,7 @@ def own_entry(ctx: StageContext, loop: int, row, outcome, kept, **extra) -> tupl
 
 
 def selected_entry(
-    ctx: StageContext,
+    ctx: StageContext[CampaignConfig],
     loop: int,
     row,
     outcome,
@@ -151,7 +156,9 @@ def selected_entry(
     return atoms, pairs
 
 
-def batch_entries(ctx: StageContext, loop: int, by_index: dict, outcomes: dict, kept):
+def batch_entries(
+    ctx: StageContext[CampaignConfig], loop: int, by_index: dict, outcomes: dict, kept
+):
     """The loop's selected frames chosen together
     (:func:`~hyperal.evolve.select.select_batch`) from every evolution's
     candidates — as many as the evolutions that have a qualified frame —
@@ -202,7 +209,7 @@ _WINDOW_STREAM = 0x7105
 
 
 def window_entries(
-    ctx: StageContext, loop: int, by_index: dict, outcomes: dict, kept
+    ctx: StageContext[CampaignConfig], loop: int, by_index: dict, outcomes: dict, kept
 ) -> list[tuple]:
     """The loop's frames drawn uniformly inside the trust window
     (:func:`~hyperal.evolve.window.trust_window_draw`) from every
@@ -259,7 +266,7 @@ def window_entries(
 
 
 def chosen_entries(
-    ctx: StageContext,
+    ctx: StageContext[CampaignConfig],
     loop: int,
     by_index: dict,
     outcomes: dict,
@@ -303,7 +310,7 @@ def chosen_entries(
     return entries
 
 
-def ensure_grade(ctx: StageContext, loop: int, checkpoint) -> None:
+def ensure_grade(ctx: StageContext[CampaignConfig], loop: int, checkpoint) -> None:
     """Save the MaxVol active set of the committee of ``checkpoint`` over
     its training data (loop − 1's) beside it, once: what the ``gamma``
     score of loop ``loop``'s evolutions reads. Written to a temporary file
@@ -321,7 +328,7 @@ def ensure_grade(ctx: StageContext, loop: int, checkpoint) -> None:
     scratch.rmdir()
 
 
-def describer(ctx: StageContext):
+def describer(ctx: StageContext[CampaignConfig]):
     """A filter that refuses nothing (threshold 0), there only to describe
     structures for a batch selection with the redundancy filter off."""
 

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from hyperal.campaign.audit import audit_errors, audit_starts
+from hyperal.campaign.config import CampaignConfig
 from hyperal.campaign.selected import (
     EVERY_FRAME,
     batch_entries,
@@ -64,7 +65,9 @@ from hyperal.runs.tasks import (
 # --- labelling ---------------------------------------------------------------------
 
 
-def _initial_todo(ctx: StageContext, train: bool | None) -> tuple[list, list[int]]:
+def _initial_todo(
+    ctx: StageContext[CampaignConfig], train: bool | None
+) -> tuple[list, list[int]]:
     """The initial starts and the indices of those not stored yet — of the
     training split only (``train`` true), of the others (false), or all."""
     starts = initial_starts(ctx.config)
@@ -81,12 +84,14 @@ def _initial_todo(ctx: StageContext, train: bool | None) -> tuple[list, list[int
     return starts, todo
 
 
-def _relaxation_args(ctx: StageContext, start) -> tuple:
+def _relaxation_args(ctx: StageContext[CampaignConfig], start) -> tuple:
     initial = ctx.config.initial
     return (ctx.oracle, start.atoms, initial.relax_steps, initial.fmax_eV_A)
 
 
-def _initial_entries(ctx: StageContext, i: int, start, frames, failure) -> list:
+def _initial_entries(
+    ctx: StageContext[CampaignConfig], i: int, start, frames, failure
+) -> list:
     """The rows of start ``i``'s oracle relaxation: each ionic step a
     labelled structure of the start's split, and the structure the oracle
     failed on, if it did."""
@@ -115,7 +120,9 @@ def _initial_entries(ctx: StageContext, i: int, start, frames, failure) -> list:
     return entries
 
 
-def label_initial(ctx: StageContext, *, train: bool | None = None) -> int:
+def label_initial(
+    ctx: StageContext[CampaignConfig], *, train: bool | None = None
+) -> int:
     """Loop 0: relax the rattled known phases with the oracle, each ionic step
     a labelled structure of the trajectory's split (only the training
     starts with ``train`` true, only the others with false). Returns the
@@ -132,7 +139,7 @@ def label_initial(ctx: StageContext, *, train: bool | None = None) -> int:
     return len(todo)
 
 
-def _relax_and_store(ctx: StageContext, i: int, start) -> list:
+def _relax_and_store(ctx: StageContext[CampaignConfig], i: int, start) -> list:
     """The labelling thread's task: start ``i``'s oracle relaxation, its rows
     written at once through a store connection of the thread's own (so a
     trajectory finished while the coordinator fits is never lost to a
@@ -145,12 +152,12 @@ def _relax_and_store(ctx: StageContext, i: int, start) -> list:
     return entries
 
 
-def _streams_test_starts(ctx: StageContext) -> bool:
+def _streams_test_starts(ctx: StageContext[CampaignConfig]) -> bool:
     """Whether loop 0's test-set relaxations run behind its fit."""
     return isinstance(ctx.labeller, ThreadPoolExecutor) and ctx.shared is None
 
 
-def label_test_starts_in_background(ctx: StageContext) -> list[Future]:
+def label_test_starts_in_background(ctx: StageContext[CampaignConfig]) -> list[Future]:
     """In process with a labelling thread: submit to it the oracle
     relaxations of the initial starts that are not for training (the gentle
     test set's); the loop-0 fit needs none of them, so they run behind it.
@@ -179,7 +186,7 @@ def label_test_starts_in_background(ctx: StageContext) -> list[Future]:
     return futures
 
 
-def write_starts(ctx: StageContext, loop: int) -> int:
+def write_starts(ctx: StageContext[CampaignConfig], loop: int) -> int:
     """Write loop ``loop``'s starts (once: nothing if they exist). Difficult
     ones wait for the oracle, the rest for evolution; a run with a shared run
     writes no difficult ones (the shared run holds them). Returns the count."""
@@ -212,7 +219,7 @@ def write_starts(ctx: StageContext, loop: int) -> int:
     return sum(start is not None for start in starts)
 
 
-def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
+def prefetch_difficult(ctx: StageContext[CampaignConfig], loop: int) -> list[Future]:
     """Write loop ``loop``'s starts and label its difficult ones in the
     background (with a labeller; otherwise nothing), so the oracle works
     while the coordinator fits the previous loop's committee. The labels are
@@ -223,7 +230,9 @@ def prefetch_difficult(ctx: StageContext, loop: int) -> list[Future]:
     return label_difficult_in_background(ctx, loop)
 
 
-def label_difficult_in_background(ctx: StageContext, loop: int) -> list[Future]:
+def label_difficult_in_background(
+    ctx: StageContext[CampaignConfig], loop: int
+) -> list[Future]:
     """Submit the labels of loop ``loop``'s pending difficult starts to the
     labeller; they are stored as they land."""
     rows = pending_rows(ctx, loop, Stage.START, Split.DIFFICULT)
@@ -236,7 +245,7 @@ def label_difficult_in_background(ctx: StageContext, loop: int) -> list[Future]:
 # --- evolution -----------------------------------------------------------------------
 
 
-def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
+def evolve(ctx: StageContext[CampaignConfig], loop: int, checkpoint: Path) -> int:
     """Evolve each of the loop's non-difficult starts with the scheme on the
     committee of ``checkpoint`` and store the selected frame (pending its
     label) or why none was selected; with a labeller, each selected frame is
@@ -323,7 +332,7 @@ def evolve(ctx: StageContext, loop: int, checkpoint: Path) -> int:
 
 
 def evaluate(
-    ctx: StageContext,
+    ctx: StageContext[CampaignConfig],
     loop: int,
     checkpoint: Path,
     test_sets: dict[str, list] | None = None,
@@ -376,7 +385,7 @@ def evaluate(
     return metrics
 
 
-def finished(ctx: StageContext, loop: int) -> Path | None:
+def finished(ctx: StageContext[CampaignConfig], loop: int) -> Path | None:
     """The checkpoint of ``loop`` when that loop is finished (fitted and
     evaluated), else None: what lets a rerun skip it."""
     path = ctx.checkpoint(loop)
@@ -386,7 +395,7 @@ def finished(ctx: StageContext, loop: int) -> Path | None:
     return path if done and not damage(path) else None
 
 
-def frozen_test_sets(ctx: StageContext) -> dict[str, list]:
+def frozen_test_sets(ctx: StageContext[CampaignConfig]) -> dict[str, list]:
     """The final frozen test sets: the gentle set and the union of every
     loop's difficult set (of the shared run, when there is one)."""
     owner = [ctx.shared or ctx.run]
@@ -397,7 +406,7 @@ def frozen_test_sets(ctx: StageContext) -> dict[str, list]:
 
 
 def final_evaluation(
-    ctx: StageContext, last: int, test_sets: dict[str, list]
+    ctx: StageContext[CampaignConfig], last: int, test_sets: dict[str, list]
 ) -> list[FinalErrors]:
     """Every checkpoint from loop 0 to ``last`` evaluated on the same
     ``test_sets`` — so each point of a learning curve is measured on the same
@@ -433,7 +442,7 @@ def final_evaluation(
 # --- compositions ------------------------------------------------------------------
 
 
-def initial_loop(ctx: StageContext) -> Path:
+def initial_loop(ctx: StageContext[CampaignConfig]) -> Path:
     """Loop 0: initial oracle relaxations, the first fit, its evaluation.
     With a labelling thread (in process), only the training starts are
     relaxed before the fit; the test sets' relaxations, then loop 1's
@@ -454,7 +463,7 @@ def initial_loop(ctx: StageContext) -> Path:
     return checkpoint
 
 
-def active_loop(ctx: StageContext, loop: int, checkpoint: Path) -> Path:
+def active_loop(ctx: StageContext[CampaignConfig], loop: int, checkpoint: Path) -> Path:
     """Loop ``loop`` >= 1 on the committee of ``checkpoint``: new starts, the
     difficult ones labelled, the rest evolved and their selected frames
     labelled, a (warm-started) refit, its evaluation."""

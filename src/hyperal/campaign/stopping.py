@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperal.campaign.audit import audit_estimate
+from hyperal.campaign.config import CampaignConfig
 from hyperal.committee.calibration import aggregate
 from hyperal.runs.context import StageContext
 from hyperal.runs.query import Where
@@ -40,7 +41,7 @@ from hyperal.runs.records import Split, Stage
 from hyperal.runs.stages import errors_of, predictions_on
 
 
-def _no_more_gain(ctx: StageContext, loop: int) -> str:
+def _no_more_gain(ctx: StageContext[CampaignConfig], loop: int) -> str:
     rule = ctx.config.stop
     if rule.improvement is None or loop < rule.patience:
         return ""
@@ -66,7 +67,9 @@ def _no_more_gain(ctx: StageContext, loop: int) -> str:
     )
 
 
-def _force_factor(ctx: StageContext, loop: int) -> tuple[float, str] | None:
+def _force_factor(
+    ctx: StageContext[CampaignConfig], loop: int
+) -> tuple[float, str] | None:
     """The split-conformal factor of loop ``loop``'s committee's force σ and
     where it comes from: fitted per structure on its difficult set, else on
     its gentle set, else per atom on those sets (a small set gives a finite
@@ -79,7 +82,7 @@ def _force_factor(ctx: StageContext, loop: int) -> tuple[float, str] | None:
     return None
 
 
-def predicted_above(ctx: StageContext, loop: int) -> dict | None:
+def predicted_above(ctx: StageContext[CampaignConfig], loop: int) -> dict | None:
     """How many of the frames loop ``loop`` explored and selected have a
     calibrated force σ — force σ (aggregated as ``calibration.aggregate``)
     of the committee that explored them × its conformal factor, a bound only
@@ -123,7 +126,7 @@ def predicted(store, run: str) -> list[dict]:
     return [record[k] for k in sorted(record, key=int)]
 
 
-def _nothing_uncertain(ctx: StageContext, loop: int) -> str:
+def _nothing_uncertain(ctx: StageContext[CampaignConfig], loop: int) -> str:
     rule = ctx.config.stop
     found = predicted_above(ctx, loop)
     if found is None:
@@ -141,7 +144,7 @@ def _nothing_uncertain(ctx: StageContext, loop: int) -> str:
     )
 
 
-def _audit_below(ctx: StageContext, loop: int) -> str:
+def _audit_below(ctx: StageContext[CampaignConfig], loop: int) -> str:
     target = ctx.config.stop.audit_force_rmse_meV_A
     if target is None:
         return ""
@@ -158,7 +161,7 @@ def _audit_below(ctx: StageContext, loop: int) -> str:
     )
 
 
-def stop_reason(ctx: StageContext, loop: int) -> str:
+def stop_reason(ctx: StageContext[CampaignConfig], loop: int) -> str:
     """Why the campaign stops after ``loop`` (empty: it goes on)."""
     uncertain = _nothing_uncertain(ctx, loop)  # records what is left, always
     return _no_more_gain(ctx, loop) or uncertain or _audit_below(ctx, loop)
@@ -169,11 +172,11 @@ def stopped(store, run: str) -> dict | None:
     return store.setting(f"stopped:{run}") or None
 
 
-def record_stop(ctx: StageContext, loop: int, reason: str) -> None:
+def record_stop(ctx: StageContext[CampaignConfig], loop: int, reason: str) -> None:
     ctx.store.set_setting(f"stopped:{ctx.run}", {"loop": loop, "reason": reason})
 
 
-def clear_stop(ctx: StageContext) -> None:
+def clear_stop(ctx: StageContext[CampaignConfig]) -> None:
     """A campaign that ran past its stored stop (other settings) has none."""
     if stopped(ctx.store, ctx.run) is not None:
         ctx.store.set_setting(f"stopped:{ctx.run}", {})

@@ -100,7 +100,7 @@ def benchmark(
         return
     _run(Benchmark, bench, base, run)
     try:
-        results = collect(Store(bench.store), bench, base.loops)
+        results = collect(Store(bench.store), bench, base)
     except ValueError as exc:  # StoreError included
         fail(str(exc))
     results.write_csv(folder)

@@ -252,10 +252,12 @@ def _setup_section(page: Page, results, bench, base) -> None:
                     scheme.full_name,
                     scheme.steps,
                     json.dumps(scheme.given_params),
-                    json.dumps(v.selection) if v.selection else "campaign's",
+                    json.dumps(v.declared.selection)
+                    if v.declared.selection
+                    else "campaign's",
                 ]
-                for v in bench.variants
-                for scheme in [bench.scheme_of(v, base.scheme.steps)]
+                for v in bench.variants_of(base)
+                for scheme in [v.scheme]
             ],
         )
     )

@@ -10,14 +10,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Generic, Protocol, TypeVar
 
+from hyperal.models.options import CommitteeOptions
 from hyperal.oracle import Oracle
 from hyperal.runs.flow import Flow
 from hyperal.runs.progress import Progress, StageKind
 from hyperal.runs.query import Where
 from hyperal.runs.records import MAIN_RUN, OracleStatus, validate_run
-from hyperal.runs.sections import CalibrationConfig
+from hyperal.runs.sections import CalibrationConfig, ExecutorConfig
 from hyperal.runs.store import Store
 
 
@@ -29,8 +30,8 @@ class SystemSettings(Protocol):
 class RunSettings(Protocol):
     """What the shared stages read of a workflow's settings (a campaign, a
     benchmark variant and a barrier campaign each provide it): the seed,
-    the system's elements, the committee's typed options and how σ is
-    checked."""
+    the system's elements, the committee's typed options, how σ is checked
+    and the executor."""
 
     @property
     def seed(self) -> int: ...
@@ -39,10 +40,18 @@ class RunSettings(Protocol):
     def system(self) -> SystemSettings: ...
 
     @property
-    def committee(self) -> Any: ...
+    def committee(self) -> CommitteeOptions: ...
 
     @property
     def calibration(self) -> CalibrationConfig: ...
+
+    @property
+    def executor(self) -> ExecutorConfig: ...
+
+
+#: The settings a workflow's stages read: ``StageContext[CampaignConfig]``
+#: for the campaign's, ``StageContext[BarrierConfig]`` for the barriers'.
+C = TypeVar("C", bound=RunSettings)
 
 
 class RunError(RuntimeError):
@@ -64,11 +73,14 @@ class Tally:
 
 
 @dataclass(frozen=True)
-class StageContext:
+class StageContext(Generic[C]):
     """What every stage works with. ``run`` names this run's rows and
-    checkpoints, so several runs can share one store."""
+    checkpoints, so several runs can share one store. ``config`` is the
+    workflow's own settings: a stage of one workflow says which
+    (``ctx: StageContext[CampaignConfig]``) and reads them typed; the
+    shared stages read only :class:`RunSettings`."""
 
-    config: RunSettings
+    config: C
     store: Store
     executor: Executor
     oracle: Oracle
@@ -98,7 +110,7 @@ class StageContext:
         if self.shared is not None:
             validate_run(self.shared)
 
-    def with_run(self, run: str, shared: str | None = None) -> StageContext:
+    def with_run(self, run: str, shared: str | None = None) -> StageContext[C]:
         return replace(self, run=run, shared=shared)
 
     @property

@@ -164,8 +164,8 @@ def pool_time(ctx: StageContext, start: float, end: float) -> PoolTime | None:
     spans = [span for pool in pools.values() for span in pool.spans]
     busy = busy_seconds(spans, start, end)
     workers = {span.worker for span in spans if span.end > start and span.start < end}
-    executor = getattr(ctx.config, "executor", None)
-    size = EXECUTORS[executor.kind].size(executor) if executor else None
+    executor = ctx.config.executor
+    size = EXECUTORS[executor.kind].size(executor)
     if size is not None:
         count, counted = size, "configured"
     else:
