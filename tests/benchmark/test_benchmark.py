@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from hyperal.benchmark import calls_to_reach, collect, load_benchmark
+from hyperal.benchmark import Benchmark, calls_to_reach, collect, load_benchmark
 from hyperal.benchmark.results import mean_over_budget
 from hyperal.cli.main import app
 from hyperal.labels import reference
@@ -333,7 +333,6 @@ class _Stop(Exception):
 
 
 def test_an_interrupted_benchmark_resumes_to_the_same_store(finished, tmp_path):
-    from hyperal.benchmark import Benchmark
     from hyperal.runs.progress import StageKind
 
     bench, base, store, results, *_ = finished
@@ -609,3 +608,49 @@ def test_a_variant_gives_its_bias_typed_or_by_registry_name(tmp_path):
     )
     assert plain.full_name == "md" and plain.given_params == {"temperature_K": 500.0}
     assert typed.steps == base.scheme.steps == 8
+
+
+def test_a_variant_runs_its_selection_resolved_against_the_campaign(tmp_path):
+    """A variant's selection is the campaign's with its own keys changed,
+    typed once: a variant that changes nothing runs the campaign's rule, so
+    a campaign selecting at random makes it the control; one that changes
+    the score keeps the campaign's other keys; its campaign carries the
+    typed scheme and that selection."""
+    campaign = {
+        **BENCH["campaign"],
+        "selection": {"rule": "random", "max_force_eV_A": 20.0},
+    }
+    data = {
+        **BENCH,
+        "campaign": campaign,
+        "store": str(tmp_path / "bench.db"),
+        "variants": [
+            {
+                "name": "md",
+                "selection": {"rule": "max_sigma", "score": "force_magnitude"},
+            },
+            {"name": "md-plain", "scheme": "md"},
+        ],
+        "reference": "md",
+    }
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(data))
+    bench, base = load_benchmark(path)
+    scored, plain = bench.variants_of(base)
+    assert scored.selection.rule == "max_sigma"
+    assert scored.selection.score == "force_magnitude"
+    assert scored.selection.max_force_eV_A == 20.0  # the campaign's, kept
+    assert plain.selection.rule == "random" and not plain.rule.uses_score
+    assert bench.control_variant(base) == "md-plain"
+    run = plain.campaign(base, seed=7, store=bench.store)
+    assert run.seed == 7 and run.scheme is plain.scheme
+    assert run.selection == plain.selection and run.scheme.steps == 8
+    # the store's fingerprint records each variant as the file declares it
+    assert Benchmark(bench, base).fingerprint()["variants"]["md-plain"] == {
+        "name": "md-plain",
+        "scheme": "md",
+        "bias": None,
+        "params": {},
+        "steps": None,
+        "selection": {},
+    }
