@@ -10,7 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+#: A settings model (a file section, a backend's options).
+Model = typing.TypeVar("Model", bound=BaseModel)
+
+
+def changed(settings: Model, **changes) -> Model:
+    """``settings`` with ``changes`` made, validated by their own model
+    (pydantic's ValidationError, a ValueError, names a wrong key or value);
+    ``settings`` itself when nothing changes."""
+    if not changes:
+        return settings
+    return type(settings).model_validate({**settings.model_dump(), **changes})
+
 
 #: What every function that draws random numbers accepts.
 RngLike = np.random.Generator | int | None

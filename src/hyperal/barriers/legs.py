@@ -20,8 +20,9 @@ from ase.geometry import find_mic
 from ase.mep import NEB
 from ase.optimize import FIRE
 
-from hyperal.barriers.options import SaddleOptions, saddle_options
+from hyperal.barriers.options import SaddleOptions
 from hyperal.evolve.dimer import DimerEvolver
+from hyperal.utils import changed
 
 
 class _Counting(Calculator):
@@ -121,7 +122,7 @@ class SaddleSearch:
         neb_calculator: Callable[[], Calculator] | None = None,
         **changes,
     ):
-        options = saddle_options(options, changes)
+        options = changed(options or SaddleOptions(), **changes)
         self.options = options
         self.calc = _Counting(calculator)
         self.neb_calculator = neb_calculator

@@ -4,7 +4,7 @@ barrier file and the options of :func:`hyperal.barriers.find_saddle` and
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -67,14 +67,3 @@ class SaddleOptions(Settings):
     def tolerance(self) -> float:
         """The connection check's tolerance (Å)."""
         return 0.2 if self.connect_tolerance_A is None else self.connect_tolerance_A
-
-
-def saddle_options(
-    options: SaddleOptions | None, changes: dict[str, Any]
-) -> SaddleOptions:
-    """``options`` (default: the defaults) with ``changes`` made, validated
-    (pydantic's ValidationError, a ValueError, names a wrong key)."""
-    base = options if options is not None else SaddleOptions()
-    if not changes:
-        return base
-    return SaddleOptions.model_validate({**base.model_dump(), **changes})

@@ -37,6 +37,7 @@ from hyperal.runs.settings import (
     read_file,
 )
 from hyperal.structures.io import read_labelled
+from hyperal.utils import changed
 
 #: The frozen sets every benchmark has; ``difficult_capped`` is the
 #: difficult set less the structures beyond the selection's physical limits
@@ -238,11 +239,10 @@ class BenchmarkConfig(Settings):
 
     def variant_of(self, variant: VariantConfig, base: CampaignConfig) -> Variant:
         """``variant`` resolved against the base campaign."""
-        selection = {**base.selection.model_dump(), **variant.selection}
         return Variant(
             variant,
             self.scheme_of(variant, base.scheme.steps),
-            SelectionConfig.model_validate(selection),
+            changed(base.selection, **variant.selection),
         )
 
     def scheme_data(
@@ -337,9 +337,7 @@ def _check(bench: BenchmarkConfig, base: CampaignConfig) -> list[str]:
             )
             continue
         try:
-            SelectionConfig.model_validate(
-                {**base.selection.model_dump(), **variant.selection}
-            )
+            changed(base.selection, **variant.selection)
         except ValidationError as exc:
             for line in format_errors(exc, SelectionConfig).splitlines():
                 problems.append(f"{where}.selection.{line}")
@@ -446,8 +444,12 @@ def load_benchmark(path: str | Path) -> tuple[BenchmarkConfig, CampaignConfig]:
             except ValueError as exc:
                 problems.append(f"{key}: {exc}")
     problems += rank_set_problems(bench, bench.rank_members, "rank_set")
-    if not any(line.startswith("variants[") for line in problems):
-        problems += primary_problems(bench, base)  # it reads the variants' rules
+    try:  # the primary section reads the variants' rules
+        bench.variants_of(base)
+    except ValueError:  # a variant that does not resolve: named above
+        pass
+    else:
+        problems += primary_problems(bench, base)
     if problems:
         raise in_file(path, problems)
     return bench, base

@@ -28,6 +28,7 @@ from hyperal.models.bpnn.train import FitResult
 from hyperal.models.bpnn.train import fit as _fit
 from hyperal.models.descriptors import BPDescriptor
 from hyperal.models.options import BPNNFitOptions
+from hyperal.utils import changed
 
 FORMAT = "hyperal.bpnn"
 FORMAT_VERSION = 1
@@ -297,9 +298,7 @@ class BPNN:
         :class:`~hyperal.models.options.BPNNFitOptions`, default its
         defaults — and ``changes`` to them by keyword (``epochs=60``),
         validated by the options model (a ValueError naming the key)."""
-        base = BPNNFitOptions() if options is None else options
-        if changes:
-            base = BPNNFitOptions.model_validate({**base.model_dump(), **changes})
+        base = changed(BPNNFitOptions() if options is None else options, **changes)
         return _fit(
             self,
             images,
