@@ -249,15 +249,14 @@ def _setup_section(page: Page, results, bench, base) -> None:
             [
                 [
                     v.name,
-                    scheme.full_name,
-                    scheme.steps,
-                    json.dumps(scheme.given_params),
+                    v.scheme.full_name,
+                    v.scheme.steps,
+                    json.dumps(v.scheme.given_params),
                     json.dumps(v.declared.selection)
                     if v.declared.selection
                     else "campaign's",
                 ]
                 for v in bench.variants_of(base)
-                for scheme in [v.scheme]
             ],
         )
     )
