@@ -48,10 +48,9 @@ import yaml
 
 from hyperal.barriers.config import parse_barrier_config
 from hyperal.barriers.learn import RUN, BarrierCampaign
+from hyperal.barriers.records import BarrierSplit, BarrierStage, HopWhere
 from hyperal.barriers.statistics import barrier_errors, interval_text, paired_text
 from hyperal.barriers.tasks import mlip_barrier
-from hyperal.runs.query import Where
-from hyperal.runs.records import Split, Stage
 from hyperal.runs.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +86,7 @@ def cost(store: Store, train: int) -> dict:
     figures = dict.fromkeys(
         ("train_calls", "train_atoms", "train_n3", "random_atoms", "search_atoms"), 0
     )
-    for row in store.rows(Where(has="search_calls", run=RUN)):
+    for row in store.rows(HopWhere(has="search_calls", run=RUN)):
         calls = int(row.search_calls)
         if row.start_index < train:
             figures["train_calls"] += calls
@@ -97,7 +96,7 @@ def cost(store: Store, train: int) -> dict:
         else:
             figures["random_atoms"] += calls * row.natoms
     for status in ("ok", "failed"):
-        for row in store.rows(Where(min_loop=1, run=RUN, status=status)):
+        for row in store.rows(HopWhere(min_loop=1, run=RUN, status=status)):
             if not row.get("cached"):
                 figures["train_calls"] += 1
                 figures["train_atoms"] += row.natoms
@@ -107,7 +106,9 @@ def cost(store: Store, train: int) -> dict:
 
 def random_hops(store: Store):
     """(start, end, oracle barrier) of each hop of a store's random set."""
-    rows = store.rows(Where(run=RUN, loop=0, stage=Stage.HOP, split=Split.RANDOM))
+    rows = store.rows(
+        HopWhere(run=RUN, loop=0, stage=BarrierStage.HOP, split=BarrierSplit.RANDOM)
+    )
     points = {(r.start_index, r.point): r for r in rows}
     return [
         (

@@ -27,8 +27,7 @@ from ase.optimize import FIRE
 from hyperal.barriers.config import load_barrier_config
 from hyperal.barriers.learn import RUN, barrier_metrics
 from hyperal.barriers.metrics import hop_group
-from hyperal.runs.query import Where
-from hyperal.runs.records import Split, Stage
+from hyperal.barriers.records import BarrierSplit, BarrierStage, HopWhere
 from hyperal.runs.store import Store
 from hyperal.runs.tasks import committee
 
@@ -48,7 +47,9 @@ def main() -> None:
     metrics = barrier_metrics(store)
     m = metrics[-1] if args.loop is None else metrics[args.loop]
     calc = committee(str(store.checkpoint_path(m.loop, RUN))).calculator()
-    rows = store.rows(Where(run=RUN, loop=0, stage=Stage.HOP, split=Split.RANDOM))
+    rows = store.rows(
+        HopWhere(run=RUN, loop=0, stage=BarrierStage.HOP, split=BarrierSplit.RANDOM)
+    )
     saddles = sorted((r for r in rows if r.point == "saddle"), key=lambda r: r.id)
     ends = {(r.start_index, r.point): r for r in rows}
     fmax = config.saddle.relax_fmax_eV_A or config.saddle.fmax_eV_A

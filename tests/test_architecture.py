@@ -110,19 +110,52 @@ def test_rows_are_asked_for_by_a_typed_selection_only():
 def test_a_selection_refuses_what_it_cannot_mean():
     import pytest
 
+    from hyperal.barriers.records import HopWhere
     from hyperal.runs.query import Where
 
     with pytest.raises(ValueError):
         Where(stage="selectd")  # not a stage: an error, not an empty answer
     with pytest.raises(ValueError, match="not a row key"):
         Where(has="serch_calls")
+    with pytest.raises(ValueError, match="not a row key"):
+        Where(has="triage")  # the barrier workflow's key: its HopWhere selects it
     with pytest.raises(TypeError):
         Where(oracle_status="ok")  # the field is `status`
-    query, pairs = Where(
-        run="main", max_loop=2, stage="selected", has="triage"
+    query, pairs = HopWhere(
+        run="main", max_loop=2, stage="hop", has="triage", point="saddle"
     ).selection()
     assert query == "loop<=2,triage"
-    assert pairs == {"run": "main", "stage": "selected"}
+    assert pairs == {"run": "main", "stage": "hop", "point": "saddle"}
+
+
+def test_the_kernel_names_no_workflow_vocabulary():
+    """The kernel's stages and splits are those every loop writes; a
+    workflow's own (hops, oracle trajectories) are declared in its module."""
+    from hyperal.runs.records import SPLITS, STAGES, Split, Stage
+
+    assert {s.value for s in Stage} == {
+        "initial",
+        "start",
+        "selected",
+        "metrics",
+        "final",
+    }
+    assert {s.value for s in Split} == {"train", "gentle", "difficult", "none"}
+    kernel = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path, name, _ in _modules()
+        if name.startswith("hyperal.runs")
+    )
+    for word in ("hop", "barrier", "trajectory", "withheld", "proximal"):
+        assert f'"{word}"' not in kernel, word
+    # declared by the workflows that own them, once imported
+    from hyperal.barriers.records import BarrierSplit, BarrierStage
+    from hyperal.benchmark.trajectories import TrajectorySplit, TrajectoryStage
+
+    assert STAGES["hop"] is BarrierStage.HOP
+    assert STAGES["trajectory"] is TrajectoryStage.TRAJECTORY
+    assert SPLITS["proximal"] is BarrierSplit.PROXIMAL
+    assert SPLITS["withheld"] is TrajectorySplit.WITHHELD
 
 
 def test_modules_and_functions_stay_small():

@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from hyperal.barriers.config import ConfigError, parse_barrier_config
 from hyperal.barriers.learn import RUN, BarrierCampaign, barrier_metrics
+from hyperal.barriers.records import BarrierSplit, BarrierStage, HopWhere
 from hyperal.cli.main import app
 from hyperal.models.checkpoint import read_manifest
-from hyperal.runs.query import Where
-from hyperal.runs.records import OracleStatus, Split, Stage
+from hyperal.runs.records import OracleStatus, Split
 from hyperal.runs.store import Store
 
 TINY = {
@@ -68,7 +68,7 @@ def test_every_loop_is_recorded_and_the_random_set_is_frozen(finished):
     data, metrics = finished
     store = Store(data["store"])
     assert [m.loop for m in metrics] == [0, 1, 2]
-    random = store.rows(Where(run=RUN, split=Split.RANDOM))
+    random = store.rows(HopWhere(run=RUN, split=BarrierSplit.RANDOM))
     assert {r.loop for r in random} == {0} and len(random) == 2 * 3  # 3 points each
     # the same oracle barriers, the same structures, at every loop
     assert all(m.barrier_oracle == metrics[0].barrier_oracle for m in metrics)
@@ -96,11 +96,11 @@ def test_both_triage_rules_recomputed_from_the_labels(finished):
     manifest = read_manifest(store.checkpoint_path(2, RUN))
     trained = set(manifest.extra["training_names"])
     kinds, off_count = {}, 0
-    for row in store.rows(Where(run=RUN, point="saddle", status=OracleStatus.OK)):
+    for row in store.rows(HopWhere(run=RUN, point="saddle", status=OracleStatus.OK)):
         if row.loop == 0:
             continue
         (start,) = store.rows(
-            Where(run=RUN, loop=row.loop, start_index=row.start_index, point="start")
+            HopWhere(run=RUN, loop=row.loop, start_index=row.start_index, point="start")
         )
         assert start.oracle_status == "ok"
         force = float(np.max(np.linalg.norm(row.forces, axis=1)))
@@ -134,15 +134,17 @@ def test_force_rule_only_labels_no_start(tmp_path):
     data = tiny(tmp_path, loops=1, triage={"barrier_error_eV": None})
     (_, last) = BarrierCampaign(parse_barrier_config(data)).run()
     store = Store(data["store"])
-    starts = store.rows(Where(run=RUN, loop=1, point="start"))
+    starts = store.rows(HopWhere(run=RUN, loop=1, point="start"))
     assert all(r.triage == "instability" for r in starts)  # unrelaxed, trains
-    saddles = store.rows(Where(run=RUN, loop=1, point="saddle", status=OracleStatus.OK))
+    saddles = store.rows(
+        HopWhere(run=RUN, loop=1, point="saddle", status=OracleStatus.OK)
+    )
     assert saddles and {r.triage for r in saddles} <= {"artifactual", "proximal"}
     assert not any(r.get("barrier_off") for r in saddles)
     assert last.counts["barrier_off"] == 0 and not last.counts.get("energy")
     # the labels paid after loop 0: one per saddle and instability
-    labelled = store.count(Where(loop=1, run=RUN, status=OracleStatus.OK))
-    labelled += store.count(Where(loop=1, run=RUN, status=OracleStatus.FAILED))
+    labelled = store.count(HopWhere(loop=1, run=RUN, status=OracleStatus.OK))
+    labelled += store.count(HopWhere(loop=1, run=RUN, status=OracleStatus.FAILED))
     assert last.oracle_calls - metrics_calls(store, 0) == labelled
     assert labelled == len(saddles) + len(starts)
 
@@ -167,7 +169,7 @@ def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
     data = tiny(tmp_path, loops=1, starts=4)
     BarrierCampaign(parse_barrier_config(data)).run()
     store = Store(data["store"])
-    unstable_rows = store.rows(Where(run=RUN, loop=1, triage="instability"))
+    unstable_rows = store.rows(HopWhere(run=RUN, loop=1, triage="instability"))
     assert unstable_rows
     drawn = {r.start_index: r for r in unstable_rows}
     for row in unstable_rows:
@@ -176,7 +178,7 @@ def test_instabilities_enter_training_unrelaxed(tmp_path, monkeypatch):
     trained = set(read_manifest(store.checkpoint_path(1, RUN)).extra["training_names"])
     assert {r.name for r in drawn.values()} <= trained
     # each instability's collapse frame is labelled and trains beside it
-    edges = store.rows(Where(run=RUN, loop=1, point="collapse"))
+    edges = store.rows(HopWhere(run=RUN, loop=1, point="collapse"))
     assert {r.start_index for r in edges} == set(drawn)
     for row in edges:
         assert row.triage == "collapse" and row.split == "train"
@@ -234,13 +236,13 @@ def test_a_killed_barrier_campaign_resumes_without_loss_or_duplicates(tmp_path):
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     store = Store(data["store"])
-    while time.time() < deadline and not store.count(Where(loop=1, run=RUN)):
+    while time.time() < deadline and not store.count(HopWhere(loop=1, run=RUN)):
         time.sleep(0.2)
     run.send_signal(signal.SIGKILL)
     run.wait()
     before = {
         r.name: (r.energy, r.forces.tobytes())
-        for r in store.rows(Where(status=OracleStatus.OK))
+        for r in store.rows(HopWhere(status=OracleStatus.OK))
     }
     assert before
     done = subprocess.run(command, capture_output=True, text=True)
@@ -449,7 +451,7 @@ def test_streamed_labels_give_the_same_barrier_campaign(tmp_path):
     assert StageKind.LABEL in loop_1[:last_search]
 
     def rows(path):
-        return {r.name: r for r in Store(path).rows(Where(run=RUN, max_loop=1))}
+        return {r.name: r for r in Store(path).rows(HopWhere(run=RUN, max_loop=1))}
 
     mine, theirs = rows(data["store"]), rows(in_turn["store"])
     assert mine.keys() == theirs.keys()
@@ -479,7 +481,7 @@ def test_oracle_cost_is_counted_in_calls_and_atoms_per_cell_size(finished):
     store = Store(data["store"])
     for m in metrics:
         calls = atoms = 0
-        for row in store.rows(Where(max_loop=m.loop, run=RUN)):
+        for row in store.rows(HopWhere(max_loop=m.loop, run=RUN)):
             if row.get("search_calls"):
                 calls += row.search_calls
                 atoms += row.search_calls * row.natoms
@@ -603,9 +605,11 @@ def test_initial_data_from_an_earlier_campaign(finished, tmp_path):
     )
     metrics = BarrierCampaign(parse_barrier_config(new)).run()
     store = Store(new["store"])
-    imported = store.rows(Where(run=RUN, stage=Stage.IMPORTED))
+    imported = store.rows(HopWhere(run=RUN, stage=BarrierStage.IMPORTED))
     assert [r.imported_from.split("#")[1] for r in imported] == fitted
-    originals = {r.name: r for r in source.rows(Where(run=RUN, status=OracleStatus.OK))}
+    originals = {
+        r.name: r for r in source.rows(HopWhere(run=RUN, status=OracleStatus.OK))
+    }
     for row in imported:
         original = originals[row.imported_from.split("#")[1]]
         assert row.energy == original.energy and row.split == "train"
@@ -616,7 +620,7 @@ def test_initial_data_from_an_earlier_campaign(finished, tmp_path):
     assert {r.source_loop for r in imported} == {2}
     # the imported labels were paid for elsewhere: loop 0 paid for the random
     # hop's search only
-    (search,) = store.rows(Where(has="search_calls", run=RUN))
+    (search,) = store.rows(HopWhere(has="search_calls", run=RUN))
     assert metrics[0].oracle_calls == search.search_calls
     # mismatches are one line each, before any oracle call
     other = {**new, "store": str(tmp_path / "c.db")}
@@ -674,11 +678,16 @@ def test_a_random_hop_without_a_trusted_oracle_barrier_is_left_out(
     monkeypatch.setattr(tasks, "find_saddle", spoiled)
     metrics = BarrierCampaign(config).run()
     store = Store(data["store"])
-    left = store.rows(Where(run=RUN, loop=0, drawn_as="random", split=Split.NONE))
+    left = store.rows(HopWhere(run=RUN, loop=0, drawn_as="random", split=Split.NONE))
     assert {r.point for r in left} == {"start", "saddle", "end"}
     assert all(r.oracle_status == "ok" for r in left)  # labels kept
     assert (
-        len(store.rows(Where(run=RUN, loop=0, point="saddle", split=Split.RANDOM))) == 1
+        len(
+            store.rows(
+                HopWhere(run=RUN, loop=0, point="saddle", split=BarrierSplit.RANDOM)
+            )
+        )
+        == 1
     )
     assert all(len(m.barrier_oracle) == 1 for m in metrics)
     assert metrics[-1].counts["random_untrusted"] == 1
@@ -698,7 +707,7 @@ def test_the_plan_bounds_the_calls_a_barrier_campaign_paid(finished):
     assert plan.bound == "≥" and set(planned) == set(range(cfg.loops + 1))
     searches = cfg.initial.train + cfg.initial.random_set
     assert planned[0] == SEARCH_FLOOR * searches
-    assert store.oracle_calls(Where(run=RUN, loop=0)) >= planned[0]
+    assert store.oracle_calls(HopWhere(run=RUN, loop=0)) >= planned[0]
     for loop in range(1, cfg.loops + 1):
-        paid = store.oracle_calls(Where(run=RUN, loop=loop))
+        paid = store.oracle_calls(HopWhere(run=RUN, loop=loop))
         assert paid <= planned[loop], (loop, paid, planned[loop])

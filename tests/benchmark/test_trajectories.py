@@ -19,6 +19,8 @@ from hyperal.benchmark import load_benchmark
 from hyperal.benchmark.trajectories import (
     MIXED,
     TrajectoryBenchmark,
+    TrajectorySplit,
+    TrajectoryStage,
     oracle_trajectory,
     spaced,
     trajectory_run,
@@ -31,7 +33,7 @@ from hyperal.labels import reference
 from hyperal.models.checkpoint import read_manifest
 from hyperal.oracle import Oracle
 from hyperal.runs.query import Where
-from hyperal.runs.records import Split, Stage
+from hyperal.runs.records import Split
 from hyperal.runs.settings import ConfigError
 from hyperal.runs.store import Store
 from hyperal.runs.tasks import predict
@@ -96,7 +98,9 @@ def finished(tmp_path_factory):
 
 
 def _rows(store, source, r=0):
-    return store.rows(Where(stage=Stage.TRAJECTORY, run=trajectory_run(r, source)))
+    return store.rows(
+        Where(stage=TrajectoryStage.TRAJECTORY, run=trajectory_run(r, source))
+    )
 
 
 def test_every_oracle_call_is_stored_with_its_true_label(finished):
@@ -194,7 +198,7 @@ def test_the_error_table_is_the_committee_on_the_withheld_frames(finished):
     # the user's test file is one more frozen set, kept out of the mixed one
     assert results.errors["ce", "test_file"][0][1].count == 2
     # by hand: the md committee on the dimer's withheld frames
-    frames = TrajectoryBenchmark.frames_of(store, 0, "dimer", Split.WITHHELD)
+    frames = TrajectoryBenchmark.frames_of(store, 0, "dimer", TrajectorySplit.WITHHELD)
     assert frames and all(a.info["split"] == "withheld" for a in frames)
     preds = predict(str(store.checkpoint_path(0, trajectory_run(0, "md"))), frames)
     diff = np.concatenate(
@@ -204,7 +208,8 @@ def test_the_error_table_is_the_committee_on_the_withheld_frames(finished):
     ((_, stored),) = results.errors["md", "dimer"]
     assert stored.force_rmse_meV_A == pytest.approx(rmse, rel=1e-6)
     mixed = sum(
-        len(TrajectoryBenchmark.frames_of(store, 0, s, Split.WITHHELD)) for s in SOURCES
+        len(TrajectoryBenchmark.frames_of(store, 0, s, TrajectorySplit.WITHHELD))
+        for s in SOURCES
     )
     assert results.errors["md", MIXED][0][1].count == mixed
     # paired: the ce committee's error over md's on the same set and replicate
@@ -248,13 +253,17 @@ def test_a_rerun_pays_nothing_and_a_lost_trajectory_is_run_again(finished, tmp_p
     shutil.copytree(f"{store.path}.checkpoints", tmp_path / "copy.db.checkpoints")
     copy = bench.model_copy(update={"store": str(tmp_path / "copy.db")})
     saved = Store(copy.store)
-    before = {row.name: row.id for row in saved.rows(Where(stage=Stage.TRAJECTORY))}
+    before = {
+        row.name: row.id for row in saved.rows(Where(stage=TrajectoryStage.TRAJECTORY))
+    }
     manifest = saved.checkpoint_path(0, trajectory_run(0, "ce")) / "manifest.json"
     stamp = manifest.stat().st_mtime_ns
     lost = [row.id for row in _rows(saved, "dimer") if row.start_index == 2]
     saved.db.delete(lost)  # killed before that trajectory was written
     TrajectoryBenchmark(copy, base).run()
-    after = {row.name: row.id for row in saved.rows(Where(stage=Stage.TRAJECTORY))}
+    after = {
+        row.name: row.id for row in saved.rows(Where(stage=TrajectoryStage.TRAJECTORY))
+    }
     assert set(after) == set(before)
     again = [n for n in after if after[n] != before[n]]
     assert again and all(f"{trajectory_run(0, 'dimer')}:traj-2-" in n for n in again)

@@ -7,8 +7,8 @@ import pytest
 from ase.calculators.emt import EMT
 
 from hyperal.oracle import Label, Oracle
-from hyperal.runs.query import Where
-from hyperal.runs.records import OracleStatus
+from hyperal.runs.query import Row, Where
+from hyperal.runs.records import OracleStatus, Split, Stage
 from hyperal.runs.results import LoopMetrics
 from hyperal.runs.store import Store
 from tests.helpers import rattled_cuni
@@ -68,16 +68,17 @@ def test_store_round_trip(tmp_path):
     a, b = rattled_cuni(seed=1), rattled_cuni(seed=2)
     ids = store.add(
         [
-            (a, {"name": "a", "loop": 1, "stage": "start", "split": "difficult"}),
+            (a, Row("a", "main", Stage.START, 1, Split.DIFFICULT)),
             (
                 b,
-                {
-                    "name": "b",
-                    "loop": 1,
-                    "stage": "selected",
-                    "split": "train",
-                    "uncertainty": 0.3,
-                },
+                Row(
+                    "b",
+                    "main",
+                    Stage.SELECTED,
+                    1,
+                    Split.TRAIN,
+                    about={"uncertainty": 0.3},
+                ),
             ),
         ]
     )
@@ -107,7 +108,7 @@ def test_store_round_trip(tmp_path):
     assert store.metrics(run="other") == [other]
     assert store.metrics() == [first]
     with pytest.raises(ValueError, match="split"):
-        store.add([(a, {"name": "c", "split": "validation"})])
+        store.add([(a, Row("c", "main", Stage.START, 1, "validation"))])
 
 
 def test_the_structure_key_tells_species_apart():
@@ -133,8 +134,8 @@ def test_a_label_is_not_reused_for_other_species(tmp_path):
     b.numbers = b.numbers[::-1]
     first, second = store.add(
         [
-            (a, {"name": "a", "oracle_status": "pending"}),
-            (b, {"name": "b", "oracle_status": "pending"}),
+            (a, Row("a", "main", Stage.START, 0)),
+            (b, Row("b", "main", Stage.START, 0)),
         ]
     )
     store.record_label(first, Oracle("emt").label(a))

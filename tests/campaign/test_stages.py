@@ -16,7 +16,7 @@ from hyperal.models.checkpoint import read_manifest
 from hyperal.oracle import Oracle
 from hyperal.runs import InProcessExecutor, StageContext, Store
 from hyperal.runs.evaluate import Labelled, Prediction, summarise
-from hyperal.runs.query import Where
+from hyperal.runs.query import Row, Where
 from hyperal.runs.records import Split, Stage
 from hyperal.runs.stages import fit
 from tests.campaign.conftest import tiny
@@ -286,9 +286,9 @@ def test_a_stored_label_is_reused_for_an_identical_structure(context):
     atoms = rattled_cuni(seed=3)
     first, second, other = store.add(
         [
-            (atoms, {"name": "a", "run": "r1", "oracle_status": "pending"}),
-            (atoms.copy(), {"name": "b", "run": "r2", "oracle_status": "pending"}),
-            (rattled_cuni(seed=4), {"name": "c", "run": "r2"}),
+            (atoms, Row("a", "r1", Stage.START, 0)),
+            (atoms.copy(), Row("b", "r2", Stage.START, 0)),
+            (rattled_cuni(seed=4), Row("c", "r2", Stage.START, 0)),
         ]
     )
     assert not store.reuse_label(first)  # nothing labelled yet

@@ -265,12 +265,14 @@ def test_a_store_killed_inside_a_transaction_opens_again(tmp_path):
     import subprocess
     import sys
 
-    from hyperal.runs import Store
+    from hyperal.runs import Row, Stage, Store
     from tests.helpers import rattled_cuni
 
     path = tmp_path / "campaign.db"
     store = Store(path)
-    store.add([(rattled_cuni(seed=k), {"name": f"s{k}"}) for k in range(3)])
+    store.add(
+        [(rattled_cuni(seed=k), Row(f"s{k}", "main", Stage.START, 0)) for k in range(3)]
+    )
     code = (
         "import os, sqlite3\n"
         f"db = sqlite3.connect({str(path)!r}, isolation_level=None)\n"

@@ -1,6 +1,7 @@
 """Diffusion-barrier tools: hop-path environments counted by symmetry
 (:mod:`hyperal.barriers.paths`) and the automated saddle search
-(:mod:`hyperal.barriers.saddle`, its legs in :mod:`hyperal.barriers.legs`)."""
+(:mod:`hyperal.barriers.saddle`, its legs in :mod:`hyperal.barriers.legs`),
+and the rows a barrier campaign writes (:mod:`hyperal.barriers.records`)."""
 
 from hyperal.barriers.cells import decorated_cell, describe
 from hyperal.barriers.counting import burnside
@@ -17,11 +18,16 @@ from hyperal.barriers.paths import (
     representatives,
     sample,
 )
+from hyperal.barriers.records import BarrierSplit, BarrierStage, HopRow, HopWhere
 from hyperal.barriers.saddle import SaddleResult, find_saddle
 
 __all__ = [
     "CONVENTIONS",
+    "BarrierSplit",
+    "BarrierStage",
     "HopCase",
+    "HopRow",
+    "HopWhere",
     "PathEnvironment",
     "SaddleOptions",
     "SaddleResult",

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from hyperal.barriers.config import BarrierConfig
 from hyperal.barriers.metrics import BarrierMetrics, barrier_metrics, evaluate_barriers
+from hyperal.barriers.records import BarrierSplit, BarrierStage
 from hyperal.barriers.stages import (
     import_campaign,
     initial_barriers,
@@ -50,10 +51,7 @@ from hyperal.barriers.stages import (
 from hyperal.barriers.tasks import RUN
 from hyperal.models.checkpoint import damage
 from hyperal.runs.context import StageContext
-from hyperal.runs.records import (
-    Split,
-    Stage,
-)
+from hyperal.runs.records import Split
 from hyperal.runs.runner import RunPlan, open_run
 from hyperal.runs.stages import (
     fit,
@@ -88,9 +86,9 @@ def barrier_loop(ctx: StageContext[BarrierConfig], loop: int, checkpoint: Path) 
     # labels stream while the searches run (given a labeller); each
     # label_pending labels what is left and waits for its split's in flight
     search_saddles(ctx, loop, checkpoint)
-    label_pending(ctx, loop, stage=Stage.HOP, split=Split.TRAIN)
-    label_pending(ctx, loop, stage=Stage.HOP, split=Split.NONE)
-    label_pending(ctx, loop, stage=Stage.HOP, split=Split.TAIL)
+    label_pending(ctx, loop, stage=BarrierStage.HOP, split=Split.TRAIN)
+    label_pending(ctx, loop, stage=BarrierStage.HOP, split=Split.NONE)
+    label_pending(ctx, loop, stage=BarrierStage.HOP, split=BarrierSplit.TAIL)
     stop_if_all_failed(ctx, loop)
     sort_saddles(ctx, loop)
     new = fit(ctx, loop, init=warm_start(ctx, loop))

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from hyperal.barriers.config import BarrierConfig
+from hyperal.barriers.records import BarrierSplit, BarrierStage, HopWhere
 from hyperal.barriers.statistics import (
     BarrierErrors,
     barrier_errors,
@@ -21,12 +22,7 @@ from hyperal.barriers.tasks import RUN, mlip_barrier
 from hyperal.runs.context import StageContext
 from hyperal.runs.flow import completed
 from hyperal.runs.progress import StageKind
-from hyperal.runs.query import Where
-from hyperal.runs.records import (
-    OracleStatus,
-    Split,
-    Stage,
-)
+from hyperal.runs.records import OracleStatus, Split
 from hyperal.runs.results import SplitErrors
 from hyperal.runs.stages import (
     errors_of,
@@ -99,7 +95,7 @@ def _cost_by_cell_size(store, run: str, loop: int) -> dict[str, dict]:
         entry["oracle_calls"] += calls
         entry["oracle_atoms"] += calls * row.natoms
 
-    upto = Where(run=run, max_loop=loop)
+    upto = HopWhere(run=run, max_loop=loop)
     for row in store.rows(upto.replace(has="search_calls")):
         add(row, int(row.search_calls))
     for status in (OracleStatus.OK, OracleStatus.FAILED):
@@ -119,7 +115,7 @@ def _committee_barriers(
     ends = {
         (row.start_index, row.point): row.toatoms()
         for row in ctx.store.rows(
-            Where(run=run, loop=0, stage=Stage.HOP, split=Split.RANDOM)
+            HopWhere(run=run, loop=0, stage=BarrierStage.HOP, split=BarrierSplit.RANDOM)
         )
     }
     options = ctx.config.saddle
@@ -143,7 +139,7 @@ def _triage_counts(store, run: str, loop: int) -> dict[str, int]:
     """Up to ``loop``: committee saddles per triage outcome, those the energy
     rule fired on, failed oracle calls, and random hops without a trusted
     oracle barrier."""
-    upto = Where(run=run, max_loop=loop)
+    upto = HopWhere(run=run, max_loop=loop)
     counts: dict[str, int] = {}
     for row in store.rows(upto.replace(has="triage")):
         counts[row.triage] = counts.get(row.triage, 0) + 1
@@ -153,7 +149,7 @@ def _triage_counts(store, run: str, loop: int) -> dict[str, int]:
     counts["oracle_failures"] = store.count(upto.replace(status=OracleStatus.FAILED))
     # random hops whose oracle search gave no barrier to trust (left out)
     counts["random_untrusted"] = store.count(
-        Where(run=run, loop=0, point="saddle", drawn_as="random", split=Split.NONE)
+        HopWhere(run=run, loop=0, point="saddle", drawn_as="random", split=Split.NONE)
     )
     return counts
 
@@ -167,20 +163,26 @@ def evaluate_barriers(
     store, run = ctx.store, ctx.run
     ctx.report(loop, StageKind.EVALUATE, 0, 1)
     tests = {}
-    for split in (Split.PROXIMAL, Split.TAIL):
+    for split in (BarrierSplit.PROXIMAL, BarrierSplit.TAIL):
         images = store.labelled(split=split, max_loop=loop, runs=[run])
         errors = errors_on(ctx, loop, checkpoint, images)
         if errors is not None:
             tests[split.value] = errors
     # the random set is predicted once: its errors overall and per cell size
-    random = store.labelled(split=Split.RANDOM, max_loop=0, runs=[run])
+    random = store.labelled(split=BarrierSplit.RANDOM, max_loop=0, runs=[run])
     predicted = predictions_on(ctx, checkpoint, random) if random else []
     if random:
-        tests[Split.RANDOM.value] = errors_of(
+        tests[BarrierSplit.RANDOM.value] = errors_of(
             random, predicted, loop, ctx.config.calibration
         )
     saddles = store.rows(
-        Where(run=run, loop=0, stage=Stage.HOP, point="saddle", split=Split.RANDOM)
+        HopWhere(
+            run=run,
+            loop=0,
+            stage=BarrierStage.HOP,
+            point="saddle",
+            split=BarrierSplit.RANDOM,
+        )
     )
     found = _committee_barriers(ctx, checkpoint, saddles)
     oracle = [float(row.barrier_oracle) for row in saddles]
@@ -229,7 +231,7 @@ def evaluate_barriers(
         by_cell_size=by_size,
     )
     store.put_data(
-        Stage.BARRIER_METRICS,
+        BarrierStage.BARRIER_METRICS,
         f"{run}:barrier-metrics-{loop}",
         run,
         loop,
@@ -243,5 +245,5 @@ def barrier_metrics(store, run: str = RUN) -> list[BarrierMetrics]:
     """Per-loop figures of a barrier campaign, loop order."""
     return [
         BarrierMetrics.model_validate(row.data["metrics"])
-        for row in store.data_rows(Stage.BARRIER_METRICS, run)
+        for row in store.data_rows(BarrierStage.BARRIER_METRICS, run)
     ]

@@ -13,6 +13,13 @@ from ase import Atoms
 
 from hyperal.barriers.config import BarrierConfig
 from hyperal.barriers.hops import draw_hops, iter_hops
+from hyperal.barriers.records import (
+    BarrierSplit,
+    BarrierStage,
+    HopRow,
+    hop_name,
+    imported_name,
+)
 from hyperal.barriers.source import open_source, source_training
 from hyperal.barriers.tasks import (
     POINTS,
@@ -26,14 +33,8 @@ from hyperal.models.protocol import predict
 from hyperal.oracle import Label
 from hyperal.runs.context import StageContext
 from hyperal.runs.progress import StageKind
-from hyperal.runs.query import Where
-from hyperal.runs.records import (
-    OracleStatus,
-    Split,
-    Stage,
-    hop_name,
-    imported_name,
-)
+from hyperal.runs.query import Row, Where
+from hyperal.runs.records import OracleStatus, Split
 from hyperal.runs.seeds import stream
 from hyperal.runs.stages import (
     label_in_background,
@@ -43,27 +44,35 @@ from hyperal.runs.store import display_url
 from hyperal.runs.tasks import committee
 
 
-def _pairs(ctx, loop, index, point, atoms, **extra) -> dict:
-    return {
-        "name": hop_name(ctx.run, loop, index, point),
-        "run": ctx.run,
-        "loop": loop,
-        "stage": Stage.HOP.value,
-        "start_index": index,
-        "point": point,
-        "source": f"hop_{point}",
-        "hop": atoms.info.get("hop", ""),
-        # ase.db refuses a string that reads as a number: keep it text
-        "decoration": "d" + str(atoms.info.get("decoration", "")),
-        "hopping": atoms.info.get("hopping", ""),
-        "cell_size": atoms.info.get("cell_size", ""),
-        **{
-            key: float(atoms.info[key])
-            for key in ("linear_strain", "von_mises_strain")
-            if key in atoms.info
+def _hop_row(ctx, loop, index, point, atoms, *, split=Split.NONE, **keys) -> HopRow:
+    """The row of point ``point`` of hop ``index``: its typed keys
+    (``status``, ``drawn_as``, ``triage``) from ``keys``, the rest describe
+    it."""
+    typed = {k: keys.pop(k) for k in ("status", "drawn_as", "triage") if k in keys}
+    return HopRow(
+        hop_name(ctx.run, loop, index, point),
+        ctx.run,
+        BarrierStage.HOP,
+        loop,
+        split,
+        start_index=index,
+        point=point,
+        about={
+            "source": f"hop_{point}",
+            "hop": atoms.info.get("hop", ""),
+            # ase.db refuses a string that reads as a number: keep it text
+            "decoration": "d" + str(atoms.info.get("decoration", "")),
+            "hopping": atoms.info.get("hopping", ""),
+            "cell_size": atoms.info.get("cell_size", ""),
+            **{
+                key: float(atoms.info[key])
+                for key in ("linear_strain", "von_mises_strain")
+                if key in atoms.info
+            },
+            **keys,
         },
-        **extra,
-    }
+        **typed,
+    )
 
 
 def _add_and_stream(ctx: StageContext[BarrierConfig], loop: int, entries: list) -> None:
@@ -74,16 +83,15 @@ def _add_and_stream(ctx: StageContext[BarrierConfig], loop: int, entries: list) 
     ids = ctx.store.add(entries)
     if ctx.labeller is None:
         return
-    pending = OracleStatus.PENDING.value
-    for row_id, (atoms, pairs) in zip(ids, entries, strict=True):
-        if pairs.get("oracle_status", pending) == pending:
-            label_in_background(ctx, loop, row_id, atoms, Split(pairs["split"]))
+    for row_id, (atoms, row) in zip(ids, entries, strict=True):
+        if row.status == OracleStatus.PENDING:
+            label_in_background(ctx, loop, row_id, atoms, row.split)
 
 
 def _have(ctx, loop) -> set[int]:
     return {
         row.start_index
-        for row in ctx.store.rows(Where(loop=loop, run=ctx.run, stage=Stage.HOP))
+        for row in ctx.store.rows(Where(loop=loop, run=ctx.run, stage=BarrierStage.HOP))
     }
 
 
@@ -96,7 +104,7 @@ def import_campaign(ctx: StageContext[BarrierConfig]):
         return None
     # a rerun continues from the loop imported (every imported row names
     # it), even when the source campaign has finished more loops since
-    done = ctx.store.first(Where(run=ctx.run, stage=Stage.IMPORTED))
+    done = ctx.store.first(Where(run=ctx.run, stage=BarrierStage.IMPORTED))
     source = open_source(ctx.config, loop=None if done is None else done.source_loop)
     if done is not None:
         return source
@@ -110,18 +118,22 @@ def import_campaign(ctx: StageContext[BarrierConfig]):
             stress=results.get("stress"),
             oracle=atoms.info.get("oracle", ""),
         )
-        pairs = {
-            "name": imported_name(ctx.run, k),
-            "run": ctx.run,
-            "loop": 0,
-            "stage": Stage.IMPORTED.value,
-            "frame": k,
-            "split": Split.TRAIN.value,
-            "source": atoms.info.get("source", "imported"),
-            "imported_from": f"{display_url(source.store.path)}#{atoms.info['name']}",
-            "source_loop": source.loop,
-        }
-        entries.append((atoms, pairs, label))
+        row = Row(
+            imported_name(ctx.run, k),
+            ctx.run,
+            BarrierStage.IMPORTED,
+            0,
+            Split.TRAIN,
+            frame=k,
+            about={
+                "source": atoms.info.get("source", "imported"),
+                "imported_from": (
+                    f"{display_url(source.store.path)}#{atoms.info['name']}"
+                ),
+                "source_loop": source.loop,
+            },
+        )
+        entries.append((atoms, row, label))
     ctx.store.add(entries)
     ctx.report(0, StageKind.INITIAL, 1, 1, f"{len(entries)} labels imported")
     return source
@@ -132,7 +144,9 @@ def initial_barriers(ctx: StageContext[BarrierConfig]) -> int:
     hops; each hop's three labelled points stored together."""
     cfg = ctx.config
     hops = [(h, Split.TRAIN) for h in draw_hops(cfg, 0, cfg.initial.train, 1)]
-    hops += [(h, Split.RANDOM) for h in draw_hops(cfg, 0, cfg.initial.random_set, 2)]
+    hops += [
+        (h, BarrierSplit.RANDOM) for h in draw_hops(cfg, 0, cfg.initial.random_set, 2)
+    ]
     have = _have(ctx, 0)
     todo = [i for i in range(len(hops)) if i not in have]
     options = cfg.saddle
@@ -148,7 +162,7 @@ def initial_barriers(ctx: StageContext[BarrierConfig]) -> int:
         entries = [
             (
                 atoms,
-                _pairs(
+                _hop_row(
                     ctx,
                     0,
                     i,
@@ -158,7 +172,7 @@ def initial_barriers(ctx: StageContext[BarrierConfig]) -> int:
                         Split.TRAIN
                         if split == Split.TRAIN and k % stride == 0
                         else Split.NONE
-                    ).value,
+                    ),
                     from_search=1,
                 ),
                 label,
@@ -166,11 +180,9 @@ def initial_barriers(ctx: StageContext[BarrierConfig]) -> int:
             for k, (atoms, label) in enumerate(path)
         ]
         if result is None:
-            pairs = _pairs(
-                ctx, 0, i, "start", start, split=Split.NONE.value, search_calls=paid
-            )
+            row = _hop_row(ctx, 0, i, "start", start, search_calls=paid)
             entries.append(
-                (start, pairs, Label("failed", reason=failure, oracle=ctx.oracle.name))
+                (start, row, Label("failed", reason=failure, oracle=ctx.oracle.name))
             )
         else:
             # a random hop whose oracle search gives no barrier to trust (not
@@ -179,14 +191,14 @@ def initial_barriers(ctx: StageContext[BarrierConfig]) -> int:
             # random set; a training hop's labels train either way
             usable = split == Split.TRAIN or result.ok
             common = {
-                "split": (split if usable else Split.NONE).value,
+                "split": split if usable else Split.NONE,
                 "barrier_oracle": float(result.barrier_forward),
                 "connects": int(result.connects),
                 "converged": int(result.converged),
                 "method": result.method,
                 "intermediates": len(result.intermediates),
                 "from_search": 1,
-                "drawn_as": split.value,
+                "drawn_as": split,
             }
             if not result.ok:
                 common["search_reason"] = untrusted_reason(result)
@@ -197,7 +209,7 @@ def initial_barriers(ctx: StageContext[BarrierConfig]) -> int:
                 if point == "saddle":
                     extra["search_calls"] = paid
                 entries.append(
-                    (atoms, _pairs(ctx, 0, i, point, atoms, **extra), labels[point])
+                    (atoms, _hop_row(ctx, 0, i, point, atoms, **extra), labels[point])
                 )
         ctx.store.add(entries)  # a search's labels arrive together: one write
         ctx.report(0, StageKind.INITIAL, n, len(todo), "oracle saddle searches")
@@ -256,6 +268,73 @@ def choose_hops(
     return [*picked.train, *picked.test]
 
 
+def _unstable_entries(ctx, loop, i, start, why, collapse) -> list:
+    """A committee search whose ends did not relax: its start trains, and
+    the edge of the committee's hole (``collapse``), labelled, trains too."""
+    row = _hop_row(
+        ctx,
+        loop,
+        i,
+        "start",
+        start,
+        split=Split.TRAIN,
+        triage="instability",
+        reason=why[:200],
+    )
+    entries = [(start, row)]
+    if collapse is not None:
+        row = _hop_row(
+            ctx,
+            loop,
+            i,
+            "collapse",
+            collapse,
+            split=Split.TRAIN,
+            triage="collapse",
+            closest_A=closest_pair(collapse),
+        )
+        entries.append((collapse, row))
+    return entries
+
+
+def _saddle_entries(ctx, loop, i, start, result, force) -> list:
+    """A committee saddle to label — or blocked (atoms too close, or the
+    committee's force too large), skipped with the reason — and, for the
+    energy rule, the committee's relaxed start to label beside it."""
+    triage = ctx.config.triage
+    saddle = result.saddle.copy()
+    saddle.info.update(start.info)
+    row = _hop_row(
+        ctx,
+        loop,
+        i,
+        "saddle",
+        saddle,
+        barrier_mlip=float(result.barrier_forward),
+        connects=int(result.connects),
+        method=result.method,
+        mlip_max_force=float(force),
+    )
+    closest = closest_pair(saddle)
+    blocked = closest < triage.min_distance_A or force > triage.max_force_eV_A
+    if blocked:
+        row = row.replace(
+            status=OracleStatus.SKIPPED,
+            triage="blocked",
+            reason=f"blocked: closest atoms {closest:.2f} Å, "
+            f"committee max force {force:.1f} eV/Å",
+        )
+    entries = [(saddle, row)]
+    if not blocked and triage.barrier_error_eV is not None:
+        # the energy rule needs the oracle's energy at the committee's
+        # relaxed start too: the oracle barrier at the committee's two
+        # structures, against the committee's (sort_saddles)
+        relaxed = result.start.copy()
+        relaxed.info.update(start.info)
+        entries.append((relaxed, _hop_row(ctx, loop, i, "start", relaxed)))
+    return entries
+
+
 def search_saddles(
     ctx: StageContext[BarrierConfig], loop: int, checkpoint: Path
 ) -> int:
@@ -273,8 +352,8 @@ def search_saddles(
     tests = [i for i, h in enumerate(hops) if h.info.get("tail_test")]
     for i in tests:
         if i not in have:
-            pairs = _pairs(ctx, loop, i, "start", hops[i], split=Split.TAIL.value)
-            _add_and_stream(ctx, loop, [(hops[i], pairs)])
+            row = _hop_row(ctx, loop, i, "start", hops[i], split=BarrierSplit.TAIL)
+            _add_and_stream(ctx, loop, [(hops[i], row)])
     have = _have(ctx, loop)
     todo = [i for i in range(len(hops)) if i not in have and i not in tests]
     options = cfg.saddle
@@ -287,72 +366,13 @@ def search_saddles(
         ctx.flow.completed(ctx.executor, calls), 1
     ):
         start = hops[i]
-        unstable = result is None or not result.ends_relaxed
-        if unstable:
-            why = failure or result.reason
-            pairs = _pairs(
-                ctx,
-                loop,
-                i,
-                "start",
-                start,
-                split=Split.TRAIN.value,
-                triage="instability",
-                reason=why[:200],
+        if result is None or not result.ends_relaxed:
+            entries = _unstable_entries(
+                ctx, loop, i, start, failure or result.reason, collapse
             )
-            entries = [(start, pairs)]
-            if collapse is not None:
-                # the edge of the committee's hole, labelled: it trains too
-                pairs = _pairs(
-                    ctx,
-                    loop,
-                    i,
-                    "collapse",
-                    collapse,
-                    split=Split.TRAIN.value,
-                    triage="collapse",
-                    closest_A=closest_pair(collapse),
-                )
-                entries.append((collapse, pairs))
-            _add_and_stream(ctx, loop, entries)
         else:
-            saddle = result.saddle.copy()
-            saddle.info.update(start.info)
-            pairs = _pairs(
-                ctx,
-                loop,
-                i,
-                "saddle",
-                saddle,
-                split=Split.NONE.value,
-                barrier_mlip=float(result.barrier_forward),
-                connects=int(result.connects),
-                method=result.method,
-                mlip_max_force=float(force),
-            )
-            closest = closest_pair(saddle)
-            blocked = closest < triage.min_distance_A or force > triage.max_force_eV_A
-            if blocked:
-                pairs.update(
-                    oracle_status=OracleStatus.SKIPPED.value,
-                    triage="blocked",
-                    oracle_reason=f"blocked: closest atoms {closest:.2f} Å, "
-                    f"committee max force {force:.1f} eV/Å",
-                )
-            entries = [(saddle, pairs)]
-            if not blocked and triage.barrier_error_eV is not None:
-                # the energy rule needs the oracle's energy at the committee's
-                # relaxed start too: the oracle barrier at the committee's
-                # two structures, against the committee's (sort_saddles)
-                relaxed = result.start.copy()
-                relaxed.info.update(start.info)
-                entries.append(
-                    (
-                        relaxed,
-                        _pairs(ctx, loop, i, "start", relaxed, split=Split.NONE.value),
-                    )
-                )
-            _add_and_stream(ctx, loop, entries)
+            entries = _saddle_entries(ctx, loop, i, start, result, force)
+        _add_and_stream(ctx, loop, entries)
         ctx.report(loop, StageKind.EVOLVE, n, len(todo), "MLIP saddle searches")
     return len(todo)
 
@@ -374,7 +394,7 @@ def sort_saddles(ctx: StageContext[BarrierConfig], loop: int) -> None:
         Where(
             loop=loop,
             run=ctx.run,
-            stage=Stage.HOP,
+            stage=BarrierStage.HOP,
             status=OracleStatus.OK,
             split=Split.NONE,
         )
@@ -393,16 +413,14 @@ def sort_saddles(ctx: StageContext[BarrierConfig], loop: int) -> None:
             found = {"barrier_oracle_here": here, "barrier_error": error}
             off = abs(error) > triage.barrier_error_eV
             if off:
-                changes.append(
-                    (start.id, {"split": Split.TRAIN.value, "energy_start": 1})
-                )
+                changes.append((start.id, {"split": Split.TRAIN, "energy_start": 1}))
         kind = "artifactual" if by_force else "energy" if off else "proximal"
-        split = Split.TRAIN if by_force or off else Split.PROXIMAL
+        split = Split.TRAIN if by_force or off else BarrierSplit.PROXIMAL
         changes.append(
             (
                 row.id,
                 {
-                    "split": split.value,
+                    "split": split,
                     "triage": kind,
                     "oracle_max_force": force,
                     "barrier_off": int(off),

@@ -30,6 +30,7 @@ committee on unchanged test sets are kept.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 from ase import Atoms
@@ -45,13 +46,8 @@ from hyperal.runs.context import RunError, StageContext
 from hyperal.runs.fingerprint import fingerprint
 from hyperal.runs.flow import completed
 from hyperal.runs.progress import StageKind
-from hyperal.runs.query import Where
-from hyperal.runs.records import (
-    OracleStatus,
-    Split,
-    Stage,
-    trajectory_name,
-)
+from hyperal.runs.query import Row, Where
+from hyperal.runs.records import OracleStatus, Split, declare, row_name
 from hyperal.runs.results import FinalErrors
 from hyperal.runs.runner import RunPlan, open_run
 from hyperal.runs.seeds import task_seed
@@ -66,6 +62,27 @@ MIXED = "mixed"
 TEST_FILE = "test_file"
 #: Loops of the campaign's start generator searched for enough starts.
 MAX_START_LOOPS = 1000
+
+
+class TrajectoryStage(StrEnum):
+    """The trajectory benchmark's stage (declared to the kernel)."""
+
+    TRAJECTORY = "trajectory"  # a labelled call of an oracle trajectory
+
+
+class TrajectorySplit(StrEnum):
+    """The trajectory benchmark's held-out trajectories (declared)."""
+
+    WITHHELD = "withheld"  # oracle trajectories set aside for testing
+
+
+declare(stages=TrajectoryStage, splits=TrajectorySplit)
+
+
+def trajectory_name(run: str, start: int, call: int | None) -> str:
+    """Oracle call ``call`` of the trajectory from start ``start`` (None:
+    the record of a trajectory that labelled nothing)."""
+    return row_name(run, f"traj-{start}-{'none' if call is None else call}")
 
 
 def trajectory_run(replicate: int, source: str) -> str:
@@ -222,7 +239,10 @@ class TrajectoryBenchmark(Benchmark):
                 f"replicate {r}: no labelled training frame from "
                 f"{', '.join(empty)} (`hyperal status` lists oracle failures)"
             )
-        tests = {s: self.frames_of(ctx.store, r, s, Split.WITHHELD) for s in t.sources}
+        tests = {
+            s: self.frames_of(ctx.store, r, s, TrajectorySplit.WITHHELD)
+            for s in t.sources
+        }
         tests = {s: images for s, images in tests.items() if images}
         tests[MIXED] = [a for images in tests.values() for a in images]
         if self.bench.test_file:  # the user's frozen set, as in the benchmark
@@ -238,7 +258,7 @@ class TrajectoryBenchmark(Benchmark):
         store = ctx.store
         done = {
             row.start_index
-            for row in store.rows(Where(stage=Stage.TRAJECTORY, run=ctx.run))
+            for row in store.rows(Where(stage=TrajectoryStage.TRAJECTORY, run=ctx.run))
         }
         todo = [j for j in range(len(starts)) if j not in done]
         params = self.bench.source_params(source)
@@ -258,45 +278,39 @@ class TrajectoryBenchmark(Benchmark):
             for j in todo
         )
         for n, (j, trajectory) in enumerate(completed(ctx.executor, calls), 1):
-            split = Split.WITHHELD if j in withheld else Split.TRAIN
-            common = {
-                "run": ctx.run,
-                "loop": 0,
-                "stage": Stage.TRAJECTORY.value,
-                "source": starts[j].source,
-                "scheme": source,
-                "start_index": j,
-                "evolution": trajectory.status,
-            }
+            split = TrajectorySplit.WITHHELD if j in withheld else Split.TRAIN
+            record = Row(
+                trajectory_name(ctx.run, j, None),
+                ctx.run,
+                TrajectoryStage.TRAJECTORY,
+                0,
+                start_index=j,
+                about={
+                    "source": starts[j].source,
+                    "scheme": source,
+                    "evolution": trajectory.status,
+                },
+            )
             entries = []
             for k, (atoms, label, step) in enumerate(trajectory.calls):
-                pairs = {
-                    **common,
-                    "name": trajectory_name(ctx.run, j, k),
-                    "split": split.value if step >= 0 else Split.NONE.value,
-                    "frame": k,
-                    "step": step,
-                }
-                if k == 0:
-                    pairs.update(trajectory.motion, oracle_calls=trajectory.paid)
-                entries.append((atoms, pairs, label))
-            if not entries:  # nothing labelled: a record, so a rerun goes on
-                entries.append(
-                    (
-                        starts[j].atoms,
-                        {
-                            **common,
-                            "name": trajectory_name(ctx.run, j, None),
-                            "oracle_status": OracleStatus.SKIPPED.value,
-                            "oracle_reason": trajectory.reason[:500],
-                        },
-                    )
+                first = {**trajectory.motion, "oracle_calls": trajectory.paid}
+                row = record.replace(
+                    name=trajectory_name(ctx.run, j, k),
+                    split=split if step >= 0 else Split.NONE,
+                    frame=k,
+                    about={"step": step, **(first if k == 0 else {})},
                 )
+                entries.append((atoms, row, label))
+            if not entries:  # nothing labelled: a record, so a rerun goes on
+                skipped = record.replace(
+                    status=OracleStatus.SKIPPED, reason=trajectory.reason
+                )
+                entries.append((starts[j].atoms, skipped))
             store.add(entries)  # a trajectory's labels arrive together: one write
             ctx.report(0, StageKind.LABEL, n, len(todo), f"{source} trajectories")
 
     @staticmethod
-    def frames_of(store: Store, r: int, source: str, split: Split) -> list[Atoms]:
+    def frames_of(store: Store, r: int, source: str, split: StrEnum) -> list[Atoms]:
         """The labelled dynamics steps of ``source``'s trajectories of
         replicate ``r`` in ``split`` (train or withheld), in start and step
         order."""

@@ -12,14 +12,16 @@ import numpy as np
 
 from hyperal.benchmark.config import BenchmarkConfig
 from hyperal.benchmark.statistics import sample_std
-from hyperal.benchmark.trajectories import MIXED, TEST_FILE, trajectory_run
+from hyperal.benchmark.trajectories import (
+    MIXED,
+    TEST_FILE,
+    TrajectorySplit,
+    TrajectoryStage,
+    trajectory_run,
+)
 from hyperal.models.checkpoint import damage, read_manifest
 from hyperal.runs.query import Where
-from hyperal.runs.records import (
-    OracleStatus,
-    Split,
-    Stage,
-)
+from hyperal.runs.records import OracleStatus, Split
 from hyperal.runs.results import ErrorSummary
 from hyperal.runs.store import Store
 from hyperal.utils import write_csv
@@ -184,7 +186,7 @@ def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResu
         trajectories = 0
         for r in range(bench.replicates):
             run = trajectory_run(r, source)
-            rows = store.rows(Where(stage=Stage.TRAJECTORY, run=run))
+            rows = store.rows(Where(stage=TrajectoryStage.TRAJECTORY, run=run))
             failed += sum(row.oracle_status == OracleStatus.FAILED for row in rows)
             labels = Counter(
                 row.start_index
@@ -205,7 +207,7 @@ def collect_trajectories(store: Store, bench: BenchmarkConfig) -> TrajectoryResu
             ok = [row for row in rows if row.oracle_status == OracleStatus.OK]
             forces += [row.forces for row in ok if row.split == Split.TRAIN]
             train += sum(row.split == Split.TRAIN for row in ok)
-            held += sum(row.split == Split.WITHHELD for row in ok)
+            held += sum(row.split == TrajectorySplit.WITHHELD for row in ok)
             path = store.checkpoint_path(0, run)
             if not damage(path):
                 fitted.append(len(read_manifest(path).extra.get("training_names", [])))

@@ -15,7 +15,7 @@ from hyperal.committee.grade import ExtrapolationGrade
 from hyperal.evolve.select import RedundancyFilter, select_batch
 from hyperal.evolve.window import trust_window_draw
 from hyperal.runs.context import StageContext
-from hyperal.runs.query import Where
+from hyperal.runs.query import ROW_FIELDS, Row, Where
 from hyperal.runs.records import (
     OracleStatus,
     Split,
@@ -37,10 +37,19 @@ def task_selection(selection, audit: bool) -> dict:
     return {**selection.limits(), **({"rule": "random"} if audit else {})}
 
 
-def row_pairs(
-    ctx: StageContext[CampaignConfig], loop: int, stage: Stage, **pairs
-) -> dict:
-    return {"run": ctx.run, "loop": loop, "stage": stage.value, **pairs}
+def new_row(
+    ctx: StageContext[CampaignConfig],
+    loop: int,
+    stage: Stage,
+    name: str,
+    start_index: int,
+    **keys,
+) -> Row:
+    """A row of ``ctx.run``'s ``loop``: the :class:`~hyperal.runs.query.Row`
+    fields (``split``, ``status``, ``frame``, ``reason``) from ``keys``, the
+    rest describe it."""
+    typed = {k: keys.pop(k) for k in ROW_FIELDS if k in keys}
+    return Row(name, ctx.run, stage, loop, start_index=start_index, about=keys, **typed)
 
 
 def redundancy_filter(ctx: StageContext[CampaignConfig], loop: int):
@@ -122,38 +131,33 @@ def selected_entry(
     pending its label, with σ_U and the selection score) or, with ``atoms``
     None, of its start skipped for ``reason``."""
     cfg = ctx.config
-    pairs = row_pairs(
+    new = new_row(
         ctx,
         loop,
         Stage.SELECTED,
-        name=name,
+        name,
+        row.start_index,
         source=row.source,
         scheme=cfg.scheme.full_name,
         evolution=outcome.status,
-        start_index=row.start_index,
         **extra,
         **outcome.motion,
     )
     if atoms is None:
-        return (
-            row.toatoms(),
-            {
-                **pairs,
-                "split": Split.NONE.value,
-                "oracle_status": OracleStatus.SKIPPED.value,
-                "oracle_reason": (reason or outcome.reason)[:500],
-            },
+        skipped = new.replace(
+            status=OracleStatus.SKIPPED, reason=reason or outcome.reason
         )
+        return row.toatoms(), skipped
     atoms.info = {}
-    pairs.update(split=Split.TRAIN.value, uncertainty=float(sigma))
+    about = {"uncertainty": float(sigma)}
     # an audit frame was drawn at random: its score is σ_U, not the rule's
     if (
         cfg.selection.score != "energy_sigma"
         and math.isfinite(score)
         and not (extra.get("audit"))
     ):
-        pairs["selection_score"] = float(score)
-    return atoms, pairs
+        about["selection_score"] = float(score)
+    return atoms, new.replace(split=Split.TRAIN, about=about)
 
 
 def batch_entries(

@@ -22,9 +22,9 @@ from hyperal.campaign.selected import (
     EVERY_FRAME,
     batch_entries,
     ensure_grade,
+    new_row,
     own_entry,
     redundancy_filter,
-    row_pairs,
     task_selection,
     window_entries,
 )
@@ -34,7 +34,7 @@ from hyperal.evolve.scores import SCORES
 from hyperal.models.checkpoint import damage, read_manifest
 from hyperal.runs.context import StageContext
 from hyperal.runs.progress import StageKind
-from hyperal.runs.query import Where
+from hyperal.runs.query import Row, Where
 from hyperal.runs.records import (
     OracleStatus,
     Split,
@@ -96,27 +96,19 @@ def _initial_entries(
     labelled structure of the start's split, and the structure the oracle
     failed on, if it did."""
 
-    def pairs(k: int | None, split: Split, **extra) -> dict:
+    def row(k: int | None, split: Split) -> Row:
         name = initial_name(ctx.run, i, k)
-        return row_pairs(
-            ctx,
-            0,
-            Stage.INITIAL,
-            name=name,
-            split=split.value,
-            source=start.source,
-            start_index=i,
-            **extra,
+        return new_row(
+            ctx, 0, Stage.INITIAL, name, i, split=split, frame=k, source=start.source
         )
 
     entries = [
-        (atoms, pairs(k, start.split, frame=k), label)
-        for k, (atoms, label) in enumerate(frames)
+        (atoms, row(k, start.split), label) for k, (atoms, label) in enumerate(frames)
     ]
     if failure is not None:
         # the structure the oracle failed on (the start, or a later step)
         failed_atoms, failed_label = failure
-        entries.append((failed_atoms, pairs(None, Split.NONE), failed_label))
+        entries.append((failed_atoms, row(None, Split.NONE), failed_label))
     return entries
 
 
@@ -198,19 +190,19 @@ def write_starts(ctx: StageContext[CampaignConfig], loop: int) -> int:
     ctx.store.add(
         (
             start.atoms,
-            row_pairs(
+            new_row(
                 ctx,
                 loop,
                 Stage.START,
-                name=start_name(ctx.run, loop, j),
+                start_name(ctx.run, loop, j),
+                j,
                 source=start.source,
-                split=start.split.value,
-                start_index=j,
-                oracle_status=(
+                split=start.split,
+                status=(
                     OracleStatus.PENDING
                     if start.split == Split.DIFFICULT
                     else OracleStatus.NONE
-                ).value,
+                ),
             ),
         )
         for j, start in enumerate(starts)
@@ -309,7 +301,7 @@ def evolve(ctx: StageContext[CampaignConfig], loop: int, checkpoint: Path) -> in
             continue
         entry = own_entry(ctx, loop, by_index[j], outcome, kept, **audit)
         (row_id,) = store.add([entry])
-        if ctx.labeller is not None and entry[1]["split"] == Split.TRAIN.value:
+        if ctx.labeller is not None and entry[1].split == Split.TRAIN:
             streamed.append(
                 label_in_background(ctx, loop, row_id, entry[0], Split.TRAIN)
             )
@@ -321,8 +313,8 @@ def evolve(ctx: StageContext[CampaignConfig], loop: int, checkpoint: Path) -> in
         if ctx.labeller is not None:
             streamed += [
                 label_in_background(ctx, loop, row_id, atoms, Split.TRAIN)
-                for row_id, (atoms, pairs) in zip(ids, entries, strict=True)
-                if pairs["split"] == Split.TRAIN.value
+                for row_id, (atoms, row) in zip(ids, entries, strict=True)
+                if row.split == Split.TRAIN
             ]
     wait_for_labels(ctx, streamed)
     return len(starts)

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from hyperal.barriers.learn import RUN, barrier_metrics
+from hyperal.barriers.records import BarrierSplit, HopWhere
 from hyperal.barriers.statistics import interval_text
 from hyperal.report.page import Page, colour, integer_ticks, marker, table
-from hyperal.runs.query import Where
-from hyperal.runs.records import Split
 from hyperal.utils import write_csv
 
 COLUMNS = [
@@ -111,7 +110,9 @@ def random_hops(store) -> list[tuple[str, str, str]]:
     """(hop type, hopping species, cell size) of each hop of the random set,
     in its order."""
 
-    random = store.rows(Where(run=RUN, loop=0, point="saddle", split=Split.RANDOM))
+    random = store.rows(
+        HopWhere(run=RUN, loop=0, point="saddle", split=BarrierSplit.RANDOM)
+    )
     return [
         (r.get("hop", ""), r.get("hopping", ""), r.get("cell_size", "")) for r in random
     ]

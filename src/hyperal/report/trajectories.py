@@ -9,14 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperal.benchmark.trajectories import TrajectoryBenchmark, trajectory_run
+from hyperal.benchmark.trajectories import (
+    TrajectoryBenchmark,
+    TrajectoryStage,
+    trajectory_run,
+)
 from hyperal.benchmark.trajectory_results import FIGURES
 from hyperal.models.checkpoint import damage
 from hyperal.report.benchmark import setting_rows
 from hyperal.report.diversity import diversity_parts, motion_of
 from hyperal.report.page import Page, table
 from hyperal.runs.query import Where
-from hyperal.runs.records import Split, Stage
+from hyperal.runs.records import Split
 
 
 def _matrix_figure(page, results):
@@ -77,7 +81,7 @@ def _diversity(page, results, bench, store) -> list[str]:
             row
             for r in range(bench.replicates)
             for row in store.rows(
-                Where(stage=Stage.TRAJECTORY, run=trajectory_run(r, source))
+                Where(stage=TrajectoryStage.TRAJECTORY, run=trajectory_run(r, source))
             )
         ]
         motion.update(motion_of(rows, lambda _, s=source: s))

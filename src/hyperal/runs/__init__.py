@@ -9,6 +9,8 @@ from hyperal.runs.context import RunError, RunSettings, StageContext
 from hyperal.runs.executors import InProcessExecutor, make_executor
 from hyperal.runs.lock import StoreLocked
 from hyperal.runs.progress import Progress, StageKind
+from hyperal.runs.query import Row, Where
+from hyperal.runs.records import OracleStatus, Split, Stage, declare
 from hyperal.runs.results import ErrorSummary, FinalErrors, LoopMetrics, SplitErrors
 from hyperal.runs.runner import OpenRun, RunPlan, open_run
 from hyperal.runs.settings import ConfigError
@@ -21,16 +23,22 @@ __all__ = [
     "InProcessExecutor",
     "LoopMetrics",
     "OpenRun",
+    "OracleStatus",
     "Progress",
     "RunError",
     "RunPlan",
+    "Row",
     "RunSettings",
+    "Split",
     "SplitErrors",
+    "Stage",
     "StageContext",
     "StageKind",
     "Store",
     "StoreError",
     "StoreLocked",
+    "Where",
+    "declare",
     "make_executor",
     "open_run",
 ]

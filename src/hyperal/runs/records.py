@@ -1,6 +1,14 @@
 """What a campaign row is: its stage, split and oracle status as enums, and
 its name, built in one place.
 
+The kernel declares the stages and splits every workflow's loop writes
+(:class:`Stage`, :class:`Split`); a workflow that writes rows of its own kind
+(the barrier campaign's hops, the trajectory benchmark's oracle trajectories)
+declares its own enum with :func:`declare` in its own module, so the kernel
+names none of its vocabulary. Every value a row is written or selected with
+is looked up in :data:`STAGES` / :data:`SPLITS`: a value nobody declared is
+an error, not a row nobody finds.
+
 Every row of the store carries ``run`` (several runs can share one store: a
 benchmark's schemes, a barrier campaign beside the main loop), ``stage``,
 ``split``, ``oracle_status`` and the integers that locate it — ``loop``,
@@ -14,34 +22,34 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from hyperal.registry import Registry
+
 #: The run of ``hyperal run``; its row names carry no prefix (as before runs).
 MAIN_RUN = "main"
 
 
 class Stage(StrEnum):
+    """How a row came to be: the stages every workflow's loop writes."""
+
     INITIAL = "initial"  # an oracle relaxation frame of loop 0
     START = "start"  # a loop's new starting structure
     SELECTED = "selected"  # the frame selected from a start's evolution
     METRICS = "metrics"  # a loop's metrics (no structure)
     FINAL = "final"  # a checkpoint's errors on the final frozen test sets
-    HOP = "hop"  # a barrier campaign's start, saddle or end of a hop
-    BARRIER_METRICS = "barrier_metrics"  # a barrier campaign loop's figures
-    IMPORTED = "imported"  # a label taken from another campaign's store
-    TRAJECTORY = "trajectory"  # a labelled call of an oracle trajectory
 
 
 class Split(StrEnum):
+    """What a labelled row is for: training, a frozen test set, or none."""
+
     TRAIN = "train"
     GENTLE = "gentle"
     DIFFICULT = "difficult"
-    PROXIMAL = "proximal"  # MLIP saddles the oracle found near-stationary
-    RANDOM = "random"  # a barrier campaign's frozen random hops
-    TAIL = "tail"  # hops of a score's tail set aside for testing
-    WITHHELD = "withheld"  # oracle trajectories set aside for testing
     NONE = "none"
 
 
 class OracleStatus(StrEnum):
+    """Where a row's label stands."""
+
     PENDING = "pending"  # to be labelled
     OK = "ok"
     FAILED = "failed"  # with oracle_reason; never data
@@ -49,47 +57,49 @@ class OracleStatus(StrEnum):
     NONE = "none"  # not to be labelled
 
 
-def _prefix(run: str) -> str:
-    return "" if run == MAIN_RUN else f"{run}:"
+#: Every declared stage and split: value -> enum member.
+STAGES: Registry[StrEnum] = Registry("row stage", {s.value: s for s in Stage})
+SPLITS: Registry[StrEnum] = Registry("row split", {s.value: s for s in Split})
+
+
+def declare(
+    *, stages: type[StrEnum] | None = None, splits: type[StrEnum] | None = None
+) -> None:
+    """A workflow's own stages and splits (called once, where it defines
+    them); a value another workflow declared already is an error."""
+    for registry, kind in ((STAGES, stages), (SPLITS, splits)):
+        for member in kind or ():
+            if registry.get(member.value) is not member:
+                registry.register(member.value, member)
+
+
+def row_name(run: str, text: str) -> str:
+    """A row's name: ``text``, prefixed with the run unless it is
+    :data:`MAIN_RUN` (names are unique in a store, never parsed)."""
+    return text if run == MAIN_RUN else f"{run}:{text}"
 
 
 def initial_name(run: str, trajectory: int, frame: int | None) -> str:
     """Frame ``frame`` of initial trajectory ``trajectory`` (None: the record
     of a trajectory whose relaxation failed)."""
     tail = "failed" if frame is None else str(frame)
-    return f"{_prefix(run)}init-{trajectory}-{tail}"
+    return row_name(run, f"init-{trajectory}-{tail}")
 
 
 def start_name(run: str, loop: int, index: int) -> str:
-    return f"{_prefix(run)}L{loop}-start-{index}"
+    return row_name(run, f"L{loop}-start-{index}")
 
 
 def selected_name(run: str, loop: int, index: int) -> str:
-    return f"{_prefix(run)}L{loop}-sel-{index}"
-
-
-def hop_name(run: str, loop: int, index: int, point: str) -> str:
-    """Point ``point`` (start, saddle, end) of hop ``index`` of ``loop``."""
-    return f"{_prefix(run)}L{loop}-hop-{index}-{point}"
-
-
-def imported_name(run: str, index: int) -> str:
-    """The ``index``-th label taken from another store (in its fit's order)."""
-    return f"{_prefix(run)}imported-{index}"
-
-
-def trajectory_name(run: str, start: int, call: int | None) -> str:
-    """Oracle call ``call`` of the trajectory from start ``start`` (None:
-    the record of a trajectory that labelled nothing)."""
-    return f"{_prefix(run)}traj-{start}-{'none' if call is None else call}"
+    return row_name(run, f"L{loop}-sel-{index}")
 
 
 def metrics_name(run: str, loop: int) -> str:
-    return f"{_prefix(run)}metrics-{loop}"
+    return row_name(run, f"metrics-{loop}")
 
 
 def final_name(run: str, loop: int) -> str:
-    return f"{_prefix(run)}final-{loop}"
+    return row_name(run, f"final-{loop}")
 
 
 def validate_run(run: str) -> str:

@@ -7,7 +7,8 @@ store: what makes a resumed run skip work already done), ``run``, ``loop``,
 ``uncertainty`` (σ_U at selection, eV), ``structure_key`` (a hash of the
 numbers, positions, cell and pbc: :func:`structure_key`) and
 ``oracle_status``, with ``oracle_reason`` when failed or skipped (the values
-are the enums of :mod:`hyperal.runs.records`). A structure whose label is
+declared in :mod:`hyperal.runs.records`), written as a typed
+:class:`~hyperal.runs.query.Row`. A structure whose label is
 already in the store is never labelled again: :meth:`Store.reuse_label`
 copies it (``cached=1``: no oracle call was made). A label is written into
 its row the moment it arrives — energy, forces (and stress) as the row's
@@ -28,6 +29,7 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,18 +41,18 @@ from ase.db import connect
 
 from hyperal.oracle import Label
 from hyperal.runs.lock import PostgresLock, StoreLock
-from hyperal.runs.query import Where
+from hyperal.runs.query import Row, Where
 from hyperal.runs.records import (
     MAIN_RUN,
+    SPLITS,
+    STAGES,
     OracleStatus,
-    Split,
     Stage,
     final_name,
     metrics_name,
 )
 from hyperal.runs.results import FinalErrors, LoopMetrics
 
-SPLITS = tuple(Split)
 ALL = Where()
 
 
@@ -162,30 +164,24 @@ class Store:
     def add(self, entries: Iterable[tuple]) -> list[int]:
         """Write structures in one transaction; returns their row ids.
 
-        Each entry is ``(atoms, pairs)`` or ``(atoms, pairs, label)``: the
-        key-value pairs (``name`` must be new) and, when the label came with
-        the structure (an oracle relaxation step), the label itself — stored
-        in the same transaction, so no structure is ever written without the
-        label that came with it.
+        Each entry is ``(atoms, row)`` or ``(atoms, row, label)``: the
+        :class:`~hyperal.runs.query.Row` (its ``name`` must be new) and, when
+        the label came with the structure (an oracle relaxation step), the
+        label itself — stored in the same transaction, so no structure is ever
+        written without the label that came with it.
         """
         ids = []
         with self.db:
-            for entry in entries:
-                atoms, pairs = entry[0], dict(entry[1])
-                label = entry[2] if len(entry) > 2 else None
-                if pairs.get("split", "none") not in SPLITS:
-                    raise ValueError(
-                        f"split must be one of {SPLITS}, got {pairs['split']}"
-                    )
-                row, extra = _row(atoms, label)
+            for atoms, row, *label in entries:
+                if not isinstance(row, Row):
+                    raise TypeError(f"a store entry's row is a Row, not {row!r}")
+                stored, extra = _row(atoms, label[0] if label else None)
                 pairs = {
-                    "oracle_status": "pending",
-                    "split": "none",
                     "structure_key": structure_key(atoms),
-                    **pairs,
+                    **row.pairs(),
                     **extra,
                 }
-                ids.append(self.db.write(row, key_value_pairs=pairs))
+                ids.append(self.db.write(stored, key_value_pairs=pairs))
         return ids
 
     def names(self, where: Where = ALL) -> set[str]:
@@ -229,7 +225,7 @@ class Store:
         transaction (all or none land)."""
         with self.db:
             for row_id, pairs in changes:
-                self.db.update(row_id, **pairs)
+                self.db.update(row_id, **_declared(pairs))
 
     def record_label(self, row_id: int, label: Label, *, cached: bool = False) -> None:
         """Write one oracle result into its row (one transaction); ``cached``
@@ -339,7 +335,7 @@ class Store:
     # --- metrics and checkpoints --------------------------------------------------
 
     def put_data(
-        self, stage: Stage, name: str, run: str, loop: int, data: dict
+        self, stage: StrEnum, name: str, run: str, loop: int, data: dict
     ) -> None:
         """A data row (no structure) of ``stage`` for ``run``'s ``loop``,
         replacing an older one, in one transaction."""
@@ -348,18 +344,13 @@ class Store:
                 del self.db[row.id]
             self.db.write(
                 Atoms(),
-                key_value_pairs={
-                    "name": name,
-                    "run": run,
-                    "loop": loop,
-                    "stage": stage.value,
-                    "split": Split.NONE.value,
-                    "oracle_status": "none",
-                },
+                key_value_pairs=Row(
+                    name, run, stage, loop, status=OracleStatus.NONE
+                ).pairs(),
                 data=_plain(data),
             )
 
-    def data_rows(self, stage: Stage, run: str) -> list:
+    def data_rows(self, stage: StrEnum, run: str) -> list:
         """The data rows of ``stage`` for ``run``, in loop order."""
         return sorted(self.db.select(stage=stage.value, run=run), key=lambda r: r.loop)
 
@@ -476,6 +467,16 @@ def _row(atoms: Atoms, label: Label | None) -> tuple[Atoms, dict[str, Any]]:
         extra["oracle_status"] = "failed"
         extra["oracle_reason"] = label.reason[:500] or "failed"
     return row, extra
+
+
+def _declared(pairs: dict[str, Any]) -> dict[str, Any]:
+    """``pairs`` with a stage or split as its declared value (one nobody
+    declared raises)."""
+    out = dict(pairs)
+    for key, registry in (("stage", STAGES), ("split", SPLITS)):
+        if key in out:
+            out[key] = registry[str(out[key])].value
+    return out
 
 
 def _plain(value):
