@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from hyperal.benchmark import Benchmark, calls_to_reach, collect, load_benchmark
 from hyperal.benchmark.results import mean_over_budget
+from hyperal.benchmark.run import variant_run
 from hyperal.cli.main import app
 from hyperal.labels import reference
 from hyperal.runs.evaluate import Labelled, summarise
@@ -165,12 +166,56 @@ def test_the_summary_is_recomputed_from_the_store(finished):
     assert by["md-random"].final_force_rmse[1] == pytest.approx(
         again.all.force_rmse_meV_A
     )
-    # the reference reaches its own final error exactly at its final labels
-    assert by["relax"].ratio_to_reference == [1.0, 1.0]
     assert set(by) == {"relax", "twin", "md-random"}
+    # calls to the target, read off each curve by hand: the target is the
+    # reference's final error; a variant reaches it between the loops whose
+    # errors straddle it (or never), and its ratio is over the reference's
+    for r in range(2):
+        finals = {
+            v: [
+                f.errors("difficult").force_rmse_meV_A
+                for f in store.final(variant_run(r, v))
+            ]
+            for v in by
+        }
+        target = finals["relax"][-1]
+        assert results.targets[r] == pytest.approx(target)
+        for v, errors in finals.items():
+            (curve,) = [c for c in results.curves if (c.variant, c.replicate) == (v, r)]
+            calls = by[v].calls_to_target[r]
+            reached = [k for k, e in enumerate(errors) if e <= target + 1e-9]
+            if not reached:
+                assert calls is None and by[v].ratio_to_reference[r] is None
+                continue
+            # linear between the loop before and the first that reaches it
+            k, x = reached[0], curve.labels
+            expected = (
+                x[0]
+                if k == 0
+                else x[k - 1]
+                + (x[k] - x[k - 1])
+                * (errors[k - 1] - target)
+                / (errors[k - 1] - errors[k])
+            )
+            assert calls == pytest.approx(expected), (v, r)
+            reference_calls = by["relax"].calls_to_target[r]
+            assert by[v].ratio_to_reference[r] == pytest.approx(calls / reference_calls)
     csv = (out / "curves.csv").read_text().splitlines()
     assert len([line for line in csv if ",difficult,all," in line]) == 3 * 2 * 3
-    assert (out / "summary.txt").read_text().strip() == results.text()
+    summary = (out / "summary.txt").read_text()
+    assert summary.strip() == results.text()
+    # what it says, read back: each variant's mean final force RMSE over the
+    # replicates (from the store's final rows), best first
+    ranked = re.findall(r"^\s*\d+\. (\S+)\s+F\s+([\d.]+) ±", summary, re.M)
+    assert [v for v, _ in ranked] == sorted(by, key=lambda v: float(dict(ranked)[v]))
+    for v, printed in ranked:
+        mean = np.mean(
+            [
+                store.final(variant_run(r, v))[-1].errors("difficult").force_rmse_meV_A
+                for r in range(2)
+            ]
+        )
+        assert float(printed) == pytest.approx(mean, abs=0.051), v
     assert "ranking by final force RMSE on the frozen difficult set" in output
 
 

@@ -133,6 +133,11 @@ def test_calls_to_target_are_censored_not_dropped():
     # survivor-averaging would have said 0.85x; the censored figures do not
     assert c.text().startswith("KM median 0.90× [")
     assert c.text().endswith("mean ≥ 0.93× (2/3 reached)")
+    # a replicate censored between two reached ones leaves the risk set: S
+    # falls from 2/3 to 0 at 1.0, the median; read as reached at its bound
+    # (0.85) the median would be 0.85
+    c = Censored((0.8, None, 1.0), (1.2, 0.85, 1.3))
+    assert c.median == (1.0, False)
     # most replicates beyond the budget: S = 2/3 after 0.5 and over every
     # bound, so the median lies beyond the last observed ratio
     c = Censored((None, None, 0.5), (1.4, 1.2, 1.3))

@@ -371,6 +371,13 @@ def test_batch_selection_labels_as_many_frames_as_one_per_trajectory(tmp_path):
     assert all("the batch chose" in r.oracle_reason for r in skipped)
     # every start is accounted for: a frame chosen or a row saying why not
     assert {r.start_index for r in both} == {r.start_index for r in one}
+    # the batch keeps the redundancy filter: with every frame a near-copy of
+    # the training set, none is chosen and each start says how many it passed
+    near = _evolve_loop_1(
+        tmp_path / "c", redundancy_threshold=1e9, batch=True, candidates=3
+    )
+    assert not [r for r in near if r.split == "train"]
+    assert len(near) == 4 and all(r.redundant >= 1 for r in near)
 
 
 def _two_runs(tmp_path, oracle):

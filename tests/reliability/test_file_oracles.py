@@ -80,9 +80,20 @@ def test_which_folders_stay(tmp_path, keep, kept_ok, kept_failed):
     bad = Oracle(
         FILE_EMT, {"unconverged_every": 1}, workdir=str(root), keep_workdirs=keep
     )
-    assert good.label(rattled_cuni(seed=1)).ok
-    assert not bad.label(rattled_cuni(seed=2)).ok
-    assert len(list(root.iterdir())) == kept_ok + kept_failed
+    ok = good.label(rattled_cuni(seed=1))
+    failed = bad.label(rattled_cuni(seed=2))
+    assert ok.ok and not failed.ok
+    # which folders, not only how many: a failed call's folder says why
+    kept = list(root.iterdir())
+    kept_failures = [d for d in kept if (d / FAILURE_FILE).exists()]
+    assert len(kept_failures) == kept_failed
+    assert len(kept) - len(kept_failures) == kept_ok
+    # a label names its folder exactly when the folder stays
+    assert bool(ok.directory) == bool(kept_ok)
+    assert bool(failed.directory) == bool(kept_failed)
+    for label in (ok, failed):
+        if label.directory:
+            assert Path(label.directory) in kept
 
 
 def test_retries_get_a_new_folder_each(tmp_path):

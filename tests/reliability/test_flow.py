@@ -42,17 +42,21 @@ def test_a_label_landing_during_an_evolution_is_handled_before_it_ends():
     flow, pool = Flow(), Gated()
     handled = []
     label = flow.watch(pool.submit(echo, "label"), lambda f: handled.append(f.result()))
-    calls = [("e1", echo, ("e1",)), ("e2", echo, ("e2",))]
+    calls = [(k, echo, (k,)) for k in ("e1", "e2", "e3")]
     results = flow.completed(pool, calls)
     pool.open("label")
     label.exception(timeout=10)  # landed, not handled yet
     assert handled == []
+    # the middle one lands first, then the first, then the last: each result
+    # comes with its own key (not the first's or the last-submitted's)
     pool.open("e2")
-    # e2 lands before e1; the label landed first and was handled on the way
     assert next(results) == ("e2", "e2")
+    # the label landed first and was handled on the way
     assert handled == ["label"] and label.done()
     pool.open("e1")
     assert next(results) == ("e1", "e1")
+    pool.open("e3")
+    assert next(results) == ("e3", "e3")
     assert flow.in_flight == 0
 
 
