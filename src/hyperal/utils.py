@@ -16,6 +16,19 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 Model = typing.TypeVar("Model", bound=BaseModel)
 
 
+class ParameterError(ValueError):
+    """A parameter a function refuses: ``key`` names it (the keyword, as a
+    file names it), ``detail`` says why (the message is
+    ``"<where><key> <detail>"``), so a settings check or a command can name
+    the key the way its user gives it — a file's path, a command's option —
+    without reading the message."""
+
+    def __init__(self, key: str, detail: str, *, where: str = ""):
+        super().__init__(f"{where}{key} {detail}")
+        self.key = key
+        self.detail = detail
+
+
 def changed(settings: Model, **changes) -> Model:
     """``settings`` with ``changes`` made, validated by their own model
     (pydantic's ValidationError, a ValueError, names a wrong key or value);

@@ -37,7 +37,18 @@ ENUM = ["structures", "enumerate", "--lattice", "fcc", "--host", "Cu,Ni"]
         (RANDOM + ["--n-atoms", "1.5"], "--n-atoms: expected whole numbers >= 1"),
         (RANDOM + ["--n", "-3", "--density", "8,9"], "--n: expected a whole number"),
         (RANDOM + ["--n", "1000000000", "--density", "8,9"], "--n: 1,000,000,000"),
-        (RANDOM + ["--cutoff", "400", "--density", "8,9"], "density_g_cm3: 18,4"),
+        # a huge cell is the cutoff's doing, named as the command's option
+        (
+            RANDOM + ["--cutoff", "400", "--density", "8,9"],
+            "--cutoff: 400 Å makes a 600.0 Å cubic cell; at a density up to 9 "
+            "g/cm³: 18,4",
+        ),
+        (RANDOM + ["--density", "80,90"], "--density: gives"),
+        (RANDOM + ["--n-atoms", "30000"], "--n-atoms: 30,000 atoms in one"),
+        (
+            RANDOM + ["--criterion", "-2", "--density", "8,9"],
+            "--criterion: must be an operating point",
+        ),
         (ENUM + ["--a", "3.6", "--sizes", "1000", "--count"], "sizes: supercells of"),
         (ENUM + ["--a", "-3.6", "--sizes", "2", "--count"], "--a: expected a number"),
         (["structures", "soi", "--cutoff", "-2"], "--cutoff: expected a number > 0"),
@@ -87,10 +98,11 @@ def test_a_campaign_too_large_to_build_or_fit_is_refused_at_load(tmp_path):
     lines = str(error.value).splitlines()
     assert [line.split(":")[0] for line in lines] == [
         "system.metal_phases[0]",
-        "system.random",
+        "system.random.cutoff_A",
         "committee.hidden",
     ]
     assert "4,000,000 atoms in one structure" in lines[0]
+    assert "400 Å makes a 600.0 Å cubic cell" in lines[1]
     assert "atoms in one structure" in lines[1]
     # 8 members × 3 elements × (F·200000 + ... ) weights, F the descriptor length
     assert (

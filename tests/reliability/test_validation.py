@@ -298,3 +298,24 @@ def test_a_misspelt_top_level_key_names_that_files_allowed_keys(
     assert str(error.value).splitlines()[-1] == (
         f"{path}: seedz: unknown key; allowed: {', '.join(allowed)}"
     )
+
+
+def test_random_structure_mistakes_name_their_own_key(tmp_path):
+    """A criterion that is no x = D/L names the criterion (not "x"); a cell
+    too large to fill names the cutoff that made it (not the density)."""
+    data = tiny(tmp_path)
+    data["system"]["random"]["criterion"] = -1
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value).startswith(
+        "system.random.criterion: must be an operating point ("
+    )
+    assert str(error.value).endswith("or a finite number x = D/L > 0, got -1.0")
+    data = tiny(tmp_path)
+    data["system"]["random"]["cutoff_A"] = 1000.0
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value).startswith(
+        "system.random.cutoff_A: 1000 Å makes a 1,500.0 Å cubic cell; at a "
+        "density up to "
+    )

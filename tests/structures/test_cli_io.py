@@ -203,7 +203,7 @@ def test_cli_builds_every_source(tmp_path):
                 "-o",
                 "x.xyz",
             ],
-            "density_g_cm3",
+            "--density: gives",  # the command's option, not the file's key
         ),
         (
             [

@@ -35,6 +35,7 @@ from hyperal.structures import random_structures
 from hyperal.structures.limits import check_frames, check_structures
 from hyperal.structures.random import G_CM3_PER_AMU_A3
 from hyperal.structures.soi import cell_edge
+from hyperal.utils import ParameterError
 
 
 def _species(species) -> list[str]:
@@ -226,6 +227,8 @@ def _structure_problems(system: SystemConfig) -> list[str]:
             criterion=random.criterion,
             density_g_cm3=random.density_g_cm3,
         )
+    except ParameterError as exc:
+        problems.append(f"system.random.{exc.key}: {exc.detail}")
     except ValueError as exc:
         problems.append(f"system.random: {exc}")
     return problems

@@ -43,6 +43,7 @@ from hyperal.structures import (
 from hyperal.structures.derive import DEFAULTS
 from hyperal.structures.limits import check_structures
 from hyperal.structures.plot import plot_derived
+from hyperal.utils import ParameterError
 
 app = typer.Typer(
     help=(
@@ -278,6 +279,16 @@ def derive(
         console.print(f"figure: {figure}")
 
 
+#: random_structures' keywords as `hyperal structures random` names them
+RANDOM_OPTIONS = {
+    "cutoff_A": "--cutoff",
+    "criterion": "--criterion",
+    "density_g_cm3": "--density",
+    "n_atoms": "--n-atoms",
+    "min_distance_factor": "--min-distance-factor",
+}
+
+
 @app.command()
 def random(
     output: Output,
@@ -374,6 +385,8 @@ def random(
                 rng=rng,
                 **kwargs,
             )
+    except ParameterError as exc:  # named as this command's option
+        fail(f"{RANDOM_OPTIONS.get(exc.key, exc.key)}: {exc.detail}")
     except (ValueError, PlacementError) as exc:
         fail(str(exc))
     write_output(structures, output, append)

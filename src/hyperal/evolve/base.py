@@ -26,23 +26,11 @@ from ase.calculators.calculator import Calculator
 
 from hyperal.committee.bias import AdversarialBias
 from hyperal.evolve.frames import DistanceTracker, EvolveResult, Frame, Status
-from hyperal.utils import as_rng
+from hyperal.utils import ParameterError, as_rng
 
 #: Errors a calculator or an ASE dynamics raises on a numerically broken
 #: structure; they end a trajectory as "failed" instead of propagating.
 NUMERICAL_ERRORS = (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError)
-
-
-class ParameterError(ValueError):
-    """An evolver parameter the evolver refuses: ``key`` names it, ``detail``
-    says why (the message is ``"<where><key> <detail>"``), so a settings
-    check can name the key where the file gives it without reading the
-    message."""
-
-    def __init__(self, key: str, detail: str, *, where: str = ""):
-        super().__init__(f"{where}{key} {detail}")
-        self.key = key
-        self.detail = detail
 
 
 def check_positive(name: str, value: float, *, strict: bool = True) -> None:

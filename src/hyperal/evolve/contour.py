@@ -29,7 +29,8 @@ from ase.md.contour_exploration import (
 )
 from ase.optimize import FIRE
 
-from hyperal.evolve.base import Evolver, ParameterError, Session, check_positive
+from hyperal.evolve.base import Evolver, Session, check_positive
+from hyperal.utils import ParameterError
 
 
 def _check_gamma(gamma: float) -> None:

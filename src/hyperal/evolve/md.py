@@ -11,7 +11,8 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
-from hyperal.evolve.base import Evolver, ParameterError, Session, check_positive
+from hyperal.evolve.base import Evolver, Session, check_positive
+from hyperal.utils import ParameterError
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -12,7 +12,8 @@ from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE
 from ase.units import GPa
 
-from hyperal.evolve.base import Evolver, ParameterError, Session, check_positive
+from hyperal.evolve.base import Evolver, Session, check_positive
+from hyperal.utils import ParameterError
 
 OPTIMIZERS = {"fire": FIRE, "bfgs": BFGS}
 

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 from ase.calculators.calculator import Calculator
 
-from hyperal.evolve.base import Evolver, ParameterError
+from hyperal.evolve.base import Evolver
 from hyperal.evolve.contour import ContourEvolver
 from hyperal.evolve.dimer import DimerEvolver
 from hyperal.evolve.md import MDEvolver
 from hyperal.evolve.relax import RelaxEvolver
-from hyperal.utils import type_problems
+from hyperal.utils import ParameterError, type_problems
 
 
 @dataclass(frozen=True)

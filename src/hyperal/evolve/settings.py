@@ -37,12 +37,13 @@ from pydantic import (
     model_validator,
 )
 
-from hyperal.evolve.base import Evolver, ParameterError
+from hyperal.evolve.base import Evolver
 from hyperal.evolve.contour import ContourEvolver
 from hyperal.evolve.dimer import DimerEvolver
 from hyperal.evolve.md import MDEvolver
 from hyperal.evolve.relax import RelaxEvolver
 from hyperal.evolve.schemes import SCHEMES, make_evolver
+from hyperal.utils import ParameterError
 
 BIASED = "advb_"
 """The registry-name prefix of an adversarially biased scheme."""

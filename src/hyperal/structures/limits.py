@@ -55,16 +55,25 @@ def _mb(n_bytes: float) -> str:
     )
 
 
+def too_many_atoms(n_atoms: float) -> str | None:
+    """Why a structure of ``n_atoms`` atoms is refused (above
+    ``HYPERAL_MAX_ATOMS``), or None."""
+    cap = limit("HYPERAL_MAX_ATOMS")
+    if n_atoms <= cap:
+        return None
+    return (
+        f"{n_atoms:,.0f} atoms in one structure (about "
+        f"{_mb(n_atoms * BYTES_PER_ATOM)} for the structure alone, far more "
+        f"for its neighbour lists) exceeds the limit of {cap:,} atoms; set "
+        "HYPERAL_MAX_ATOMS to allow more"
+    )
+
+
 def check_atoms(n_atoms: float, what: str) -> None:
     """Refuse a structure of ``n_atoms`` atoms above ``HYPERAL_MAX_ATOMS``."""
-    cap = limit("HYPERAL_MAX_ATOMS")
-    if n_atoms > cap:
-        raise ValueError(
-            f"{what}: {n_atoms:,.0f} atoms in one structure (about "
-            f"{_mb(n_atoms * BYTES_PER_ATOM)} for the structure alone, far more "
-            f"for its neighbour lists) exceeds the limit of {cap:,} atoms; set "
-            "HYPERAL_MAX_ATOMS to allow more"
-        )
+    why = too_many_atoms(n_atoms)
+    if why is not None:
+        raise ValueError(f"{what}: {why}")
 
 
 def check_structures(n: float, what: str) -> None:

@@ -27,13 +27,17 @@ from ase.units import _amu
 from scipy.spatial.transform import Rotation
 
 from hyperal.structures.composition import composition_counts
-from hyperal.structures.limits import check_atoms, check_structures
+from hyperal.structures.limits import check_structures, too_many_atoms
 from hyperal.structures.soi import cell_edge
-from hyperal.utils import RngLike, as_rng
+from hyperal.utils import ParameterError, RngLike, as_rng
 
 #: Random close packing fraction of equal spheres: the densest a random
 #: sequential placement can hope for.
 RANDOM_CLOSE_PACKING = 0.64
+#: Above the densest element's density (osmium, 22.6 g/cm³), with margin: a
+#: structure too large for the atom limit at a density up to this blames the
+#: cell (the cutoff), above it the density.
+DENSEST_G_CM3 = 30.0
 
 #: amu/Å³ -> g/cm³
 G_CM3_PER_AMU_A3 = _amu * 1e3 / 1e-24
@@ -151,7 +155,7 @@ def random_structures(
         symbols |= set(unit.get_chemical_symbols())
     table = _pair_table(sorted(symbols), min_distance, min_distance_factor)
     size = _Size(fractions, components, volume, density_g_cm3, n_atoms)
-    _check_fits(size, fractions, components, table, edge)
+    _check_fits(size, fractions, components, table, edge, cutoff_A)
 
     rng = as_rng(rng)
     out = []
@@ -177,7 +181,7 @@ def random_structures(
 
 def _check_limits(n, cutoff_A, max_attempts, max_restarts) -> None:
     if not (math.isfinite(cutoff_A) and cutoff_A > 0):
-        raise ValueError(f"cutoff_A must be a finite number > 0, got {cutoff_A}")
+        raise ParameterError("cutoff_A", f"must be a finite number > 0, got {cutoff_A}")
     check_structures(n, "n")
     for name, value in (("max_attempts", max_attempts), ("max_restarts", max_restarts)):
         if int(value) != value or value < 1:
@@ -208,9 +212,9 @@ class _Size:
         if density_g_cm3 is not None:
             lo, hi = (float(d) for d in density_g_cm3)
             if not (math.isfinite(lo) and 0 < lo <= hi and math.isfinite(hi)):
-                raise ValueError(
-                    f"density_g_cm3 must be (low, high) with 0 < low <= high, got "
-                    f"{density_g_cm3}"
+                raise ParameterError(
+                    "density_g_cm3",
+                    f"must be (low, high) with 0 < low <= high, got {density_g_cm3}",
                 )
             total = sum(fractions.values())
             self.mean_mass = sum(
@@ -225,12 +229,25 @@ class _Size:
             bounds = (n_atoms, n_atoms) if np.ndim(n_atoms) == 0 else tuple(n_atoms)
             lo_n, hi_n = (int(b) for b in bounds)
             if not 0 <= lo_n <= hi_n:
-                raise ValueError(
-                    f"n_atoms must be >= 0 (or a range low <= high), got {n_atoms}"
+                raise ParameterError(
+                    "n_atoms", f"must be >= 0 (or a range low <= high), got {n_atoms}"
                 )
             self.density = None
             self.atoms = (lo_n, hi_n)
             self.worst = hi_n
+
+    def too_large(self, cutoff_A: float, edge: float, over: str) -> tuple[str, str]:
+        """The key to blame for structures over the atom limit (``over``
+        says by how much) and why: the count asked for, or — at a density a
+        solid can have — the cell the cutoff makes."""
+        if self.density is None:
+            return self.key, over
+        if self.density[1] > DENSEST_G_CM3:
+            return self.key, f"up to {self.density[1]:g} g/cm³: {over}"
+        return "cutoff_A", (
+            f"{cutoff_A:g} Å makes a {edge:,.1f} Å cubic cell; at a density up "
+            f"to {self.density[1]:g} g/cm³: {over}"
+        )
 
     def count(self, rho: float) -> int:
         """Free atoms at density ``rho`` (g/cm³)."""
@@ -245,23 +262,28 @@ class _Size:
         return int(rng.integers(lo_n, hi_n + 1))
 
 
-def _check_fits(size: _Size, fractions, components, table, edge: float) -> None:
+def _check_fits(
+    size: _Size, fractions, components, table, edge: float, cutoff_A: float
+) -> None:
     """Refuse structures too large to hold, or whose minimum-distance
     spheres (radius d_min/2) fill the cell above random close packing."""
     fixed = sum(len(unit) for unit in components)
-    check_atoms(size.worst + fixed, size.key)
+    over = too_many_atoms(size.worst + fixed)
+    if over is not None:
+        raise ParameterError(*size.too_large(cutoff_A, edge, over))
     if size.worst + fixed == 0:
-        raise ValueError("n_atoms: the structures would hold no atom")
+        raise ParameterError(size.key, "gives structures that hold no atom")
     counts = composition_counts(fractions, size.worst)
     spheres = [s for s, c in counts.items() for _ in range(c)]
     for unit in components:
         spheres += unit.get_chemical_symbols()
     packing = sum(math.pi / 6 * table[(s, s)] ** 3 for s in spheres) / edge**3
     if packing > RANDOM_CLOSE_PACKING:
-        raise ValueError(
-            f"{size.key}: {len(spheres)} atoms with their minimum distances fill "
+        raise ParameterError(
+            size.key,
+            f"gives {len(spheres)} atoms, whose minimum distances fill "
             f"{packing:.2f} of the {edge:.2f} Å cell, above random close packing "
-            f"({RANDOM_CLOSE_PACKING}); lower the density or the minimum distance"
+            f"({RANDOM_CLOSE_PACKING}); lower the density or the minimum distance",
         )
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+from hyperal.utils import ParameterError
+
 #: Named operating points x = D/L.
 OPERATING_POINTS: dict[str, float] = {
     # the SOI is the cell's inscribed sphere
@@ -64,16 +66,24 @@ def x_for(criterion: str | float) -> float:
     number passed through."""
     if isinstance(criterion, str):
         if criterion not in OPERATING_POINTS:
-            raise ValueError(
-                f"criterion: unknown operating point {criterion!r}; known: "
-                f"{', '.join(OPERATING_POINTS)} (or a number x = D/L > 0)"
+            raise ParameterError(
+                "criterion",
+                f"unknown operating point {criterion!r}; known: "
+                f"{', '.join(OPERATING_POINTS)} (or a number x = D/L > 0)",
             )
         return OPERATING_POINTS[criterion]
-    return _check_x(criterion)
+    try:
+        return _check_x(criterion)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            "criterion",
+            f"must be an operating point ({', '.join(OPERATING_POINTS)}) or a "
+            f"finite number x = D/L > 0, got {criterion!r}",
+        ) from None
 
 
 def cell_edge(cutoff_A: float, criterion: str | float = "inner_half_unique") -> float:
     """Cubic cell edge L = 2·r_cut / x (Å) for a cutoff and a criterion."""
     if not (math.isfinite(cutoff_A) and cutoff_A > 0):
-        raise ValueError(f"cutoff_A must be a finite number > 0, got {cutoff_A}")
+        raise ParameterError("cutoff_A", f"must be a finite number > 0, got {cutoff_A}")
     return 2.0 * cutoff_A / x_for(criterion)
