@@ -121,3 +121,35 @@ def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path):
     calls = len((work / "calls.log").read_text().split())
     reference_calls = len((reference_dir / "calls.log").read_text().split())
     assert reference_calls <= calls <= reference_calls + kills * 6
+
+
+def test_a_checkpoint_from_another_campaign_is_refused_before_it_is_used(tmp_path):
+    """A loop's checkpoint replaced by another campaign's (other elements):
+    the resumed run refuses it, naming it, before any evolution or oracle
+    call on it — not a loop later, at the next fit."""
+    import shutil
+
+    from hyperal.runs.context import RunError
+
+    mine = tiny(tmp_path / "mine", loops=1)
+    (tmp_path / "mine").mkdir()
+    Campaign(parse_config(mine)).run()
+    phases = [{"prototype": "fcc", "species": ["Cu", "Ni"], "repeat": [2, 2, 2]}]
+    other = tiny(
+        tmp_path / "other",
+        loops=1,
+        system={"elements": ["Cu", "Ni"], "metal_phases": phases},
+        initial={"structures": 2, "relax_steps": 2},
+        counts={"derived_metal": 1, "random": 0},
+    )
+    (tmp_path / "other").mkdir()
+    Campaign(parse_config(other)).run()
+    store = Store(mine["store"])
+    foreign = store.checkpoint_path(1)
+    shutil.rmtree(foreign)
+    shutil.copytree(Store(other["store"]).checkpoint_path(0), foreign)
+    rows = len(store.rows())
+    with pytest.raises(RunError, match="fitted for the elements Cu, Ni") as error:
+        Campaign(parse_config({**mine, "loops": 2})).run()
+    assert str(foreign) in str(error.value)
+    assert len(Store(mine["store"]).rows()) == rows  # nothing evolved, nothing paid

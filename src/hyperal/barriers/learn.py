@@ -49,13 +49,13 @@ from hyperal.barriers.stages import (
     sort_saddles,
 )
 from hyperal.barriers.tasks import RUN
-from hyperal.models.checkpoint import damage
 from hyperal.runs.context import StageContext
 from hyperal.runs.records import Split
 from hyperal.runs.runner import RunPlan, open_run
 from hyperal.runs.stages import (
     fit,
     label_pending,
+    sound_checkpoint,
     stop_if_all_failed,
     warm_start,
 )
@@ -64,12 +64,7 @@ from hyperal.runs.store import Store
 
 def _finished(ctx: StageContext[BarrierConfig], loop: int) -> Path | None:
     done = any(m.loop == loop for m in barrier_metrics(ctx.store, ctx.run))
-    return finished_checkpoint(ctx, loop) if done else None
-
-
-def finished_checkpoint(ctx: StageContext[BarrierConfig], loop: int) -> Path | None:
-    path = ctx.checkpoint(loop)
-    return path if not damage(path) else None
+    return sound_checkpoint(ctx, loop) if done else None
 
 
 def initial_barrier_loop(ctx: StageContext[BarrierConfig]) -> Path:

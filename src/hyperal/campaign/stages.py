@@ -31,7 +31,7 @@ from hyperal.campaign.selected import (
 from hyperal.campaign.starts import initial_starts, loop_starts
 from hyperal.evolve.rules import RULES
 from hyperal.evolve.scores import SCORES
-from hyperal.models.checkpoint import damage, read_manifest
+from hyperal.models.checkpoint import read_manifest
 from hyperal.runs.context import StageContext
 from hyperal.runs.progress import StageKind
 from hyperal.runs.query import Row, Where
@@ -52,6 +52,7 @@ from hyperal.runs.stages import (
     label_pending,
     loop_window,
     pending_rows,
+    sound_checkpoint,
     stop_if_all_failed,
     wait_for_labels,
     warm_start,
@@ -380,11 +381,10 @@ def evaluate(
 def finished(ctx: StageContext[CampaignConfig], loop: int) -> Path | None:
     """The checkpoint of ``loop`` when that loop is finished (fitted and
     evaluated), else None: what lets a rerun skip it."""
-    path = ctx.checkpoint(loop)
     done = any(m.loop == loop for m in ctx.store.metrics(ctx.run))
     # a damaged checkpoint makes the loop unfinished: its stages find their
     # labels stored, and the fit replaces the checkpoint
-    return path if done and not damage(path) else None
+    return sound_checkpoint(ctx, loop) if done else None
 
 
 def frozen_test_sets(ctx: StageContext[CampaignConfig]) -> dict[str, list]:

@@ -200,7 +200,7 @@ def fit(
     if path.exists():
         problem = damage(path)
         if not problem:
-            _same_committee(ctx, path)
+            check_committee(ctx, path)
             return path
         # a damaged checkpoint (a disk that filled, a file edited) is kept
         # aside, never used, and refitted from the labels in the store
@@ -308,9 +308,23 @@ class EpochReports:
             self(found)
 
 
-def _same_committee(ctx: StageContext, checkpoint: Path) -> None:
-    """Refuse a stored checkpoint fitted with other committee options than the
-    campaign's (a changed config must not mix two committees silently)."""
+def sound_checkpoint(ctx: StageContext, loop: int) -> Path | None:
+    """The checkpoint of ``loop`` when it is whole (None when missing or
+    damaged: the loop is then unfinished and fitted again), checked to be
+    this run's committee before anything evolves on it or pays an oracle
+    call for it (:func:`check_committee`)."""
+    path = ctx.checkpoint(loop)
+    if damage(path):
+        return None
+    check_committee(ctx, path)
+    return path
+
+
+def check_committee(ctx: StageContext, checkpoint: Path) -> None:
+    """Refuse a stored checkpoint fitted for other elements or with other
+    committee options than the run's (a changed file, or a checkpoint
+    copied from another campaign, must not mix two committees silently),
+    naming the checkpoint."""
     manifest = read_manifest(checkpoint)
     elements = list(ctx.config.system.elements)
     if list(manifest.elements) != elements:
