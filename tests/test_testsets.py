@@ -446,3 +446,33 @@ def test_the_plan_counts_the_calls_a_test_set_pays(tmp_path):
     written = read(tmp_path / "set.extxyz", ":")
     assert sum(s.total_calls for s in labels) == sum(COUNTS.values())
     assert len(written) <= sum(COUNTS.values())
+
+
+@pytest.mark.parametrize("keep", ["failed", "all"])
+def test_an_md_stratum_runs_its_dynamics_in_call_folders(tmp_path, monkeypatch, keep):
+    """A file-based oracle driving an MD stratum writes into a folder of its
+    own under the oracle's workdir — not the current directory — kept or
+    removed like a label's folder."""
+    monkeypatch.chdir(tmp_path)
+    calls = tmp_path / "calls"
+    md = {"kind": "md", "count": 2, "temperatures_K": [300], "equilibrate": 2}
+    recipe = parse_recipe(
+        {
+            **RECIPE,
+            "oracle": {
+                "name": "hyperal.testing:FileEMT",
+                "workdir": str(calls),
+                "keep_workdirs": keep,
+            },
+            "strata": [md],
+        }
+    )
+    build_test_set(recipe, tmp_path / "set.extxyz")
+    assert not (tmp_path / "output.txt").exists()  # nothing in the cwd
+    driven = sorted(calls.glob("*-md-md-*"))
+    if keep == "all":
+        (folder,) = driven  # one MD run, in its own folder, kept
+        assert (folder / "output.txt").exists()
+    else:
+        assert driven == []  # a good run's folder is removed
+    assert len(read(tmp_path / "set.extxyz", ":")) == 2

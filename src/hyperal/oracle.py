@@ -43,7 +43,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,7 +240,7 @@ class Oracle:
         for attempt in range(1, int(self.retries) + 2):
             directory = None
             try:
-                directory = self._new_workdir(atoms)
+                directory = self._new_workdir(atoms.get_chemical_formula(mode="metal"))
                 energy, forces, stress = self._call(atoms, directory)
             except OracleTimeout:
                 reason = f"timed out after {self.timeout_s:g} s"
@@ -269,14 +270,40 @@ class Oracle:
             directory=kept,
         )
 
-    def _new_workdir(self, atoms: Atoms) -> Path | None:
+    @contextmanager
+    def driver(self, name: str) -> Iterator[Callable[[], Calculator]]:
+        """A calculator factory for dynamics the oracle drives outside a
+        label (a test set's MD stratum): each calculator works in a new
+        folder of its own under ``workdir`` (``<time>-<name>-…``), never in
+        the current directory nor in a folder another call shares. When the
+        block ends the folders follow ``keep_workdirs`` as a label's do: an
+        error kept (with its reason), a good run's removed unless ``all``."""
+        folders: list[Path] = []
+
+        def make() -> Calculator:
+            directory = self._new_workdir(name)
+            if directory is not None:
+                folders.append(directory)
+            return self.calculator(directory)
+
+        try:
+            yield make
+        except BaseException as exc:
+            for folder in folders:
+                self._close_workdir(folder, f"{type(exc).__name__}: {exc}")
+            raise
+        for folder in folders:
+            self._close_workdir(folder, "")
+
+    def _new_workdir(self, name: str) -> Path | None:
         """A new, empty folder under ``workdir`` for one attempt (unique
-        across threads and processes: :func:`tempfile.mkdtemp`)."""
+        across threads and processes: :func:`tempfile.mkdtemp`), named with
+        the time and ``name`` (a label's chemical formula)."""
         if self.workdir is None:
             return None
         root = Path(self.workdir)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        prefix = f"{stamp}-{atoms.get_chemical_formula(mode='metal')[:40]}-"
+        prefix = f"{stamp}-{name[:40]}-"
         root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
 

@@ -130,7 +130,9 @@ def build_test_set(
         name = stratum.label
         report = StratumReport(name, stratum.kind, stratum.count)
         forces = []
-        structures = candidates(recipe, stratum, driver)
+        # an MD stratum's dynamics run in call folders of their own
+        with oracle.driver(f"md-{name}") as in_folders:
+            structures = candidates(recipe, stratum, driver or in_folders)
         for index, atoms in enumerate(structures):
             key = (name, index)
             if key in left_out:  # paid for in an earlier run: not again
