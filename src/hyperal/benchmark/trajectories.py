@@ -291,9 +291,10 @@ class TrajectoryBenchmark(Benchmark):
                     "evolution": trajectory.status,
                 },
             )
+            # the trajectory's motion and cost go on its first call's row
+            first = {**trajectory.motion, "oracle_calls": trajectory.paid}
             entries = []
             for k, (atoms, label, step) in enumerate(trajectory.calls):
-                first = {**trajectory.motion, "oracle_calls": trajectory.paid}
                 row = record.replace(
                     name=trajectory_name(ctx.run, j, k),
                     split=split if step >= 0 else Split.NONE,
